@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{store,protocol,server,clients,src,test}/**/*.test.ts'],
+    // Integration tests start real daemons on temporary run directories; give them room on a
+    // loaded 2-core machine, but never use time as an assertion (speed lives in bench/).
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
