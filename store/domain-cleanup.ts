@@ -1,0 +1,62 @@
+import type { XsNode } from './node.js';
+import { withoutDomain } from './perms.js';
+import { addAll } from './quota.js';
+import type { Change } from './request.js';
+import type { Store } from './store.js';
+import { countOwners, negate } from './subtree.js';
+import { SPECIAL_NAMES } from './path.js';
+
+/**
+ * `forgetDomain(s, domid)` is what the store does when a domain is released or dies (spec §6.6,
+ * XSA-322/417/419/483): every node the domain owns is removed with its subtree, every ACL entry
+ * naming it is dropped (also from the special nodes), and its node count ends at zero, so that a
+ * new domain reusing the domid inherits neither access nor a used-up quota. Returns the changes,
+ * one `remove` per removed subtree, so watchers hear of it (cxenstored fires; oxenstored is silent).
+ *
+ * This walks the whole tree: domids are not indexed by node. It is the one store operation whose
+ * cost grows with the store; it runs once per domain lifetime, as in both Xen daemons.
+ */
+export function forgetDomain(s: Store, domid: number): { store: Store; changes: Change[] } {
+  const changes: Change[] = [];
+  let quota = s.quota;
+  const removedCounts: ReadonlyMap<number, number>[] = [];
+  const root = rebuild(s.root, '/', domid, changes, removedCounts, true)!;
+  for (const counts of removedCounts) quota = addAll(quota, negate(counts));
+  let special = s.special;
+  for (const name of SPECIAL_NAMES) {
+    const p = withoutDomain(special[name], domid);
+    if (p !== special[name]) special = Object.freeze({ ...special, [name]: p });
+  }
+  const next: Store =
+    root === s.root && quota === s.quota && special === s.special
+      ? s
+      : { root, quota, special, generation: s.generation };
+  return { store: next, changes };
+}
+
+/**
+ * Rebuilds a subtree without the domain's nodes and ACL entries; the same node when nothing in it
+ * mentions the domain. Recursion depth is bounded by the path-length rule (spec §3.3).
+ */
+function rebuild(
+  node: XsNode,
+  path: string,
+  domid: number,
+  changes: Change[],
+  removed: ReadonlyMap<number, number>[],
+  isRoot: boolean,
+): XsNode | undefined {
+  if (!isRoot && node.perms[0]!.domid === domid) {
+    changes.push({ path, kind: 'remove' });
+    removed.push(countOwners(node));
+    return undefined;
+  }
+  let out = node.withPerms(withoutDomain(node.perms, domid));
+  const prefix = path === '/' ? '/' : `${path}/`;
+  for (const [name, child] of node.children) {
+    const next = rebuild(child, `${prefix}${name}`, domid, changes, removed, false);
+    if (next === undefined) out = out.withoutChild(name);
+    else if (next !== child) out = out.withChild(name, next);
+  }
+  return out;
+}

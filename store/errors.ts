@@ -1,0 +1,44 @@
+/**
+ * The one error type of nxenstored. Its `code` is the Xen error name that goes on the wire
+ * (xs_wire.h `xsd_errors[]`, spec §2.1). Rule violations are thrown as `XsError`; expected misses
+ * (a node that is not there when the caller only asks whether it is) are plain values.
+ *
+ * Where the two Xen daemons answer differently we use cxenstored's codes (spec §15): oxenstored's
+ * EQUOTA is not in Xen's table, so libxenstore would turn it into EINVAL.
+ */
+export const XS_ERROR_CODES = [
+  'EINVAL',
+  'EACCES',
+  'EEXIST',
+  'EISDIR',
+  'ENOENT',
+  'ENOMEM',
+  'ENOSPC',
+  'EIO',
+  'ENOTEMPTY',
+  'ENOSYS',
+  'EROFS',
+  'EBUSY',
+  'EAGAIN',
+  'EISCONN',
+  'E2BIG',
+  'EPERM',
+  'EQUOTA',
+] as const;
+
+export type XsErrorCode = (typeof XS_ERROR_CODES)[number];
+
+export class XsError extends Error {
+  override readonly name = 'XsError';
+  constructor(
+    readonly code: XsErrorCode,
+    message?: string,
+  ) {
+    super(message ?? code);
+  }
+}
+
+/** `isXsErrorCode(s)` is true when `s` is one of the names above. */
+export function isXsErrorCode(s: string): s is XsErrorCode {
+  return (XS_ERROR_CODES as readonly string[]).includes(s);
+}

@@ -1,0 +1,46 @@
+/**
+ * The store engine: a persistent trie with Xen's paths, permissions, quotas and transactions.
+ * Pure: no I/O, no logger, no clock. The server holds the live `Store` and calls these.
+ */
+export { XsError, XS_ERROR_CODES, isXsErrorCode, type XsErrorCode } from './errors.js';
+export { DOM0, guest, type Caller } from './caller.js';
+export { DEFAULT_LIMITS, LIMIT_NAMES, type Limits, type LimitName } from './limits.js';
+export {
+  ROOT,
+  SPECIAL_NAMES,
+  homeOf,
+  isAncestorOrSelf,
+  isSpecialName,
+  joinSegs,
+  parseNodePath,
+  parseWatchPath,
+  relativeTo,
+  type NodePath,
+  type SpecialName,
+  type SpecialPath,
+} from './path.js';
+export {
+  DOM0_ONLY,
+  Need,
+  check,
+  formatPerms,
+  has,
+  lacks,
+  parsePerms,
+  rights,
+  samePerms,
+  type AccessLetter,
+  type PermEntry,
+  type Perms,
+} from './perms.js';
+export { XsNode } from './node.js';
+export { lookup } from './tree.js';
+export { owned, type Quota } from './quota.js';
+export { size as subtreeSize } from './subtree.js';
+export { createStore, fromRoot, advance, type Store, type SpecialPerms } from './store.js';
+export { OK, isUpdate, type Change, type StoreOp, type StoreReply, type StoreRequest } from './request.js';
+export { execute, type Outcome } from './operations.js';
+export { Transaction, commit, type CommitPath, type CommitResult } from './transaction.js';
+export { History } from './history.js';
+export { diff, type Difference } from './diff.js';
+export { forgetDomain } from './domain-cleanup.js';

@@ -1,0 +1,41 @@
+/**
+ * Quotas and limits, with Xen's defaults (spec §10). Everything here bounds what an
+ * *unprivileged* domain can make the daemon hold; privileged callers are exempt, as in
+ * cxenstored (spec §6.4) — except `pathMax`, which is a validity rule for everyone (XSA-323).
+ */
+export interface Limits {
+  /** Nodes a domain may own (cxenstored `-E`, oxenstored quota-maxentity). ENOSPC beyond. */
+  readonly nodes: number;
+  /** Bytes in one node's value (oxenstored quota-maxsize). E2BIG beyond. */
+  readonly valueSize: number;
+  /** Entries in one node's permission list (cxenstored `-A`). ENOSPC beyond. */
+  readonly permissions: number;
+  /** Path length rule of spec §3.3 (cxenstored default 2048). EINVAL beyond. */
+  readonly pathMax: number;
+  /** Requests inside one transaction (cxenstored transaction-nodes, oxenstored maxrequests). */
+  readonly transactionOps: number;
+  /** Open transactions per connection (spec §9.1). ENOSPC beyond. */
+  readonly transactions: number;
+  /** Watches per connection (spec §8.1). E2BIG beyond (cxenstored 4.17). */
+  readonly watches: number;
+  /** Watch events queued for one connection before further events are dropped (XSA-326). */
+  readonly watchEvents: number;
+  /** Replies queued for one connection before we stop reading its requests (XSA-326). */
+  readonly outstanding: number;
+}
+
+export const DEFAULT_LIMITS: Limits = Object.freeze({
+  nodes: 1000,
+  valueSize: 2048,
+  permissions: 5,
+  pathMax: 2048,
+  transactionOps: 1024,
+  transactions: 10,
+  watches: 128,
+  watchEvents: 1024,
+  outstanding: 1024,
+});
+
+export type LimitName = keyof Limits;
+
+export const LIMIT_NAMES = Object.keys(DEFAULT_LIMITS) as LimitName[];
