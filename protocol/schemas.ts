@@ -1,0 +1,92 @@
+/**
+ * JSON form of requests, replies and events for the WebSocket gateway. The wire protocol
+ * stays the reference: each request op is one Xen message type, with the same arguments.
+ *
+ * Objects are strict (unknown keys are rejected) so a misspelt field such as `comit` fails
+ * loudly instead of being ignored. Path syntax, value size and the domids inside perms are NOT
+ * checked here: the store does that and answers EINVAL/ENOSPC as it would on the wire.
+ */
+import { z } from 'zod';
+import { PAYLOAD_MAX } from './header.js';
+import { XSD_ERRORS } from './wire-error.js';
+
+/** Longest accepted `value` text: base64 of a full payload (5464 chars) with room to spare. */
+export const VALUE_TEXT_MAX = 2 * PAYLOAD_MAX;
+
+const id = z.union([z.int(), z.string().max(256)]);
+const path = z.string().min(1).max(PAYLOAD_MAX);
+const token = z.string().max(PAYLOAD_MAX);
+/** Transaction id as on the wire (u32, 0 = none). */
+const tx = z.uint32();
+/** How `value` text maps to bytes: UTF-8 text (default) or base64 for binary values. */
+const encoding = z.enum(['utf8', 'base64']);
+/** One permission entry as on the wire and in xenstore-chmod: letter + domid (spec §6.1). */
+const perm = z.string().regex(/^[rwbn][0-9]{1,5}$/);
+const domid = z.int().min(0).max(65535);
+/** The most `n0\0`-sized entries a 4096-byte SET_PERMS payload could carry. */
+const PERMS_MAX = Math.floor(PAYLOAD_MAX / 3);
+
+// Only the ops that honour a transaction accept `tx` (spec §9.1); WATCH/UNWATCH ignore it
+// on the wire, so here it is an error rather than a silent no-op.
+const onPath = <Op extends string>(op: Op) =>
+  z.strictObject({ id, op: z.literal(op), tx: tx.optional(), path });
+
+export const requestSchema = z.discriminatedUnion('op', [
+  z.strictObject({ id, op: z.literal('read'), tx: tx.optional(), path, encoding: encoding.optional() }),
+  z
+    .strictObject({
+      id,
+      op: z.literal('write'),
+      tx: tx.optional(),
+      path,
+      value: z.string().max(VALUE_TEXT_MAX),
+      encoding: encoding.optional(),
+    })
+    .refine((r) => r.encoding !== 'base64' || z.base64().safeParse(r.value).success, {
+      message: 'value is not valid base64',
+      path: ['value'],
+    }),
+  onPath('mkdir'),
+  onPath('rm'),
+  onPath('directory'),
+  onPath('get-perms'),
+  z.strictObject({
+    id,
+    op: z.literal('set-perms'),
+    tx: tx.optional(),
+    path,
+    perms: z.array(perm).min(1).max(PERMS_MAX),
+  }),
+  z.strictObject({ id, op: z.literal('watch'), path, token }),
+  z.strictObject({ id, op: z.literal('unwatch'), path, token }),
+  z.strictObject({ id, op: z.literal('reset-watches') }),
+  z.strictObject({ id, op: z.literal('transaction-start') }),
+  // `commit` is required: ending a transaction by accident is not undoable.
+  z.strictObject({ id, op: z.literal('transaction-end'), tx: tx.min(1), commit: z.boolean() }),
+  z.strictObject({ id, op: z.literal('get-domain-path'), domid }),
+]);
+
+export const replySchema = z.discriminatedUnion('ok', [
+  z.strictObject({
+    id,
+    ok: z.literal(true),
+    /** read / get-domain-path: text; directory / get-perms: list; transaction-start: the id. */
+    value: z.union([z.string(), z.array(z.string()), z.int()]).optional(),
+    encoding: encoding.optional(),
+  }),
+  z.strictObject({ id, ok: z.literal(false), error: z.enum(XSD_ERRORS), message: z.string().optional() }),
+]);
+
+export const eventSchema = z.discriminatedUnion('event', [
+  z.strictObject({ event: z.literal('watch'), path, token }),
+]);
+
+/** Anything the gateway sends to a client. */
+export const serverMessageSchema = z.union([replySchema, eventSchema]);
+
+// Prefixed so they do not shadow Node's global Request and Event.
+export type GatewayRequest = z.infer<typeof requestSchema>;
+export type GatewayOp = GatewayRequest['op'];
+export type GatewayReply = z.infer<typeof replySchema>;
+export type GatewayEvent = z.infer<typeof eventSchema>;
+export type GatewayMessage = z.infer<typeof serverMessageSchema>;
