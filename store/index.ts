@@ -44,3 +44,4 @@ export { Transaction, commit, type CommitPath, type CommitResult } from './trans
 export { History } from './history.js';
 export { diff, type Difference } from './diff.js';
 export { forgetDomain } from './domain-cleanup.js';
+export { checkStore } from './check.js';

@@ -1,0 +1,234 @@
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { encodeFrame, Op, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
+import {
+  commit,
+  createStore,
+  execute,
+  forgetDomain,
+  advance,
+  has,
+  History,
+  lookup,
+  Need,
+  relativeTo,
+  DOM0,
+  guest,
+  type Caller,
+  type Change,
+  type CommitResult,
+  type SpecialName,
+  type Store,
+  type StoreReply,
+  type StoreRequest,
+  type Transaction,
+  XsError,
+} from '../store/index.js';
+import { Connection, type ConnectionKind } from './connection.js';
+import type { Domain } from './domain.js';
+import { Domains } from './domains.js';
+import { Quotas } from './quotas.js';
+import { process as processFrame } from './process.js';
+import type { Watch } from './watch.js';
+import { WatchRegistry } from './watch-registry.js';
+
+export interface DaemonOptions {
+  readonly rundir: string;
+  readonly log: Logger;
+  readonly quotas: Quotas;
+  /** Log every request and reply, like oxenstored's access log (off by default: hot path). */
+  accessLog: boolean;
+  /** Committed versions kept for point-in-time reads and diffs. */
+  readonly historySize?: number;
+  /** A store to start from (persistence, tests); the initial tree otherwise. */
+  readonly store?: Store;
+}
+
+/**
+ * The daemon's state and the actions on it: the single pointer to the live store version, the
+ * history of versions, connections, domains and watches. Sockets are wired in `listeners.ts`;
+ * request dispatch is the table in `process.ts`. All actions run on Node's one thread, so every
+ * request is atomic with respect to every other, as in both Xen daemons (spec §8.8).
+ */
+export class Daemon {
+  store: Store;
+  readonly history: History;
+  readonly watches = new WatchRegistry<Connection>();
+  readonly connections = new Set<Connection>();
+  readonly domains: Domains;
+  readonly log: Logger;
+  readonly quotas: Quotas;
+  readonly stats = { requests: 0, commits: { 'read-only': 0, fast: 0, graft: 0, replay: 0 }, conflicts: 0 };
+  readonly startedAt = Date.now();
+
+  constructor(readonly options: DaemonOptions) {
+    this.log = options.log;
+    this.quotas = options.quotas;
+    this.store = options.store ?? createStore();
+    this.history = new History(options.historySize ?? 64);
+    this.history.record(this.store);
+    this.domains = new Domains(options.rundir, (domain, socket) => this.acceptDomain(domain, socket));
+  }
+
+  /** `accept(socket, kind)` starts serving a connection of the privileged or read-only socket. */
+  accept(socket: Socket, kind: Exclude<ConnectionKind, 'domain'>): Connection {
+    const caller: Caller = kind === 'socket_ro' ? { domid: 0, privileged: true, readOnly: true } : DOM0;
+    return this.open(socket, kind, caller);
+  }
+
+  private acceptDomain(domain: Domain, socket: Socket): void {
+    const conn = this.open(socket, 'domain', guest(domain.domid, domain.target));
+    domain.connections.add(conn);
+  }
+
+  private open(socket: Socket, kind: ConnectionKind, caller: Caller): Connection {
+    const conn = new Connection(
+      socket,
+      kind,
+      caller,
+      (c: Connection, f: Frame) => processFrame(this, c, f),
+      (c: Connection, error: Error | undefined) => this.closed(c, error),
+      () => this.quotas.limitsFor(caller.domid).watchEvents,
+    );
+    this.connections.add(conn);
+    this.log.debug({ conn: conn.id, kind, domid: caller.domid }, 'connection opened');
+    return conn;
+  }
+
+  /** A connection's teardown: its transactions and watches die with it (spec §9.1, §8.1). */
+  private closed(conn: Connection, error: Error | undefined): void {
+    this.connections.delete(conn);
+    conn.transactions.clear();
+    this.watches.removeOwner(conn);
+    if (conn.kind === 'domain') this.domains.get(conn.caller.domid)?.connections.delete(conn);
+    if (error !== undefined) this.log.warn({ conn: conn.id, err: error.message }, 'connection closed on error');
+    else this.log.debug({ conn: conn.id }, 'connection closed');
+  }
+
+  /** `apply(caller, req)` runs one request outside any transaction and fires its watches. */
+  apply(caller: Caller, req: StoreRequest): StoreReply {
+    const before = this.store;
+    const out = execute(before, caller, this.quotas.limitsFor(caller.domid), req);
+    if (out.changes.length > 0) this.install(advance(out.store, before), before, out.changes);
+    return out.reply;
+  }
+
+  /** `commit(tx)` ends a transaction with "T": installs it and fires its watches, or reports why not. */
+  commit(tx: Transaction): CommitResult {
+    const before = this.store;
+    const result = commit(before, tx);
+    if (result.kind === 'committed') {
+      this.stats.commits[result.path]++;
+      this.install(result.store, before, result.changes);
+    } else if (result.kind === 'conflict') {
+      this.stats.conflicts++;
+    }
+    return result;
+  }
+
+  private install(next: Store, before: Store, changes: readonly Change[]): void {
+    if (next !== before) {
+      this.store = next;
+      this.history.record(next);
+    }
+    for (const c of changes) this.fire(c, before, next);
+  }
+
+  /**
+   * Fires the watches a change matches (spec §8.2–8.5): watches on the node and its ancestors get
+   * the changed path; on removal, watches strictly below it get their own path (oxenstored's rule,
+   * recorded in the README). Unprivileged watchers only hear of nodes they could read, or whose
+   * parent they could read, before or after the change (XSA-115).
+   */
+  private fire(change: Change, before: Store, after: Store): void {
+    this.watches.forEachAbove(change.path, (w) => {
+      if (this.mayHear(w.owner, change.path, before, change.kind === 'set' ? after : undefined)) {
+        this.event(w, w.relative ? relativeTo(change.path, w.owner.caller.domid) : change.path);
+      }
+    });
+    if (change.kind === 'remove') {
+      this.watches.forEachBelow(change.path, (w) => {
+        if (this.mayHear(w.owner, w.canonical, before, undefined)) this.event(w, w.path);
+      });
+    }
+  }
+
+  private mayHear(conn: Connection, path: string, before: Store, after: Store | undefined): boolean {
+    if (conn.caller.privileged) return true;
+    const segs = path === '/' ? [] : path.slice(1).split('/');
+    return readableNear(before, segs, conn.caller) || (after !== undefined && readableNear(after, segs, conn.caller));
+  }
+
+  /** Fires `@introduceDomain` or `@releaseDomain` for the connections its permissions allow. */
+  fireSpecial(name: SpecialName): void {
+    const perms = this.store.special[name];
+    this.watches.forEachSpecial(name, (w) => {
+      if (has(perms, w.owner.caller, Need.READ)) this.event(w, name);
+    });
+  }
+
+  /** Queues one watch event; events that would not fit a message are dropped (XSA-324). */
+  event(w: Watch<Connection>, path: string): void {
+    const payload = Buffer.from(`${path}\0${w.token}\0`, 'latin1');
+    if (payload.length > PAYLOAD_MAX) {
+      this.log.warn({ conn: w.owner.id, path }, 'watch event too large for a message; dropped');
+      return;
+    }
+    if (!w.owner.sendEvent(encodeFrame(Op.WATCH_EVENT, 0, 0, payload))) {
+      this.log.warn({ conn: w.owner.id, path }, 'watcher is not reading; event dropped');
+    }
+  }
+
+  /**
+   * `introduce(domid, mfn, port)` starts serving a domain on its own socket and fires
+   * `@introduceDomain`. A repeated INTRODUCE with the same frame keeps the domain as it is
+   * (oxenstored); with a different one it is EINVAL (spec §7.11).
+   */
+  async introduce(domid: number, mfn: string, port: number): Promise<'new' | 'same'> {
+    const known = this.domains.get(domid);
+    if (known !== undefined) {
+      if (known.mfn !== mfn) throw new XsError('EINVAL', `domain ${domid} was introduced with another frame`);
+      return 'same';
+    }
+    await this.domains.introduce(domid, mfn, port);
+    this.log.info({ domid, socket: this.domains.socketPath(domid) }, 'domain introduced');
+    this.fireSpecial('@introduceDomain');
+    return 'new';
+  }
+
+  /**
+   * `release(domid)` stops serving a domain: its connections close (their watches and transactions
+   * die), its nodes and ACL entries are removed from the store (spec §6.6), and `@releaseDomain`
+   * fires.
+   */
+  release(domid: number): void {
+    this.domains.release(domid);
+    const before = this.store;
+    const { store, changes } = forgetDomain(before, domid);
+    this.install(advance(store, before), before, changes);
+    this.quotas.forget(domid);
+    this.log.info({ domid }, 'domain released');
+    this.fireSpecial('@releaseDomain');
+  }
+
+  /** `setTarget(domid, target)` lets a stub domain act for its target (spec §6.5). */
+  setTarget(domain: Domain, target: number): void {
+    domain.target = target;
+    for (const conn of domain.connections) conn.caller = guest(domain.domid, target);
+  }
+
+  /** Closes every connection and domain socket. */
+  shutdown(): void {
+    this.domains.closeAll();
+    for (const conn of this.connections) conn.close();
+  }
+}
+
+/** True when the caller may read the node at `segs`, or its parent (XSA-115 delivery rule). */
+function readableNear(s: Store, segs: readonly string[], caller: Caller): boolean {
+  const node = lookup(s.root, segs);
+  if (node !== undefined && has(node.perms, caller, Need.READ)) return true;
+  if (segs.length === 0) return false;
+  const parent = lookup(s.root, segs, segs.length - 1);
+  return parent !== undefined && has(parent.perms, caller, Need.READ);
+}

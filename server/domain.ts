@@ -1,0 +1,21 @@
+import type { Server } from 'node:net';
+import type { Connection } from './connection.js';
+
+/**
+ * An introduced guest domain (spec §7.11). Without a hypervisor there is no shared ring: the
+ * domain's "ring" is a Unix socket of its own, `<rundir>/domains/<domid>/socket`, and every
+ * connection to it acts as that unprivileged domain. `mfn` and `port` are kept as the toolstack
+ * gave them, so that a repeated INTRODUCE can be checked against them.
+ */
+export interface Domain {
+  readonly domid: number;
+  readonly mfn: string;
+  readonly port: number;
+  readonly socketPath: string;
+  readonly server: Server;
+  readonly connections: Set<Connection>;
+  /** SET_TARGET: the domain this one acts for (spec §6.5). */
+  target: number | undefined;
+  /** Shut down and reported through @releaseDomain once; RESUME re-arms it (spec §7.13). */
+  shutdown: boolean;
+}

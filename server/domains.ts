@@ -1,0 +1,77 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { Connection } from './connection.js';
+import type { Domain } from './domain.js';
+import { listenUnix } from './unix-socket.js';
+
+/**
+ * The registry of introduced domains and their sockets. Pure bookkeeping plus the socket files;
+ * what introducing or releasing a domain does to the store and to watches is the daemon's.
+ */
+export class Domains {
+  private readonly byId = new Map<number, Domain>();
+
+  constructor(
+    private readonly rundir: string,
+    private readonly accept: (domain: Domain, socket: Socket) => void,
+  ) {}
+
+  get(domid: number): Domain | undefined {
+    return this.byId.get(domid);
+  }
+
+  has(domid: number): boolean {
+    return this.byId.has(domid);
+  }
+
+  all(): IterableIterator<Domain> {
+    return this.byId.values();
+  }
+
+  /** `socketPath(domid)` is where a domain's connections arrive. */
+  socketPath(domid: number): string {
+    return join(this.rundir, 'domains', String(domid), 'socket');
+  }
+
+  /** `introduce(domid, mfn, port)` opens the domain's socket (mode 0600) and records it. */
+  async introduce(domid: number, mfn: string, port: number): Promise<Domain> {
+    const socketPath = this.socketPath(domid);
+    mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
+    const domain: Domain = {
+      domid,
+      mfn,
+      port,
+      socketPath,
+      server: createServer(),
+      connections: new Set<Connection>(),
+      target: undefined,
+      shutdown: false,
+    };
+    domain.server.on('connection', (s) => this.accept(domain, s));
+    this.byId.set(domid, domain);
+    try {
+      await listenUnix(domain.server, socketPath);
+    } catch (e) {
+      this.byId.delete(domid);
+      throw e;
+    }
+    return domain;
+  }
+
+  /** `release(domid)` closes the domain's socket and connections and forgets it. */
+  release(domid: number): Domain | undefined {
+    const domain = this.byId.get(domid);
+    if (domain === undefined) return undefined;
+    this.byId.delete(domid);
+    domain.server.close();
+    for (const c of domain.connections) c.close();
+    rmSync(dirname(domain.socketPath), { recursive: true, force: true });
+    return domain;
+  }
+
+  /** `closeAll()` releases every domain's socket (daemon shutdown). */
+  closeAll(): void {
+    for (const domid of [...this.byId.keys()]) this.release(domid);
+  }
+}

@@ -1,0 +1,47 @@
+import type { Header } from '../protocol/index.js';
+import { XsError, type Limits, type Transaction } from '../store/index.js';
+import type { Connection } from './connection.js';
+import type { Daemon } from './daemon.js';
+
+/** Everything a handler may use to answer one request. */
+export interface RequestContext {
+  readonly daemon: Daemon;
+  readonly conn: Connection;
+  readonly header: Header;
+  /** The transaction named by the header's tx_id, for handlers that run inside one. */
+  readonly tx: Transaction | undefined;
+  readonly limits: Limits;
+}
+
+/**
+ * A successful answer: the reply payload (a byte string or bytes), and optionally work to do once
+ * the reply is queued (the initial event after WATCH's OK, spec §8.1). Failures are thrown XsErrors.
+ */
+export interface Reply {
+  readonly payload: Buffer | string;
+  readonly after?: () => void | Promise<void>;
+}
+
+export type Handler = (ctx: RequestContext, payload: Buffer) => Reply | Promise<Reply>;
+
+/**
+ * How the dispatcher treats a message type before calling its handler:
+ * - `privileged`: only privileged connections (spec §2 "priv only"), else EACCES;
+ * - `writes`: refused with EACCES on `socket_ro` (Xen ≤ 4.14 read-only semantics, spec §1.1);
+ * - `tx`: 'use' runs inside the header's transaction; 'ignore' never looks at tx_id (WATCH,
+ *   UNWATCH, RESET_WATCHES: XSA-115, XSA-484); 'check' answers ENOENT for an unknown tx_id.
+ */
+export interface HandlerSpec {
+  readonly handle: Handler;
+  readonly privileged?: boolean;
+  readonly writes?: boolean;
+  readonly tx: 'use' | 'ignore' | 'check';
+}
+
+export const OK_REPLY: Reply = Object.freeze({ payload: 'OK\0' });
+
+/** `required(x)` is `x`, or EINVAL for a malformed payload (spec §5: "malformed payload"). */
+export function required<T>(x: T | undefined, what = 'malformed payload'): T {
+  if (x === undefined) throw new XsError('EINVAL', what);
+  return x;
+}

@@ -1,0 +1,111 @@
+import { splitArgs } from '../../protocol/index.js';
+import { checkStore, owned, subtreeSize, XsError } from '../../store/index.js';
+import { required, type Handler, type RequestContext } from '../handler.js';
+
+/**
+ * CONTROL (formerly DEBUG), privileged: the commands `xenstore-control` sends (spec §7.16). The
+ * reply is text for a human, NUL-terminated. Unknown commands are EINVAL (cxenstored; oxenstored
+ * answers OK to anything, which hides typos).
+ */
+type Command = {
+  readonly usage: string;
+  readonly run: (ctx: RequestContext, args: string[]) => string;
+};
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  help: {
+    usage: 'help                        list the commands',
+    run: () => Object.values(COMMANDS).map((c) => c.usage).join('\n'),
+  },
+  print: {
+    usage: 'print <text>                write <text> to the daemon log',
+    run: (ctx, args) => {
+      ctx.daemon.log.info({ conn: ctx.conn.id }, args.join(' '));
+      return 'OK';
+    },
+  },
+  log: {
+    usage: 'log [on|off]                the access log (every request and reply)',
+    run: (ctx, args) => {
+      if (args.length > 0) {
+        if (args[0] !== 'on' && args[0] !== 'off') throw new XsError('EINVAL', 'log on|off');
+        ctx.daemon.options.accessLog = args[0] === 'on';
+      }
+      return `access log ${ctx.daemon.options.accessLog ? 'on' : 'off'}`;
+    },
+  },
+  quota: {
+    usage: 'quota [set <name> <value> | <domid>]  show or set quotas, or a domain\'s usage',
+    run: (ctx, args) => {
+      const q = ctx.daemon.quotas;
+      if (args.length === 0) return q.names().map((n) => `${n.padEnd(18)} ${q.get(n)}`).join('\n');
+      if (args[0] === 'set') {
+        if (args.length !== 3 || !/^\d+$/.test(args[2]!)) throw new XsError('EINVAL', 'quota set <name> <value>');
+        q.set(args[1]!, Number(args[2]));
+        return 'OK';
+      }
+      if (!/^\d{1,5}$/.test(args[0]!)) throw new XsError('EINVAL', 'quota <domid>');
+      return usage(ctx, Number(args[0]));
+    },
+  },
+  check: {
+    usage: 'check                       verify the store\'s invariants',
+    run: (ctx) => {
+      const problems = checkStore(ctx.daemon.store);
+      if (problems.length > 0) ctx.daemon.log.error({ problems }, 'store check failed');
+      return problems.length === 0 ? 'OK' : problems.join('\n');
+    },
+  },
+  memreport: {
+    usage: 'memreport                   memory use of the daemon',
+    run: (ctx) => {
+      const m = process.memoryUsage();
+      const nodes = subtreeSize(ctx.daemon.store.root);
+      return [
+        `nodes ${nodes}`,
+        `heapUsed ${m.heapUsed}`,
+        `rss ${m.rss}`,
+        `heapUsed/node ${Math.round(m.heapUsed / nodes)}`,
+      ].join('\n');
+    },
+  },
+  stats: {
+    usage: 'stats                       requests, commits by path, conflicts, connections',
+    run: (ctx) => {
+      const d = ctx.daemon;
+      const c = d.stats.commits;
+      return [
+        `generation ${d.store.generation}`,
+        `requests ${d.stats.requests}`,
+        `commits read-only ${c['read-only']} fast ${c.fast} graft ${c.graft} replay ${c.replay}`,
+        `conflicts ${d.stats.conflicts}`,
+        `connections ${d.connections.size}`,
+        `watches ${d.watches.count()}`,
+        `domains ${[...d.domains.all()].map((x) => x.domid).join(' ') || '-'}`,
+      ].join('\n');
+    },
+  },
+};
+
+function usage(ctx: RequestContext, domid: number): string {
+  const d = ctx.daemon;
+  const limits = d.quotas.limitsFor(domid);
+  const conns = [...d.connections].filter((c) => c.caller.domid === domid);
+  const watches = conns.reduce((n, c) => n + d.watches.count(c), 0);
+  const txs = conns.reduce((n, c) => n + c.transactions.size, 0);
+  return [
+    `domain ${domid}${domid !== 0 && !d.domains.has(domid) ? ' (not introduced)' : ''}`,
+    `nodes        ${owned(d.store.quota, domid)}/${limits.nodes}`,
+    `watches      ${watches}/${limits.watches} per connection`,
+    `transactions ${txs}/${limits.transactions} per connection`,
+  ].join('\n');
+}
+
+export const control: Handler = (ctx, payload) => {
+  const args = required(splitArgs(payload, 64));
+  const name = args[0];
+  if (name === undefined) throw new XsError('EINVAL', 'CONTROL needs a command');
+  const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (cmd === undefined) throw new XsError('EINVAL', `unknown command ${JSON.stringify(name)}`);
+  return { payload: `${cmd.run(ctx, args.slice(1))}\0` };
+};

@@ -1,0 +1,36 @@
+import { flagArg } from '../../protocol/index.js';
+import { Transaction, XsError } from '../../store/index.js';
+import { OK_REPLY, required, type Handler } from '../handler.js';
+
+/**
+ * TRANSACTION_START (spec §9.1): must carry tx_id 0 (an open id is EBUSY: no nesting; an unknown
+ * one was already answered ENOENT by the dispatcher). The payload is ignored. Starting costs one
+ * pointer: the transaction holds the live version it started from.
+ */
+export const transactionStart: Handler = (ctx) => {
+  const { conn, daemon, header, limits } = ctx;
+  if (header.txId !== 0) throw new XsError('EBUSY', 'transactions do not nest');
+  if (!conn.caller.privileged && conn.transactions.size >= limits.transactions) {
+    throw new XsError('ENOSPC', `more than ${limits.transactions} open transactions`);
+  }
+  const id = conn.allocTxId();
+  conn.transactions.set(id, new Transaction(daemon.store, conn.caller, limits));
+  return { payload: `${id}\0` };
+};
+
+/**
+ * TRANSACTION_END `T|` commits, `F|` aborts (exactly these, cxenstored's rule). The transaction is
+ * gone afterwards whatever the outcome; EAGAIN means nothing was applied and no watch fired.
+ */
+export const transactionEnd: Handler = (ctx, payload) => {
+  const { conn, daemon, header } = ctx;
+  const tx = ctx.tx;
+  if (tx === undefined) throw new XsError('ENOENT', 'TRANSACTION_END outside a transaction');
+  const doCommit = required(flagArg(payload), 'TRANSACTION_END takes T or F');
+  conn.transactions.delete(header.txId);
+  if (!doCommit) return OK_REPLY;
+  const result = daemon.commit(tx);
+  if (result.kind === 'conflict') throw new XsError('EAGAIN', 'transaction conflicts with a commit');
+  if (result.kind === 'failed') throw new XsError(result.code, 'transaction failed');
+  return OK_REPLY;
+};

@@ -1,0 +1,85 @@
+import { joinStrings, oneArg, parseUint, splitArgs, writeArgs } from '../../protocol/index.js';
+import { formatPerms, type StoreReply, type StoreRequest } from '../../store/index.js';
+import { OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
+
+/**
+ * The tree operations (spec §7.1–7.7): parse the payload, run the request in the header's
+ * transaction or directly on the live store, encode the reply.
+ */
+function run(ctx: RequestContext, req: StoreRequest): StoreReply {
+  return ctx.tx !== undefined ? ctx.tx.execute(req) : ctx.daemon.apply(ctx.conn.caller, req);
+}
+
+const path = (payload: Buffer): string => required(oneArg(payload));
+
+export const read: Handler = (ctx, payload) => {
+  const r = run(ctx, { op: 'read', path: path(payload) });
+  // READ's reply is the raw value, no trailing NUL (spec §7.1).
+  return { payload: r.kind === 'value' ? r.value : '' };
+};
+
+export const directory: Handler = (ctx, payload) => {
+  const r = run(ctx, { op: 'directory', path: path(payload) });
+  return { payload: r.kind === 'names' ? joinStrings(r.names) : '' };
+};
+
+export const getPerms: Handler = (ctx, payload) => {
+  const r = run(ctx, { op: 'get-perms', path: path(payload) });
+  return { payload: r.kind === 'perms' ? joinStrings(formatPerms(r.perms)) : '' };
+};
+
+export const write: Handler = (ctx, payload) => {
+  const { path, value } = required(writeArgs(payload));
+  run(ctx, { op: 'write', path, value });
+  return OK_REPLY;
+};
+
+export const mkdir: Handler = (ctx, payload) => {
+  run(ctx, { op: 'mkdir', path: path(payload) });
+  return OK_REPLY;
+};
+
+export const rm: Handler = (ctx, payload) => {
+  run(ctx, { op: 'rm', path: path(payload) });
+  return OK_REPLY;
+};
+
+/** SET_PERMS `path|perm|perm|…|`: at least one permission (spec §7.7). */
+export const setPerms: Handler = (ctx, payload) => {
+  const args = required(splitArgs(payload, 2 + ctx.limits.permissions + 64));
+  if (args.length < 2) required(undefined, 'SET_PERMS needs a path and at least one permission');
+  run(ctx, { op: 'set-perms', path: args[0]!, perms: args.slice(1) });
+  return OK_REPLY;
+};
+
+/**
+ * DIRECTORY_PART `path|offset|` (spec §7.6): from byte `offset` of the NUL-separated child list,
+ * as many whole names as fit after `<generation>|`, with an extra NUL once the list is exhausted.
+ * Our generation is a hash of the listing itself: a client restarts exactly when the list it is
+ * paging through changed, which is what the generation is for, with no counter kept per node.
+ */
+export const directoryPart: Handler = (ctx, payload) => {
+  const args = required(splitArgs(payload, 2));
+  if (args.length !== 2) required(undefined, 'DIRECTORY_PART needs a path and an offset');
+  const offset = required(parseUint(args[1]!, Number.MAX_SAFE_INTEGER), 'bad offset');
+  const r = run(ctx, { op: 'directory', path: args[0]! });
+  const all = joinStrings(r.kind === 'names' ? r.names : []);
+  const gen = `${listingHash(all)}\0`;
+  const room = 4096 - gen.length - 1;
+  if (offset >= all.length) return { payload: `${gen}\0` };
+  let end = offset;
+  for (;;) {
+    const next = all.indexOf(0, end) + 1;
+    if (next === 0 || next - offset > room) break;
+    end = next;
+  }
+  const chunk = all.toString('latin1', offset, end);
+  return { payload: end >= all.length ? `${gen}${chunk}\0` : `${gen}${chunk}` } satisfies Reply;
+};
+
+/** FNV-1a over the listing, 32 bits: a change detector, not a security measure. */
+function listingHash(bytes: Buffer): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193) >>> 0;
+  return h;
+}

@@ -1,0 +1,45 @@
+import { splitArgs } from '../../protocol/index.js';
+import { parseWatchPath, XsError } from '../../store/index.js';
+import { OK_REPLY, required, type Handler } from '../handler.js';
+
+/**
+ * WATCH `path|token|` (spec §8.1): OK, then at once one event with the path as registered.
+ * A third argument (watch depth, Xen 4.22) is EINVAL as in 4.17. Duplicates are EEXIST; an
+ * unprivileged connection may hold `watches` of them (E2BIG beyond, cxenstored 4.17).
+ */
+export const watch: Handler = (ctx, payload) => {
+  const args = required(splitArgs(payload, 3));
+  if (args.length !== 2) required(undefined, 'WATCH takes a path and a token');
+  const [path, token] = args as [string, string];
+  const { daemon, conn, limits } = ctx;
+  const p = parseWatchPath(path, conn.caller.domid, limits.pathMax);
+  if (daemon.watches.find(conn, p.path, token) !== undefined) throw new XsError('EEXIST', 'watch exists');
+  if (!conn.caller.privileged && daemon.watches.count(conn) >= limits.watches) {
+    throw new XsError('E2BIG', `more than ${limits.watches} watches`);
+  }
+  const w = { owner: conn, path, canonical: p.path, token, relative: p.kind === 'node' && path !== p.path };
+  daemon.watches.add(w);
+  return { payload: OK_REPLY.payload, after: () => daemon.event(w, path) };
+};
+
+/** UNWATCH `path|token|`: by canonical path, so relative and absolute forms match (spec §8.1). */
+export const unwatch: Handler = (ctx, payload) => {
+  const args = required(splitArgs(payload, 2));
+  if (args.length !== 2) required(undefined, 'UNWATCH takes a path and a token');
+  const { daemon, conn, limits } = ctx;
+  const p = parseWatchPath(args[0]!, conn.caller.domid, limits.pathMax);
+  const w = daemon.watches.find(conn, p.path, args[1]!);
+  if (w === undefined) throw new XsError('ENOENT', 'no such watch');
+  daemon.watches.remove(w);
+  return OK_REPLY;
+};
+
+/**
+ * RESET_WATCHES: drops every watch and every open transaction of the connection (spec §7.15),
+ * whatever tx_id it carries (XSA-484), from every index (XSA-330).
+ */
+export const resetWatches: Handler = (ctx) => {
+  ctx.daemon.watches.removeOwner(ctx.conn);
+  ctx.conn.transactions.clear();
+  return OK_REPLY;
+};

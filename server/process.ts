@@ -1,0 +1,85 @@
+import { encodeErrorPayload, encodeFrame, Op, opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
+import { XsError, type XsErrorCode } from '../store/index.js';
+import type { Connection } from './connection.js';
+import type { Daemon } from './daemon.js';
+import type { HandlerSpec, Reply, RequestContext } from './handler.js';
+import { HANDLERS } from './handlers/index.js';
+
+/**
+ * `process(daemon, conn, frame)` answers one request: exactly one reply frame, of the request's
+ * type or ERROR, echoing req_id and tx_id (spec §1.2). Never throws: an XsError becomes its Xen
+ * error name, anything else is logged and answered EIO (oxenstored's "nothrow guarantee"). This is
+ * the one place where errors become bytes.
+ */
+export function process(daemon: Daemon, conn: Connection, frame: Frame): void {
+  const { header } = frame;
+  daemon.stats.requests++;
+  const spec = HANDLERS[header.type];
+  let reply: Reply | Promise<Reply>;
+  try {
+    if (spec === undefined) throw new XsError('ENOSYS', `unknown message type ${header.type}`);
+    reply = spec.handle(context(daemon, conn, frame, spec), frame.payload);
+  } catch (e) {
+    return failed(daemon, conn, frame, e);
+  }
+  if (reply instanceof Promise) {
+    // Only domain introduction awaits (a socket to open). Later requests of this connection are
+    // still answered in order: the connection waits for this reply before it reads on.
+    conn.hold(reply.then((r) => send(daemon, conn, frame, r), (e: unknown) => failed(daemon, conn, frame, e)));
+  } else {
+    send(daemon, conn, frame, reply);
+  }
+}
+
+function context(daemon: Daemon, conn: Connection, frame: Frame, spec: HandlerSpec): RequestContext {
+  const { header } = frame;
+  const caller = conn.caller;
+  if (spec.privileged && !caller.privileged) throw new XsError('EACCES', `${opName(header.type)} is privileged`);
+  if (spec.writes && caller.readOnly) throw new XsError('EACCES', 'read-only connection');
+  let tx;
+  if (spec.tx !== 'ignore' && header.txId !== 0) {
+    tx = conn.transactions.get(header.txId);
+    // Spec §9.1: an unknown transaction id is ENOENT (cxenstored; oxenstored's EIO is an accident).
+    if (tx === undefined) throw new XsError('ENOENT', `no transaction ${header.txId}`);
+    if (spec.tx === 'check') tx = undefined;
+  }
+  return { daemon, conn, header, tx, limits: daemon.quotas.limitsFor(caller.domid) };
+}
+
+function send(daemon: Daemon, conn: Connection, frame: Frame, reply: Reply): void {
+  const { header } = frame;
+  const payload = typeof reply.payload === 'string' ? Buffer.from(reply.payload, 'latin1') : reply.payload;
+  // Spec §1.4 (XSA-72): a reply that does not fit a message is E2BIG, whatever the transport.
+  if (payload.length > PAYLOAD_MAX) return failed(daemon, conn, frame, new XsError('E2BIG', 'reply too large'));
+  if (daemon.options.accessLog) access(daemon, conn, frame, 'OK');
+  conn.send(encodeFrame(header.type, header.reqId, header.txId, payload));
+  if (reply.after !== undefined) void reply.after();
+}
+
+function failed(daemon: Daemon, conn: Connection, frame: Frame, e: unknown): void {
+  let code: XsErrorCode;
+  if (e instanceof XsError) {
+    code = e.code;
+  } else {
+    code = 'EIO';
+    daemon.log.error({ conn: conn.id, op: opName(frame.header.type), err: e }, 'request failed unexpectedly');
+  }
+  if (daemon.options.accessLog) access(daemon, conn, frame, code);
+  const { header } = frame;
+  conn.send(encodeFrame(Op.ERROR, header.reqId, header.txId, encodeErrorPayload(code)));
+}
+
+function access(daemon: Daemon, conn: Connection, frame: Frame, outcome: string): void {
+  const { header } = frame;
+  daemon.log.info(
+    {
+      conn: conn.id,
+      domid: conn.caller.domid,
+      tx: header.txId,
+      op: opName(header.type),
+      args: frame.payload.toString('latin1').replaceAll('\0', ' ').trimEnd(),
+      outcome,
+    },
+    'access',
+  );
+}

@@ -1,0 +1,81 @@
+import { DEFAULT_LIMITS, XsError, type LimitName, type Limits } from '../store/index.js';
+
+/**
+ * The quota settings: global values (Xen's defaults unless configured) and per-domain overrides,
+ * as SET_QUOTA / `xenstore-control quota set` change them at run time (spec §7.16, §7.18). Each
+ * domain's effective limits are cached, because every request asks for them.
+ *
+ * Names on the wire are Xen's (cxenstored's `quota` names); 0 means "no limit" (spec §7.18).
+ */
+export const QUOTA_NAMES: Readonly<Record<string, LimitName>> = Object.freeze({
+  nodes: 'nodes',
+  'node-size': 'valueSize',
+  permissions: 'permissions',
+  'path-max': 'pathMax',
+  'transaction-nodes': 'transactionOps',
+  transactions: 'transactions',
+  watches: 'watches',
+  'watch-events': 'watchEvents',
+  outstanding: 'outstanding',
+});
+
+const PATH_MAX_CEILING = 2048; // XENSTORE_REL_PATH_MAX: like cxenstored's -M, only lowered
+
+export class Quotas {
+  private global: Limits;
+  private readonly overrides = new Map<number, Partial<Record<LimitName, number>>>();
+  private readonly cache = new Map<number, Limits>();
+
+  constructor(initial: Partial<Limits> = {}) {
+    this.global = Object.freeze({ ...DEFAULT_LIMITS, ...initial });
+  }
+
+  /** `limitsFor(domid)` is the effective limits of a domain. */
+  limitsFor(domid: number): Limits {
+    let l = this.cache.get(domid);
+    if (l === undefined) {
+      const o = this.overrides.get(domid);
+      l = o === undefined ? this.global : Object.freeze({ ...this.global, ...o });
+      this.cache.set(domid, l);
+    }
+    return l;
+  }
+
+  get defaults(): Limits {
+    return this.global;
+  }
+
+  /** `get(name, domid?)` is a quota's value by its Xen name (0 = unlimited); EINVAL if unknown. */
+  get(name: string, domid?: number): number {
+    const v = (domid === undefined ? this.global : this.limitsFor(domid))[key(name)];
+    return v === Infinity ? 0 : v;
+  }
+
+  /** `set(name, value, domid?)` changes a quota globally or for one domain; 0 = unlimited. */
+  set(name: string, value: number, domid?: number): void {
+    const k = key(name);
+    if (!Number.isSafeInteger(value) || value < 0) throw new XsError('EINVAL', `bad quota value ${value}`);
+    const v = value === 0 ? Infinity : value;
+    if (k === 'pathMax' && v > PATH_MAX_CEILING) throw new XsError('EINVAL', `path-max is at most ${PATH_MAX_CEILING}`);
+    if (domid === undefined) this.global = Object.freeze({ ...this.global, [k]: v });
+    else this.overrides.set(domid, { ...this.overrides.get(domid), [k]: v });
+    this.cache.clear();
+  }
+
+  /** `forget(domid)` drops a released domain's overrides: a reused domid starts afresh (XSA-483). */
+  forget(domid: number): void {
+    if (this.overrides.delete(domid)) this.cache.clear();
+    else this.cache.delete(domid);
+  }
+
+  /** Xen names of every quota. */
+  names(): string[] {
+    return Object.keys(QUOTA_NAMES);
+  }
+}
+
+function key(name: string): LimitName {
+  const k = Object.hasOwn(QUOTA_NAMES, name) ? QUOTA_NAMES[name] : undefined;
+  if (k === undefined) throw new XsError('EINVAL', `unknown quota ${JSON.stringify(name)}`);
+  return k;
+}
