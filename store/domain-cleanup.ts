@@ -1,6 +1,6 @@
 import type { XsNode } from './node.js';
-import { withoutDomain } from './perms.js';
-import { addAll } from './quota.js';
+import { withOwner, withoutDomain } from './perms.js';
+import { addAll, adjust } from './quota.js';
 import type { Change } from './request.js';
 import type { Store } from './store.js';
 import { countOwners, negate } from './subtree.js';
@@ -10,8 +10,9 @@ import { SPECIAL_NAMES } from './path.js';
  * `forgetDomain(s, domid)` is what the store does when a domain is released or dies (spec §6.6,
  * XSA-322/417/419/483): every node the domain owns is removed with its subtree, every ACL entry
  * naming it is dropped (also from the special nodes), and its node count ends at zero, so that a
- * new domain reusing the domid inherits neither access nor a used-up quota. Returns the changes,
- * one `remove` per removed subtree, so watchers hear of it (cxenstored fires; oxenstored is silent).
+ * new domain reusing the domid inherits neither access nor a used-up quota; a special name or the
+ * root it owned (neither can be removed) is given back to dom0. Returns the changes, one `remove` per
+ * removed subtree, so watchers hear of it (cxenstored fires; oxenstored is silent).
  *
  * This walks the whole tree: domids are not indexed by node. It is the one store operation whose
  * cost grows with the store; it runs once per domain lifetime, as in both Xen daemons.
@@ -20,11 +21,19 @@ export function forgetDomain(s: Store, domid: number): { store: Store; changes: 
   const changes: Change[] = [];
   let quota = s.quota;
   const removedCounts: ReadonlyMap<number, number>[] = [];
-  const root = rebuild(s.root, '/', domid, changes, removedCounts, true)!;
+  let root = rebuild(s.root, '/', domid, changes, removedCounts, true)!;
   for (const counts of removedCounts) quota = addAll(quota, negate(counts));
+  // The root cannot be removed either: if the domain owned it, it goes back to dom0, count and all.
+  if (domid !== 0 && root.perms[0]!.domid === domid) {
+    root = root.withPerms(withOwner(root.perms, 0));
+    quota = adjust(adjust(quota, domid, -1), 0, 1);
+  }
   let special = s.special;
   for (const name of SPECIAL_NAMES) {
-    const p = withoutDomain(special[name], domid);
+    // The special names cannot be removed: one the domain owned goes back to dom0, as cxenstored's
+    // remove_domid_from_perm does, or the next domain reusing the id would own it (XSA-322).
+    let p = withoutDomain(special[name], domid);
+    if (p[0]!.domid === domid) p = withOwner(p, 0);
     if (p !== special[name]) special = Object.freeze({ ...special, [name]: p });
   }
   const next: Store =
