@@ -141,6 +141,9 @@ export class Daemon {
    * parent they could read, before or after the change (XSA-115).
    */
   private fire(change: Change, before: Store, after: Store): void {
+    // Special names are not tree paths: `/` is not their ancestor, and their watches fire only
+    // for domain introduction and release (spec §3.1, §8.6), not for a change of their permissions.
+    if (change.path.charCodeAt(0) === 0x40 /* @ */) return;
     this.watches.forEachAbove(change.path, (w) => {
       if (this.mayHear(w.owner, change.path, before, change.kind === 'set' ? after : undefined)) {
         this.event(w, w.relative ? relativeTo(change.path, w.owner.caller.domid) : change.path);
@@ -203,6 +206,9 @@ export class Daemon {
    */
   release(domid: number): void {
     this.domains.release(domid);
+    // A stub domain's rights over its target end with the target: a domain reusing the id must
+    // not be controlled through them (spec §6.5, XSA-322).
+    for (const d of this.domains.all()) if (d.target === domid) this.setTarget(d, undefined);
     const before = this.store;
     const { store, changes } = forgetDomain(before, domid);
     this.install(advance(store, before), before, changes);
@@ -212,7 +218,7 @@ export class Daemon {
   }
 
   /** `setTarget(domid, target)` lets a stub domain act for its target (spec §6.5). */
-  setTarget(domain: Domain, target: number): void {
+  setTarget(domain: Domain, target: number | undefined): void {
     domain.target = target;
     for (const conn of domain.connections) conn.caller = guest(domain.domid, target);
   }

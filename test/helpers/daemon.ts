@@ -1,0 +1,193 @@
+/**
+ * Starts the REAL daemon (`dist/src/nxenstored.js`, built by `npx tsc -p tsconfig.json`) on a fresh
+ * run directory, for integration and compatibility tests. One process per `startDaemon()`; the
+ * caller stops it with `stop()` (SIGTERM, then SIGKILL if it does not exit).
+ *
+ *     const d = await startDaemon();
+ *     const c = await d.connect();          // privileged dom0 socket
+ *     const g = await d.guest(5);           // INTRODUCE 5 from dom0, connect as domain 5
+ *     ...
+ *     await d.stop();
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Op } from '../../protocol/index.js';
+import { Wire } from './wire.js';
+
+/** The repository root (this file is `<repo>/test/helpers/daemon.ts`). */
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DAEMON_JS = join(REPO, 'dist', 'src', 'nxenstored.js');
+
+const START_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+export interface DaemonOptions {
+  /** Extra command-line arguments, e.g. `['--quota', 'nodes=50']`. */
+  readonly args?: readonly string[];
+}
+
+export interface StopResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly forced: boolean;
+}
+
+export interface RunningDaemon {
+  readonly rundir: string;
+  /** `<rundir>/socket`: privileged (dom0). */
+  readonly socket: string;
+  /** `<rundir>/socket_ro`: read-only. */
+  readonly socketRo: string;
+  readonly pid: number;
+  /** Everything the daemon wrote to stdout and stderr so far (for failure messages). */
+  output(): string;
+  /** Exit code / signal once the process has exited, undefined while it runs. */
+  exited(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** A new wire client on the privileged socket. */
+  connect(): Promise<Wire>;
+  /** A new wire client on the read-only socket. */
+  connectRo(): Promise<Wire>;
+  /** `<rundir>/domains/<domid>/socket`: where an introduced guest's connections arrive. */
+  domainSocket(domid: number): string;
+  /** A new connection acting as (already introduced) domain `domid`. */
+  connectDomain(domid: number): Promise<Wire>;
+  /**
+   * INTRODUCEs `domid` from a privileged connection (`domid|mfn|port|`; the reply must be OK) and
+   * returns a connection acting as that domain.
+   */
+  guest(domid: number): Promise<Wire>;
+  /**
+   * Stops the daemon (SIGTERM; SIGKILL after 5 s) and removes the run directory. Idempotent.
+   * Resolves with how the process ended; `forced` when SIGTERM was not enough.
+   */
+  stop(): Promise<StopResult>;
+}
+
+/** `startDaemon(opts)` spawns nxenstored on a fresh `mkdtemp` run directory and waits for its socket. */
+export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaemon> {
+  if (!existsSync(DAEMON_JS)) {
+    throw new Error(`${DAEMON_JS} is missing: build the daemon first (cd ${REPO} && npx tsc -p tsconfig.json)`);
+  }
+  const rundir = mkdtempSync(join(tmpdir(), 'nxs-test-'));
+  const socket = join(rundir, 'socket');
+  const child = spawn(process.execPath, [DAEMON_JS, '--rundir', rundir, ...(opts.args ?? [])], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, XENSTORED_PATH: socket },
+  });
+  let out = '';
+  const keep = (b: Buffer) => {
+    out += b.toString('utf8');
+    // Keep the tail only: a test that floods the log must not grow our memory.
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  // If the test process goes away without stopping us (a crashed worker), take the daemon along.
+  const orphanGuard = () => child.kill('SIGKILL');
+  process.once('exit', orphanGuard);
+  const exitedPromise = new Promise<void>((res) =>
+    child.once('exit', (code, signal) => {
+      exit = { code, signal };
+      process.off('exit', orphanGuard);
+      res();
+    }),
+  );
+
+  try {
+    await waitForSocket(socket, () => exit, () => out);
+  } catch (e) {
+    await kill(child, exitedPromise);
+    rmSync(rundir, { recursive: true, force: true });
+    throw e;
+  }
+
+  const wires: Wire[] = [];
+  const track = async (w: Promise<Wire>) => {
+    const c = await w;
+    wires.push(c);
+    return c;
+  };
+  let stopped: Promise<StopResult> | undefined;
+  const d: RunningDaemon = {
+    rundir,
+    socket,
+    socketRo: join(rundir, 'socket_ro'),
+    pid: child.pid!,
+    output: () => out,
+    exited: () => exit,
+    connect: () => track(Wire.connect(socket)),
+    connectRo: () => track(Wire.connect(join(rundir, 'socket_ro'))),
+    domainSocket: (domid) => join(rundir, 'domains', String(domid), 'socket'),
+    connectDomain: (domid) => track(Wire.connect(join(rundir, 'domains', String(domid), 'socket'))),
+    guest: async (domid) => {
+      const c = await Wire.connect(socket);
+      try {
+        const r = await c.ask(Op.INTRODUCE, `${domid}|${0x1000 + domid}|${domid + 1}|`);
+        if (r !== 'OK|') throw new Error(`INTRODUCE ${domid} answered ${r}\n${out}`);
+      } finally {
+        c.close();
+      }
+      return d.connectDomain(domid);
+    },
+    stop: () => {
+      stopped ??= (async () => {
+        for (const w of wires) w.close();
+        const forced = await kill(child, exitedPromise);
+        rmSync(rundir, { recursive: true, force: true });
+        return { code: exit?.code ?? null, signal: exit?.signal ?? null, forced };
+      })();
+      return stopped;
+    },
+  };
+  return d;
+}
+
+/** Polls until `path` accepts a connection; fails early if the daemon exits, or after a bound. */
+async function waitForSocket(
+  path: string,
+  exited: () => { code: number | null; signal: NodeJS.Signals | null } | undefined,
+  output: () => string,
+): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const e = exited();
+    if (e !== undefined) {
+      throw new Error(`nxenstored exited before listening (code ${e.code}, signal ${e.signal}):\n${output()}`);
+    }
+    if (existsSync(path) && (await canConnect(path))) return;
+    if (Date.now() > deadline) {
+      throw new Error(`nxenstored did not listen on ${path} within ${START_TIMEOUT_MS} ms:\n${output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function canConnect(path: string): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
+    s.once('error', () => res(false));
+  });
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited in time; true when SIGKILL was needed. */
+async function kill(child: ChildProcess, exited: Promise<void>): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return false;
+  child.kill('SIGTERM');
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STOP_TIMEOUT_MS).unref());
+  if ((await Promise.race([exited.then(() => 'exited' as const), timer])) === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+    return true;
+  }
+  return false;
+}
