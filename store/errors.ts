@@ -1,32 +1,17 @@
+import { XSD_ERRORS, type XsdErrorName } from '../protocol/index.js';
+
 /**
  * The one error type of nxenstored. Its `code` is the Xen error name that goes on the wire
- * (xs_wire.h `xsd_errors[]`, spec §2.1). Rule violations are thrown as `XsError`; expected misses
- * (a node that is not there when the caller only asks whether it is) are plain values.
+ * (xs_wire.h `xsd_errors[]`, spec §2.1); the table itself is the protocol's, so the names cannot
+ * drift apart. Rule violations are thrown as `XsError`; expected misses (a node that is not there
+ * when the caller only asks whether it is) are plain values.
  *
  * Where the two Xen daemons answer differently we use cxenstored's codes (spec §15): oxenstored's
- * EQUOTA is not in Xen's table, so libxenstore would turn it into EINVAL.
+ * EQUOTA is not in Xen's table, so libxenstore would turn it into EINVAL; we never send it.
  */
-export const XS_ERROR_CODES = [
-  'EINVAL',
-  'EACCES',
-  'EEXIST',
-  'EISDIR',
-  'ENOENT',
-  'ENOMEM',
-  'ENOSPC',
-  'EIO',
-  'ENOTEMPTY',
-  'ENOSYS',
-  'EROFS',
-  'EBUSY',
-  'EAGAIN',
-  'EISCONN',
-  'E2BIG',
-  'EPERM',
-  'EQUOTA',
-] as const;
+export const XS_ERROR_CODES = XSD_ERRORS;
 
-export type XsErrorCode = (typeof XS_ERROR_CODES)[number];
+export type XsErrorCode = XsdErrorName;
 
 export class XsError extends Error {
   override readonly name = 'XsError';
