@@ -20,6 +20,11 @@ export interface Outcome {
   readonly store: Store;
   readonly reply: StoreReply;
   readonly changes: readonly Change[];
+  /**
+   * How many nodes each domain gained or lost (absent: none). A transaction adds these up, so
+   * that grafting it onto the live version costs the domains it touched, not all domains.
+   */
+  readonly counts?: ReadonlyMap<number, number> | undefined;
 }
 
 type Operation<R extends StoreRequest> = (s: Store, caller: Caller, limits: Limits, req: R) => Outcome;
@@ -78,7 +83,14 @@ const getPerms: Operation<{ op: 'get-perms'; path: string }> = (s, caller, limit
  * leaf holding `value`. New nodes copy the ancestor's permissions; an unprivileged creator becomes
  * their owner and is charged for them (spec §6.3, cxenstored — it closes oxenstored's quota hole).
  */
-function create(s: Store, caller: Caller, limits: Limits, p: NodePath, k: number, value: string): Store {
+function create(
+  s: Store,
+  caller: Caller,
+  limits: Limits,
+  p: NodePath,
+  k: number,
+  value: string,
+): { store: Store; counts: ReadonlyMap<number, number> } {
   const ancestor = lookup(s.root, p.segs, k)!;
   check(ancestor.perms, caller, Need.WRITE);
   checkValue(caller, limits, value);
@@ -90,7 +102,8 @@ function create(s: Store, caller: Caller, limits: Limits, p: NodePath, k: number
   let node = XsNode.leaf(value, perms);
   for (let i = p.segs.length - 1; i > k; i--) node = new XsNode('', perms, ImmMap([[p.segs[i]!, node]]));
   const root = update(s.root, p.segs, k, (a) => a.withChild(p.segs[k]!, node))!;
-  return updated(s, root, adjust(s.quota, perms[0]!.domid, created));
+  const owner = perms[0]!.domid;
+  return { store: updated(s, root, adjust(s.quota, owner, created)), counts: new Map([[owner, created]]) };
 }
 
 function checkValue(caller: Caller, limits: Limits, value: string): void {
@@ -102,16 +115,12 @@ function checkValue(caller: Caller, limits: Limits, value: string): void {
 const write: Operation<{ op: 'write'; path: string; value: string }> = (s, caller, limits, req) => {
   const p = parseNodePath(req.path, caller.domid, limits.pathMax);
   const k = deepestExisting(s.root, p.segs);
-  let next: Store;
-  if (k === p.segs.length) {
-    check(lookup(s.root, p.segs)!.perms, caller, Need.WRITE);
-    checkValue(caller, limits, req.value);
-    next = updated(s, update(s.root, p.segs, k, (n) => n.withValue(req.value))!);
-  } else {
-    next = create(s, caller, limits, p, k, req.value);
-  }
+  const changes: readonly Change[] = [{ path: p.path, kind: 'set' }];
+  if (k < p.segs.length) return { ...create(s, caller, limits, p, k, req.value), reply: OK, changes };
+  check(lookup(s.root, p.segs)!.perms, caller, Need.WRITE);
+  checkValue(caller, limits, req.value);
   // Writing the same value again still fires (spec §7.2), though the store is unchanged.
-  return { store: next, reply: OK, changes: [{ path: p.path, kind: 'set' }] };
+  return { store: updated(s, update(s.root, p.segs, k, (n) => n.withValue(req.value))!), reply: OK, changes };
 };
 
 const mkdir: Operation<{ op: 'mkdir'; path: string }> = (s, caller, limits, req) => {
@@ -122,7 +131,7 @@ const mkdir: Operation<{ op: 'mkdir'; path: string }> = (s, caller, limits, req)
     check(lookup(s.root, p.segs)!.perms, caller, Need.WRITE);
     return answer(s, OK);
   }
-  return { store: create(s, caller, limits, p, k, ''), reply: OK, changes: [{ path: p.path, kind: 'set' }] };
+  return { ...create(s, caller, limits, p, k, ''), reply: OK, changes: [{ path: p.path, kind: 'set' }] };
 };
 
 const rm: Operation<{ op: 'rm'; path: string }> = (s, caller, limits, req) => {
@@ -139,8 +148,9 @@ const rm: Operation<{ op: 'rm'; path: string }> = (s, caller, limits, req) => {
   }
   check(node.perms, caller, Need.WRITE);
   const root = replace(s.root, p.segs, undefined);
-  const quota = addAll(s.quota, negate(countOwners(node)));
-  return { store: updated(s, root, quota), reply: OK, changes: [{ path: p.path, kind: 'remove' }] };
+  const counts = negate(countOwners(node));
+  const quota = addAll(s.quota, counts);
+  return { store: updated(s, root, quota), reply: OK, changes: [{ path: p.path, kind: 'remove' }], counts };
 };
 
 const setPerms: Operation<{ op: 'set-perms'; path: string; perms: readonly string[] }> = (s, caller, limits, req) => {
@@ -166,8 +176,15 @@ const setPerms: Operation<{ op: 'set-perms'; path: string; perms: readonly strin
     return { store: updated(s, s.root, s.quota, sp), reply: OK, changes };
   }
   const root = update(s.root, p!.segs, p!.segs.length, (n) => n.withPerms(perms))!;
-  const quota = adjust(adjust(s.quota, current[0]!.domid, -1), perms[0]!.domid, 1);
-  return { store: updated(s, root, perms === current ? s.quota : quota), reply: OK, changes };
+  const from = current[0]!.domid;
+  const to = perms[0]!.domid;
+  if (from === to) return { store: updated(s, root), reply: OK, changes };
+  const quota = adjust(adjust(s.quota, from, -1), to, 1);
+  const counts = new Map([
+    [from, -1],
+    [to, 1],
+  ]);
+  return { store: updated(s, root, quota), reply: OK, changes, counts };
 };
 
 const OPERATIONS: { readonly [K in StoreRequest['op']]: Operation<Extract<StoreRequest, { op: K }>> } = {

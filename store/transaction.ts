@@ -2,12 +2,11 @@ import type { Caller } from './caller.js';
 import { XsError, type XsErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
 import { execute } from './operations.js';
-import { parseNodePath } from './path.js';
+import { commonPrefixLength, parseNodePath } from './path.js';
 import { formatPerms } from './perms.js';
-import { merge as mergeQuota, owned } from './quota.js';
+import { addAll, owned } from './quota.js';
 import type { Change, StoreReply, StoreRequest } from './request.js';
 import { advance, type Store } from './store.js';
-import { commonPrefixLength, } from './path.js';
 import { deepestExisting, lookup, replace } from './tree.js';
 
 /**
@@ -24,7 +23,8 @@ import { deepestExisting, lookup, replace } from './tree.js';
  *  2. fast: the live version is still T1 (`===`): T2 becomes live.
  *  3. graft: the live subtree at p is still T1's subtree at p (`===`), so nothing the transaction
  *     observed has changed: T2's subtree at p replaces it and every other subtree of the live
- *     tree is kept, by reference. Quotas merge as live + (T2 - T1).
+ *     tree is kept, by reference. Quotas merge as live + (T2 - T1), where T2 - T1 is summed as the
+ *     requests run, so the cost is the domains the transaction touched.
  *  4. replay (the "merge finer" step): re-run the logged requests against the live version. If
  *     every reply is identical to the one the client saw, the client could not tell the
  *     difference: the result is exactly what running the transaction alone at its commit point
@@ -53,6 +53,8 @@ export class Transaction {
   private work: Store;
   private readonly log: Logged[] = [];
   private readonly changed: Change[] = [];
+  /** Nodes gained or lost per domain so far: T2's quota minus T1's, for the graft. */
+  private readonly counts = new Map<number, number>();
   private low: readonly string[] | undefined;
   private special = false;
   private failure: XsErrorCode | undefined;
@@ -97,6 +99,9 @@ export class Transaction {
       const out = execute(this.work, this.caller, this.limits, req);
       this.work = out.store;
       for (const c of out.changes) this.changed.push(c);
+      if (out.counts !== undefined) {
+        for (const [domid, n] of out.counts) this.counts.set(domid, (this.counts.get(domid) ?? 0) + n);
+      }
       this.log.push({ req, outcome: fingerprint(out.reply) });
       return out.reply;
     } catch (e) {
@@ -158,6 +163,11 @@ export class Transaction {
     return out;
   }
 
+  /** `quotaOn(live)` is live's quota plus what this transaction changed (live + T2 − T1). */
+  quotaOn(live: Store): Store['quota'] {
+    return this.store.quota === this.base.quota ? live.quota : addAll(live.quota, this.counts);
+  }
+
   /** True when the transaction observed the special nodes' permissions or a quota count. */
   dependsOnGlobals(live: Store): boolean {
     if (this.special && live.special !== this.base.special) return true;
@@ -202,7 +212,7 @@ export function commit(live: Store, tx: Transaction): CommitResult {
   if (!tx.dependsOnGlobals(live) && sub !== undefined && lookup(live.root, p) === lookup(t1.root, p)) {
     const grafted: Store = {
       root: replace(live.root, p, sub),
-      quota: mergeQuota(t1.quota, t2.quota, live.quota),
+      quota: tx.quotaOn(live),
       special: t2.special === t1.special ? live.special : t2.special,
       generation: live.generation,
     };
