@@ -1,4 +1,4 @@
-import { joinStrings, oneArg, parseUint, splitArgs, writeArgs } from '../../protocol/index.js';
+import { joinStrings, oneArg, PAYLOAD_MAX, parseUint, splitArgs, writeArgs } from '../../protocol/index.js';
 import { formatPerms, type StoreReply, type StoreRequest } from '../../store/index.js';
 import { OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
@@ -65,7 +65,7 @@ export const directoryPart: Handler = (ctx, payload) => {
   const r = run(ctx, { op: 'directory', path: args[0]! });
   const all = joinStrings(r.kind === 'names' ? r.names : []);
   const gen = `${listingHash(all)}\0`;
-  const room = 4096 - gen.length - 1;
+  const room = PAYLOAD_MAX - gen.length - 1;
   if (offset >= all.length) return { payload: `${gen}\0` };
   let end = offset;
   for (;;) {
