@@ -9,8 +9,10 @@ import type { Caller, Transaction } from '../store/index.js';
  * Flow control (XSA-326; oxenstored `xb.ml` `can_input`): when the socket's write buffer is full
  * (`write` returned false) we stop reading the client's requests until it drains, so a client that
  * does not read its replies only stalls itself. Watch events caused by *other* clients cannot be
- * refused that way; they are counted while the buffer is full and dropped beyond `maxEvents`,
- * so a watcher that never reads cannot grow our memory either (cxenstored discards such events too).
+ * refused that way. Once a flush leaves bytes the kernel would not take (the client is not
+ * reading), further events are counted and dropped beyond `maxEvents`, so a watcher that never
+ * reads cannot grow our memory either (cxenstored discards such events too). A healthy client is
+ * never dropped from: one large commit's burst of events is queued whole and flushed in one go.
  *
  * Output is corked on the first write of a tick and uncorked on the next, so that the replies to a
  * batch of pipelined requests and the events they cause leave in one writev.
@@ -32,6 +34,8 @@ export class Connection {
   private corked = false;
   private paused = false;
   private waiting = false;
+  /** The last flush left bytes unsent: the client is not keeping up. Cleared on 'drain'. */
+  private backlogged = false;
   private eventsWhileFull = 0;
 
   constructor(
@@ -48,6 +52,7 @@ export class Connection {
       this.pump();
     });
     socket.on('drain', () => {
+      this.backlogged = false;
       this.eventsWhileFull = 0;
       if (this.paused) {
         this.paused = false;
@@ -90,7 +95,7 @@ export class Connection {
   /** `sendEvent(frame)` queues a watch event, or drops it when the client is not reading. */
   sendEvent(frame: Buffer): boolean {
     if (this.state !== 'open') return false;
-    if (this.socket.writableNeedDrain && ++this.eventsWhileFull > this.maxEvents()) {
+    if (this.backlogged && ++this.eventsWhileFull > this.maxEvents()) {
       this.droppedEvents++;
       return false;
     }
@@ -111,6 +116,7 @@ export class Connection {
     process.nextTick(() => {
       this.corked = false;
       this.socket.uncork();
+      if (this.socket.writableLength > 0) this.backlogged = true;
     });
   }
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { runScenario } from '../helpers/scenario.js';
-import type { Wire } from '../helpers/wire.js';
+import { frame, show, type Wire } from '../helpers/wire.js';
 
 let d: RunningDaemon;
 let c: Wire;
@@ -524,5 +524,24 @@ describe('random changes against a model of which watches fire (seeded)', () => 
     }
     await c.rm('/wm');
     x.close();
+  });
+});
+
+describe('large bursts to a healthy watcher', () => {
+  it('delivers every event of a 3 000-node transaction: bounds apply to clients that do not read', async () => {
+    const watcher = await d.connect();
+    await watcher.watch('/burst', 'b');
+    expect((await watcher.nextEvent()).path).toBe('/burst');
+    const tx = await c.txStart();
+    const n = 3000;
+    const replies = Array.from({ length: n }, () => c.awaitReply());
+    await c.sendRaw(Buffer.concat(Array.from({ length: n }, (_, i) => frame(Op.WRITE, `/burst/k${i}|v`, i + 1, tx))));
+    expect((await Promise.all(replies)).every((r) => show(r) === 'OK|')).toBe(true);
+    expect(await c.txEnd(tx, true)).toBe('OK|');
+    const paths = new Set((await watcher.drain()).map((e) => e.split(' ')[0]));
+    expect(paths.size).toBe(n);
+    for (let i = 0; i < n; i++) expect(paths.has(`/burst/k${i}`)).toBe(true);
+    watcher.close();
+    await c.rm('/burst');
   });
 });
