@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { encodeFrame, Op, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
+import { encodeFrame, Op, PAYLOAD_MAX, replyPayload, type Frame } from '../protocol/index.js';
 import {
   commit,
   createStore,
@@ -15,6 +15,7 @@ import {
   DOM0,
   guest,
   type Caller,
+  type Limits,
   type Change,
   type CommitResult,
   type SpecialName,
@@ -105,10 +106,10 @@ export class Daemon {
     else this.log.debug({ conn: conn.id }, 'connection closed');
   }
 
-  /** `apply(caller, req)` runs one request outside any transaction and fires its watches. */
-  apply(caller: Caller, req: StoreRequest): StoreReply {
+  /** `apply(caller, limits, req)` runs one request outside any transaction and fires its watches. */
+  apply(caller: Caller, limits: Limits, req: StoreRequest): StoreReply {
     const before = this.store;
-    const out = execute(before, caller, this.quotas.limitsFor(caller.domid), req);
+    const out = execute(before, caller, limits, req);
     if (out.changes.length > 0) this.install(advance(out.store, before), before, out.changes);
     return out.reply;
   }
@@ -172,7 +173,7 @@ export class Daemon {
 
   /** Queues one watch event; events that would not fit a message are dropped (XSA-324). */
   event(w: Watch<Connection>, path: string): void {
-    const payload = Buffer.from(`${path}\0${w.token}\0`, 'latin1');
+    const payload = replyPayload.watchEvent(path, w.token);
     if (payload.length > PAYLOAD_MAX) {
       this.log.warn({ conn: w.owner.id, path }, 'watch event too large for a message; dropped');
       return;

@@ -1,4 +1,4 @@
-import type { Header } from '../protocol/index.js';
+import { replyPayload, type Header } from '../protocol/index.js';
 import { XsError, type Limits, type Transaction } from '../store/index.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './daemon.js';
@@ -38,7 +38,7 @@ export interface HandlerSpec {
   readonly tx: 'use' | 'ignore' | 'check';
 }
 
-export const OK_REPLY: Reply = Object.freeze({ payload: 'OK\0' });
+export const OK_REPLY: Reply = Object.freeze({ payload: replyPayload.ok() });
 
 /** `required(x)` is `x`, or EINVAL for a malformed payload (spec §5: "malformed payload"). */
 export function required<T>(x: T | undefined, what = 'malformed payload'): T {

@@ -48,8 +48,9 @@ function context(daemon: Daemon, conn: Connection, frame: Frame, spec: HandlerSp
 
 function send(daemon: Daemon, conn: Connection, frame: Frame, reply: Reply): void {
   const { header } = frame;
-  const payload = typeof reply.payload === 'string' ? Buffer.from(reply.payload, 'latin1') : reply.payload;
-  // Spec §1.4 (XSA-72): a reply that does not fit a message is E2BIG, whatever the transport.
+  // A byte string's length is its size in bytes (latin1), so a READ's value goes into the frame
+  // with one copy. Spec §1.4 (XSA-72): a reply that does not fit a message is E2BIG, always.
+  const payload = reply.payload;
   if (payload.length > PAYLOAD_MAX) return failed(daemon, conn, frame, new XsError('E2BIG', 'reply too large'));
   if (daemon.options.accessLog) access(daemon, conn, frame, 'OK');
   conn.send(encodeFrame(header.type, header.reqId, header.txId, payload));

@@ -1,4 +1,4 @@
-import { splitArgs } from '../../protocol/index.js';
+import { replyPayload, splitArgs } from '../../protocol/index.js';
 import { checkStore, owned, subtreeSize, XsError } from '../../store/index.js';
 import { required, type Handler, type RequestContext } from '../handler.js';
 
@@ -107,5 +107,5 @@ export const control: Handler = (ctx, payload) => {
   if (name === undefined) throw new XsError('EINVAL', 'CONTROL needs a command');
   const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (cmd === undefined) throw new XsError('EINVAL', `unknown command ${JSON.stringify(name)}`);
-  return { payload: `${cmd.run(ctx, args.slice(1))}\0` };
+  return { payload: replyPayload.string(cmd.run(ctx, args.slice(1))) };
 };

@@ -1,4 +1,4 @@
-import { argsN, oneArg, parseUint, splitArgs } from '../../protocol/index.js';
+import { argsN, oneArg, parseUint, replyPayload, splitArgs } from '../../protocol/index.js';
 import { homeOf, XsError } from '../../store/index.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
 
@@ -51,11 +51,13 @@ export const resume: Handler = (ctx, payload) => {
 export const isDomainIntroduced: Handler = (ctx, payload) => {
   const id = domid(oneArg(payload));
   const yes = id === 0 || id === DOMID_SELF || ctx.daemon.domains.has(id);
-  return { payload: yes ? 'T\0' : 'F\0' };
+  return { payload: replyPayload.flag(yes) };
 };
 
 /** GET_DOMAIN_PATH `domid|` → `/local/domain/<domid>|`, no permission or existence check (§7.8). */
-export const getDomainPath: Handler = (_ctx, payload) => ({ payload: `${homeOf(domid(oneArg(payload)))}\0` });
+export const getDomainPath: Handler = (_ctx, payload) => ({
+  payload: replyPayload.string(homeOf(domid(oneArg(payload)))),
+});
 
 /**
  * SET_TARGET `domid|tdomid|` (spec §6.5): domid's connections act for tdomid from now on. Both

@@ -1,4 +1,4 @@
-import { oneArg, parseUint, splitArgs } from '../../protocol/index.js';
+import { oneArg, parseUint, replyPayload, splitArgs } from '../../protocol/index.js';
 import { XsError } from '../../store/index.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
 
@@ -11,11 +11,11 @@ import { OK_REPLY, required, type Handler } from '../handler.js';
 export const SUPPORTED_FEATURES = 0;
 
 export const getFeature: Handler = (ctx, payload) => {
-  if (payload.length === 0) return { payload: `${SUPPORTED_FEATURES}\0` };
+  if (payload.length === 0) return { payload: replyPayload.decimal(SUPPORTED_FEATURES) };
   if (!ctx.conn.caller.privileged) throw new XsError('EACCES', 'GET_FEATURE of a domain is privileged');
   const domid = required(parseUint(required(oneArg(payload)), 0xffff), 'bad domain id');
   if (domid !== 0 && !ctx.daemon.domains.has(domid)) throw new XsError('ENOENT', `no domain ${domid}`);
-  return { payload: `${SUPPORTED_FEATURES}\0` };
+  return { payload: replyPayload.decimal(SUPPORTED_FEATURES) };
 };
 
 export const setFeature: Handler = (ctx, payload) => {

@@ -1,4 +1,4 @@
-import { parseUint, splitArgs } from '../../protocol/index.js';
+import { parseUint, replyPayload, splitArgs } from '../../protocol/index.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
 
 /**
@@ -11,9 +11,9 @@ const domidArg = (s: string): number => required(parseUint(s, 0xffff), 'bad doma
 export const getQuota: Handler = (ctx, payload) => {
   const args = required(splitArgs(payload, 2));
   const q = ctx.daemon.quotas;
-  if (args.length === 0) return { payload: `${q.names().join(' ')}\0` };
+  if (args.length === 0) return { payload: replyPayload.string(q.names().join(' ')) };
   const value = args.length === 1 ? q.get(args[0]!) : q.get(args[1]!, domidArg(args[0]!));
-  return { payload: `${value}\0` };
+  return { payload: replyPayload.decimal(value) };
 };
 
 export const setQuota: Handler = (ctx, payload) => {

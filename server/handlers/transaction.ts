@@ -1,4 +1,4 @@
-import { flagArg } from '../../protocol/index.js';
+import { flagArg, replyPayload } from '../../protocol/index.js';
 import { Transaction, XsError } from '../../store/index.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
 
@@ -15,7 +15,7 @@ export const transactionStart: Handler = (ctx) => {
   }
   const id = conn.allocTxId();
   conn.transactions.set(id, new Transaction(daemon.store, conn.caller, limits));
-  return { payload: `${id}\0` };
+  return { payload: replyPayload.decimal(id) };
 };
 
 /**

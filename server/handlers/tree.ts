@@ -7,7 +7,7 @@ import { OK_REPLY, required, type Handler, type Reply, type RequestContext } fro
  * transaction or directly on the live store, encode the reply.
  */
 function run(ctx: RequestContext, req: StoreRequest): StoreReply {
-  return ctx.tx !== undefined ? ctx.tx.execute(req) : ctx.daemon.apply(ctx.conn.caller, req);
+  return ctx.tx !== undefined ? ctx.tx.execute(req) : ctx.daemon.apply(ctx.conn.caller, ctx.limits, req);
 }
 
 const path = (payload: Buffer): string => required(oneArg(payload));
