@@ -45,3 +45,4 @@ export { History } from './history.js';
 export { diff, type Difference } from './diff.js';
 export { forgetDomain } from './domain-cleanup.js';
 export { checkStore } from './check.js';
+export { encodeSnapshot, decodeSnapshot } from './snapshot.js';
