@@ -17,6 +17,16 @@ import type { Caller, Transaction } from '../store/index.js';
  * Output is corked on the first write of a tick and uncorked on the next, so that the replies to a
  * batch of pipelined requests and the events they cause leave in one writev.
  */
+/**
+ * Persistence's output barrier (server/persistence/journal.ts): while commits are not yet durable,
+ * `pending()` is the newest generation, and output sent now waits until `after` calls back.
+ */
+export interface OutputGate {
+  pending(): number | undefined;
+  readonly durable: number;
+  after(generation: number, release: () => void): void;
+}
+
 export type ConnectionKind = 'socket' | 'socket_ro' | 'domain';
 
 export type ConnectionState = 'open' | 'closed';
@@ -29,6 +39,10 @@ export class Connection {
   readonly transactions = new Map<number, Transaction>();
   /** Events dropped because this connection did not read them (reported by CONTROL and logs). */
   droppedEvents = 0;
+  /** Set when persistence is on: replies and events wait for the commits they may reflect. */
+  gate: OutputGate | undefined;
+  private held: { gen: number; frame: Buffer; event: boolean }[] = [];
+  private heldWaitingFor = -1;
   private readonly decoder = new FrameDecoder();
   private nextTx = 1;
   private corked = false;
@@ -85,6 +99,7 @@ export class Connection {
   /** `send(frame)` queues a reply; a full socket buffer pauses this client's input. */
   send(frame: Buffer): void {
     if (this.state !== 'open') return;
+    if (this.gate !== undefined && this.holdBack(frame, false)) return;
     this.cork();
     if (!this.socket.write(frame) && !this.paused) {
       this.paused = true;
@@ -95,6 +110,7 @@ export class Connection {
   /** `sendEvent(frame)` queues a watch event, or drops it when the client is not reading. */
   sendEvent(frame: Buffer): boolean {
     if (this.state !== 'open') return false;
+    if (this.gate !== undefined && this.holdBack(frame, true)) return true;
     if (this.backlogged && ++this.eventsWhileFull > this.maxEvents()) {
       this.droppedEvents++;
       return false;
@@ -102,6 +118,36 @@ export class Connection {
     this.cork();
     this.socket.write(frame);
     return true;
+  }
+
+  /**
+   * Output sent while a commit is not yet durable waits, in order, behind it; so does anything
+   * sent after it, so that this connection's output never overtakes itself (spec §1.2).
+   */
+  private holdBack(frame: Buffer, event: boolean): boolean {
+    const gate = this.gate!;
+    const gen = gate.pending();
+    if (gen === undefined && this.held.length === 0) return false;
+    this.held.push({ gen: gen ?? gate.durable, frame, event });
+    if (gen !== undefined && gen > this.heldWaitingFor) {
+      this.heldWaitingFor = gen;
+      gate.after(gen, () => this.releaseHeld());
+    }
+    return true;
+  }
+
+  private releaseHeld(): void {
+    const durable = this.gate!.durable;
+    let n = 0;
+    while (n < this.held.length && this.held[n]!.gen <= durable) n++;
+    const ready = this.held.splice(0, n);
+    const gate = this.gate;
+    this.gate = undefined; // write them now, in order
+    for (const h of ready) {
+      if (h.event) this.sendEvent(h.frame);
+      else this.send(h.frame);
+    }
+    this.gate = gate;
   }
 
   /** `close()` ends the connection; teardown happens once, in the socket's 'close' handler. */

@@ -25,7 +25,7 @@ import {
   type Transaction,
   XsError,
 } from '../store/index.js';
-import { Connection, type ConnectionKind } from './connection.js';
+import { Connection, type ConnectionKind, type OutputGate } from './connection.js';
 import type { Domain } from './domain.js';
 import { Domains } from './domains.js';
 import { Quotas } from './quotas.js';
@@ -43,6 +43,11 @@ export interface DaemonOptions {
   readonly historySize?: number;
   /** A store to start from (persistence, tests); the initial tree otherwise. */
   readonly store?: Store;
+  /**
+   * Persistence (server/persistence): told of every new live version before anything is sent,
+   * and the gate that holds replies and events until that version is durable.
+   */
+  readonly journal?: { record(before: Store, after: Store): void } & OutputGate;
 }
 
 /**
@@ -61,6 +66,8 @@ export class Daemon {
   readonly quotas: Quotas;
   readonly stats = { requests: 0, commits: { 'read-only': 0, fast: 0, graft: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
+  /** When a client last did something: a request or a new connection (`--idle-exit`). */
+  lastActivity = Date.now();
 
   constructor(readonly options: DaemonOptions) {
     this.log = options.log;
@@ -91,6 +98,8 @@ export class Daemon {
       (c: Connection, error: Error | undefined) => this.closed(c, error),
       () => this.quotas.limitsFor(caller.domid).watchEvents,
     );
+    conn.gate = this.options.journal;
+    this.touch();
     this.connections.add(conn);
     this.log.debug({ conn: conn.id, kind, domid: caller.domid }, 'connection opened');
     return conn;
@@ -127,8 +136,18 @@ export class Daemon {
     return result;
   }
 
+  /**
+   * `touch()` records client activity for `--idle-exit`: called for every request (process.ts) and
+   * every new connection. Health probes (the gateway's `/healthz`) must NOT call it, or monitoring
+   * would keep an idle daemon alive forever.
+   */
+  touch(): void {
+    this.lastActivity = Date.now();
+  }
+
   private install(next: Store, before: Store, changes: readonly Change[]): void {
     if (next !== before) {
+      this.options.journal?.record(before, next);
       this.store = next;
       this.history.record(next);
     }

@@ -3,6 +3,15 @@ import { join } from 'node:path';
 import type { Daemon } from './daemon.js';
 import { listenUnix } from './unix-socket.js';
 
+/**
+ * Listening descriptors a process inherited (live update, systemd socket activation), by socket
+ * name; a socket without one is created as usual.
+ */
+export interface InheritedListeners {
+  readonly socket?: number | undefined;
+  readonly socketRo?: number | undefined;
+}
+
 export interface Listeners {
   readonly socket: string;
   readonly socketRo: string;
@@ -10,16 +19,19 @@ export interface Listeners {
 }
 
 /**
- * `listen(daemon, rundir)` opens `<rundir>/socket` (privileged: dom0) and `<rundir>/socket_ro`
- * (read-only, Xen ≤ 4.14 semantics), both mode 0600.
+ * `listen(daemon, rundir, inherited?)` opens `<rundir>/socket` (privileged: dom0) and
+ * `<rundir>/socket_ro` (read-only, Xen ≤ 4.14 semantics), both mode 0600; or, given inherited
+ * descriptors, listens on those and leaves the socket files alone.
  */
-export async function listen(daemon: Daemon, rundir: string): Promise<Listeners> {
+export async function listen(daemon: Daemon, rundir: string, inherited?: InheritedListeners): Promise<Listeners> {
   const socket = join(rundir, 'socket');
   const socketRo = join(rundir, 'socket_ro');
   const rw = createServer((s) => daemon.accept(s, 'socket'));
   const ro = createServer((s) => daemon.accept(s, 'socket_ro'));
-  await listenUnix(rw, socket);
-  await listenUnix(ro, socketRo);
+  if (inherited?.socket !== undefined) await listenFd(rw, inherited.socket);
+  else await listenUnix(rw, socket);
+  if (inherited?.socketRo !== undefined) await listenFd(ro, inherited.socketRo);
+  else await listenUnix(ro, socketRo);
   return {
     socket,
     socketRo,
@@ -27,6 +39,16 @@ export async function listen(daemon: Daemon, rundir: string): Promise<Listeners>
       await Promise.all([closeServer(rw), closeServer(ro)]);
     },
   };
+}
+
+function listenFd(server: Server, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function closeServer(server: Server): Promise<void> {

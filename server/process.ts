@@ -14,6 +14,7 @@ import { HANDLERS } from './handlers/index.js';
 export function process(daemon: Daemon, conn: Connection, frame: Frame): void {
   const { header } = frame;
   daemon.stats.requests++;
+  daemon.touch();
   const spec = HANDLERS[header.type];
   let reply: Reply | Promise<Reply>;
   try {

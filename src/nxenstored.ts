@@ -3,6 +3,9 @@
  * nxenstored: the xenstore daemon. Wiring only: options, store, listeners, signals.
  */
 import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas } from '../server/index.js';
+import { Journal, recover } from '../server/persistence/index.js';
+import { createNotifier, idleExitTimer, takeActivation } from '../server/systemd/index.js';
+import type { Store } from '../store/index.js';
 import { parseOptions, USAGE } from './options.js';
 
 async function main(): Promise<void> {
@@ -18,23 +21,58 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger(config.logFormat, config.logLevel);
+  // Both read and clear their variables first, so that no child process inherits them.
+  const activation = takeActivation();
+  const notifier = createNotifier((msg) => log.warn(msg));
+  for (const u of activation?.unused ?? []) log.warn({ fd: u.fd, name: u.name }, 'inherited socket not used');
   const rundir = chooseRundir(config.rundir);
   prepareRundir(rundir);
-  const daemon = new Daemon({ rundir, log, quotas: new Quotas(config.limits), accessLog: config.accessLog });
-  const listeners = await listen(daemon, rundir);
-  log.info({ rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid }, 'ready');
+
+  // Persistence: the store comes back from the data directory before any client is served.
+  let journal: Journal | undefined;
+  let store: Store | undefined;
+  if (config.dataDir !== undefined) {
+    const t0 = performance.now();
+    const recovery = recover(config.dataDir);
+    for (const w of recovery.warnings) log.warn({ dataDir: config.dataDir }, w);
+    store = recovery.store;
+    journal = await Journal.open({ dir: config.dataDir, sync: config.sync, log }, store);
+    const ms = Math.round(performance.now() - t0);
+    log.info({ dataDir: config.dataDir, generation: store.generation, from: recovery.snapshot, replayed: recovery.replayed, ms }, 'store recovered');
+  }
+  const quotas = new Quotas(config.limits);
+  const daemon = new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal });
+  const listeners = await listen(daemon, rundir, activation);
+  // The per-domain node counts add up to the tree's size: no walk of the tree.
+  const status = () => `serving ${[...daemon.store.quota.values()].reduce((a, b) => a + b, 0)} nodes, generation ${daemon.store.generation}`;
+  log.info({ rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid, activated: activation !== undefined }, 'ready');
   log.info(`clients: export XENSTORED_PATH=${listeners.socket}`);
+  // sd_notify(3): only now is the store loaded and every listener accepting.
+  notifier.ready(status());
 
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'stopping');
+    log.info({ why }, 'stopping');
+    notifier.stopping(`stopping (${why})`);
     daemon.shutdown();
-    void listeners.close().then(() => process.exit(0));
+    void listeners
+      .close()
+      .then(() => journal?.close(daemon.store))
+      .then(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // SIGHUP, systemd's ExecReload: nothing on the command line can change at run time (quotas
+  // and the access log are set with xenstore-control), so a reload compacts the data directory:
+  // a snapshot, and the log segments it makes unnecessary dropped.
+  process.on('SIGHUP', () => {
+    notifier.reloading();
+    log.info('reload (SIGHUP): snapshot and log truncation');
+    void (journal?.requestSnapshot(daemon.store) ?? Promise.resolve()).then(() => notifier.ready(status()));
+  });
+  if (config.idleExit !== undefined) idleExitTimer(daemon, config.idleExit, () => stop(`idle for ${config.idleExit}s`));
 }
 
 main().catch((e: unknown) => {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Limits } from '../store/index.js';
 import { QUOTA_NAMES, type LogFormat } from '../server/index.js';
+import { SYNC_MODES, type SyncMode } from '../server/persistence/index.js';
 
 export interface DaemonConfig {
   readonly rundir: string | undefined;
@@ -8,6 +9,12 @@ export interface DaemonConfig {
   readonly logLevel: string;
   readonly accessLog: boolean;
   readonly limits: Partial<Limits>;
+  /** Persistence: the data directory (off when undefined), the sync mode, idle exit in seconds. */
+  readonly dataDir: string | undefined;
+  readonly sync: SyncMode;
+  readonly idleExit: number | undefined;
+  /** Live update: started by the previous process, which left its state in this file. */
+  readonly liveUpdateState: string | undefined;
 }
 
 export const USAGE = `usage: nxenstored [options]
@@ -19,6 +26,17 @@ export const USAGE = `usage: nxenstored [options]
   --log-level LEVEL     trace, debug, info (default), warn, error
   --access-log          log every request and its outcome (like oxenstored's access log)
   --quota NAME=VALUE    set a quota (repeatable; 0 = unlimited); names: ${Object.keys(QUOTA_NAMES).join(', ')}
+  --data-dir DIR        keep the store in DIR (write-ahead log + snapshots); it survives
+                        restarts and crashes. Without it the store lives in memory only
+  --sync MODE           with --data-dir: always (default: replies wait for fdatasync, one
+                        per batch), batch (replies wait for write(2); fsync every second),
+                        none (nothing waits)
+  --idle-exit SECONDS   with --data-dir: exit after SECONDS without a request or a new
+                        connection, while no client holds a watch or a transaction
+                        (for socket activation: systemd starts us again on demand)
+  --live-update-state FILE
+                        (internal) started by a live update: take over from the process
+                        that left its state in FILE (see CONTROL live-update)
   -h, --help            this text
 `;
 
@@ -33,6 +51,10 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'log-level': { type: 'string', default: 'info' },
       'access-log': { type: 'boolean', default: false },
       quota: { type: 'string', multiple: true, default: [] },
+      'data-dir': { type: 'string' },
+      sync: { type: 'string', default: 'always' },
+      'idle-exit': { type: 'string' },
+      'live-update-state': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -46,7 +68,24 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     if (!m || key === undefined) throw new Error(`bad --quota ${JSON.stringify(q)} (NAME=VALUE, names: ${Object.keys(QUOTA_NAMES).join(', ')})`);
     limits[key] = Number(m[2]) === 0 ? Infinity : Number(m[2]);
   }
+  const sync = values.sync as SyncMode;
+  if (!SYNC_MODES.includes(sync)) throw new Error(`--sync must be one of ${SYNC_MODES.join(', ')}`);
+  const dataDir = values['data-dir'];
+  if (dataDir === '') throw new Error('--data-dir needs a directory');
+  let idleExit: number | undefined;
+  if (values['idle-exit'] !== undefined) {
+    if (!/^\d+$/.test(values['idle-exit']) || Number(values['idle-exit']) < 1) {
+      throw new Error(`--idle-exit takes a whole number of seconds (at least 1)`);
+    }
+    // A daemon without persistence that exits when idle would throw the store away.
+    if (dataDir === undefined) throw new Error('--idle-exit needs --data-dir (an idle exit would lose the store)');
+    idleExit = Number(values['idle-exit']);
+  }
   return {
+    dataDir,
+    sync,
+    idleExit,
+    liveUpdateState: values['live-update-state'],
     rundir: values.rundir,
     logFormat,
     logLevel: values['log-level']!,

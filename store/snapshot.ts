@@ -134,6 +134,12 @@ export function decodeSnapshot(buf: Buffer): Store {
   }
 }
 
+/** `snapshotGeneration(buf)` reads only the header's generation (after checking the magic). */
+export function snapshotGeneration(buf: Buffer): number {
+  if (buf.length < HEADER || buf.readUInt32LE(0) !== MAGIC) throw corrupt('not a snapshot (bad magic)');
+  return buf.readDoubleLE(8);
+}
+
 function parse(buf: Buffer, end: number): Store {
   const r = new Reader(buf, end);
   r.skip(8);

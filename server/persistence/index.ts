@@ -1,0 +1,4 @@
+/** Persistence: the write-ahead log, snapshots and crash recovery of `--data-dir`. */
+export { Journal, recover, SYNC_MODES, type JournalOptions, type Recovery, type SyncMode } from './journal.js';
+export { segmentName, segments, writeSnapshotFileSync, SNAPSHOT, SNAPSHOT_PREV } from './data-dir.js';
+export { frameRecord, scanRecords } from './wal.js';

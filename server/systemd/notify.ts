@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+/**
+ * Readiness notification, sd_notify(3)'s protocol: newline-separated `KEY=VALUE` assignments in
+ * one datagram to the AF_UNIX socket named by `NOTIFY_SOCKET` (`READY=1`, `STATUS=...`,
+ * `STOPPING=1`, `RELOADING=1` with `MONOTONIC_USEC=`).
+ *
+ * Node has no Unix datagram sockets (`dgram` is UDP only), so the datagram goes through
+ * `unix-dgram`, a small native addon (socket/sendto in ~400 lines of C++, maintained since 2011,
+ * prebuilt here). It sends from our own pid, which is what systemd's default `NotifyAccess=main`
+ * accepts. Shelling out to `systemd-notify` instead would send from a child pid, which
+ * `NotifyAccess=main` rejects and `NotifyAccess=all` accepts only racily (the child may be gone
+ * before systemd looks up its cgroup).
+ *
+ * unix-dgram cannot address abstract-namespace sockets (`@name`): it copies the path with
+ * strncpy, which stops at the leading NUL, and passes sizeof(sockaddr_un) as the address length
+ * where the abstract name must be exactly as long as given. For those, and only those, we fall
+ * back to `systemd-notify --pid=<our pid>`, with the race above, and warn once. systemd itself
+ * uses a path (`/run/systemd/notify`), so a service started by systemd never needs the fallback.
+ */
+export interface Notifier {
+  /** Whether `NOTIFY_SOCKET` was set. */
+  readonly enabled: boolean;
+  ready(status: string): void;
+  status(status: string): void;
+  reloading(): void;
+  stopping(status: string): void;
+}
+
+interface DgramSocket {
+  on(event: 'error', fn: (e: Error) => void): void;
+  send(buf: Buffer, offset: number, length: number, path: string, cb?: (e?: Error) => void): void;
+  close(): void;
+}
+
+interface UnixDgram {
+  createSocket(type: 'unix_dgram'): DgramSocket;
+}
+
+/**
+ * `createNotifier(env, warn)` reads and removes `NOTIFY_SOCKET` (children must not notify in our
+ * name). Failures to send are warnings, never fatal: readiness is a courtesy to the manager.
+ */
+export function createNotifier(warn: (msg: string) => void, env: NodeJS.ProcessEnv = process.env): Notifier {
+  const address = env['NOTIFY_SOCKET'];
+  delete env['NOTIFY_SOCKET'];
+  if (address === undefined || address === '') {
+    const nothing = () => {};
+    return { enabled: false, ready: nothing, status: nothing, reloading: nothing, stopping: nothing };
+  }
+  const send = address.startsWith('@') ? abstractSender(address, warn) : pathSender(address, warn);
+  return {
+    enabled: true,
+    ready: (status) => send([`READY=1`, `STATUS=${oneLine(status)}`, `MAINPID=${process.pid}`]),
+    status: (status) => send([`STATUS=${oneLine(status)}`]),
+    // systemd (Type=notify-reload, v253+) wants the CLOCK_MONOTONIC time of the reload request;
+    // process.hrtime is that clock on Linux (libuv's uv_hrtime).
+    reloading: () => send([`RELOADING=1`, `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`]),
+    stopping: (status) => send([`STOPPING=1`, `STATUS=${oneLine(status)}`]),
+  };
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\n/g, ' ');
+}
+
+function pathSender(path: string, warn: (msg: string) => void): (lines: string[]) => void {
+  let socket: DgramSocket | undefined;
+  return (lines) => {
+    try {
+      if (socket === undefined) {
+        const require = createRequire(import.meta.url);
+        socket = (require('unix-dgram') as UnixDgram).createSocket('unix_dgram');
+        socket.on('error', (e) => warn(`NOTIFY_SOCKET ${path}: ${e.message}`));
+      }
+      const msg = Buffer.from(lines.join('\n'));
+      socket.send(msg, 0, msg.length, path, (e) => {
+        if (e !== undefined) warn(`NOTIFY_SOCKET ${path}: ${e.message}`);
+      });
+    } catch (e) {
+      warn(`NOTIFY_SOCKET ${path}: ${(e as Error).message}`);
+    }
+  };
+}
+
+function abstractSender(address: string, warn: (msg: string) => void): (lines: string[]) => void {
+  warn(
+    `NOTIFY_SOCKET ${address} is an abstract socket, which unix-dgram cannot address; ` +
+      `notifying through systemd-notify (the manager must accept NotifyAccess=all)`,
+  );
+  // Sent in order: a later READY=1 must not overtake an earlier RELOADING=1.
+  let chain = Promise.resolve();
+  return (lines) => {
+    chain = chain.then(
+      () =>
+        new Promise<void>((resolve) => {
+          execFile(
+            'systemd-notify',
+            [`--pid=${process.pid}`, ...lines],
+            { env: { ...process.env, NOTIFY_SOCKET: address } },
+            (e) => {
+              if (e) warn(`systemd-notify: ${e.message}`);
+              resolve();
+            },
+          );
+        }),
+    );
+  };
+}

@@ -1,0 +1,153 @@
+import { XsError } from './errors.js';
+import { diff } from './diff.js';
+import { XsNode } from './node.js';
+import { isSpecialName, SPECIAL_NAMES, type SpecialName } from './path.js';
+import { formatPerms, parsePerms, samePerms, type Perms } from './perms.js';
+import { fromRoot, type SpecialPerms, type Store } from './store.js';
+import { lookup, replace } from './tree.js';
+
+/**
+ * A delta is what one commit did to the store, stated as results rather than requests: the new
+ * value and permissions of every node it created or changed (implicitly created parents included,
+ * parents before children), the paths of the subtrees it removed, the special names' new
+ * permissions, and the generation it produced. Replaying deltas in generation order onto the
+ * version before the first one gives exactly the version after the last (the write-ahead log,
+ * `server/persistence/`). It is computed by `diff`, which skips unchanged subtrees by reference,
+ * so its cost is what the commit touched, whatever the request (a transaction, a domain release).
+ */
+export type DeltaOp =
+  | { readonly kind: 'set'; readonly path: string; readonly value: string; readonly perms: Perms }
+  | { readonly kind: 'remove'; readonly path: string }
+  | { readonly kind: 'special'; readonly name: SpecialName; readonly perms: Perms };
+
+export interface Delta {
+  readonly generation: number;
+  readonly ops: readonly DeltaOp[];
+}
+
+/** `deltaOf(before, after)` is the delta that turns `before` into `after`. */
+export function deltaOf(before: Store, after: Store): Delta {
+  const ops: DeltaOp[] = [];
+  for (const d of diff(before.root, after.root)) {
+    if (d.kind === 'removed') {
+      ops.push({ kind: 'remove', path: d.path });
+    } else {
+      const node = lookup(after.root, segsOf(d.path))!;
+      ops.push({ kind: 'set', path: d.path, value: node.value, perms: node.perms });
+    }
+  }
+  for (const name of SPECIAL_NAMES) {
+    if (!samePerms(before.special[name], after.special[name])) {
+      ops.push({ kind: 'special', name, perms: after.special[name] });
+    }
+  }
+  return { generation: after.generation, ops };
+}
+
+/**
+ * `applyDeltas(store, deltas)` replays deltas in order. Each must carry the next generation
+ * (a gap means a lost record: EIO). Quotas are recounted once at the end, not per delta.
+ */
+export function applyDeltas(store: Store, deltas: Iterable<Delta>): Store {
+  let root = store.root;
+  let special: SpecialPerms = store.special;
+  let generation = store.generation;
+  let applied = false;
+  for (const delta of deltas) {
+    if (delta.generation !== generation + 1) {
+      throw new XsError('EIO', `delta for generation ${delta.generation} does not follow ${generation}`);
+    }
+    for (const op of delta.ops) {
+      if (op.kind === 'special') {
+        special = Object.freeze({ ...special, [op.name]: op.perms });
+        continue;
+      }
+      const segs = segsOf(op.path);
+      if (segs.length > 0 && lookup(root, segs, segs.length - 1) === undefined) {
+        throw new XsError('EIO', `delta ${delta.generation}: no parent for ${op.path}`);
+      }
+      if (op.kind === 'remove') {
+        if (segs.length === 0) throw new XsError('EIO', `delta ${delta.generation}: removes the root`);
+        root = replace(root, segs, undefined);
+      } else {
+        const old = lookup(root, segs);
+        const node = old === undefined ? XsNode.leaf(op.value, op.perms) : new XsNode(op.value, op.perms, old.children);
+        root = replace(root, segs, node);
+      }
+    }
+    generation = delta.generation;
+    applied = true;
+  }
+  return applied ? fromRoot(root, generation, special) : store;
+}
+
+/**
+ * `encodeDelta(d)` / `decodeDelta(buf)`: one delta as JSON text (a commit touches few nodes, so
+ * the record is small). Values are byte strings, which JSON carries exactly (one code unit per
+ * byte, escaped or UTF-8 encoded). Decoding validates every field: a malformed record is EIO.
+ */
+export function encodeDelta(d: Delta): Buffer {
+  const ops = d.ops.map((op) =>
+    op.kind === 'set'
+      ? ['s', op.path, op.value, formatPerms(op.perms)]
+      : op.kind === 'remove'
+        ? ['r', op.path]
+        : ['p', op.name, formatPerms(op.perms)],
+  );
+  return Buffer.from(JSON.stringify({ g: d.generation, ops }), 'utf8');
+}
+
+const PATH = /^\/$|^(?:\/[A-Za-z0-9_@-]+)+$/;
+const BYTES = /^[\u0000-\u00ff]*$/;
+
+export function decodeDelta(buf: Buffer): Delta {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(buf.toString('utf8'));
+  } catch {
+    throw bad('not JSON');
+  }
+  if (typeof raw !== 'object' || raw === null) throw bad('not an object');
+  const { g, ops } = raw as { g?: unknown; ops?: unknown };
+  if (typeof g !== 'number' || !Number.isSafeInteger(g) || g < 1) throw bad(`bad generation ${String(g)}`);
+  if (!Array.isArray(ops)) throw bad('no ops');
+  return { generation: g, ops: ops.map(decodeOp) };
+}
+
+function decodeOp(op: unknown): DeltaOp {
+  if (!Array.isArray(op)) throw bad('op is not a list');
+  const [kind, a, b, c] = op as unknown[];
+  const str = (x: unknown): string => {
+    if (typeof x !== 'string') throw bad(`expected a string, got ${typeof x}`);
+    return x;
+  };
+  const perms = (x: unknown): Perms => {
+    if (!Array.isArray(x) || !x.every((e) => typeof e === 'string')) throw bad('bad permissions');
+    try {
+      return parsePerms(x as string[]);
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+  };
+  if (kind === 's' && op.length === 4) {
+    const path = str(a);
+    const value = str(b);
+    if (!PATH.test(path) || !BYTES.test(value)) throw bad(`bad set of ${path}`);
+    return { kind: 'set', path, value, perms: perms(c) };
+  }
+  if (kind === 'r' && op.length === 2 && PATH.test(str(a))) return { kind: 'remove', path: a as string };
+  if (kind === 'p' && op.length === 3) {
+    const name = str(a);
+    if (!isSpecialName(name)) throw bad(`bad special name ${name}`);
+    return { kind: 'special', name, perms: perms(b) };
+  }
+  throw bad(`bad op ${JSON.stringify(kind)}`);
+}
+
+function bad(what: string): XsError {
+  return new XsError('EIO', `corrupt delta: ${what}`);
+}
+
+function segsOf(path: string): string[] {
+  return path === '/' ? [] : path.slice(1).split('/');
+}
