@@ -97,7 +97,8 @@ export function recover(dir: string): Recovery {
     const scan = scanRecords(bytes);
     let problem = scan.problem;
     let good = scan.goodBytes;
-    for (let r = 0; r < scan.records.length && problem === undefined; r++) {
+    // The good prefix first; then what stopped the scan, if anything.
+    for (let r = 0; r < scan.records.length; r++) {
       let d: Delta;
       try {
         d = decodeDelta(scan.records[r]!);
@@ -176,8 +177,13 @@ export class Journal implements OutputGate {
   /** `Journal.open(options, store)` starts a new log segment after the recovered `store`. */
   static async open(options: JournalOptions, store: Store): Promise<Journal> {
     const first = store.generation + 1;
-    // A segment of that name can only hold records already replayed (or none): start it afresh.
-    const fh = await open(join(options.dir, segmentName(first)), 'w', 0o600);
+    // After `recover`, a segment of that name is empty or absent: anything in it would have been
+    // replayed (the store would be past `first`). Never truncate a segment that holds records.
+    const fh = await open(join(options.dir, segmentName(first)), 'a', 0o600);
+    if ((await fh.stat()).size > 0) {
+      await fh.close();
+      throw new Error(`${segmentName(first)} already holds records after generation ${store.generation}; refusing to overwrite it`);
+    }
     fsyncDir(options.dir);
     return new Journal(options, fh, first, store.generation);
   }
