@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { advance, createStore, DEFAULT_LIMITS, DOM0, execute, type Store } from '../../store/index.js';
+import { advance, DEFAULT_LIMITS, DOM0, execute, type Store } from '../../store/index.js';
 import { Journal, recover, type SyncMode } from './journal.js';
 
 const log = pino({ level: 'silent' });
