@@ -196,3 +196,38 @@ describe('FrameDecoder', () => {
     );
   });
 });
+
+describe('FrameDecoder.unconsumed (live update hands these bytes on)', () => {
+  it('is every byte not yet returned, in order, at any split, and leaves the decoder as it was', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        fc.nat(),
+        (payloads, cut, take) => {
+          const stream = Buffer.concat(payloads.map((p, i) => encode({ type: 2, reqId: i, txId: 0, payload: p })));
+          const at = cut % (stream.length + 1);
+          const d = new FrameDecoder();
+          d.push(stream.subarray(0, Math.min(at, 7)));
+          d.push(stream.subarray(Math.min(at, 7), at));
+          let consumed = 0;
+          let taken = 0;
+          for (let n = take % (payloads.length + 1); n > 0; n--) {
+            const f = d.next();
+            if (f === undefined) break;
+            consumed += HEADER_SIZE + f.header.len;
+            taken++;
+          }
+          const rest = d.unconsumed();
+          expect(rest).toEqual(stream.subarray(consumed, at));
+          expect(d.buffered()).toBe(rest.length);
+          // A second decoder fed the copy and then the remainder yields the frames not yet taken.
+          const e = new FrameDecoder();
+          e.push(rest);
+          e.push(stream.subarray(at));
+          expect(drain(e).map((f) => f.header.reqId)).toEqual(payloads.map((_, i) => i).slice(taken));
+        },
+      ),
+    );
+  });
+});

@@ -88,6 +88,14 @@ export class FrameDecoder {
     return { header: decodeHeader(bytes, off), payload: bytes.subarray(off + HEADER_SIZE, off + size) };
   }
 
+  /**
+   * `peekType()` is the message type of the next frame once its header has arrived (the body may
+   * not have), else undefined; nothing is consumed. Lets a server defer a request without taking it.
+   */
+  peekType(): number | undefined {
+    return this.held < HEADER_SIZE ? undefined : this.peekU32(0);
+  }
+
   /** The violation that killed the decoder, if any. */
   get error(): DecodeError | undefined {
     return this.failure;
@@ -96,6 +104,23 @@ export class FrameDecoder {
   /** `buffered()` is the number of bytes held (a partial header or frame); 0 when dead. */
   buffered(): number {
     return this.held;
+  }
+
+  /**
+   * `unconsumed()` is a copy of every byte held and not yet returned as a frame (whole frames not
+   * yet taken, then a partial one), in stream order; the decoder is unchanged. Live update hands
+   * these to the next process, which pushes them into its own decoder before any new byte.
+   */
+  unconsumed(): Buffer {
+    if (this.held === 0) return Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(this.held);
+    let filled = 0;
+    let start = this.head;
+    for (const chunk of this.chunks) {
+      filled += chunk.copy(out, filled, start);
+      start = 0;
+    }
+    return out;
   }
 
   /** Reads the u32 at byte `at` of the unconsumed bytes; the caller checked they exist. */

@@ -51,6 +51,8 @@ export class Connection {
   /** The last flush left bytes unsent: the client is not keeping up. Cleared on 'drain'. */
   private backlogged = false;
   private eventsWhileFull = 0;
+  /** Live update stopped reading the socket (`suspendInput`). */
+  private suspended = false;
 
   constructor(
     readonly socket: Socket,
@@ -59,6 +61,8 @@ export class Connection {
     private readonly onFrame: (conn: Connection, frame: Frame) => void,
     private readonly onClose: (conn: Connection, error: Error | undefined) => void,
     private readonly maxEvents: () => number,
+    /** May this connection take its next request, of this type, now? (Live update defers some.) */
+    private readonly admit: (conn: Connection, type: number) => boolean = () => true,
   ) {
     let failure: Error | undefined;
     socket.on('data', (chunk: Buffer) => {
@@ -155,6 +159,59 @@ export class Connection {
     this.socket.destroy();
   }
 
+  /** True while a request's reply is awaited (`hold`): this connection takes no request meanwhile. */
+  get holding(): boolean {
+    return this.waiting;
+  }
+
+  /**
+   * Live update: stops reading the socket. What Node already read moves into the decoder; what
+   * the client sends from now on stays in the kernel's socket buffer, where the next process,
+   * which inherits the descriptor, reads it. `resumeInput()` undoes this (the update failed).
+   */
+  suspendInput(): void {
+    if (this.suspended) return;
+    this.suspended = true;
+    const handle = streamHandle(this.socket);
+    this.socket.pause();
+    // read() hands out (as 'data', into the decoder) what the stream buffered; it may restart the
+    // descriptor's reading, so stop that afterwards. `reading = true` keeps Node's _read from
+    // starting it again behind our back (its read-more tick), which would take bytes we hand on.
+    while (this.socket.readableLength > 0 && this.socket.read() !== null);
+    if (handle !== undefined) {
+      handle.readStop();
+      handle.reading = true;
+    }
+  }
+
+  resumeInput(): void {
+    if (!this.suspended) return;
+    this.suspended = false;
+    const handle = streamHandle(this.socket);
+    if (handle !== undefined) handle.reading = false;
+    // The stream still believes a read is under way (none completed since we stopped): without
+    // this, resume() would not ask for more and the socket would never be read again.
+    const state = (this.socket as unknown as { _readableState?: { reading: boolean } })._readableState;
+    if (state !== undefined) state.reading = false;
+    if (!this.paused) this.socket.resume();
+  }
+
+  /** Live update: every byte received and not yet answered (whole requests, then a partial one). */
+  unread(): Buffer {
+    return this.decoder.unconsumed();
+  }
+
+  /** Live update, in the next process: bytes the previous process had received, before any new one. */
+  inject(bytes: Buffer): void {
+    this.decoder.push(bytes);
+    this.pump();
+  }
+
+  /** Takes the requests waiting in the decoder, now that `admit` may say yes to them. */
+  poll(): void {
+    this.pump();
+  }
+
   private cork(): void {
     if (this.corked) return;
     this.corked = true;
@@ -180,6 +237,8 @@ export class Connection {
 
   private pump(): void {
     while (!this.paused && !this.waiting && this.state === 'open') {
+      const type = this.decoder.peekType();
+      if (type === undefined || !this.admit(this, type)) break;
       const f = this.decoder.next();
       if (f === undefined) break;
       this.onFrame(this, f);
@@ -190,4 +249,14 @@ export class Connection {
       this.socket.destroy(new Error(`oversized request (${this.decoder.error.len} bytes)`));
     }
   }
+}
+
+/** The libuv stream under a socket (Node's `_handle`), for what `net.Socket` has no API for. */
+interface StreamHandle {
+  reading: boolean;
+  readStop(): number;
+}
+
+function streamHandle(socket: Socket): StreamHandle | undefined {
+  return (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
 }

@@ -27,6 +27,7 @@ import {
 } from '../store/index.js';
 import { Connection, type ConnectionKind, type OutputGate } from './connection.js';
 import type { Domain } from './domain.js';
+import type { LiveUpdater } from './live-update/index.js';
 import { Domains } from './domains.js';
 import { Quotas } from './quotas.js';
 import { process as processFrame } from './process.js';
@@ -68,6 +69,14 @@ export class Daemon {
   readonly startedAt = Date.now();
   /** When a client last did something: a request or a new connection (`--idle-exit`). */
   lastActivity = Date.now();
+  /** Live update (`server/live-update/`), once the listeners exist: CONTROL `live-update` drives it. */
+  liveUpdate: LiveUpdater | undefined;
+  /**
+   * Asked before a connection takes its next request (of that message type): `false` leaves it,
+   * and what follows, unread in the connection's decoder until `conn.poll()`. Live update defers
+   * requests with it while it hands over. Undefined: everything is taken.
+   */
+  admit: ((conn: Connection, type: number) => boolean) | undefined;
 
   constructor(readonly options: DaemonOptions) {
     this.log = options.log;
@@ -97,11 +106,22 @@ export class Daemon {
       (c: Connection, f: Frame) => processFrame(this, c, f),
       (c: Connection, error: Error | undefined) => this.closed(c, error),
       () => this.quotas.limitsFor(caller.domid).watchEvents,
+      (c: Connection, type: number) => this.admit === undefined || this.admit(c, type),
     );
     conn.gate = this.options.journal;
     this.touch();
     this.connections.add(conn);
     this.log.debug({ conn: conn.id, kind, domid: caller.domid }, 'connection opened');
+    return conn;
+  }
+
+  /**
+   * `adopt(socket, kind, caller)` serves a connection that a previous process accepted (live
+   * update): as `accept` does, and a domain's connection joins its (already adopted) domain.
+   */
+  adopt(socket: Socket, kind: ConnectionKind, caller: Caller): Connection {
+    const conn = this.open(socket, kind, caller);
+    if (kind === 'domain') this.domains.get(caller.domid)?.connections.add(conn);
     return conn;
   }
 

@@ -59,6 +59,27 @@ export class Domains {
     return domain;
   }
 
+  /**
+   * `adopt(domid, mfn, port, fd)` serves a domain whose listening socket a previous process opened
+   * (live update): the socket file stays as it is, the descriptor is inherited.
+   */
+  adopt(domid: number, mfn: string, port: number, fd: number): Domain {
+    const domain: Domain = {
+      domid,
+      mfn,
+      port,
+      socketPath: this.socketPath(domid),
+      server: createServer(),
+      connections: new Set<Connection>(),
+      target: undefined,
+      shutdown: false,
+    };
+    domain.server.on('connection', (s) => this.accept(domain, s));
+    domain.server.listen({ fd });
+    this.byId.set(domid, domain);
+    return domain;
+  }
+
   /** `release(domid)` closes the domain's socket and connections and forgets it. */
   release(domid: number): Domain | undefined {
     const domain = this.byId.get(domid);

@@ -3,6 +3,14 @@ import { join } from 'node:path';
 import type { Daemon } from './daemon.js';
 import { listenUnix } from './unix-socket.js';
 
+export interface Listeners {
+  readonly socket: string;
+  readonly socketRo: string;
+  /** The listening servers (live update hands their descriptors to the next process). */
+  readonly servers: { readonly socket: Server; readonly socketRo: Server };
+  close(): Promise<void>;
+}
+
 /**
  * Listening descriptors a process inherited (live update, systemd socket activation), by socket
  * name; a socket without one is created as usual.
@@ -10,12 +18,6 @@ import { listenUnix } from './unix-socket.js';
 export interface InheritedListeners {
   readonly socket?: number | undefined;
   readonly socketRo?: number | undefined;
-}
-
-export interface Listeners {
-  readonly socket: string;
-  readonly socketRo: string;
-  close(): Promise<void>;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function listen(daemon: Daemon, rundir: string, inherited?: Inherit
   return {
     socket,
     socketRo,
+    servers: { socket: rw, socketRo: ro },
     close: async () => {
       await Promise.all([closeServer(rw), closeServer(ro)]);
     },

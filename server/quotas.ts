@@ -19,6 +19,12 @@ export const QUOTA_NAMES: Readonly<Record<string, LimitName>> = Object.freeze({
   outstanding: 'outstanding',
 });
 
+/** Quota settings by Xen name (0 = unlimited), global and per domain. */
+export interface QuotaSettings {
+  readonly global: Readonly<Record<string, number>>;
+  readonly domains: readonly (readonly [number, Readonly<Record<string, number>>])[];
+}
+
 const PATH_MAX_CEILING = 2048; // XENSTORE_REL_PATH_MAX: like cxenstored's -M, only lowered
 
 export class Quotas {
@@ -66,6 +72,22 @@ export class Quotas {
   forget(domid: number): void {
     if (this.overrides.delete(domid)) this.cache.clear();
     else this.cache.delete(domid);
+  }
+
+  /**
+   * `settings()` is every setting by Xen name (0 = unlimited): the global values and each domain's
+   * overrides. `apply(settings)` sets them again (live update carries them to the next process).
+   */
+  settings(): QuotaSettings {
+    const byKey = new Map(Object.entries(QUOTA_NAMES).map(([name, k]) => [k, name]));
+    const xen = (o: Partial<Record<LimitName, number>>): Record<string, number> =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [byKey.get(k as LimitName)!, v === Infinity ? 0 : v]));
+    return { global: xen(this.global), domains: [...this.overrides].map(([domid, o]) => [domid, xen(o)]) };
+  }
+
+  apply(settings: QuotaSettings): void {
+    for (const [name, value] of Object.entries(settings.global)) this.set(name, value);
+    for (const [domid, o] of settings.domains) for (const [name, value] of Object.entries(o)) this.set(name, value, domid);
   }
 
   /** Xen names of every quota. */

@@ -53,6 +53,11 @@ export class WatchRegistry<C> {
     for (const w of [...(this.byOwner.get(owner) ?? [])]) this.remove(w);
   }
 
+  /** `ownedBy(owner)` is one connection's watches, in the order they were added. */
+  ownedBy(owner: C): Watch<C>[] {
+    return [...(this.byOwner.get(owner) ?? [])];
+  }
+
   /** Number of watches of one owner (for the quota), or of everyone. */
   count(owner?: C): number {
     if (owner !== undefined) return this.byOwner.get(owner)?.size ?? 0;

@@ -3,6 +3,7 @@
  * nxenstored: the xenstore daemon. Wiring only: options, store, listeners, signals.
  */
 import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas } from '../server/index.js';
+import { LiveUpdater, takeOver, type TakenOver } from '../server/live-update/index.js';
 import { Journal, recover } from '../server/persistence/index.js';
 import { createNotifier, idleExitTimer, takeActivation } from '../server/systemd/index.js';
 import type { Store } from '../store/index.js';
@@ -31,7 +32,18 @@ async function main(): Promise<void> {
   // Persistence: the store comes back from the data directory before any client is served.
   let journal: Journal | undefined;
   let store: Store | undefined;
-  if (config.dataDir !== undefined) {
+  const quotas = new Quotas(config.limits);
+  // Live update: store, quotas, domains, connections and sockets come from the previous process.
+  let handoff: TakenOver | undefined;
+  if (config.liveUpdateState !== undefined) {
+    const dataDir = config.dataDir;
+    handoff = await takeOver(config.liveUpdateState, {
+      log,
+      quotas,
+      // The log goes on in a segment after the store handed over, as after a restart.
+      journal: dataDir === undefined ? undefined : async (s) => (journal = await Journal.open({ dir: dataDir, sync: config.sync, log }, s)),
+    });
+  } else if (config.dataDir !== undefined) {
     const t0 = performance.now();
     const recovery = recover(config.dataDir);
     for (const w of recovery.warnings) log.warn({ dataDir: config.dataDir }, w);
@@ -40,9 +52,10 @@ async function main(): Promise<void> {
     const ms = Math.round(performance.now() - t0);
     log.info({ dataDir: config.dataDir, generation: store.generation, from: recovery.snapshot, replayed: recovery.replayed, ms }, 'store recovered');
   }
-  const quotas = new Quotas(config.limits);
-  const daemon = new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal });
-  const listeners = await listen(daemon, rundir, activation);
+  const daemon = handoff?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal });
+  const listeners = handoff?.listeners ?? (await listen(daemon, rundir, activation));
+  await handoff?.serve();
+  daemon.liveUpdate = new LiveUpdater({ daemon, listeners, script: process.argv[1]!, args: process.argv.slice(2), execArgv: process.execArgv });
   // The per-domain node counts add up to the tree's size: no walk of the tree.
   const status = () => `serving ${[...daemon.store.quota.values()].reduce((a, b) => a + b, 0)} nodes, generation ${daemon.store.generation}`;
   log.info({ rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid, activated: activation !== undefined }, 'ready');

@@ -9,7 +9,7 @@ import { required, type Handler, type RequestContext } from '../handler.js';
  */
 type Command = {
   readonly usage: string;
-  readonly run: (ctx: RequestContext, args: string[]) => string;
+  readonly run: (ctx: RequestContext, args: string[]) => string | Promise<string>;
 };
 
 const COMMANDS: Readonly<Record<string, Command>> = {
@@ -69,6 +69,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       ].join('\n');
     },
   },
+  'live-update': {
+    usage: 'live-update -f FILE | -c CMDLINE | -s [-t SECONDS] [-F] | -a   hand over to a new process',
+    run: (ctx, args) => {
+      // Absent only in daemons assembled without listeners (tests of the dispatcher).
+      if (ctx.daemon.liveUpdate === undefined) throw new XsError('ENOSYS', 'live update is not available');
+      return ctx.daemon.liveUpdate.command(ctx.conn, ctx.header, args);
+    },
+  },
   stats: {
     usage: 'stats                       requests, commits by path, conflicts, connections',
     run: (ctx) => {
@@ -107,5 +115,6 @@ export const control: Handler = (ctx, payload) => {
   if (name === undefined) throw new XsError('EINVAL', 'CONTROL needs a command');
   const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (cmd === undefined) throw new XsError('EINVAL', `unknown command ${JSON.stringify(name)}`);
-  return { payload: replyPayload.string(cmd.run(ctx, args.slice(1))) };
+  const out = cmd.run(ctx, args.slice(1));
+  return typeof out === 'string' ? { payload: replyPayload.string(out) } : out.then((s) => ({ payload: replyPayload.string(s) }));
 };

@@ -10,7 +10,7 @@
  *     await d.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -43,6 +43,11 @@ export interface RunningDaemon {
   /** `<rundir>/socket_ro`: read-only. */
   readonly socketRo: string;
   readonly pid: number;
+  /**
+   * The pid serving now: after a live update (CONTROL `live-update`) the process that took over,
+   * which writes `<rundir>/nxenstored.pid`; else `pid`.
+   */
+  currentPid(): number;
   /** Everything the daemon wrote to stdout and stderr so far (for failure messages). */
   output(): string;
   /** Exit code / signal once the process has exited, undefined while it runs. */
@@ -89,12 +94,17 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
   child.stderr!.on('data', keep);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   // If the test process goes away without stopping us (a crashed worker), take the daemon along.
-  const orphanGuard = () => child.kill('SIGKILL');
+  const orphanGuard = () => {
+    child.kill('SIGKILL');
+    const next = successor(rundir, child.pid!);
+    if (next !== undefined) process.kill(next, 'SIGKILL');
+  };
   process.once('exit', orphanGuard);
   const exitedPromise = new Promise<void>((res) =>
     child.once('exit', (code, signal) => {
       exit = { code, signal };
-      process.off('exit', orphanGuard);
+      // The guard stays while a successor (live update) may run; stop() removes it.
+      if (successor(rundir, child.pid!) === undefined) process.off('exit', orphanGuard);
       res();
     }),
   );
@@ -119,6 +129,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     socket,
     socketRo: join(rundir, 'socket_ro'),
     pid: child.pid!,
+    currentPid: () => successor(rundir, child.pid!) ?? child.pid!,
     output: () => out,
     exited: () => exit,
     connect: () => track(Wire.connect(socket)),
@@ -138,7 +149,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     stop: () => {
       stopped ??= (async () => {
         for (const w of wires) w.close();
-        const forced = await kill(child, exitedPromise);
+        let forced = await kill(child, exitedPromise);
+        // After a live update the original process has gone and another one serves.
+        const next = successor(rundir, child.pid!);
+        if (next !== undefined) forced = (await killPid(next)) || forced;
+        process.off('exit', orphanGuard);
         rmSync(rundir, { recursive: true, force: true });
         return { code: exit?.code ?? null, signal: exit?.signal ?? null, forced };
       })();
@@ -146,6 +161,47 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     },
   };
   return d;
+}
+
+/** The live pid in `<rundir>/nxenstored.pid` when it is not `original` (a live update happened). */
+function successor(rundir: string, original: number): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(rundir, 'nxenstored.pid'), 'latin1').trim());
+  } catch {
+    return undefined;
+  }
+  return Number.isSafeInteger(pid) && pid > 0 && pid !== original && alive(pid) ? pid : undefined;
+}
+
+/** True while `pid` runs (a zombie, which no one may reap in a container, counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM to a process that is not our child, then SIGKILL if it lingers; true when SIGKILL was needed. */
+async function killPid(pid: number): Promise<boolean> {
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (alive(pid)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
 }
 
 /** Polls until `path` accepts a connection; fails early if the daemon exits, or after a bound. */

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { decodeSnapshot, encodeSnapshot, type Store } from '../../store/index.js';
+
+/**
+ * What a live update hands to the next process besides the descriptors: one file in the run
+ * directory (mode 0600, like cxenstored's `state_dump`), read and removed by the next process.
+ *
+ * Layout: "NXLU" | u32 LE length of the JSON part | the JSON part (UTF-8) | the store, in the
+ * snapshot codec's bytes (`store/snapshot.ts`, checksummed). The JSON part is everything that is
+ * not the tree: descriptor numbers as the next process sees them, quotas, domains, and per
+ * connection who it acts as, its watches, the ids of transactions aborted by `-F`, and the bytes it
+ * sent that were not yet answered (base64). It is validated on the way in: a state that does not
+ * parse is an error, not a half-restored daemon.
+ */
+const MAGIC = 'NXLU';
+export const HANDOFF_VERSION = 1;
+
+const callerSchema = z.object({
+  domid: z.number().int().min(0).max(0xffff),
+  privileged: z.boolean(),
+  target: z.number().int().min(0).max(0xffff).optional(),
+  readOnly: z.boolean().optional(),
+});
+
+const fd = z.number().int().min(3);
+
+const connectionSchema = z.object({
+  fd,
+  kind: z.enum(['socket', 'socket_ro', 'domain']),
+  caller: callerSchema,
+  watches: z.array(
+    z.object({ path: z.string(), canonical: z.string(), token: z.string(), relative: z.boolean() }),
+  ),
+  /** Transactions open when a forced (`-F`) update went ahead: their commit answers EAGAIN. */
+  aborted: z.array(z.number().int().min(1).max(0xffffffff)),
+  /** Bytes received and not yet answered: whole requests, then a partial one (base64). */
+  unread: z.base64(),
+  droppedEvents: z.number().int().min(0),
+});
+
+const quotaValues = z.record(z.string(), z.number().int().min(0));
+
+const stateSchema = z.object({
+  version: z.literal(HANDOFF_VERSION),
+  /** The process that handed over. */
+  pid: z.number().int(),
+  rundir: z.string(),
+  listeners: z.object({ socket: fd, socketRo: fd }),
+  quotas: z.object({ global: quotaValues, domains: z.array(z.tuple([z.number().int(), quotaValues])) }),
+  accessLog: z.boolean(),
+  stats: z.object({
+    requests: z.number(),
+    commits: z.object({ 'read-only': z.number(), fast: z.number(), graft: z.number(), replay: z.number() }),
+    conflicts: z.number(),
+  }),
+  domains: z.array(
+    z.object({
+      domid: z.number().int().min(1).max(0x7fef),
+      mfn: z.string(),
+      port: z.number().int().min(1),
+      target: z.number().int().optional(),
+      shutdown: z.boolean(),
+      fd,
+    }),
+  ),
+  connections: z.array(connectionSchema),
+  /**
+   * The CONTROL `live-update -s` request to answer `OK` once the next process serves: its
+   * connection (index in `connections`) and header (cxenstored `lu_write_response`).
+   */
+  reply: z.object({ connection: z.number().int().min(0), reqId: z.number().int(), txId: z.number().int() }).optional(),
+});
+
+export type HandoffState = z.infer<typeof stateSchema>;
+export type ConnectionHandoff = z.infer<typeof connectionSchema>;
+
+/** `encodeHandoff(state, store)` is the state file's bytes (layout above). */
+export function encodeHandoff(state: HandoffState, store: Store): Buffer {
+  const json = Buffer.from(JSON.stringify(state), 'utf8');
+  const head = Buffer.allocUnsafe(8);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(json.length, 4);
+  return Buffer.concat([head, json, encodeSnapshot(store)]);
+}
+
+/** `decodeHandoff(bytes)` reads a state file; throws an Error saying what is wrong with it. */
+export function decodeHandoff(bytes: Buffer): { state: HandoffState; store: Store } {
+  if (bytes.length < 8 || bytes.toString('latin1', 0, 4) !== MAGIC) throw new Error('live-update state: not a state file');
+  const len = bytes.readUInt32LE(4);
+  if (8 + len > bytes.length) throw new Error('live-update state: truncated');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString('utf8', 8, 8 + len));
+  } catch (e) {
+    throw new Error(`live-update state: ${(e as Error).message}`);
+  }
+  const parsed = stateSchema.safeParse(raw);
+  if (!parsed.success) throw new Error(`live-update state: ${z.prettifyError(parsed.error)}`);
+  const state = parsed.data;
+  if (state.reply !== undefined && state.reply.connection >= state.connections.length) {
+    throw new Error('live-update state: the reply names no connection');
+  }
+  return { state, store: decodeSnapshot(bytes.subarray(8 + len)) };
+}

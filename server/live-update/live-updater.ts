@@ -1,0 +1,302 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+import { Op, type Header } from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+import type { Daemon } from '../daemon.js';
+import type { Listeners } from '../listeners.js';
+import { parseLiveUpdate } from './command.js';
+import { encodeHandoff, HANDOFF_VERSION, type ConnectionHandoff, type HandoffState } from './handoff-state.js';
+
+/** The flag that tells the next process where the state is (`src/options.ts`). */
+export const STATE_FLAG = '--live-update-state';
+/** The state file, in the run directory (cxenstored: `<rundir>/state_dump`). */
+export const STATE_FILE = 'live-update.state';
+/** How long the next process may take to load the state and say it is ready. */
+const READY_TIMEOUT_MS = 60_000;
+/** However short `-t`, the replies already queued get this long to reach their clients. */
+const MIN_FLUSH_MS = 5_000;
+const POLL_MS = 5;
+
+export interface LiveUpdaterOptions {
+  readonly daemon: Daemon;
+  readonly listeners: Listeners;
+  /** The running program (the entry script run by `process.execPath`) and its arguments. */
+  readonly script: string;
+  readonly args: readonly string[];
+  /** Node's own flags for the next process (`process.execArgv`). */
+  readonly execArgv?: readonly string[];
+  /** Called with the next process's pid just before this one exits (systemd: `MAINPID=`). */
+  readonly handedOver?: (pid: number) => void;
+}
+
+interface Session {
+  readonly conn: Connection;
+  script: string;
+  args: readonly string[] | undefined;
+  cancelled: boolean;
+  started: boolean;
+}
+
+/**
+ * Live update, the running process's side (Xen 4.15+ `xenstore-control live-update`): hands the
+ * whole daemon to a fresh process of possibly new code, without clients noticing.
+ *
+ * 1. Wait for open transactions to end, up to `-t` seconds. Meanwhile new TRANSACTION_STARTs are
+ *    left unread (cxenstored delays them the same way), every other request is served. After the
+ *    wait, without `-F` the update fails and says which connections hold transactions; with `-F`
+ *    it goes on and those transactions commit with EAGAIN in the next process. We do not carry
+ *    transactions over: their versions T1/T2 are whole trees, and a client retries on EAGAIN.
+ * 2. Stop taking requests (they stay unread in the connections' decoders), let queued replies and
+ *    events reach the kernel, stop reading the sockets.
+ * 3. Write the state (`handoff-state.ts`) and spawn the next process with every listening socket
+ *    and every connection as an inherited descriptor (child_process `stdio`), plus an IPC channel.
+ * 4. The next process loads the state, adopts the descriptors and says "ready"; we answer "go" and
+ *    exit without shutting any socket down (the descriptors live on in the next process). It
+ *    answers the `live-update -s` request `OK` and serves on.
+ * If anything fails before "ready", the next process is killed, the state removed, and we serve on
+ * as if nothing happened; the CONTROL reply says why.
+ */
+export class LiveUpdater {
+  private session: Session | undefined;
+
+  constructor(private readonly options: LiveUpdaterOptions) {}
+
+  /** CONTROL `live-update ARGS…`: the reply text (cxenstored replies `OK` or a reason, not errors). */
+  command(conn: Connection, header: Header, args: readonly string[]): string | Promise<string> {
+    const cmd = parseLiveUpdate(args);
+    const s = this.session;
+    switch (cmd.kind) {
+      case 'abort':
+        if (s === undefined) return 'No live-update session active.';
+        if (s.started) {
+          // Only the wait can be cancelled; the handover itself is a few synchronous steps.
+          s.cancelled = true;
+          return 'OK';
+        }
+        this.session = undefined;
+        return 'OK';
+      case 'file': {
+        if (s !== undefined) return 'live-update session already active.';
+        const script = resolve(cmd.file);
+        try {
+          if (!statSync(script).isFile()) return 'File not accessible.';
+        } catch {
+          return 'File not accessible.';
+        }
+        this.session = { conn, script, args: undefined, cancelled: false, started: false };
+        return 'OK';
+      }
+      case 'cmdline':
+        if (s === undefined || s.conn !== conn) return 'Not in live-update session.';
+        s.args = cmd.cmdline.split(/[ \t]+/).filter((a) => a !== '');
+        return 'OK';
+      case 'start': {
+        if (cmd.version !== HANDOFF_VERSION) return 'Migration stream version not supported.';
+        if (s !== undefined && (s.conn !== conn || s.started)) return 'live-update session already active.';
+        const session = s ?? { conn, script: this.options.script, args: undefined, cancelled: false, started: false };
+        session.started = true;
+        this.session = session;
+        return this.run(session, header, cmd.force, cmd.timeoutSeconds * 1000).finally(() => {
+          if (this.session === session) this.session = undefined;
+        });
+      }
+    }
+  }
+
+  private async run(session: Session, header: Header, force: boolean, timeoutMs: number): Promise<string> {
+    const { daemon } = this.options;
+    const log = daemon.log;
+    const deadline = Date.now() + timeoutMs;
+    log.info({ conn: session.conn.id, force, timeoutMs, script: session.script }, 'live-update: start');
+    daemon.admit = (_c, type) => type !== Op.TRANSACTION_START;
+    try {
+      // 1. Open transactions end; requests that wait on I/O (INTRODUCE) finish.
+      for (;;) {
+        if (session.cancelled) return this.failed('Cancellation was requested');
+        if (session.conn.state === 'closed') return this.failed('the requesting connection closed');
+        const open = [...daemon.connections].filter((c) => c.transactions.size > 0);
+        const busy = [...daemon.connections].filter((c) => c !== session.conn && c.holding);
+        if (open.length === 0 && busy.length === 0) break;
+        if (Date.now() >= deadline) {
+          if (busy.length > 0) return this.failed(`requests still in progress on ${busy.length} connection(s)`);
+          if (!force) return this.failed(describeTransactions(open));
+          log.warn({ connections: open.map((c) => c.id) }, 'live-update: forced; open transactions will fail with EAGAIN');
+          break;
+        }
+        await sleep(POLL_MS);
+      }
+
+      // 2. Take no more requests; queued output reaches the kernel.
+      daemon.admit = () => false;
+      const flushBy = Math.max(deadline, Date.now() + MIN_FLUSH_MS);
+      for (;;) {
+        // Persistence holds replies until their commits are durable: those first.
+        const durable = daemon.options.journal?.pending() === undefined;
+        const stuck = [...daemon.connections].filter((c) => c.state === 'open' && c.socket.writableLength > 0);
+        if (durable && stuck.length === 0) break;
+        if (Date.now() >= flushBy) {
+          return this.failed(`${stuck.length} connection(s) are not reading their replies (${stuck.map((c) => c.id).join(' ')})`);
+        }
+        await sleep(POLL_MS);
+      }
+      if (session.cancelled) return this.failed('Cancellation was requested');
+
+      // 3. Synchronously, so that nothing moves in between: stop reading, record, spawn.
+      const file = join(daemon.options.rundir, STATE_FILE);
+      let child: ChildProcess;
+      try {
+        child = this.spawnNext(session, header, file, force);
+      } catch (e) {
+        rmSync(file, { force: true });
+        return this.failed(`could not start the new process: ${(e as Error).message}`);
+      }
+
+      // 4. Ready, or not.
+      const outcome = await readiness(child, READY_TIMEOUT_MS);
+      if (outcome !== 'ready') {
+        child.kill('SIGKILL');
+        rmSync(file, { force: true });
+        return this.failed(`the new process failed: ${outcome}`);
+      }
+      log.info({ pid: child.pid }, 'live-update: the new process serves; exiting');
+      this.options.handedOver?.(child.pid!);
+      // Exit without closing anything: every descriptor lives on in the new process, and
+      // process.exit neither shuts sockets down nor unlinks socket files.
+      child.send({ type: 'go' }, () => process.exit(0));
+      return await new Promise<string>(() => {});
+    } finally {
+      // Reached only when this process serves on.
+      daemon.admit = undefined;
+      for (const c of daemon.connections) {
+        c.resumeInput();
+        c.poll();
+      }
+    }
+  }
+
+  private failed(reason: string): string {
+    this.options.daemon.log.warn({ reason }, 'live-update: failed; serving on');
+    return reason;
+  }
+
+  /** Records the state and spawns the next process with every socket as a descriptor. */
+  private spawnNext(session: Session, header: Header, file: string, force: boolean): ChildProcess {
+    const { daemon, listeners } = this.options;
+    const fds: number[] = [];
+    // The child's stdio: 0 nothing, 1 and 2 our own (the log goes where it went), 3 the IPC
+    // channel, then the sockets: index i in this array is descriptor i in the child.
+    const FIRST = 4;
+    const pass = (fd: number): number => fds.push(fd) - 1 + FIRST;
+
+    const connections: ConnectionHandoff[] = [];
+    let reply: HandoffState['reply'];
+    for (const conn of daemon.connections) {
+      const fd = descriptor(conn.socket);
+      if (conn.state !== 'open' || fd === undefined) continue;
+      conn.suspendInput();
+      if (conn === session.conn) reply = { connection: connections.length, reqId: header.reqId, txId: header.txId };
+      connections.push({
+        fd: pass(fd),
+        kind: conn.kind,
+        caller: { ...conn.caller },
+        watches: daemon.watches.ownedBy(conn).map((w) => ({ path: w.path, canonical: w.canonical, token: w.token, relative: w.relative })),
+        aborted: force ? [...conn.transactions.keys()] : [],
+        unread: conn.unread().toString('base64'),
+        droppedEvents: conn.droppedEvents,
+      });
+    }
+    const state: HandoffState = {
+      version: HANDOFF_VERSION,
+      pid: process.pid,
+      rundir: daemon.options.rundir,
+      listeners: { socket: pass(required(listeners.servers.socket)), socketRo: pass(required(listeners.servers.socketRo)) },
+      quotas: plainQuotas(daemon),
+      accessLog: daemon.options.accessLog,
+      stats: daemon.stats,
+      domains: [...daemon.domains.all()].map((d) => ({
+        domid: d.domid,
+        mfn: d.mfn,
+        port: d.port,
+        target: d.target,
+        shutdown: d.shutdown,
+        fd: pass(required(d.server)),
+      })),
+      connections,
+      reply,
+    };
+    rmSync(file, { force: true });
+    writeFileSync(file, encodeHandoff(state, daemon.store), { mode: 0o600, flag: 'wx' });
+    const args = [...(this.options.execArgv ?? []), session.script, ...withoutStateFlag(session.args ?? this.options.args), STATE_FLAG, file];
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
+      env: withoutActivation(process.env),
+    });
+    daemon.log.info({ pid: child.pid, connections: connections.length, domains: state.domains.length }, 'live-update: new process spawned');
+    return child;
+  }
+}
+
+function plainQuotas(daemon: Daemon): HandoffState['quotas'] {
+  const q = daemon.quotas.settings();
+  return { global: { ...q.global }, domains: q.domains.map(([domid, o]) => [domid, { ...o }]) };
+}
+
+/** Waits for the child's "ready" message; anything else is the reason it is not coming. */
+function readiness(child: ChildProcess, timeoutMs: number): Promise<'ready' | string> {
+  return new Promise((resolveOutcome) => {
+    const done = (outcome: string) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      resolveOutcome(outcome);
+    };
+    const onMessage = (m: unknown) => {
+      if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready') done('ready');
+    };
+    const onExit = (code: number | null, signal: string | null) => done(`exited (code ${code}, signal ${signal})`);
+    const onError = (e: Error) => done(e.message);
+    const timer = setTimeout(() => done(`not ready within ${timeoutMs / 1000} s`), timeoutMs);
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+}
+
+function describeTransactions(open: readonly Connection[]): string {
+  const lines = open.map((c) => `connection ${c.id} (domain ${c.caller.domid}): ${c.transactions.size} open`);
+  return ['Open transactions (retry later, or use -F to fail them with EAGAIN):', ...lines].join('\n');
+}
+
+/** The descriptor under a socket or server (Node's `_handle.fd`, POSIX only). */
+function descriptor(x: Socket | Server): number | undefined {
+  const fd = (x as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+function required(x: Socket | Server): number {
+  const fd = descriptor(x);
+  if (fd === undefined) throw new Error('a listening socket has no descriptor');
+  return fd;
+}
+
+/** The arguments without a previous update's state flag (the next process gets its own). */
+function withoutStateFlag(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === STATE_FLAG) i++;
+    else if (!args[i]!.startsWith(`${STATE_FLAG}=`)) out.push(args[i]!);
+  }
+  return out;
+}
+
+/** systemd's activation variables describe our descriptors, not the child's: drop them. */
+function withoutActivation(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) delete out[k];
+  return out;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,133 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { encodeFrame, Op, replyPayload } from '../../protocol/index.js';
+import { DOM0, guest, type Caller, type Store } from '../../store/index.js';
+import type { Connection } from '../connection.js';
+import { Daemon, type DaemonOptions } from '../daemon.js';
+import { listen, type Listeners } from '../listeners.js';
+import type { Quotas } from '../quotas.js';
+import { AbortedTransaction } from './aborted-transaction.js';
+import { decodeHandoff, type ConnectionHandoff } from './handoff-state.js';
+
+/** Written by the process that serves after a live update, for whoever must signal it. */
+export const PID_FILE = 'nxenstored.pid';
+
+export interface TakeOverOptions {
+  readonly log: Logger;
+  /** The quotas of the command line; the settings handed over (run-time changes) win. */
+  readonly quotas: Quotas;
+  readonly historySize?: number;
+  /** Persistence: opens the journal that goes on from the store handed over. */
+  readonly journal?: ((store: Store) => Promise<DaemonOptions['journal']>) | undefined;
+}
+
+export interface TakenOver {
+  readonly daemon: Daemon;
+  readonly listeners: Listeners;
+  /**
+   * Says "ready" to the previous process and waits for its "go" (it exits then), then serves:
+   * answers the `live-update -s` request `OK` and takes the requests that waited, in order.
+   */
+  serve(): Promise<void>;
+}
+
+/**
+ * `takeOver(file, options)` is live update's next-process side (see `live-updater.ts`): loads
+ * the state file, adopts the inherited descriptors (listening sockets, domains' sockets, every
+ * connection) and rebuilds connections, watches and quotas, taking no request yet. The bytes a
+ * connection had sent and the previous process had not answered go into its decoder before
+ * anything read from now on, so a request split across the update completes. Throws (and the
+ * previous process serves on) when the state is unusable.
+ */
+export async function takeOver(file: string, options: TakeOverOptions): Promise<TakenOver> {
+  const bytes = readFileSync(file);
+  rmSync(file, { force: true });
+  const { state, store } = decodeHandoff(bytes);
+  options.quotas.apply(state.quotas);
+  const daemon = new Daemon({
+    rundir: state.rundir,
+    log: options.log,
+    quotas: options.quotas,
+    accessLog: state.accessLog,
+    historySize: options.historySize,
+    store,
+    journal: await options.journal?.(store),
+  });
+  daemon.stats.requests = state.stats.requests;
+  Object.assign(daemon.stats.commits, state.stats.commits);
+  daemon.stats.conflicts = state.stats.conflicts;
+  // Nothing is taken until the previous process has gone: it could still serve on if we fail.
+  daemon.admit = () => false;
+
+  for (const d of state.domains) {
+    const domain = daemon.domains.adopt(d.domid, d.mfn, d.port, d.fd);
+    domain.target = d.target;
+    domain.shutdown = d.shutdown;
+  }
+  const connections: Connection[] = [];
+  for (const c of state.connections) {
+    const socket = new Socket({ fd: c.fd, readable: true, writable: true });
+    const conn = daemon.adopt(socket, c.kind, callerOf(daemon, c));
+    for (const w of c.watches) daemon.watches.add({ owner: conn, ...w });
+    const limits = daemon.quotas.limitsFor(conn.caller.domid);
+    for (const id of c.aborted) conn.transactions.set(id, new AbortedTransaction(daemon.store, conn.caller, limits));
+    conn.droppedEvents = c.droppedEvents;
+    // Before any byte the socket delivers (that happens on a later turn of the event loop).
+    conn.inject(Buffer.from(c.unread, 'base64'));
+    connections.push(conn);
+  }
+  const listeners = await listen(daemon, state.rundir, state.listeners);
+  options.log.info(
+    { from: state.pid, connections: connections.length, domains: state.domains.length, generation: store.generation },
+    'live-update: state loaded',
+  );
+
+  return {
+    daemon,
+    listeners,
+    serve: async () => {
+      await handshake();
+      const reply = state.reply;
+      if (reply !== undefined) {
+        connections[reply.connection]!.send(encodeFrame(Op.CONTROL, reply.reqId, reply.txId, replyPayload.string('OK')));
+      }
+      daemon.admit = undefined;
+      for (const conn of daemon.connections) conn.poll();
+      writeFileSync(join(state.rundir, PID_FILE), `${process.pid}\n`, { mode: 0o644 });
+      options.log.info({ pid: process.pid, from: state.pid }, 'live-update: serving');
+    },
+  };
+}
+
+/** Who a connection acts as, rebuilt from its kind (and its domain's target, which SET_TARGET set). */
+function callerOf(daemon: Daemon, c: ConnectionHandoff): Caller {
+  switch (c.kind) {
+    case 'socket':
+      return DOM0;
+    case 'socket_ro':
+      return { domid: 0, privileged: true, readOnly: true };
+    case 'domain':
+      return guest(c.caller.domid, daemon.domains.get(c.caller.domid)?.target);
+  }
+}
+
+/** "ready" to the previous process, then its "go" (or its exit); at once without an IPC channel. */
+function handshake(): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined) return resolve();
+    const finish = () => {
+      process.off('message', onMessage);
+      process.off('disconnect', finish);
+      if (process.connected) process.disconnect();
+      resolve();
+    };
+    const onMessage = (m: unknown) => {
+      if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'go') finish();
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', finish);
+    process.send({ type: 'ready', pid: process.pid });
+  });
+}
