@@ -74,6 +74,20 @@ const stateSchema = z.object({
 export type HandoffState = z.infer<typeof stateSchema>;
 export type ConnectionHandoff = z.infer<typeof connectionSchema>;
 
+/**
+ * A connection accepted after the spawn, passed over the IPC channel with its socket (so no
+ * descriptor number): validated like the others.
+ */
+const lateSchema = connectionSchema.omit({ fd: true });
+export type LateConnection = z.infer<typeof lateSchema>;
+
+/** `parseLate(x)` is an IPC message's connection, or an Error saying what is wrong with it. */
+export function parseLate(x: unknown): LateConnection {
+  const parsed = lateSchema.safeParse(x);
+  if (!parsed.success) throw new Error(`live-update: late connection: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
 /** `encodeHandoff(state, store)` is the state file's bytes (layout above). */
 export function encodeHandoff(state: HandoffState, store: Store): Buffer {
   const json = Buffer.from(JSON.stringify(state), 'utf8');

@@ -7,7 +7,7 @@ import type { Connection } from '../connection.js';
 import type { Daemon } from '../daemon.js';
 import type { Listeners } from '../listeners.js';
 import { parseLiveUpdate } from './command.js';
-import { encodeHandoff, HANDOFF_VERSION, type ConnectionHandoff, type HandoffState } from './handoff-state.js';
+import { encodeHandoff, HANDOFF_VERSION, type ConnectionHandoff, type HandoffState, type LateConnection } from './handoff-state.js';
 
 /** The flag that tells the next process where the state is (`src/options.ts`). */
 export const STATE_FLAG = '--live-update-state';
@@ -146,15 +146,23 @@ export class LiveUpdater {
       // 3. Synchronously, so that nothing moves in between: stop reading, record, spawn.
       const file = join(daemon.options.rundir, STATE_FILE);
       let child: ChildProcess;
+      const passed = new Set<Connection>();
       try {
-        child = this.spawnNext(session, header, file, force);
+        child = this.spawnNext(session, header, file, force, passed);
       } catch (e) {
         rmSync(file, { force: true });
         return this.failed(`could not start the new process: ${(e as Error).message}`);
       }
 
       // 4. Ready, or not.
-      const outcome = await readiness(child, READY_TIMEOUT_MS);
+      let outcome = await readiness(child, READY_TIMEOUT_MS);
+      if (outcome === 'ready') {
+        // Connections accepted since the spawn (we still listen) go over the IPC channel.
+        outcome = await forwardLate(daemon, child, passed).then(
+          () => 'ready',
+          (e: unknown) => `could not pass a connection: ${(e as Error).message}`,
+        );
+      }
       if (outcome !== 'ready') {
         child.kill('SIGKILL');
         rmSync(file, { force: true });
@@ -163,8 +171,12 @@ export class LiveUpdater {
       log.info({ pid: child.pid }, 'live-update: the new process serves; exiting');
       this.options.handedOver?.(child.pid!);
       // Exit without closing anything: every descriptor lives on in the new process, and
-      // process.exit neither shuts sockets down nor unlinks socket files.
-      child.send({ type: 'go' }, () => process.exit(0));
+      // process.exit neither shuts sockets down nor unlinks socket files. We listen until the
+      // end, so what we accepted meanwhile goes over too; exit follows the last check at once.
+      child.send({ type: 'go' }, () => {
+        const exit = () => process.exit(0);
+        forwardLate(daemon, child, passed).then(exit, exit);
+      });
       return await new Promise<string>(() => {});
     } finally {
       // Reached only when this process serves on.
@@ -182,7 +194,7 @@ export class LiveUpdater {
   }
 
   /** Records the state and spawns the next process with every socket as a descriptor. */
-  private spawnNext(session: Session, header: Header, file: string, force: boolean): ChildProcess {
+  private spawnNext(session: Session, header: Header, file: string, force: boolean, passed: Set<Connection>): ChildProcess {
     const { daemon, listeners } = this.options;
     const fds: number[] = [];
     // The child's stdio: 0 nothing, 1 and 2 our own (the log goes where it went), 3 the IPC
@@ -196,16 +208,9 @@ export class LiveUpdater {
       const fd = descriptor(conn.socket);
       if (conn.state !== 'open' || fd === undefined) continue;
       conn.suspendInput();
+      passed.add(conn);
       if (conn === session.conn) reply = { connection: connections.length, reqId: header.reqId, txId: header.txId };
-      connections.push({
-        fd: pass(fd),
-        kind: conn.kind,
-        caller: { ...conn.caller },
-        watches: daemon.watches.ownedBy(conn).map((w) => ({ path: w.path, canonical: w.canonical, token: w.token, relative: w.relative })),
-        aborted: force ? [...conn.transactions.keys()] : [],
-        unread: conn.unread().toString('base64'),
-        droppedEvents: conn.droppedEvents,
-      });
+      connections.push({ fd: pass(fd), ...describe(daemon, conn, force) });
     }
     const state: HandoffState = {
       version: HANDOFF_VERSION,
@@ -241,6 +246,36 @@ export class LiveUpdater {
 function plainQuotas(daemon: Daemon): HandoffState['quotas'] {
   const q = daemon.quotas.settings();
   return { global: { ...q.global }, domains: q.domains.map(([domid, o]) => [domid, { ...o }]) };
+}
+
+/** A connection as the next process needs it, but for its descriptor. */
+function describe(daemon: Daemon, conn: Connection, force: boolean): LateConnection {
+  return {
+    kind: conn.kind,
+    caller: { ...conn.caller },
+    watches: daemon.watches.ownedBy(conn).map((w) => ({ path: w.path, canonical: w.canonical, token: w.token, relative: w.relative })),
+    aborted: force ? [...conn.transactions.keys()] : [],
+    unread: conn.unread().toString('base64'),
+    droppedEvents: conn.droppedEvents,
+  };
+}
+
+/**
+ * Passes the connections accepted after the spawn (not in `passed`) to the child, one IPC message
+ * each with the socket as its handle, until none is left. They never took a request (`admit`
+ * said no), so what they are is their kind, caller and unread bytes.
+ */
+async function forwardLate(daemon: Daemon, child: ChildProcess, passed: Set<Connection>): Promise<void> {
+  for (;;) {
+    const late = [...daemon.connections].find((c) => !passed.has(c) && c.state === 'open');
+    if (late === undefined) return;
+    passed.add(late);
+    late.suspendInput();
+    const message = { type: 'late', connection: describe(daemon, late, false) };
+    await new Promise<void>((ok, fail) => {
+      child.send(message, late.socket, (e) => (e === null || e === undefined ? ok() : fail(e)));
+    });
+  }
 }
 
 /** Waits for the child's "ready" message; anything else is the reason it is not coming. */

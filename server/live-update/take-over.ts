@@ -9,7 +9,7 @@ import { Daemon, type DaemonOptions } from '../daemon.js';
 import { listen, type Listeners } from '../listeners.js';
 import type { Quotas } from '../quotas.js';
 import { AbortedTransaction } from './aborted-transaction.js';
-import { decodeHandoff, type ConnectionHandoff } from './handoff-state.js';
+import { decodeHandoff, parseLate, type LateConnection } from './handoff-state.js';
 
 /** Written by the process that serves after a live update, for whoever must signal it. */
 export const PID_FILE = 'nxenstored.pid';
@@ -68,16 +68,23 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   }
   const connections: Connection[] = [];
   for (const c of state.connections) {
-    const socket = new Socket({ fd: c.fd, readable: true, writable: true });
-    const conn = daemon.adopt(socket, c.kind, callerOf(daemon, c));
-    for (const w of c.watches) daemon.watches.add({ owner: conn, ...w });
-    const limits = daemon.quotas.limitsFor(conn.caller.domid);
-    for (const id of c.aborted) conn.transactions.set(id, new AbortedTransaction(daemon.store, conn.caller, limits));
-    conn.droppedEvents = c.droppedEvents;
-    // Before any byte the socket delivers (that happens on a later turn of the event loop).
-    conn.inject(Buffer.from(c.unread, 'base64'));
-    connections.push(conn);
+    connections.push(adoptConnection(daemon, new Socket({ fd: c.fd, readable: true, writable: true }), c));
   }
+  // Connections the previous process accepted after it spawned us arrive over the IPC channel,
+  // until it exits.
+  const onLate = (m: unknown, handle: unknown) => {
+    if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== 'late') return;
+    if (!(handle instanceof Socket)) return;
+    try {
+      const conn = adoptConnection(daemon, handle, parseLate((m as { connection?: unknown }).connection));
+      options.log.info({ conn: conn.id, kind: conn.kind }, 'live-update: adopted a connection accepted after the spawn');
+    } catch (e) {
+      options.log.error({ err: (e as Error).message }, 'live-update: a passed connection is unusable; closed');
+      handle.destroy();
+    }
+  };
+  process.on('message', onLate);
+  process.once('disconnect', () => process.off('message', onLate));
   const listeners = await listen(daemon, state.rundir, state.listeners);
   options.log.info(
     { from: state.pid, connections: connections.length, domains: state.domains.length, generation: store.generation },
@@ -101,8 +108,20 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   };
 }
 
+/** Serves a connection handed over: who it acts as, its watches, aborted transactions, unread bytes. */
+function adoptConnection(daemon: Daemon, socket: Socket, c: LateConnection): Connection {
+  const conn = daemon.adopt(socket, c.kind, callerOf(daemon, c));
+  for (const w of c.watches) daemon.watches.add({ owner: conn, ...w });
+  const limits = daemon.quotas.limitsFor(conn.caller.domid);
+  for (const id of c.aborted) conn.transactions.set(id, new AbortedTransaction(daemon.store, conn.caller, limits));
+  conn.droppedEvents = c.droppedEvents;
+  // Before any byte the socket delivers (that happens on a later turn of the event loop).
+  conn.inject(Buffer.from(c.unread, 'base64'));
+  return conn;
+}
+
 /** Who a connection acts as, rebuilt from its kind (and its domain's target, which SET_TARGET set). */
-function callerOf(daemon: Daemon, c: ConnectionHandoff): Caller {
+function callerOf(daemon: Daemon, c: LateConnection): Caller {
   switch (c.kind) {
     case 'socket':
       return DOM0;
@@ -113,14 +132,17 @@ function callerOf(daemon: Daemon, c: ConnectionHandoff): Caller {
   }
 }
 
-/** "ready" to the previous process, then its "go" (or its exit); at once without an IPC channel. */
+/**
+ * "ready" to the previous process, then its "go" (or its exit); at once without an IPC channel.
+ * The channel stays open after "go" for the last passed connections; the previous process's exit
+ * closes it.
+ */
 function handshake(): Promise<void> {
   return new Promise((resolve) => {
     if (process.send === undefined) return resolve();
     const finish = () => {
       process.off('message', onMessage);
       process.off('disconnect', finish);
-      if (process.connected) process.disconnect();
       resolve();
     };
     const onMessage = (m: unknown) => {

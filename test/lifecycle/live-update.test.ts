@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
 import { DAEMON_JS, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/poll.js';
-import { frame, show, type Wire } from '../helpers/wire.js';
+import { frame, show, Wire } from '../helpers/wire.js';
 
 let d: RunningDaemon;
 let c: Wire;
@@ -183,6 +183,49 @@ describe('live update with clients at work', () => {
     expect(await c.ask(Op.IS_DOMAIN_INTRODUCED, '5|')).toBe('T|');
     expect(await c.control('check')).toBe('OK');
   }, 120_000);
+});
+
+describe('clients that connect while the process changes', () => {
+  it('are served, whichever process accepted them', async () => {
+    await c.write('/lu/greeting', 'hello');
+    let stopping = false;
+    let served = 0;
+    const failures: string[] = [];
+    // A new client every few milliseconds, each on its own (none waits for another's answer),
+    // so that some arrive while the new process is still loading.
+    const clients: Promise<void>[] = [];
+    const client = async () => {
+      try {
+        const w = await Wire.connect(d.socket);
+        const value = await w.read('/lu/greeting');
+        w.close();
+        if (value !== 'hello') failures.push(`read ${value}`);
+        served++;
+      } catch (e) {
+        failures.push((e as Error).message);
+      }
+    };
+    const connector = (async () => {
+      while (!stopping) {
+        clients.push(client());
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await Promise.all(clients);
+    })();
+    await eventually(() => served, (n) => n >= 3);
+    const before = d.currentPid();
+    const { reply, pid } = await liveUpdate('-s');
+    expect(reply).toBe('OK');
+    expect(pid).not.toBe(before);
+    const at = served;
+    await eventually(() => served, (n) => n >= at + 3);
+    stopping = true;
+    await connector;
+    expect(failures).toEqual([]);
+    // The window between the spawn and the old process's exit was used: some connection was
+    // accepted by the old process after it had handed its descriptors over, and passed on.
+    expect(d.output()).toContain('adopted a connection accepted after the spawn');
+  });
 });
 
 describe('open transactions (-t, -F)', () => {
