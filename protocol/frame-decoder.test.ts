@@ -231,3 +231,19 @@ describe('FrameDecoder.unconsumed (live update hands these bytes on)', () => {
     );
   });
 });
+
+describe('FrameDecoder.peekType', () => {
+  it('is the next type once its header is in, without consuming it', () => {
+    const d = new FrameDecoder();
+    const f = encode({ type: 6, reqId: 1, txId: 0, payload: new Uint8Array([1, 2, 3]) });
+    d.push(f.subarray(0, 15));
+    expect(d.peekType()).toBeUndefined();
+    d.push(f.subarray(15, 17));
+    expect(d.peekType()).toBe(6);
+    expect(d.next()).toBeUndefined(); // the body is not complete
+    d.push(f.subarray(17));
+    expect(d.peekType()).toBe(6);
+    expect(d.next()?.header.type).toBe(6);
+    expect(d.peekType()).toBeUndefined();
+  });
+});
