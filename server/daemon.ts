@@ -48,7 +48,7 @@ export interface DaemonOptions {
    * Persistence (server/persistence): told of every new live version before anything is sent,
    * and the gate that holds replies and events until that version is durable.
    */
-  readonly journal?: { record(before: Store, after: Store): void } & OutputGate;
+  readonly journal?: { record(before: Store, after: Store, changes?: readonly Change[]): void } & OutputGate;
 }
 
 /**
@@ -165,9 +165,13 @@ export class Daemon {
     this.lastActivity = Date.now();
   }
 
-  private install(next: Store, before: Store, changes: readonly Change[]): void {
+  /**
+   * `complete`: every node that differs is on or below a path in `changes` (true of requests and
+   * commits), which lets the journal walk only those paths (store/delta.ts).
+   */
+  private install(next: Store, before: Store, changes: readonly Change[], complete = true): void {
     if (next !== before) {
-      this.options.journal?.record(before, next);
+      this.options.journal?.record(before, next, complete ? changes : undefined);
       this.store = next;
       this.history.record(next);
     }
@@ -251,7 +255,8 @@ export class Daemon {
     for (const d of this.domains.all()) if (d.target === domid) this.setTarget(d, undefined);
     const before = this.store;
     const { store, changes } = forgetDomain(before, domid);
-    this.install(advance(store, before), before, changes);
+    // Not complete: the release also drops ACL entries on nodes it does not report.
+    this.install(advance(store, before), before, changes, false);
     this.quotas.forget(domid);
     this.log.info({ domid }, 'domain released');
     this.fireSpecial('@releaseDomain');

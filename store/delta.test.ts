@@ -7,7 +7,7 @@ import { forgetDomain } from './domain-cleanup.js';
 import { XsError } from './errors.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { execute } from './operations.js';
-import type { StoreRequest } from './request.js';
+import type { Change, StoreRequest } from './request.js';
 import { advance, createStore, type Store } from './store.js';
 import { Transaction, commit } from './transaction.js';
 
@@ -37,16 +37,20 @@ describe('deltas (the write-ahead log records)', () => {
         const start = createStore();
         let s = start;
         const log: Delta[] = [];
-        const install = (next: Store) => {
+        const install = (next: Store, changes?: readonly Change[]) => {
           if (next === s) return;
-          // Through the record codec, as the log does.
-          log.push(decodeDelta(encodeDelta(deltaOf(s, next))));
+          // Through the record codec, as the log does; guided by the changes when they are given.
+          const d = decodeDelta(encodeDelta(deltaOf(s, next, changes?.map((c) => c.path))));
+          expect(applyDeltas(s, [d]).root).toEqual(next.root);
+          log.push(d);
           s = next;
         };
         for (const st of steps) {
           try {
-            if (st.kind === 'req') install(advance(execute(s, st.caller, LIMITS, st.req).store, s));
-            else if (st.kind === 'release') install(advance(forgetDomain(s, st.domid).store, s));
+            if (st.kind === 'req') {
+              const out = execute(s, st.caller, LIMITS, st.req);
+              install(advance(out.store, s), out.changes);
+            } else if (st.kind === 'release') install(advance(forgetDomain(s, st.domid).store, s));
             else {
               const tx = new Transaction(s, DOM0, LIMITS);
               for (const r of st.reqs) {
@@ -57,7 +61,7 @@ describe('deltas (the write-ahead log records)', () => {
                 }
               }
               const result = commit(s, tx);
-              if (result.kind === 'committed') install(result.store);
+              if (result.kind === 'committed') install(result.store, result.changes);
             }
           } catch (e) {
             if (!(e instanceof XsError)) throw e;
@@ -72,6 +76,20 @@ describe('deltas (the write-ahead log records)', () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  it('guided by a transaction\'s changes, still removes what an rm-then-recreate left behind', () => {
+    let s = createStore();
+    for (const p of ['/a/x/deep', '/a/keep']) s = advance(execute(s, DOM0, LIMITS, { op: 'write', path: p, value: 'v' }).store, s);
+    const tx = new Transaction(s, DOM0, LIMITS);
+    tx.execute({ op: 'rm', path: '/a' });
+    tx.execute({ op: 'write', path: '/a/y', value: 'new' });
+    const result = commit(s, tx);
+    if (result.kind !== 'committed') throw new Error(result.kind);
+    const d = deltaOf(s, result.store, result.changes.map((c) => c.path));
+    const replayed = applyDeltas(s, [d]);
+    expect([...replayed.root.children.get('a')!.children.keys()]).toEqual(['y']);
+    expect(replayed.root).toEqual(result.store.root);
   });
 
   it('rejects a gap in generations and malformed records with EIO', () => {

@@ -11,6 +11,7 @@ import {
   encodeDelta,
   encodeSnapshot,
   snapshotGeneration,
+  type Change,
   type Delta,
   type Store,
 } from '../../store/index.js';
@@ -192,10 +193,14 @@ export class Journal implements OutputGate {
     return this.options.sync;
   }
 
-  /** `record(before, after)` queues the delta from the live version to the next. */
-  record(before: Store, after: Store): void {
+  /**
+   * `record(before, after, changes?)` queues the delta from the live version to the next;
+   * `changes`, when they cover every changed node, narrow the walk (store/delta.ts `deltaOf`).
+   */
+  record(before: Store, after: Store, changes?: readonly Change[]): void {
     if (this.closed) throw new Error('journal closed');
-    this.queue.push(frameRecord(encodeDelta(deltaOf(before, after))));
+    const hints = changes?.map((c) => c.path);
+    this.queue.push(frameRecord(encodeDelta(deltaOf(before, after, hints))));
     this.appended = after.generation;
     this.stats.records++;
     if (++this.sinceSnapshot >= (this.options.snapshotEvery ?? 100_000)) {

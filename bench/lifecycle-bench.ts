@@ -1,0 +1,277 @@
+/**
+ * Lifecycle benchmark (issue 6): what persistence and socket activation cost.
+ *
+ *   npm run bench:lifecycle        (= tsc, then node dist/bench/lifecycle-bench.js)
+ *
+ * 1. Cold start to first reply, 10³ / 10⁵ / 10⁶ nodes: a data directory holding a snapshot of
+ *    that size; `systemd-socket-activate` listens on the sockets; the clock starts when a client
+ *    connects and sends a READ (which makes the activator exec the daemon: node start-up, module
+ *    loading, snapshot decode, listeners) and stops at the reply. Without the activator (not
+ *    installed) the daemon is spawned and polled for its socket instead, and the row says so.
+ * 2. Recovery after a crash, 10⁵ / 10⁶ nodes: the same snapshot plus 10 000 log records after it
+ *    (writes to existing nodes), as `kill -9` would leave them; the daemon's own "store recovered"
+ *    time (read + decode + replay + open the log) and the time to first reply.
+ * 3. Write throughput, `--sync always` vs `batch` vs `none` vs no `--data-dir`, same run,
+ *    modes interleaved round by round, same 10³-node store: 1 client × 1 outstanding write
+ *    (every write pays its own fdatasync under `always`), and 8 clients × 16 pipelined writes
+ *    (group commit: one fdatasync covers a batch).
+ * Also the snapshot codec alone (encode, decode) per size, in this process.
+ * Each figure is the median of 3 rounds (throughput: 3 s per mode and load).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Map as ImmMap } from 'immutable';
+import { XsClient } from '../clients/index.js';
+import { frameRecord, segmentName, writeSnapshotFileSync } from '../server/persistence/index.js';
+import {
+  advance,
+  decodeSnapshot,
+  DEFAULT_LIMITS,
+  deltaOf,
+  DOM0,
+  encodeDelta,
+  encodeSnapshot,
+  execute,
+  fromRoot,
+  parsePerms,
+  XsNode,
+  type Store,
+} from '../store/index.js';
+import { fmt, markdownTable, median, runContext } from './metric.js';
+
+const DAEMON = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
+const ROUNDS = 3;
+const LOG_RECORDS = 10_000;
+const THROUGHPUT_MS = 3000;
+const hasActivator = spawnSync('systemd-socket-activate', ['--version']).status === 0;
+const scratch = mkdtempSync(join(tmpdir(), 'nxs-lifecycle-bench-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+
+/**
+ * A tree of about `n` nodes: /local/domain/<d>/data/k<j>, 1000 keys per domain, each domain
+ * owned by its guest (`n<d>`, `r0`), values of 12–20 bytes.
+ */
+function tree(n: number): Store {
+  const perDomain = Math.min(1000, n);
+  const domains = Math.max(1, Math.round(n / (perDomain + 2)));
+  const doms: [string, XsNode][] = [];
+  for (let d = 1; d <= domains; d++) {
+    const perms = parsePerms([`n${d}`, 'r0']);
+    const keys: [string, XsNode][] = [];
+    for (let j = 0; j < perDomain; j++) keys.push([`k${j}`, XsNode.leaf(`value-${d}-${j}`, perms)]);
+    const data = new XsNode('', perms, ImmMap(keys));
+    doms.push([String(d), new XsNode('', perms, ImmMap([['data', data]]))]);
+  }
+  const n0 = parsePerms(['n0']);
+  const domain = new XsNode('', n0, ImmMap(doms));
+  const local = new XsNode('', n0, ImmMap([['domain', domain]]));
+  return fromRoot(new XsNode('', n0, ImmMap([['local', local]])), 1);
+}
+
+function nodes(s: Store): number {
+  let total = 0;
+  for (const c of s.quota.values()) total += c;
+  return total;
+}
+
+/** A data directory: the snapshot, plus `records` log records of writes after it. */
+function dataDir(s: Store, records: number): string {
+  const dir = mkdtempSync(join(scratch, 'data-'));
+  writeSnapshotFileSync(dir, encodeSnapshot(s));
+  if (records > 0) {
+    const chunks: Buffer[] = [];
+    let cur = s;
+    for (let i = 0; i < records; i++) {
+      const path = `/local/domain/1/data/k${i % 1000}`;
+      const next = advance(execute(cur, DOM0, DEFAULT_LIMITS, { op: 'write', path, value: `rewritten ${i}` }).store, cur);
+      chunks.push(frameRecord(encodeDelta(deltaOf(cur, next))));
+      cur = next;
+    }
+    writeFileSync(join(dir, segmentName(s.generation + 1)), Buffer.concat(chunks));
+  }
+  return dir;
+}
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly firstReplyMs: number;
+  readonly output: () => string;
+}
+
+/** Starts the daemon on `data` and times a client's first READ, as described in the header. */
+async function coldStart(data: string | undefined, extra: string[] = []): Promise<Started> {
+  const rundir = mkdtempSync(join(scratch, 'run-'));
+  const sock = join(rundir, 'socket');
+  const args = [DAEMON, '--rundir', rundir, ...(data === undefined ? [] : ['--data-dir', data]), ...extra];
+  let out = '';
+  const child = hasActivator
+    ? spawn('systemd-socket-activate', ['-l', sock, '-l', join(rundir, 'socket_ro'), '--fdname=socket:socket_ro', process.execPath, ...args])
+    : spawn(process.execPath, args);
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  // With the activator: wait until it listens (not part of the time), then connect: that starts us.
+  while (hasActivator && !out.includes('socket_ro as')) await sleep(5);
+  const t0 = performance.now();
+  let client: XsClient | undefined;
+  while (client === undefined) {
+    try {
+      if (existsSync(sock)) client = await XsClient.connect(sock);
+    } catch {
+      /* not listening yet */
+    }
+    if (client === undefined) await sleep(2);
+  }
+  await client.read(data === undefined ? '/local' : '/local/domain/1/data/k0');
+  const firstReplyMs = performance.now() - t0;
+  client.close();
+  return { child, firstReplyMs, output: () => out };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL'); // no final snapshot: keep the data directory as it was for the next round
+  await exited;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Writes/s for `clients` connections each keeping `window` writes outstanding. */
+async function throughput(sync: string, clients: number, window: number): Promise<number> {
+  // 'off': no --data-dir at all (the writes create their nodes first, then rewrite them).
+  const started =
+    sync === 'off'
+      ? await coldStart(undefined)
+      : await coldStart(dataDirFrom(mkdtempSync(join(scratch, 'tp-'))), ['--sync', sync]);
+  const sock = started.output().match(/socket=(\S+)/)?.[1] ?? '';
+  const conns = await Promise.all(Array.from({ length: clients }, () => XsClient.connect(sock)));
+  let done = 0;
+  const deadline = performance.now() + THROUGHPUT_MS;
+  const t0 = performance.now();
+  await Promise.all(
+    conns.flatMap((c, k) =>
+      Array.from({ length: window }, async (_, w) => {
+        for (let i = 0; performance.now() < deadline; i++) {
+          await c.write(`/local/domain/1/data/k${(k * window + w) % 1000}`, `v${i}`);
+          done++;
+        }
+      }),
+    ),
+  );
+  const rate = done / ((performance.now() - t0) / 1000);
+  for (const c of conns) c.close();
+  await stop(started.child);
+  return rate;
+}
+
+let small: Store | undefined;
+function dataDirFrom(dir: string): string {
+  small ??= tree(1000);
+  writeSnapshotFileSync(dir, encodeSnapshot(small));
+  return dir;
+}
+
+function recoveredMs(output: string): number {
+  const m = /store recovered .*ms=(\d+)/.exec(output);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function main(): Promise<void> {
+  const ctx = runContext();
+  const sizes = [1_000, 100_000, 1_000_000];
+  const cold: string[][] = [];
+  const codec: string[][] = [];
+  const recovery: string[][] = [];
+  for (const n of sizes) {
+    const s = tree(n);
+    const total = nodes(s);
+    let t = performance.now();
+    const bytes = encodeSnapshot(s);
+    const encMs = performance.now() - t;
+    t = performance.now();
+    decodeSnapshot(bytes);
+    const decMs = performance.now() - t;
+    codec.push([`10^${Math.log10(n)}`, total.toLocaleString('en-US'), `${fmt(bytes.length / 2 ** 20)} MiB`, fmt(encMs), fmt(decMs)]);
+
+    const plain = dataDir(s, 0);
+    const first: number[] = [];
+    const loaded: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const st = await coldStart(plain);
+      first.push(st.firstReplyMs);
+      loaded.push(recoveredMs(st.output()));
+      await stop(st.child);
+    }
+    cold.push([`10^${Math.log10(n)}`, total.toLocaleString('en-US'), fmt(median(loaded)), fmt(median(first)), first.map(fmt).join(' / ')]);
+    process.stderr.write(`cold start ${n}: ${first.map(fmt).join(', ')} ms\n`);
+
+    if (n >= 100_000) {
+      const withLog = dataDir(s, LOG_RECORDS);
+      const rec: number[] = [];
+      const firstRec: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const st = await coldStart(withLog);
+        rec.push(recoveredMs(st.output()));
+        firstRec.push(st.firstReplyMs);
+        await stop(st.child);
+      }
+      recovery.push([`10^${Math.log10(n)}`, total.toLocaleString('en-US'), LOG_RECORDS.toLocaleString('en-US'), fmt(median(rec)), fmt(median(firstRec))]);
+      process.stderr.write(`recovery ${n}: ${rec.join(', ')} ms\n`);
+    }
+  }
+
+  // Modes interleaved round by round, so that a noisy minute hits every mode alike.
+  const tp: string[][] = [];
+  const MODES = ['always', 'batch', 'none', 'off'] as const;
+  for (const [clients, window] of [
+    [1, 1],
+    [8, 16],
+  ] as const) {
+    const samples = new Map<string, number[]>(MODES.map((m) => [m, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const sync of MODES) samples.get(sync)!.push(await throughput(sync, clients, window));
+    }
+    const none = median(samples.get('none')!);
+    for (const sync of MODES) {
+      const xs = samples.get(sync)!;
+      process.stderr.write(`throughput ${sync} ${clients}x${window}: ${xs.map(fmt).join(', ')}\n`);
+      const label = sync === 'off' ? 'no --data-dir' : sync;
+      tp.push([`${clients} × ${window}`, label, fmt(median(xs)), xs.map(fmt).join(' / '), fmt(median(xs) / none)]);
+    }
+  }
+
+  const out = [
+    `Run: ${ctx.date}, ${ctx.command}; Node ${ctx.node}, ${ctx.cpu}, ${ctx.cores} cores, ${ctx.memoryGiB} GiB, ${ctx.platform}.`,
+    `Start-up: ${hasActivator ? 'systemd-socket-activate (the first connection starts the daemon)' : 'spawned and polled (no systemd-socket-activate)'}.`,
+    '',
+    '#### Cold start to first reply (snapshot only; median of 3, ms)',
+    '',
+    markdownTable(['store', 'nodes', 'store recovered (ms)', 'first reply (ms)', 'rounds (ms)'], cold),
+    '',
+    '#### Recovery after a crash: snapshot + log records (median of 3, ms)',
+    '',
+    markdownTable(['store', 'nodes', 'log records', 'store recovered (ms)', 'first reply (ms)'], recovery),
+    '',
+    '#### Write throughput by --sync mode (writes/s, median of 3 × 3 s; 10^3-node store)',
+    '',
+    markdownTable(['clients × outstanding', '--sync', 'writes/s', 'rounds', 'vs none'], tp),
+    '',
+    '#### Snapshot codec alone (this process, one run)',
+    '',
+    markdownTable(['store', 'nodes', 'size', 'encode (ms)', 'decode (ms)'], codec),
+  ].join('\n');
+  process.stdout.write(out + '\n');
+}
+
+void main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`lifecycle bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  },
+);
