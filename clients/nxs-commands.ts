@@ -11,6 +11,7 @@ import {
   type OptionValues,
   type TreeOps,
 } from './nxs-command.js';
+import { liveUpdate } from './nxs-live-update.js';
 import { childPath } from './path.js';
 import { sanitise, unsanitise } from './sanitise.js';
 import { ListingError, listTree } from './tree-listing.js';
@@ -403,6 +404,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   getperms,
   watch,
   control,
+  'live-update': liveUpdate,
   introduce,
   release,
   dump,
