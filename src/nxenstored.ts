@@ -24,6 +24,8 @@ async function main(): Promise<void> {
   const log = createLogger(config.logFormat, config.logLevel);
   // Both read and clear their variables first, so that no child process inherits them.
   const activation = takeActivation();
+  // Live update hands the manager's socket to the next process, which notifies once it is main.
+  const notifySocket = process.env['NOTIFY_SOCKET'];
   const notifier = createNotifier((msg) => log.warn(msg));
   for (const u of activation?.unused ?? []) log.warn({ fd: u.fd, name: u.name }, 'inherited socket not used');
   const rundir = chooseRundir(config.rundir);
@@ -55,7 +57,15 @@ async function main(): Promise<void> {
   const daemon = handoff?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal });
   const listeners = handoff?.listeners ?? (await listen(daemon, rundir, activation));
   await handoff?.serve();
-  daemon.liveUpdate = new LiveUpdater({ daemon, listeners, script: process.argv[1]!, args: process.argv.slice(2), execArgv: process.execArgv });
+  daemon.liveUpdate = new LiveUpdater({
+    daemon,
+    listeners,
+    script: process.argv[1]!,
+    args: process.argv.slice(2),
+    execArgv: process.execArgv,
+    env: notifySocket === undefined ? {} : { NOTIFY_SOCKET: notifySocket },
+    handedOver: (pid) => notifier.mainPid(pid),
+  });
   // The per-domain node counts add up to the tree's size: no walk of the tree.
   const status = () => `serving ${[...daemon.store.quota.values()].reduce((a, b) => a + b, 0)} nodes, generation ${daemon.store.generation}`;
   log.info({ rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid, activated: activation !== undefined }, 'ready');

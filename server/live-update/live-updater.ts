@@ -27,6 +27,8 @@ export interface LiveUpdaterOptions {
   readonly args: readonly string[];
   /** Node's own flags for the next process (`process.execArgv`). */
   readonly execArgv?: readonly string[];
+  /** Variables the next process gets on top of ours (systemd's `NOTIFY_SOCKET`, which we consumed). */
+  readonly env?: Readonly<Record<string, string>>;
   /** Called with the next process's pid just before this one exits (systemd: `MAINPID=`). */
   readonly handedOver?: (pid: number) => void;
 }
@@ -236,7 +238,7 @@ export class LiveUpdater {
     const args = [...(this.options.execArgv ?? []), session.script, ...withoutStateFlag(session.args ?? this.options.args), STATE_FLAG, file];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
-      env: withoutActivation(process.env),
+      env: { ...withoutActivation(process.env), ...this.options.env },
     });
     daemon.log.info({ pid: child.pid, connections: connections.length, domains: state.domains.length }, 'live-update: new process spawned');
     return child;

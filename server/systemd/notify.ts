@@ -26,6 +26,8 @@ export interface Notifier {
   status(status: string): void;
   reloading(): void;
   stopping(status: string): void;
+  /** `MAINPID=pid`: another process of the service takes over as its main one (live update). */
+  mainPid(pid: number): void;
 }
 
 interface DgramSocket {
@@ -47,7 +49,7 @@ export function createNotifier(warn: (msg: string) => void, env: NodeJS.ProcessE
   delete env['NOTIFY_SOCKET'];
   if (address === undefined || address === '') {
     const nothing = () => {};
-    return { enabled: false, ready: nothing, status: nothing, reloading: nothing, stopping: nothing };
+    return { enabled: false, ready: nothing, status: nothing, reloading: nothing, stopping: nothing, mainPid: nothing };
   }
   const send = address.startsWith('@') ? abstractSender(address, warn) : pathSender(address, warn);
   return {
@@ -58,6 +60,7 @@ export function createNotifier(warn: (msg: string) => void, env: NodeJS.ProcessE
     // process.hrtime is that clock on Linux (libuv's uv_hrtime).
     reloading: () => send([`RELOADING=1`, `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`]),
     stopping: (status) => send([`STOPPING=1`, `STATUS=${oneLine(status)}`]),
+    mainPid: (pid) => send([`MAINPID=${pid}`]),
   };
 }
 
