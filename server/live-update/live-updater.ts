@@ -39,6 +39,8 @@ interface Session {
   args: readonly string[] | undefined;
   cancelled: boolean;
   started: boolean;
+  /** The new process has been spawned: too late to cancel. */
+  spawned: boolean;
 }
 
 /**
@@ -72,8 +74,9 @@ export class LiveUpdater {
     switch (cmd.kind) {
       case 'abort':
         if (s === undefined) return 'No live-update session active.';
+        if (s.spawned) return 'live-update already handing over.';
         if (s.started) {
-          // Only the wait can be cancelled; the handover itself is a few synchronous steps.
+          // Only the wait can be cancelled: the -s request then answers "Cancellation was requested".
           s.cancelled = true;
           return 'OK';
         }
@@ -87,7 +90,7 @@ export class LiveUpdater {
         } catch {
           return 'File not accessible.';
         }
-        this.session = { conn, script, args: undefined, cancelled: false, started: false };
+        this.session = { conn, script, args: undefined, cancelled: false, started: false, spawned: false };
         return 'OK';
       }
       case 'cmdline':
@@ -97,7 +100,7 @@ export class LiveUpdater {
       case 'start': {
         if (cmd.version !== HANDOFF_VERSION) return 'Migration stream version not supported.';
         if (s !== undefined && (s.conn !== conn || s.started)) return 'live-update session already active.';
-        const session = s ?? { conn, script: this.options.script, args: undefined, cancelled: false, started: false };
+        const session = s ?? { conn, script: this.options.script, args: undefined, cancelled: false, started: false, spawned: false };
         session.started = true;
         this.session = session;
         return this.run(session, header, cmd.force, cmd.timeoutSeconds * 1000).finally(() => {
@@ -150,6 +153,7 @@ export class LiveUpdater {
       let child: ChildProcess;
       const passed = new Set<Connection>();
       try {
+        session.spawned = true;
         child = this.spawnNext(session, header, file, force, passed);
       } catch (e) {
         rmSync(file, { force: true });

@@ -35,6 +35,9 @@ async function liveUpdate(...args: string[]): Promise<{ reply: string; pid: numb
   return { reply, pid };
 }
 
+/** How many updates the daemons have logged as started (the log is the only outside sign). */
+const startsLogged = () => d.output().split('live-update: start').length - 1;
+
 interface Loop {
   readonly acked: Map<string, string>;
   readonly errors: string[];
@@ -267,8 +270,10 @@ describe('open transactions (-t, -F)', () => {
     const t = await d.connect();
     const tx = await t.txStart();
     const before = d.currentPid();
+    const started = startsLogged();
     const update = liveUpdate('-s', '-t', '30');
-    // The update is waiting for this transaction; a new TRANSACTION_START waits too (unread).
+    // Once logged, the update is waiting for this transaction, whose requests are still served.
+    await eventually(startsLogged, (n) => n > started);
     await t.write('/lu/during', 'y', tx);
     expect(await t.txEnd(tx, true)).toBe('OK|');
     const { reply, pid } = await update;
@@ -329,6 +334,24 @@ describe('the session commands of xenstore-control', () => {
     expect(reply).toBe('OK');
     expect(pid).not.toBe(before);
     expect(await c.read('/lu/forced')).toBe('kept');
+  });
+
+  it('-a from another connection cancels a -s that waits for transactions', async () => {
+    const t = await d.connect();
+    const other = await d.connect();
+    const tx = await t.txStart();
+    const before = d.currentPid();
+    const started = startsLogged();
+    const pending = c.control('live-update', '-s', '-t', '60');
+    // Once the daemon logged the start, the -s is waiting (t's transaction is open); t's requests
+    // are still served meanwhile.
+    await eventually(startsLogged, (n) => n > started);
+    await t.write('/lu/cancel', 'z', tx);
+    expect(await other.control('live-update', '-a')).toBe('OK');
+    expect(await pending).toBe('Cancellation was requested');
+    expect(d.currentPid()).toBe(before);
+    expect(await t.txEnd(tx, true)).toBe('OK|');
+    expect(await c.control('live-update', '-a')).toBe('No live-update session active.');
   });
 
   it('is privileged', async () => {
