@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     void listeners
       .close()
       .then(() => journal?.close(daemon.store))
+      .then(() => notifier.settled())
       .then(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));

@@ -30,7 +30,7 @@ export interface LiveUpdaterOptions {
   /** Variables the next process gets on top of ours (systemd's `NOTIFY_SOCKET`, which we consumed). */
   readonly env?: Readonly<Record<string, string>>;
   /** Called with the next process's pid just before this one exits (systemd: `MAINPID=`). */
-  readonly handedOver?: (pid: number) => void;
+  readonly handedOver?: (pid: number) => void | Promise<void>;
 }
 
 interface Session {
@@ -175,7 +175,10 @@ export class LiveUpdater {
         return this.failed(`the new process failed: ${outcome}`);
       }
       log.info({ pid: child.pid }, 'live-update: the new process serves; exiting');
-      this.options.handedOver?.(child.pid!);
+      // Past this point we no longer serve on: the new process is told to go whatever happens.
+      await Promise.resolve(this.options.handedOver?.(child.pid!)).catch((e: unknown) =>
+        log.warn({ err: (e as Error).message }, 'live-update: could not tell the service manager'),
+      );
       // Exit without closing anything: every descriptor lives on in the new process, and
       // process.exit neither shuts sockets down nor unlinks socket files. We listen until the
       // end, so what we accepted meanwhile goes over too; exit follows the last check at once.

@@ -19,6 +19,7 @@ import type { OutputGate } from '../connection.js';
 import {
   fsyncDir,
   prepareDataDir,
+  readHead,
   readIfExists,
   segmentName,
   segments,
@@ -345,7 +346,7 @@ export class Journal implements OutputGate {
    */
   private prune(): void {
     const dir = this.options.dir;
-    const prev = readIfExists(join(dir, SNAPSHOT_PREV));
+    const prev = readHead(join(dir, SNAPSHOT_PREV), 64);
     let keepAfter = 0;
     if (prev !== undefined) {
       try {

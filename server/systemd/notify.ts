@@ -26,6 +26,8 @@ export interface Notifier {
   status(status: string): void;
   reloading(): void;
   stopping(status: string): void;
+  /** Resolves once every notification so far has been handed to the manager (before exiting). */
+  settled(): Promise<void>;
   /** `MAINPID=pid`: another process of the service takes over as its main one (live update). */
   mainPid(pid: number): void;
 }
@@ -49,11 +51,13 @@ export function createNotifier(warn: (msg: string) => void, env: NodeJS.ProcessE
   delete env['NOTIFY_SOCKET'];
   if (address === undefined || address === '') {
     const nothing = () => {};
-    return { enabled: false, ready: nothing, status: nothing, reloading: nothing, stopping: nothing, mainPid: nothing };
+    const settled = () => Promise.resolve();
+    return { enabled: false, ready: nothing, status: nothing, reloading: nothing, stopping: nothing, mainPid: nothing, settled };
   }
-  const send = address.startsWith('@') ? abstractSender(address, warn) : pathSender(address, warn);
+  const { send, settled } = address.startsWith('@') ? abstractSender(address, warn) : pathSender(address, warn);
   return {
     enabled: true,
+    settled,
     ready: (status) => send([`READY=1`, `STATUS=${oneLine(status)}`, `MAINPID=${process.pid}`]),
     status: (status) => send([`STATUS=${oneLine(status)}`]),
     // systemd (Type=notify-reload, v253+) wants the CLOCK_MONOTONIC time of the reload request;
@@ -68,9 +72,15 @@ function oneLine(s: string): string {
   return s.replace(/\n/g, ' ');
 }
 
-function pathSender(path: string, warn: (msg: string) => void): (lines: string[]) => void {
+interface Sender {
+  send(lines: string[]): void;
+  settled(): Promise<void>;
+}
+
+/** unix-dgram sends synchronously: nothing is ever outstanding. */
+function pathSender(path: string, warn: (msg: string) => void): Sender {
   let socket: DgramSocket | undefined;
-  return (lines) => {
+  const send = (lines: string[]) => {
     try {
       if (socket === undefined) {
         const require = createRequire(import.meta.url);
@@ -85,16 +95,19 @@ function pathSender(path: string, warn: (msg: string) => void): (lines: string[]
       warn(`NOTIFY_SOCKET ${path}: ${(e as Error).message}`);
     }
   };
+  return { send, settled: () => Promise.resolve() };
 }
 
-function abstractSender(address: string, warn: (msg: string) => void): (lines: string[]) => void {
+function abstractSender(address: string, warn: (msg: string) => void): Sender {
   warn(
     `NOTIFY_SOCKET ${address} is an abstract socket, which unix-dgram cannot address; ` +
       `notifying through systemd-notify (the manager must accept NotifyAccess=all)`,
   );
   // Sent in order: a later READY=1 must not overtake an earlier RELOADING=1.
   let chain = Promise.resolve();
-  return (lines) => {
+  // systemd-notify sends in the name of our pid, which must still exist: exiting waits for it.
+  const settled = () => chain;
+  const send = (lines: string[]) => {
     chain = chain.then(
       () =>
         new Promise<void>((resolve) => {
@@ -110,4 +123,5 @@ function abstractSender(address: string, warn: (msg: string) => void): (lines: s
         }),
     );
   };
+  return { send, settled };
 }

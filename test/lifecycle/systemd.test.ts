@@ -156,6 +156,31 @@ describe('readiness (NOTIFY_SOCKET)', () => {
   });
 });
 
+describe('readiness on an abstract NOTIFY_SOCKET (@name)', () => {
+  it('reaches it through systemd-notify, with a warning, since unix-dgram cannot address it', async () => {
+    const rundir = tmp('nxs-abstract-');
+    const name = `nxs-test-${process.pid}-${Date.now()}`;
+    // A datagram socket in the abstract namespace, bound by Python (neither Node nor unix-dgram can).
+    const listener = run('python3', [
+      '-c',
+      'import socket,sys,json\n' +
+        's=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n' +
+        's.bind("\\0"+sys.argv[1])\n' +
+        'print("bound",flush=True)\n' +
+        'while True: print(json.dumps(s.recv(4096).decode()),flush=True)\n',
+      name,
+    ]);
+    await until('the abstract socket', () => listener.output().includes('bound'));
+    const p = run(process.execPath, [DAEMON_JS, '--rundir', rundir], { ...process.env, NOTIFY_SOCKET: `@${name}` });
+    await until('READY=1', () => listener.output().includes('READY=1'));
+    expect(listener.output()).toContain('STATUS=serving');
+    expect(p.output()).toMatch(/abstract socket, which unix-dgram cannot address/);
+    p.child.kill('SIGTERM');
+    await p.exited;
+    await until('STOPPING=1', () => listener.output().includes('STOPPING=1'));
+  });
+});
+
 describe('--idle-exit', () => {
   it('exits on its own when idle, keeping the store; refused without --data-dir', async () => {
     const rundir = tmp('nxs-idle-');

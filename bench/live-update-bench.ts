@@ -1,0 +1,128 @@
+/**
+ * Live update benchmark (issue 6): how long clients wait while the daemon changes process.
+ *
+ *   npm run bench:live-update      (= tsc, then node dist/bench/live-update-bench.js)
+ *
+ * For stores of 10³, 10⁵ and 10⁶ nodes (loaded from a snapshot with `--data-dir --sync none`):
+ * - handover: CONTROL `live-update -s` round trip (quiesce, state file, spawn, the new process
+ *   loads the state and the store, "go", OK); the time no request is answered is about this;
+ * - longest READ: a client reading in a loop on its own connection the whole time; its slowest
+ *   reply is what a client sees of the update;
+ * - state file size (the store in the snapshot codec plus the JSON part).
+ * Each figure is the median of 3 updates on the same daemon.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, watch } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Map as ImmMap } from 'immutable';
+import { XsClient } from '../clients/index.js';
+import { writeSnapshotFileSync } from '../server/persistence/index.js';
+import { encodeSnapshot, fromRoot, parsePerms, XsNode, type Store } from '../store/index.js';
+import { fmt, markdownTable, median, runContext } from './metric.js';
+
+const DAEMON = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
+const SIZES = [1_000, 100_000, 1_000_000];
+const ROUNDS = 3;
+const scratch = mkdtempSync(join(tmpdir(), 'nxs-lu-bench-'));
+const children: ChildProcess[] = [];
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+
+/** About `n` nodes: /local/domain/<d>/data/k<j>, 1000 keys per domain. */
+function tree(n: number): Store {
+  const perDomain = Math.min(1000, n);
+  const domains = Math.max(1, Math.round(n / (perDomain + 2)));
+  const doms: [string, XsNode][] = [];
+  for (let d = 1; d <= domains; d++) {
+    const perms = parsePerms([`n${d}`, 'r0']);
+    const keys: [string, XsNode][] = [];
+    for (let j = 0; j < perDomain; j++) keys.push([`k${j}`, XsNode.leaf(`value-${d}-${j}`, perms)]);
+    doms.push([String(d), new XsNode('', perms, ImmMap([['data', new XsNode('', perms, ImmMap(keys))]]))]);
+  }
+  const n0 = parsePerms(['n0']);
+  const local = new XsNode('', n0, ImmMap([['domain', new XsNode('', n0, ImmMap(doms))]]));
+  return fromRoot(new XsNode('', n0, ImmMap([['local', local]])), 1);
+}
+
+async function waitForSocket(path: string): Promise<void> {
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(path);
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function measure(n: number): Promise<string[]> {
+  const store = tree(n);
+  const data = mkdtempSync(join(scratch, 'data-'));
+  writeSnapshotFileSync(data, encodeSnapshot(store));
+  const rundir = mkdtempSync(join(scratch, 'run-'));
+  const child = spawn(process.execPath, [DAEMON, '--rundir', rundir, '--data-dir', data, '--sync', 'none', '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  const socket = join(rundir, 'socket');
+  await waitForSocket(socket);
+  const control = await XsClient.connect(socket);
+  const reader = await XsClient.connect(socket);
+  // The state file exists only during the handover: catch its size as it is written.
+  let stateBytes = 0;
+  const watcher = watch(rundir, (_e, name) => {
+    if (name !== 'live-update.state') return;
+    try {
+      stateBytes = Math.max(stateBytes, statSync(join(rundir, name)).size);
+    } catch {
+      /* already read and removed by the new process */
+    }
+  });
+  const handovers: number[] = [];
+  const longest: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    let stop = false;
+    let worst = 0;
+    const loop = (async () => {
+      while (!stop) {
+        const t0 = performance.now();
+        await reader.read('/local/domain/1/data/k1');
+        worst = Math.max(worst, performance.now() - t0);
+      }
+    })();
+    await new Promise((res) => setTimeout(res, 100));
+    const t0 = performance.now();
+    const reply = await control.control('live-update', '-s');
+    handovers.push(performance.now() - t0);
+    if (reply !== 'OK') throw new Error(`live-update answered ${reply}`);
+    await new Promise((res) => setTimeout(res, 100));
+    stop = true;
+    await loop;
+    longest.push(worst);
+  }
+  watcher.close();
+  control.close();
+  reader.close();
+  return [String(n), fmt(median(handovers)), fmt(median(longest)), stateBytes > 0 ? `${Math.round(stateBytes / 1024)} KiB` : 'n/a'];
+}
+
+async function main(): Promise<void> {
+  const rows: string[][] = [];
+  try {
+    for (const n of SIZES) rows.push(await measure(n));
+  } finally {
+    // The daemon serving now is not our child any more: its pid is in the run directory.
+    for (const c of children) c.kill('SIGKILL');
+    spawn('sh', ['-c', `for f in ${scratch}/run-*/nxenstored.pid; do [ -f "$f" ] && kill -9 $(cat "$f"); done`], { stdio: 'ignore' });
+  }
+  console.log(JSON.stringify(runContext()));
+  console.log(markdownTable(['nodes', 'handover (ms)', 'longest READ (ms)', 'state file'], rows));
+}
+
+void main();
