@@ -20,7 +20,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Map as ImmMap } from 'immutable';
@@ -183,6 +183,7 @@ function recoveredMs(output: string): number {
 
 async function main(): Promise<void> {
   const ctx = runContext();
+  const loadAtStart = loadavg()[0]!.toFixed(1);
   const sizes = [1_000, 100_000, 1_000_000];
   const cold: string[][] = [];
   const codec: string[][] = [];
@@ -247,6 +248,7 @@ async function main(): Promise<void> {
 
   const out = [
     `Run: ${ctx.date}, ${ctx.command}; Node ${ctx.node}, ${ctx.cpu}, ${ctx.cores} cores, ${ctx.memoryGiB} GiB, ${ctx.platform}.`,
+    `Load average (1 min) ${loadAtStart} at the start, ${loadavg()[0]!.toFixed(1)} at the end, on ${ctx.cores} cores.`,
     `Start-up: ${hasActivator ? 'systemd-socket-activate (the first connection starts the daemon)' : 'spawned and polled (no systemd-socket-activate)'}.`,
     '',
     '#### Cold start to first reply (snapshot only; median of 3, ms)',
