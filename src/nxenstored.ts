@@ -64,7 +64,10 @@ async function main(): Promise<void> {
     args: process.argv.slice(2),
     execArgv: process.execArgv,
     env: notifySocket === undefined ? {} : { NOTIFY_SOCKET: notifySocket },
-    handedOver: (pid) => notifier.mainPid(pid),
+    handedOver: (pid) => {
+      notifier.mainPid(pid);
+      return notifier.settled();
+    },
   });
   // The per-domain node counts add up to the tree's size: no walk of the tree.
   const status = () => `serving ${[...daemon.store.quota.values()].reduce((a, b) => a + b, 0)} nodes, generation ${daemon.store.generation}`;
