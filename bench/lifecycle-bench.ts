@@ -19,7 +19,7 @@
  * Each figure is the median of 3 rounds (throughput: 3 s per mode and load).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,7 @@ const DAEMON = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxens
 const ROUNDS = 3;
 const LOG_RECORDS = 10_000;
 const THROUGHPUT_MS = 3000;
+const TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
 const hasActivator = spawnSync('systemd-socket-activate', ['--version']).status === 0;
 const scratch = mkdtempSync(join(tmpdir(), 'nxs-lifecycle-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -98,6 +99,8 @@ function dataDir(s: Store, records: number): string {
 interface Started {
   readonly child: ChildProcess;
   readonly firstReplyMs: number;
+  /** CPU time (user + system) the daemon had used when its first reply arrived: steadier than wall time on a shared machine. */
+  readonly cpuMs: number;
   readonly output: () => string;
 }
 
@@ -126,8 +129,17 @@ async function coldStart(data: string | undefined, extra: string[] = []): Promis
   }
   await client.read(data === undefined ? '/local' : '/local/domain/1/data/k0');
   const firstReplyMs = performance.now() - t0;
+  // The activator execs the daemon in place, so its pid is the daemon's.
+  const cpuMs = cpuOf(child.pid!);
   client.close();
-  return { child, firstReplyMs, output: () => out };
+  return { child, firstReplyMs, cpuMs, output: () => out };
+}
+
+/** utime + stime of a process, from /proc (clock ticks of 10 ms). */
+function cpuOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -202,26 +214,37 @@ async function main(): Promise<void> {
     const plain = dataDir(s, 0);
     const first: number[] = [];
     const loaded: number[] = [];
+    const cpu: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const st = await coldStart(plain);
       first.push(st.firstReplyMs);
       loaded.push(recoveredMs(st.output()));
+      cpu.push(st.cpuMs);
       await stop(st.child);
     }
-    cold.push([`10^${Math.log10(n)}`, total.toLocaleString('en-US'), fmt(median(loaded)), fmt(median(first)), first.map(fmt).join(' / ')]);
+    cold.push([`10^${Math.log10(n)}`, total.toLocaleString('en-US'), fmt(median(loaded)), fmt(median(first)), first.map(fmt).join(' / '), fmt(median(cpu))]);
     process.stderr.write(`cold start ${n}: ${first.map(fmt).join(', ')} ms\n`);
 
     if (n >= 100_000) {
       const withLog = dataDir(s, LOG_RECORDS);
       const rec: number[] = [];
       const firstRec: number[] = [];
+      const cpuRec: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {
         const st = await coldStart(withLog);
         rec.push(recoveredMs(st.output()));
         firstRec.push(st.firstReplyMs);
+        cpuRec.push(st.cpuMs);
         await stop(st.child);
       }
-      recovery.push([`10^${Math.log10(n)}`, total.toLocaleString('en-US'), LOG_RECORDS.toLocaleString('en-US'), fmt(median(rec)), fmt(median(firstRec))]);
+      recovery.push([
+        `10^${Math.log10(n)}`,
+        total.toLocaleString('en-US'),
+        LOG_RECORDS.toLocaleString('en-US'),
+        fmt(median(rec)),
+        fmt(median(firstRec)),
+        fmt(median(cpuRec)),
+      ]);
       process.stderr.write(`recovery ${n}: ${rec.join(', ')} ms\n`);
     }
   }
@@ -253,11 +276,11 @@ async function main(): Promise<void> {
     '',
     '#### Cold start to first reply (snapshot only; median of 3, ms)',
     '',
-    markdownTable(['store', 'nodes', 'store recovered (ms)', 'first reply (ms)', 'rounds (ms)'], cold),
+    markdownTable(['store', 'nodes', 'store recovered (ms)', 'first reply (ms)', 'rounds (ms)', 'daemon CPU (ms)'], cold),
     '',
     '#### Recovery after a crash: snapshot + log records (median of 3, ms)',
     '',
-    markdownTable(['store', 'nodes', 'log records', 'store recovered (ms)', 'first reply (ms)'], recovery),
+    markdownTable(['store', 'nodes', 'log records', 'store recovered (ms)', 'first reply (ms)', 'daemon CPU (ms)'], recovery),
     '',
     '#### Write throughput by --sync mode (writes/s, median of 3 × 3 s; 10^3-node store)',
     '',
