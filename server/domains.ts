@@ -60,10 +60,11 @@ export class Domains {
   }
 
   /**
-   * `adopt(domid, mfn, port, fd)` serves a domain whose listening socket a previous process opened
-   * (live update): the socket file stays as it is, the descriptor is inherited.
+   * `adopt(domid, mfn, port)` records a domain whose listening socket a previous process opened
+   * (live update): the socket file stays as it is; the caller listens on the inherited descriptor
+   * (`domain.server.listen({ fd })`) once it may accept.
    */
-  adopt(domid: number, mfn: string, port: number, fd: number): Domain {
+  adopt(domid: number, mfn: string, port: number): Domain {
     const domain: Domain = {
       domid,
       mfn,
@@ -75,7 +76,6 @@ export class Domains {
       shutdown: false,
     };
     domain.server.on('connection', (s) => this.accept(domain, s));
-    domain.server.listen({ fd });
     this.byId.set(domid, domain);
     return domain;
   }

@@ -55,8 +55,7 @@ async function main(): Promise<void> {
     log.info({ dataDir: config.dataDir, generation: store.generation, from: recovery.snapshot, replayed: recovery.replayed, ms }, 'store recovered');
   }
   const daemon = handoff?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal });
-  const listeners = handoff?.listeners ?? (await listen(daemon, rundir, activation));
-  await handoff?.serve();
+  const listeners = handoff !== undefined ? await handoff.serve() : await listen(daemon, rundir, activation);
   daemon.liveUpdate = new LiveUpdater({
     daemon,
     listeners,

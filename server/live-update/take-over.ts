@@ -25,12 +25,12 @@ export interface TakeOverOptions {
 
 export interface TakenOver {
   readonly daemon: Daemon;
-  readonly listeners: Listeners;
   /**
    * Says "ready" to the previous process and waits for its "go" (it exits then), then serves:
-   * answers the `live-update -s` request `OK` and takes the requests that waited, in order.
+   * listens on the inherited sockets, answers the `live-update -s` request `OK`, and reads and
+   * answers the requests that waited, in order.
    */
-  serve(): Promise<void>;
+  serve(): Promise<Listeners>;
 }
 
 /**
@@ -62,13 +62,18 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   daemon.admit = () => false;
 
   for (const d of state.domains) {
-    const domain = daemon.domains.adopt(d.domid, d.mfn, d.port, d.fd);
+    const domain = daemon.domains.adopt(d.domid, d.mfn, d.port);
     domain.target = d.target;
     domain.shutdown = d.shutdown;
   }
+  // Until "go" we neither read nor accept: if we fail, the previous process serves on, and every
+  // byte a client sent must still be in the kernel for it (or in the bytes it handed us).
+  let serving = false;
   const connections: Connection[] = [];
   for (const c of state.connections) {
-    connections.push(adoptConnection(daemon, new Socket({ fd: c.fd, readable: true, writable: true }), c));
+    const conn = adoptConnection(daemon, new Socket({ fd: c.fd, readable: true, writable: true }), c);
+    conn.suspendInput();
+    connections.push(conn);
   }
   // Connections the previous process accepted after it spawned us arrive over the IPC channel,
   // until it exits.
@@ -77,6 +82,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
     if (!(handle instanceof Socket)) return;
     try {
       const conn = adoptConnection(daemon, handle, parseLate((m as { connection?: unknown }).connection));
+      if (!serving) conn.suspendInput();
       options.log.info({ conn: conn.id, kind: conn.kind }, 'live-update: adopted a connection accepted after the spawn');
     } catch (e) {
       options.log.error({ err: (e as Error).message }, 'live-update: a passed connection is unusable; closed');
@@ -85,7 +91,6 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   };
   process.on('message', onLate);
   process.once('disconnect', () => process.off('message', onLate));
-  const listeners = await listen(daemon, state.rundir, state.listeners);
   options.log.info(
     { from: state.pid, connections: connections.length, domains: state.domains.length, generation: store.generation },
     'live-update: state loaded',
@@ -93,17 +98,23 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
 
   return {
     daemon,
-    listeners,
     serve: async () => {
       await handshake();
+      serving = true;
+      const listeners = await listen(daemon, state.rundir, state.listeners);
+      for (const d of state.domains) daemon.domains.get(d.domid)?.server.listen({ fd: d.fd });
       const reply = state.reply;
       if (reply !== undefined) {
         connections[reply.connection]!.send(encodeFrame(Op.CONTROL, reply.reqId, reply.txId, replyPayload.string('OK')));
       }
       daemon.admit = undefined;
-      for (const conn of daemon.connections) conn.poll();
+      for (const conn of daemon.connections) {
+        conn.resumeInput();
+        conn.poll();
+      }
       writeFileSync(join(state.rundir, PID_FILE), `${process.pid}\n`, { mode: 0o644 });
       options.log.info({ pid: process.pid, from: state.pid }, 'live-update: serving');
+      return listeners;
     },
   };
 }
