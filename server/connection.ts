@@ -27,6 +27,9 @@ export interface OutputGate {
   after(generation: number, release: () => void): void;
 }
 
+/** Replies and events held for the disk before a connection's input is paused (cf. `outstanding`). */
+const HELD_MAX = 1024;
+
 export type ConnectionKind = 'socket' | 'socket_ro' | 'domain';
 
 export type ConnectionState = 'open' | 'closed';
@@ -43,6 +46,8 @@ export class Connection {
   gate: OutputGate | undefined;
   private held: { gen: number; frame: Buffer; event: boolean }[] = [];
   private heldWaitingFor = -1;
+  /** Input paused because too much output waits for the disk (see `holdBack`). */
+  private heldPaused = false;
   private readonly decoder = new FrameDecoder();
   private nextTx = 1;
   private corked = false;
@@ -137,6 +142,12 @@ export class Connection {
       this.heldWaitingFor = gen;
       gate.after(gen, () => this.releaseHeld());
     }
+    // A client pipelining faster than the disk syncs stops being read, as one whose socket is
+    // full does (xb.ml `can_input`): held output cannot grow without bound.
+    if (this.held.length >= HELD_MAX && !this.paused) {
+      this.paused = this.heldPaused = true;
+      this.socket.pause();
+    }
     return true;
   }
 
@@ -152,6 +163,15 @@ export class Connection {
       else this.send(h.frame);
     }
     this.gate = gate;
+    if (this.heldPaused && this.held.length < HELD_MAX) {
+      this.heldPaused = false;
+      // Still paused if the socket itself is full: its 'drain' resumes input then.
+      if (this.paused && !this.socket.writableNeedDrain) {
+        this.paused = false;
+        this.socket.resume();
+        this.pump();
+      }
+    }
   }
 
   /** `close()` ends the connection; teardown happens once, in the socket's 'close' handler. */

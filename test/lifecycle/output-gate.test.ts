@@ -95,4 +95,22 @@ describe('output gate', () => {
     expect(await r).toBe('1');
     expect(c.received.map((f) => f.header.type)).toEqual([11 /* WRITE */, 2 /* READ */]);
   });
+
+  it('stops reading a client that pipelines faster than the disk syncs, and resumes after the sync', async () => {
+    const { gate, daemon, listeners } = await setup();
+    const c = await Wire.connect(listeners.socket);
+    const w = c.write('/p', 'x');
+    await settle(gate, 1);
+    const before = daemon.stats.requests;
+    const reads = Array.from({ length: 3000 }, () => c.read('/p'));
+    // Every reply is held behind the unsynced write; at 1 024 held (the write's reply and 1 023
+    // reads'), the daemon stops reading this client.
+    while (daemon.stats.requests - before < 1023) await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(daemon.stats.requests - before).toBe(1023);
+    gate.sync();
+    await w;
+    expect(new Set(await Promise.all(reads))).toEqual(new Set(['x']));
+    expect(daemon.stats.requests - before).toBe(3000);
+  });
 });
