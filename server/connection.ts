@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { FrameDecoder, type Frame } from '../protocol/index.js';
 import type { Caller, Transaction } from '../store/index.js';
 
@@ -17,7 +16,25 @@ import type { Caller, Transaction } from '../store/index.js';
  * Output is corked on the first write of a tick and uncorked on the next, so that the replies to a
  * batch of pipelined requests and the events they cause leave in one writev.
  */
-export type ConnectionKind = 'socket' | 'socket_ro' | 'domain';
+export type ConnectionKind = 'socket' | 'socket_ro' | 'domain' | 'http' | 'ws' | 'ws-binary';
+
+/**
+ * What a connection reads requests from and writes frames to: the subset of `net.Socket` used
+ * here, so that a Unix socket, a WebSocket or an in-process gateway session can each be a client
+ * with the same dispatch, permissions, quotas, transactions and watches.
+ */
+export interface Transport {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'drain' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (e: Error) => void): unknown;
+  write(frame: Buffer): boolean;
+  pause(): unknown;
+  resume(): unknown;
+  cork(): void;
+  uncork(): void;
+  readonly writableLength: number;
+  destroy(error?: Error): unknown;
+}
 
 export type ConnectionState = 'open' | 'closed';
 
@@ -39,7 +56,7 @@ export class Connection {
   private eventsWhileFull = 0;
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: Transport,
     readonly kind: ConnectionKind,
     public caller: Caller,
     private readonly onFrame: (conn: Connection, frame: Frame) => void,

@@ -2,7 +2,7 @@
 /**
  * nxenstored: the xenstore daemon. Wiring only: options, store, listeners, signals.
  */
-import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas } from '../server/index.js';
+import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, startGateway } from '../server/index.js';
 import { parseOptions, USAGE } from './options.js';
 
 async function main(): Promise<void> {
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   const listeners = await listen(daemon, rundir);
   log.info({ rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid }, 'ready');
   log.info(`clients: export XENSTORED_PATH=${listeners.socket}`);
+  const gateway = config.http === undefined ? undefined : await startGateway(daemon, config.http, rundir);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     daemon.shutdown();
-    void listeners.close().then(() => process.exit(0));
+    void Promise.all([listeners.close(), gateway?.close()]).then(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

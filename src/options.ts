@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Limits } from '../store/index.js';
-import { QUOTA_NAMES, type LogFormat } from '../server/index.js';
+import { parseListenAddress, QUOTA_NAMES, type ListenAddress, type LogFormat } from '../server/index.js';
 
 export interface DaemonConfig {
   readonly rundir: string | undefined;
@@ -8,6 +8,8 @@ export interface DaemonConfig {
   readonly logLevel: string;
   readonly accessLog: boolean;
   readonly limits: Partial<Limits>;
+  /** Where the HTTP/WebSocket gateway listens; off when undefined. */
+  readonly http: ListenAddress | undefined;
 }
 
 export const USAGE = `usage: nxenstored [options]
@@ -19,6 +21,9 @@ export const USAGE = `usage: nxenstored [options]
   --log-level LEVEL     trace, debug, info (default), warn, error
   --access-log          log every request and its outcome (like oxenstored's access log)
   --quota NAME=VALUE    set a quota (repeatable; 0 = unlimited); names: ${Object.keys(QUOTA_NAMES).join(', ')}
+  --http ADDR           start the HTTP/WebSocket gateway on HOST:PORT (host defaults to
+                        127.0.0.1; port 0 picks one) or unix:/path; writes <rundir>/http-token
+                        and <rundir>/http-address
   -h, --help            this text
 `;
 
@@ -33,6 +38,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'log-level': { type: 'string', default: 'info' },
       'access-log': { type: 'boolean', default: false },
       quota: { type: 'string', multiple: true, default: [] },
+      http: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -52,5 +58,6 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     logLevel: values['log-level']!,
     accessLog: values['access-log']!,
     limits: limits as Partial<Limits>,
+    http: values.http === undefined ? undefined : parseListenAddress(values.http),
   };
 }
