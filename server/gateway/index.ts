@@ -3,7 +3,7 @@
  * given. It shares the store, the watch registry and the permission checks with the Unix sockets
  * by being a client of the same dispatch (see session.ts): no second code path for semantics.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon.js';
@@ -98,7 +98,10 @@ export async function startGateway(daemon: Daemon, addr: ListenAddress, rundir: 
     if (a !== null && typeof a === 'object') bound = { kind: 'tcp', host: addr.host, port: a.port };
   }
   const url = formatUrl(bound);
-  writeFileSync(join(rundir, 'http-address'), `${url}\n`);
+  // Written whole, then renamed: whoever sees the file sees the whole address (tests poll it).
+  const addressFile = join(rundir, 'http-address');
+  writeFileSync(`${addressFile}.tmp`, `${url}\n`);
+  renameSync(`${addressFile}.tmp`, addressFile);
   daemon.log.info({ url, token: tokenFile }, 'HTTP gateway listening');
 
   return {
