@@ -8,7 +8,7 @@
  * The waits below bound hangs only (playwright's timeouts); nothing here measures time.
  * Without /usr/bin/chromium the suite is skipped, except in CI (`CI` set), where it must run.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,21 +29,11 @@ const SKIP = !existsSync(CHROMIUM) && !process.env['CI'];
 const ARTIFACTS = join(REPO, 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'web-view.png');
 
-/** `<rundir>/http-address` as a base URL (the daemon writes it once it listens). */
-async function gatewayUrl(d: RunningDaemon): Promise<string> {
-  const file = join(d.rundir, 'http-address');
-  const text = await eventually(
-    () => (existsSync(file) ? readFileSync(file, 'utf8').trim() : ''),
-    (t) => t !== '',
-  );
-  if (text === '') throw new Error(`the daemon wrote no ${file}:\n${d.output()}`);
-  return /^https?:\/\//.test(text) ? text.replace(/\/$/, '') : `http://${text}`;
-}
-
 describe.skipIf(SKIP)(`web view in chromium${SKIP ? ` (SKIPPED: ${CHROMIUM} is missing; apt-get install chromium)` : ''}`, () => {
   let d: RunningDaemon;
   let c: Wire;
   let base: string;
+  let token: string;
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
@@ -64,7 +54,9 @@ describe.skipIf(SKIP)(`web view in chromium${SKIP ? ` (SKIPPED: ${CHROMIUM} is m
   beforeAll(async () => {
     d = await startDaemon({ args: ['--http', '127.0.0.1:0'] });
     c = await d.connect();
-    base = await gatewayUrl(d);
+    const gw = await d.gateway();
+    base = gw.url;
+    token = gw.token;
     await c.write('/web/a', 'one');
     await c.write('/web/evil', '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>');
     await c.write('/web/bin', Buffer.from([0xff, 0x00, 0xfe]));
@@ -173,11 +165,13 @@ describe.skipIf(SKIP)(`web view in chromium${SKIP ? ` (SKIPPED: ${CHROMIUM} is m
   it('edits nothing without a token', async () => {
     await page.click(`${row('/web/a')} > .line`);
     await page.waitForFunction(() => document.querySelector('#d-path')?.textContent === '/web/a');
-    expect(await page.locator('#editing').isDisabled()).toBe(true);
+    // The controls sit in a disabled fieldset.
+    for (const control of ['#edit-value', '#edit-save', '#add-name', '#add-save', '#remove-btn']) {
+      expect(await page.locator(control).isDisabled(), control).toBe(true);
+    }
   });
 
   it('with the privileged token: sets a value, adds a child and removes it', async () => {
-    const token = readFileSync(join(d.rundir, 'http-token'), 'utf8').trim();
     await page.fill('#token', token);
     await page.click('#token-form button[type=submit]');
     await page.waitForSelector('#editing:not([disabled])');
