@@ -33,6 +33,8 @@ export class WsLink {
       this.slow = true;
       this.onSlow();
       ws.close(CLOSE_SLOW, `slow consumer: more than ${this.limit()} messages queued unread`);
+      // Read again (the sender may have paused us) so the client's answer to the close arrives.
+      ws.resume();
       return false;
     }
     ws.send(data, this.sent);

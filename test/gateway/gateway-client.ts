@@ -89,9 +89,19 @@ export class JsonWs {
     return r.result;
   }
 
-  /** The next `n` watch events, as `path token` strings. */
-  async events(n: number): Promise<string[]> {
-    while (this.queue.length < n) await new Promise<void>((r) => (this.waiter = r));
+  /**
+   * The next `n` watch events, as `path token` strings. Gives up after `patienceMs` (a bound
+   * against hanging, not a timing assertion) and fails showing what did arrive.
+   */
+  async events(n: number, patienceMs = 10_000): Promise<string[]> {
+    const deadline = Date.now() + patienceMs;
+    while (this.queue.length < n) {
+      if (Date.now() > deadline) throw new Error(`wanted ${n} events, got ${JSON.stringify(this.queue)}`);
+      await new Promise<void>((r) => {
+        this.waiter = r;
+        setTimeout(r, 100);
+      });
+    }
     return this.queue.splice(0, n).map((e) => `${e.path} ${e.token}`);
   }
 
