@@ -21,7 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { dirname } from 'node:path';
 import autocannon from 'autocannon';
-import { b64, startEtcd, startNxenstored, type Server } from './http-servers.js';
+import { b64, cpuSeconds, startEtcd, startNxenstored, type Server } from './http-servers.js';
 import { fmt, markdownTable, runContext } from './metric.js';
 
 function option(name: string, fallback: string): string {
@@ -47,6 +47,8 @@ interface Row {
   readonly requests: number;
   readonly bad: number;
   readonly errors: number;
+  /** Requests per CPU-second of the server process (all its threads) during the row. */
+  readonly perCpu: number;
 }
 
 type Setup = (req: autocannon.Request) => autocannon.Request;
@@ -92,7 +94,9 @@ async function measure(
   if (!ONLY.test(name)) return;
   process.stderr.write(`  ${name} (${target}) ...`);
   if (WARMUP > 0) await load(server, method, setup, headers, WARMUP);
+  const cpu0 = cpuSeconds(server.pid);
   const r = await load(server, method, setup, headers, DURATION);
+  const cpu = cpuSeconds(server.pid) - cpu0;
   const row: Row = {
     name,
     target,
@@ -102,9 +106,10 @@ async function measure(
     requests: r.requests.total,
     bad: r.non2xx,
     errors: r.errors + r.timeouts,
+    perCpu: r.requests.total / cpu,
   };
   rows.push(row);
-  process.stderr.write(` ${fmt(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms${row.bad + row.errors > 0 ? `, ${row.bad} non-2xx, ${row.errors} errors` : ''}\n`);
+  process.stderr.write(` ${fmt(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${fmt(row.perCpu)} per server CPU-s${row.bad + row.errors > 0 ? `, ${row.bad} non-2xx, ${row.errors} errors` : ''}\n`);
 }
 
 const auth = (s: Server) => ({ authorization: `Bearer ${s.token}`, 'content-type': 'application/json' });
@@ -225,13 +230,13 @@ async function main(): Promise<void> {
   await ours('unix', undefined);
 
   const table = markdownTable(
-    ['load', 'server', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors'],
-    rows.map((r) => [r.name, r.target, fmt(r.rps), String(r.p50), String(r.p99), String(r.requests), String(r.bad), String(r.errors)]),
+    ['load', 'server', 'req/s', 'p50 ms', 'p99 ms', 'req per server CPU-s', 'requests', 'non-2xx', 'errors'],
+    rows.map((r) => [r.name, r.target, fmt(r.rps), String(r.p50), String(r.p99), fmt(r.perCpu), String(r.requests), String(r.bad), String(r.errors)]),
   );
-  const ratio = (name: string) => {
+  const ratio = (name: string, of: (r: Row) => number = (r) => r.rps) => {
     const a = rows.find((r) => r.name === name && r.target === 'nxenstored');
     const b = rows.find((r) => r.name === name && r.target === 'etcd');
-    return a && b ? a.rps / b.rps : undefined;
+    return a && b ? of(a) / of(b) : undefined;
   };
   const lines = [
     '',
@@ -245,7 +250,13 @@ async function main(): Promise<void> {
     ['write tcp', 3],
   ] as const) {
     const x = ratio(name);
-    if (x !== undefined) lines.push(`${name}: nxenstored / etcd = ${x.toFixed(2)}x (target >= ${target}x: ${x >= target ? 'met' : 'MISSED'})`);
+    const y = ratio(name, (r) => r.perCpu);
+    if (x !== undefined && y !== undefined) {
+      lines.push(
+        `${name}: nxenstored / etcd = ${x.toFixed(2)}x in req/s (target >= ${target}x: ${x >= target ? 'met' : 'MISSED'}), ` +
+          `${y.toFixed(2)}x in requests per server CPU-second`,
+      );
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   const json = rows.map((r) => JSON.stringify({ bench: 'gateway-http', ...r, connections: CONNECTIONS, duration: DURATION, date: ctx.date, node: ctx.node, cpu: ctx.cpu }));

@@ -4,7 +4,7 @@
  * the peer (loopback-only client and peer URLs, a temporary --data-dir, its JSON gateway).
  * `stop()` ends the process it started and removes its directory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,7 +38,10 @@ function child(cmd: string, args: string[], dir: string): { proc: ChildProcess; 
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);
   let gone = false;
-  proc.once('exit', () => (gone = true));
+  proc.once('exit', (code, signal) => {
+    gone = true;
+    out += `\n[${cmd} exited: code ${code}, signal ${signal}]`;
+  });
   // If the benchmark dies, take the server along.
   const guard = () => proc.kill('SIGKILL');
   process.once('exit', guard);
@@ -82,7 +85,9 @@ export async function startNxenstored(transport: 'tcp' | 'unix', extraArgs: stri
   const rundir = join(dir, 'run');
   const httpSock = join(dir, 'http.sock');
   const listen = transport === 'tcp' ? '127.0.0.1:0' : `unix:${httpSock}`;
-  const c = child(process.execPath, [DAEMON_JS, '--rundir', rundir, '--http', listen, '--log-level', 'warn', ...extraArgs], dir);
+  // BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the daemon under load.
+  const nodeArgs = (process.env['BENCH_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const c = child(process.execPath, [...nodeArgs, DAEMON_JS, '--rundir', rundir, '--http', listen, '--log-level', 'warn', ...extraArgs], dir);
   const address = await waitFor(
     'nxenstored',
     async () => {
@@ -154,6 +159,30 @@ export async function startEtcd(): Promise<Server> {
     c.output,
   );
   return { url, pid: c.proc.pid!, output: c.output, stop: stopper(c.proc, dir) };
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * `cpuSeconds(pid)`: user + system CPU time the process has used so far (all its threads), from
+ * /proc/<pid>/stat; NaN where there is no /proc. On a shared machine, requests per server
+ * CPU-second is steadier than requests per wall-clock second.
+ */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
 }
 
 export function b64(s: string): string {
