@@ -13,7 +13,7 @@ import { request as httpRequest } from 'node:http';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { startNxenstored, type Server } from './http-servers.js';
+import { cpuSeconds, startNxenstored, type Server } from './http-servers.js';
 import { fmt, markdownTable, runContext } from './metric.js';
 
 function option(name: string, fallback: string): string {
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   const ctx = runContext();
   process.stderr.write(`gateway WebSocket load: ${CONNECTIONS} connections, depths ${DEPTHS.join(',')}, ${DURATION} s per row\n`);
   const s = await startNxenstored('tcp');
-  const rows: { name: string; depth: number; rps: number; p50: number; p99: number; requests: number; errors: number }[] = [];
+  const rows: { name: string; depth: number; rps: number; p50: number; p99: number; perCpu: number; requests: number; errors: number }[] = [];
   try {
     await populate(s);
     const loads: [string, Make][] = [
@@ -152,7 +152,9 @@ async function main(): Promise<void> {
         if (!ONLY.test(label)) continue;
         process.stderr.write(`  ${label} ...`);
         if (WARMUP > 0) await run(s, depth, make, WARMUP);
+        const cpu0 = cpuSeconds(s.pid);
         const o = await run(s, depth, make, DURATION);
+        const cpu = cpuSeconds(s.pid) - cpu0;
         const sorted = o.latencies.slice().sort();
         const row = {
           name,
@@ -160,19 +162,20 @@ async function main(): Promise<void> {
           rps: o.requests / o.seconds,
           p50: percentile(sorted, 50),
           p99: percentile(sorted, 99),
+          perCpu: o.requests / cpu,
           requests: o.requests,
           errors: o.errors,
         };
         rows.push(row);
-        process.stderr.write(` ${fmt(row.rps)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms${row.errors ? `, ${row.errors} errors` : ''}\n`);
+        process.stderr.write(` ${fmt(row.rps)} req/s, p50 ${fmt(row.p50)} ms, p99 ${fmt(row.p99)} ms, ${fmt(row.perCpu)} per server CPU-s${row.errors ? `, ${row.errors} errors` : ''}\n`);
       }
     }
   } finally {
     await s.stop();
   }
   const table = markdownTable(
-    ['load', 'in flight / conn', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors'],
-    rows.map((r) => [r.name, String(r.depth), fmt(r.rps), fmt(r.p50), fmt(r.p99), String(r.requests), String(r.errors)]),
+    ['load', 'in flight / conn', 'req/s', 'p50 ms', 'p99 ms', 'req per server CPU-s', 'requests', 'errors'],
+    rows.map((r) => [r.name, String(r.depth), fmt(r.rps), fmt(r.p50), fmt(r.p99), fmt(r.perCpu), String(r.requests), String(r.errors)]),
   );
   process.stdout.write(`\n${ctx.date}  node ${ctx.node}  ${ctx.cpu} x${ctx.cores}  ${CONNECTIONS} connections  ${DURATION} s per row\n\n${table}\n\n`);
   const json = rows.map((r) => JSON.stringify({ bench: 'gateway-ws', ...r, connections: CONNECTIONS, duration: DURATION, date: ctx.date, node: ctx.node, cpu: ctx.cpu }));
