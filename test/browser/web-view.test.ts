@@ -104,6 +104,10 @@ describe.skipIf(SKIP)(`web view in chromium${SKIP ? ` (SKIPPED: ${CHROMIUM} is m
     const again = await fetch(`${base}/ui/app.js`, { headers: { 'if-none-match': js.headers.get('etag')! } });
     expect(again.status).toBe(304);
     expect((await fetch(`${base}/ui/style.css`)).headers.get('content-type')).toMatch(/^text\/css/);
+    // Only those three files: nothing else under /ui/ (no directory walking).
+    for (const other of ['/ui/', '/ui/index.html', '/ui/%2e%2e/index.ts', '/ui/..%2findex.ts']) {
+      expect((await fetch(`${base}${other}`)).status, other).toBe(404);
+    }
   });
 
   it('loads the tree lazily: children are fetched when a node is expanded', async () => {
