@@ -57,11 +57,6 @@ export class Tokens {
     return this.guests.delete(token);
   }
 
-  /** `revokeDomain(domid)` forgets every token of a guest (its domain was released). */
-  revokeDomain(domid: number): void {
-    for (const [t, d] of this.guests) if (d === domid) this.guests.delete(t);
-  }
-
   /**
    * `identify(authorization, queryToken)` reads `Authorization: Bearer <token>` (or, for
    * WebSockets, which browsers cannot give headers, `?token=`). None: read-only. A malformed
