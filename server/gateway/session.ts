@@ -26,15 +26,17 @@ export class Session {
 
   /**
    * `onFrame(header, payload)`, when given, sees every frame the daemon sends this session in
-   * order: replies and watch events, as they would leave a socket.
+   * order: replies and watch events, as they would leave a socket. `onClose` runs when the
+   * connection ends, whoever ended it (the daemon closes a released domain's connections).
    */
   constructor(
     private readonly daemon: Daemon,
     kind: ConnectionKind,
     caller: Caller,
     private readonly onFrame?: (header: Header, payload: Buffer) => void,
+    onClose?: () => void,
   ) {
-    this.transport = new LocalTransport((frame) => this.receive(frame));
+    this.transport = new LocalTransport((frame) => this.receive(frame), onClose);
     this.conn = daemon.attach(this.transport, kind, caller);
   }
 
@@ -43,6 +45,8 @@ export class Session {
    * Throws EIO only if the daemon gave no reply, which no synchronous handler does.
    */
   call(type: number, payload: Buffer, txId = 0): { header: Header; payload: Buffer } {
+    // A closed connection's requests must not run: their replies would go nowhere.
+    if (this.conn.state !== 'open') throw new XsError('EIO', 'connection closed');
     const reqId = this.nextReq;
     this.nextReq = this.nextReq >= 0xffffffff ? 1 : this.nextReq + 1;
     this.reply = undefined;
@@ -105,7 +109,10 @@ class LocalTransport extends EventEmitter implements Transport {
   readonly writableLength = 0;
   private closed = false;
 
-  constructor(private readonly deliver: (frame: Buffer) => void) {
+  constructor(
+    private readonly deliver: (frame: Buffer) => void,
+    private readonly onClose?: () => void,
+  ) {
     super();
   }
 
@@ -123,6 +130,9 @@ class LocalTransport extends EventEmitter implements Transport {
     if (this.closed) return;
     this.closed = true;
     // As a socket does: 'close' comes asynchronously, after the current request finished.
-    process.nextTick(() => this.emit('close'));
+    process.nextTick(() => {
+      this.emit('close');
+      this.onClose?.();
+    });
   }
 }

@@ -189,7 +189,14 @@ class JsonClient {
     onSlow: () => void,
   ) {
     this.link = new WsLink(ws, limit, () => this.drained(), onSlow);
-    this.session = new Session(gw.daemon, kind, caller, (h, p) => this.frame(h, p));
+    this.session = new Session(
+      gw.daemon,
+      kind,
+      caller,
+      (h, p) => this.frame(h, p),
+      // The daemon ended the connection (its domain was released, or it is stopping).
+      () => ws.close(1001, 'connection closed by the daemon'),
+    );
     ws.on('message', (data, isBinary) => this.message(data, isBinary));
     ws.on('close', () => this.session.close());
     ws.on('error', () => this.session.close());

@@ -4,6 +4,7 @@
  * handshake, and the bound on a client that does not read.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Op } from '../../protocol/index.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import type { Wire } from '../helpers/wire.js';
 import { call, JsonWs } from './gateway-client.js';
@@ -190,6 +191,16 @@ describe('credentials', () => {
     await dom0.write('/hidden', 'x'); // n0: the guest may not hear of it
     await dom0.write('/local/domain/3/seen', 'y');
     expect(await g.events(1)).toEqual(['/local/domain/3/seen all']);
+  });
+
+  it('closes a guest client when its domain is released, like the domain socket', async () => {
+    const guestSocket = await d.guest(11); // INTRODUCE 11
+    const { token } = (await call(base, 'POST', '/v1/tokens', { token: root, body: { domid: 11 } })).body;
+    const g = await client(`?token=${token}`);
+    expect(await g.ok({ op: 'get-domain-path', domid: 11 })).toBe('/local/domain/11');
+    expect(await dom0.ask(Op.RELEASE, '11|')).toBe('OK|');
+    expect(await g.closed).toEqual({ code: 1001, reason: 'connection closed by the daemon' });
+    guestSocket.close();
   });
 });
 
