@@ -12,6 +12,7 @@ import { toHttpError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { Tokens } from './identity.js';
 import { formatUrl, type ListenAddress } from './listen-address.js';
+import { OriginGuard } from './origin.js';
 import { nodeRoutes } from './routes/node.js';
 import { serviceRoutes } from './routes/service.js';
 import { transactionRoutes } from './routes/transaction.js';
@@ -37,9 +38,19 @@ export interface GatewayHandle {
  * `buildApp(gateway, ready)` is the fastify instance with every route, unlistened (tests may
  * `inject` into it).
  */
-export async function buildApp(gw: Gateway, ready: () => boolean): Promise<FastifyInstance> {
+export async function buildApp(gw: Gateway, ready: () => boolean, guard?: OriginGuard): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, routerOptions: { maxParamLength: 8192 } });
 
+  if (guard !== undefined) {
+    app.addHook('onRequest', (req, _reply, done) => {
+      try {
+        guard.checkHost(req.headers);
+        done();
+      } catch (e) {
+        done(e as Error);
+      }
+    });
+  }
   app.addHook('onResponse', (req, reply, done) => {
     gw.metrics.request(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
     done();
@@ -80,8 +91,9 @@ export async function startGateway(daemon: Daemon, addr: ListenAddress, rundir: 
 
   const gw = new Gateway(daemon, tokens);
   let stopping = false;
-  const app = await buildApp(gw, () => !stopping);
-  const ws = new WsEndpoint(app.server, gw);
+  const guard = new OriginGuard(addr);
+  const app = await buildApp(gw, () => !stopping, guard);
+  const ws = new WsEndpoint(app.server, gw, guard);
   await app.ready();
   let bound: ListenAddress = addr;
   if (addr.kind === 'unix') {

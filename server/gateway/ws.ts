@@ -21,6 +21,7 @@ import { describeZod, toHttpError } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { callerOf, type Identity } from './identity.js';
 import { outcomeOf } from './metrics.js';
+import type { OriginGuard } from './origin.js';
 import { Session, wireError } from './session.js';
 import { decodeValue, encodeValue } from './values.js';
 import { WsLink } from './ws-link.js';
@@ -53,6 +54,7 @@ export class WsEndpoint {
   constructor(
     server: Server,
     private readonly gw: Gateway,
+    private readonly guard: OriginGuard,
   ) {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
   }
@@ -77,6 +79,8 @@ export class WsEndpoint {
     if (url.pathname !== WS_PATH) return refuse(socket, 404, 'ENOENT', `no WebSocket at ${url.pathname}`);
     let identity: Identity;
     try {
+      this.guard.checkHost(req.headers);
+      this.guard.checkOrigin(req.headers);
       identity = this.gw.tokens.identify(req.headers.authorization, url.searchParams.get('token') ?? undefined);
     } catch (e) {
       const { status, body } = toHttpError(e);

@@ -306,6 +306,31 @@ describe('service routes', () => {
     expect(text).toMatch(/^nxenstored_watches \d+$/m);
   });
 
+  it('answers a foreign Host 403 (DNS rebinding against a loopback service)', async () => {
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${base}/v1/node/r/v`, { headers: { host: 'evil.example' } });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(403);
+  });
+
+  it('answers a body of an unknown media type 415, and text 400', async () => {
+    const put = (type: string) =>
+      fetch(`${base}/v1/node/w/t`, { method: 'PUT', headers: { authorization: `Bearer ${root}`, 'content-type': type }, body: 'value=x' });
+    const form = await put('application/x-www-form-urlencoded');
+    expect(form.status).toBe(415);
+    expect(await form.json()).toMatchObject({ error: 'EINVAL' });
+    const text = await put('text/plain');
+    expect(text.status).toBe(400);
+    expect(await text.json()).toMatchObject({ error: 'EINVAL' });
+  });
+
   it('answers unknown routes 404 and a plain GET of the WebSocket 426, as JSON', async () => {
     expect(await get('/v2/nothing')).toMatchObject({ status: 404, body: { error: 'ENOENT' } });
     expect(await get('/v1/ws')).toMatchObject({ status: 426, body: { error: 'EINVAL' } });

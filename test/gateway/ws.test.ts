@@ -165,6 +165,12 @@ describe('credentials', () => {
     await expect(JsonWs.open(`${wsBase}/v1/elsewhere`)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('refuses a cross-site upgrade (another Origin) with 403, accepts its own', async () => {
+    await expect(client('', { origin: 'http://evil.example' })).rejects.toMatchObject({ status: 403 });
+    const own = await client('', { origin: base });
+    expect(await own.ok({ op: 'read', path: '/j/a' })).toMatchObject({ value: 'v1' });
+  });
+
   it('without a token is read-only: reads and watches work, writes are EACCES', async () => {
     const c = await client();
     expect(await c.ok({ op: 'read', path: '/j/a' })).toMatchObject({ value: 'v1' });
