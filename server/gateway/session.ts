@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { decodeErrorPayload, decodeHeader, HEADER_SIZE, Op, opName, type Header } from '../../protocol/index.js';
+import { decodeErrorPayload, decodeHeader, HEADER_SIZE, Op, opName, PAYLOAD_MAX, type Header } from '../../protocol/index.js';
 import { isXsErrorCode, XsError, type Caller } from '../../store/index.js';
 import type { Connection, ConnectionKind, Transport } from '../connection.js';
 import type { Daemon } from '../daemon.js';
@@ -47,6 +47,9 @@ export class Session {
   call(type: number, payload: Buffer, txId = 0): { header: Header; payload: Buffer } {
     // A closed connection's requests must not run: their replies would go nowhere.
     if (this.conn.state !== 'open') throw new XsError('EIO', 'connection closed');
+    // What no wire client could send (spec §1.3: a frame carries at most 4096 bytes) the gateway
+    // does not send either; there it would kill the connection, here it is the request's E2BIG.
+    if (payload.length > PAYLOAD_MAX) throw new XsError('E2BIG', `${opName(type)} request over ${PAYLOAD_MAX} bytes`);
     const reqId = this.nextReq;
     this.nextReq = this.nextReq >= 0xffffffff ? 1 : this.nextReq + 1;
     this.reply = undefined;
@@ -57,13 +60,6 @@ export class Session {
     this.expecting = 0;
     if (r === undefined) throw new XsError('EIO', `no reply to ${opName(type)}`);
     return r;
-  }
-
-  /** `run(type, payload, txId, what)` is `call()` with an ERROR reply thrown as its XsError. */
-  run(type: number, payload: Buffer, txId = 0, what = ''): Buffer {
-    const r = this.call(type, payload, txId);
-    if (r.header.type === Op.ERROR) throw wireError(r.payload, `${opName(type)}${what === '' ? '' : ` ${what}`}`);
-    return r.payload;
   }
 
   /** `close()` ends the connection: its transactions and watches go, as for a closed socket. */

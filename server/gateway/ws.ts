@@ -14,9 +14,8 @@ import {
   type GatewayRequest,
   type Header,
 } from '../../protocol/index.js';
-import { isXsErrorCode } from '../../store/index.js';
-import type { ConnectionKind, Transport } from '../connection.js';
-import type { Connection } from '../connection.js';
+import { isXsErrorCode, type Caller } from '../../store/index.js';
+import type { Connection, ConnectionKind, Transport } from '../connection.js';
 import { describeZod, toHttpError } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { callerOf, type Identity } from './identity.js';
@@ -188,7 +187,7 @@ class JsonClient {
     private readonly gw: Gateway,
     private readonly ws: WebSocket,
     kind: ConnectionKind,
-    caller: ReturnType<typeof callerOf>,
+    caller: Caller,
     limit: () => number,
     onSlow: () => void,
   ) {

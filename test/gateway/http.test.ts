@@ -167,6 +167,11 @@ describe('writes and tokens', () => {
       body: { error: 'E2BIG' },
     });
     expect((await call(base, 'PUT', '/v1/node/local/domain/9/a', { token: root, body: { value: big } })).status).toBe(200);
+    // Not even dom0 sends more than a wire message holds (spec §1.3).
+    expect(await call(base, 'PUT', '/v1/node/w/huge', { token: root, body: { value: 'h'.repeat(4096) } })).toMatchObject({
+      status: 413,
+      body: { error: 'E2BIG' },
+    });
     // Node quota (--quota nodes=4; the guest owns /local/domain/9 and /a): 429 ENOSPC.
     const codes: number[] = [];
     for (const n of ['b', 'c', 'd']) codes.push((await call(base, 'PUT', `/v1/node/local/domain/9/${n}`, { token, body: { value: '' } })).status);

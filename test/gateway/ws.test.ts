@@ -60,6 +60,7 @@ describe('JSON protocol', () => {
       message: 'read /j/none: no such node',
     });
     expect(await c.ask({ id: 8, op: 'read', path: 'bad path' })).toMatchObject({ id: 8, ok: false, error: 'EINVAL' });
+    expect(await c.ask({ id: 'big', op: 'write', path: '/j/big', value: 'b'.repeat(5000) })).toMatchObject({ ok: false, error: 'E2BIG' });
     expect(await c.ask({ id: 9, op: 'transaction-end', tx: 99, commit: true })).toMatchObject({ id: 9, error: 'ENOENT' });
     expect(await c.ask({ id: 10, op: 'unwatch', path: '/j', token: 'none' })).toMatchObject({ id: 10, error: 'ENOENT' });
     // Schema failures name the field; the id is echoed when it can be read.
