@@ -30,6 +30,8 @@ export class Metrics {
   /** `op outcome` -> count, for every wire request the gateway made (outcome OK or the error). */
   private readonly ops = new Map<string, number>();
   wsSlowCloses = 0;
+  /** Bytes queued in WebSockets not yet taken by the kernel (set by the WebSocket endpoint). */
+  wsBuffered: () => number = () => 0;
   private bytesCache: { root: XsNode; perDomain: ImmMap<number, number> } | undefined;
 
   constructor(private readonly daemon: Daemon) {}
@@ -92,8 +94,9 @@ export class Metrics {
     }
     metric('nxenstored_watches', 'gauge', 'Registered watches.');
     out.push(`nxenstored_watches ${d.watches.count()}`);
-    metric('nxenstored_pending_output_bytes', 'gauge', 'Replies and watch events queued for clients that have not read them yet.');
-    out.push(`nxenstored_pending_output_bytes ${pendingBytes}`);
+    metric('nxenstored_pending_output_bytes', 'gauge', 'Replies and watch events queued for clients that have not read them yet, by transport.');
+    out.push(`nxenstored_pending_output_bytes{transport="socket"} ${pendingBytes}`);
+    out.push(`nxenstored_pending_output_bytes{transport="websocket"} ${this.wsBuffered()}`);
     metric('nxenstored_watch_events_dropped', 'gauge', 'Watch events dropped for open connections that did not read them.');
     out.push(`nxenstored_watch_events_dropped ${dropped}`);
     metric('nxenstored_ws_slow_consumer_closes_total', 'counter', 'WebSocket clients closed (1013) for not reading.');

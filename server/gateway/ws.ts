@@ -56,11 +56,11 @@ export class WsEndpoint {
     private readonly guard: OriginGuard,
   ) {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
-  }
-
-  /** Clients connected now. */
-  get size(): number {
-    return this.wss.clients.size;
+    gw.metrics.wsBuffered = () => {
+      let n = 0;
+      for (const ws of this.wss.clients) n += ws.bufferedAmount;
+      return n;
+    };
   }
 
   /** `close()` ends every client (1001 "going away") and stops accepting. */

@@ -309,6 +309,7 @@ describe('service routes', () => {
     expect(text).toMatch(/^nxenstored_domain_nodes\{domid="9"\} 4$/m);
     expect(text).toMatch(/^nxenstored_domain_value_bytes\{domid="9"\} \d+$/m);
     expect(text).toMatch(/^nxenstored_watches \d+$/m);
+    expect(text).toMatch(/^nxenstored_pending_output_bytes\{transport="websocket"\} \d+$/m);
   });
 
   it('answers a foreign Host 403 (DNS rebinding against a loopback service)', async () => {
