@@ -14,7 +14,11 @@
  * The targets (issue 5): our reads >= 5x etcd's reads, our writes >= 3x etcd's writes, both under
  * autocannon -c 32 on this machine.
  *
- * Options: --duration=10 (seconds per row)  --warmup=2 (seconds per target, discarded)
+ * The rows run --rounds times, our rows and etcd's interleaved (ours, etcd, ours, etcd, ...), so a
+ * change in the machine's load hits both sides of a ratio alike; the summary shows each row's
+ * median over the rounds, and each ratio as the median of the per-round ratios.
+ *
+ * Options: --duration=10 (seconds per row)  --warmup=2 (seconds per row, discarded)  --rounds=3
  * --connections=32  --keys=1000  --only=REGEX (rows by name)  --no-etcd  --json=FILE
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,7 +26,7 @@ import { request as httpRequest } from 'node:http';
 import { dirname } from 'node:path';
 import autocannon from 'autocannon';
 import { b64, cpuSeconds, startEtcd, startNxenstored, type Server } from './http-servers.js';
-import { fmt, markdownTable, runContext } from './metric.js';
+import { fmt, markdownTable, median, runContext } from './metric.js';
 
 function option(name: string, fallback: string): string {
   const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
@@ -34,6 +38,7 @@ const DURATION = Number(option('duration', '10'));
 const WARMUP = Number(option('warmup', '2'));
 const CONNECTIONS = Number(option('connections', '32'));
 const KEYS = Number(option('keys', '1000'));
+const ROUNDS = Number(option('rounds', '3'));
 const ONLY = new RegExp(option('only', '.'));
 const ETCD_ON = option('no-etcd', 'false') !== 'true';
 const JSON_FILE = option('json', '');
@@ -49,6 +54,7 @@ interface Row {
   readonly errors: number;
   /** Requests per CPU-second of the server process (all its threads) during the row. */
   readonly perCpu: number;
+  readonly round: number;
 }
 
 type Setup = (req: autocannon.Request) => autocannon.Request;
@@ -82,6 +88,7 @@ async function load(
 }
 
 const rows: Row[] = [];
+let round = 0;
 
 async function measure(
   name: string,
@@ -92,7 +99,7 @@ async function measure(
   headers: Record<string, string> = {},
 ): Promise<void> {
   if (!ONLY.test(name)) return;
-  process.stderr.write(`  ${name} (${target}) ...`);
+  process.stderr.write(`  [${round}/${ROUNDS}] ${name} (${target}) ...`);
   if (WARMUP > 0) await load(server, method, setup, headers, WARMUP);
   const cpu0 = cpuSeconds(server.pid);
   const r = await load(server, method, setup, headers, DURATION);
@@ -107,6 +114,7 @@ async function measure(
     bad: r.non2xx,
     errors: r.errors + r.timeouts,
     perCpu: r.requests.total / cpu,
+    round,
   };
   rows.push(row);
   process.stderr.write(` ${fmt(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${fmt(row.perCpu)} per server CPU-s${row.bad + row.errors > 0 ? `, ${row.bad} non-2xx, ${row.errors} errors` : ''}\n`);
@@ -151,60 +159,64 @@ async function ours(transport: 'tcp' | 'unix', etcd: Server | undefined): Promis
   try {
     await populate(s);
     const t = transport;
-    await measure(`read ${t}`, 'nxenstored', s, 'GET', rotating((i) => ({ path: readPath(i) })));
-    if (etcd !== undefined && t === 'tcp') {
-      await measure(
-        'read tcp',
-        'etcd',
-        etcd,
-        'POST',
-        rotating((i) => ({ path: '/v3/kv/range', body: JSON.stringify({ key: b64(`bench/r/k${i}`) }) })),
-      );
-    }
-    await measure(
-      `write ${t}`,
-      'nxenstored',
-      s,
-      'PUT',
-      rotating((i) => ({ path: `/v1/node/bench/w/k${i}`, body: JSON.stringify({ value: `written-${i}` }) })),
-      auth(s),
-    );
-    if (etcd !== undefined && t === 'tcp') {
-      await measure(
-        'write tcp',
-        'etcd',
-        etcd,
-        'POST',
-        rotating((i) => ({
-          path: '/v3/kv/put',
-          body: JSON.stringify({ key: b64(`bench/w/k${i}`), value: b64(`written-${i}`) }),
-        })),
-      );
-    }
-    if (t === 'tcp') {
-      // A guarded read-modify-write: the guard holds (each key's `flag` is never changed), so
-      // every batch commits; the transaction runs all four ops on one version.
-      await measure(
-        'batch tcp (expect+2 writes+read)',
-        'nxenstored',
-        s,
-        'POST',
-        rotating((i) => ({
-          path: '/v1/transaction',
-          body: JSON.stringify({
-            ops: [
-              { op: 'expect', path: `/bench/r/k${i}`, value: `value-${i}` },
-              { op: 'write', path: `/bench/b/k${i}/a`, value: `a-${i}` },
-              { op: 'write', path: `/bench/b/k${i}/b`, value: `b-${i}` },
-              { op: 'read', path: `/bench/b/k${i}/a` },
-            ],
-          }),
-        })),
-        auth(s),
-      );
-    }
+    for (round = 1; round <= ROUNDS; round++) await oneRound(t, s, etcd);
   } finally {
     await s.stop();
+  }
+}
+
+async function oneRound(t: 'tcp' | 'unix', s: Server, etcd: Server | undefined): Promise<void> {
+  await measure(`read ${t}`, 'nxenstored', s, 'GET', rotating((i) => ({ path: readPath(i) })));
+  if (etcd !== undefined && t === 'tcp') {
+    await measure(
+      'read tcp',
+      'etcd',
+      etcd,
+      'POST',
+      rotating((i) => ({ path: '/v3/kv/range', body: JSON.stringify({ key: b64(`bench/r/k${i}`) }) })),
+    );
+  }
+  await measure(
+    `write ${t}`,
+    'nxenstored',
+    s,
+    'PUT',
+    rotating((i) => ({ path: `/v1/node/bench/w/k${i}`, body: JSON.stringify({ value: `written-${i}` }) })),
+    auth(s),
+  );
+  if (etcd !== undefined && t === 'tcp') {
+    await measure(
+      'write tcp',
+      'etcd',
+      etcd,
+      'POST',
+      rotating((i) => ({
+        path: '/v3/kv/put',
+        body: JSON.stringify({ key: b64(`bench/w/k${i}`), value: b64(`written-${i}`) }),
+      })),
+    );
+  }
+  if (t === 'tcp') {
+    // A guarded read-modify-write: the guard holds (the read keys are never changed), so
+    // every batch commits; the transaction runs all four ops on one version.
+    await measure(
+      'batch tcp (expect+2 writes+read)',
+      'nxenstored',
+      s,
+      'POST',
+      rotating((i) => ({
+        path: '/v1/transaction',
+        body: JSON.stringify({
+          ops: [
+            { op: 'expect', path: `/bench/r/k${i}`, value: `value-${i}` },
+            { op: 'write', path: `/bench/b/k${i}/a`, value: `a-${i}` },
+            { op: 'write', path: `/bench/b/k${i}/b`, value: `b-${i}` },
+            { op: 'read', path: `/bench/b/k${i}/a` },
+          ],
+        }),
+      })),
+      auth(s),
+    );
   }
 }
 
@@ -229,18 +241,40 @@ async function main(): Promise<void> {
   }
   await ours('unix', undefined);
 
+  // One line per (load, server): medians over the rounds.
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const k = `${r.name}\0${r.target}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const summary = [...groups.values()].map((g) => ({
+    name: g[0]!.name,
+    target: g[0]!.target,
+    rps: median(g.map((r) => r.rps)),
+    p50: median(g.map((r) => r.p50)),
+    p99: median(g.map((r) => r.p99)),
+    perCpu: median(g.map((r) => r.perCpu)),
+    spread: g.length > 1 ? `${fmt(Math.min(...g.map((r) => r.rps)))}–${fmt(Math.max(...g.map((r) => r.rps)))}` : '',
+    requests: g.reduce((a, r) => a + r.requests, 0),
+    bad: g.reduce((a, r) => a + r.bad + r.errors, 0),
+  }));
   const table = markdownTable(
-    ['load', 'server', 'req/s', 'p50 ms', 'p99 ms', 'req per server CPU-s', 'requests', 'non-2xx', 'errors'],
-    rows.map((r) => [r.name, r.target, fmt(r.rps), String(r.p50), String(r.p99), fmt(r.perCpu), String(r.requests), String(r.bad), String(r.errors)]),
+    ['load', 'server', 'req/s (median)', 'req/s range', 'p50 ms', 'p99 ms', 'req per server CPU-s', 'requests', 'failed'],
+    summary.map((r) => [r.name, r.target, fmt(r.rps), r.spread, String(r.p50), String(r.p99), fmt(r.perCpu), String(r.requests), String(r.bad)]),
   );
-  const ratio = (name: string, of: (r: Row) => number = (r) => r.rps) => {
-    const a = rows.find((r) => r.name === name && r.target === 'nxenstored');
-    const b = rows.find((r) => r.name === name && r.target === 'etcd');
-    return a && b ? of(a) / of(b) : undefined;
+  /** The per-round ratios ours / etcd of `of(row)` for one load. */
+  const ratios = (name: string, of: (r: Row) => number) => {
+    const out: number[] = [];
+    for (let k = 1; k <= ROUNDS; k++) {
+      const a = rows.find((r) => r.name === name && r.target === 'nxenstored' && r.round === k);
+      const b = rows.find((r) => r.name === name && r.target === 'etcd' && r.round === k);
+      if (a && b) out.push(of(a) / of(b));
+    }
+    return out;
   };
   const lines = [
     '',
-    `${ctx.date}  node ${ctx.node}  ${ctx.cpu} x${ctx.cores}  -c ${CONNECTIONS}  ${DURATION} s per row`,
+    `${ctx.date}  node ${ctx.node}  ${ctx.cpu} x${ctx.cores}  -c ${CONNECTIONS}  ${DURATION} s per row  ${ROUNDS} round(s)`,
     '',
     table,
     '',
@@ -249,12 +283,13 @@ async function main(): Promise<void> {
     ['read tcp', 5],
     ['write tcp', 3],
   ] as const) {
-    const x = ratio(name);
-    const y = ratio(name, (r) => r.perCpu);
-    if (x !== undefined && y !== undefined) {
+    const xs = ratios(name, (r) => r.rps);
+    const ys = ratios(name, (r) => r.perCpu);
+    if (xs.length > 0) {
+      const x = median(xs);
       lines.push(
-        `${name}: nxenstored / etcd = ${x.toFixed(2)}x in req/s (target >= ${target}x: ${x >= target ? 'met' : 'MISSED'}), ` +
-          `${y.toFixed(2)}x in requests per server CPU-second`,
+        `${name}: nxenstored / etcd = ${x.toFixed(2)}x in req/s, median of rounds ${xs.map((v) => v.toFixed(2)).join(', ')} ` +
+          `(target >= ${target}x: ${x >= target ? 'met' : 'MISSED'}); ${median(ys).toFixed(2)}x in requests per server CPU-second`,
       );
     }
   }
