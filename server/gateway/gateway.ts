@@ -2,7 +2,7 @@ import { Op, opName } from '../../protocol/index.js';
 import type { Daemon } from '../daemon.js';
 import { callerOf, identityKey, type Identity, type Tokens } from './identity.js';
 import { Metrics } from './metrics.js';
-import { Session, wireError } from './session.js';
+import { Session, wireError, type ReplyFrame } from './session.js';
 
 /**
  * What the gateway's routes share: the daemon, the tokens, the metrics, and one pooled Session
@@ -36,16 +36,38 @@ export class Gateway {
     return s;
   }
 
-  /** `run(identity, type, payload, txId, what)` runs one request, counted, throwing an ERROR. */
-  run(session: Session, type: number, payload: Buffer, txId = 0, what = ''): Buffer {
-    const r = session.call(type, payload, txId);
-    if (r.header.type === Op.ERROR) {
-      const e = wireError(r.payload, `${opName(type)}${what === '' ? '' : ` ${what}`}`);
+  /**
+   * `check(reply, type, what)` is the payload of a reply, or throws the XsError an ERROR reply
+   * carries (`what` names the request in the message); counts the outcome either way.
+   */
+  check(reply: ReplyFrame, type: number, what = ''): Buffer {
+    if (reply.header.type === Op.ERROR) {
+      const e = wireError(reply.payload, `${opName(type)}${what === '' ? '' : ` ${what}`}`);
       this.metrics.op(opName(type), e.code);
       throw e;
     }
     this.metrics.op(opName(type), 'OK');
-    return r.payload;
+    return reply.payload;
+  }
+
+  /** `run(session, type, payload, txId, what)` sends one request and resolves with `check` of it. */
+  async run(session: Session, type: number, payload: Buffer, txId = 0, what = ''): Promise<Buffer> {
+    return this.check(await session.request(type, payload, txId), type, what);
+  }
+
+  /**
+   * `withSession(identity, fn)` runs `fn` on a session of its own, closed afterwards: for
+   * requests that hold a transaction across replies, so that concurrent ones of one identity do
+   * not share a connection's transaction quota.
+   */
+  async withSession<T>(identity: Identity, fn: (s: Session) => Promise<T>): Promise<T> {
+    const target = identity.kind === 'guest' ? this.daemon.domains.get(identity.domid)?.target : undefined;
+    const s = new Session(this.daemon, 'http', callerOf(identity, target));
+    try {
+      return await fn(s);
+    } finally {
+      s.close();
+    }
   }
 
   /** Ends every pooled session (daemon shutdown). */

@@ -5,6 +5,12 @@ import type { Connection, ConnectionKind, Transport } from '../connection.js';
 import type { Daemon } from '../daemon.js';
 import { process as processFrame } from '../process.js';
 
+/** A reply frame as the daemon sent it (type ERROR for a failure). */
+export interface ReplyFrame {
+  readonly header: Header;
+  readonly payload: Buffer;
+}
+
 /**
  * An in-process client of the daemon: a real `Connection` (registered, with its own transactions
  * and watches) whose transport hands every frame the daemon writes back to us instead of a
@@ -12,16 +18,14 @@ import { process as processFrame } from '../process.js';
  * so HTTP and JSON WebSocket requests get exactly the permission checks, quotas, transactions and
  * watch rules of the wire protocol: there is no second code path for semantics.
  *
- * Every handler the gateway can reach answers synchronously (only INTRODUCE waits, and it is not
- * offered), so `call()` returns the reply of its own request, and a batch of calls made in one
- * tick sees one store version: nothing else runs in between.
+ * `process()` runs a request at once, when it is sent, so requests sent one after another in the
+ * same tick see one store version whatever happens later; the reply may come back at once or
+ * later (if the connection's output is ever held back), so replies are awaited, by req_id.
  */
 export class Session {
   readonly conn: Connection;
   private nextReq = 1;
-  /** The req_id of the request being answered, 0 between calls. */
-  private expecting = 0;
-  private reply: { header: Header; payload: Buffer } | undefined;
+  private readonly pending = new Map<number, { resolve: (r: ReplyFrame) => void; reject: (e: Error) => void }>();
   private readonly transport: LocalTransport;
 
   /**
@@ -36,15 +40,22 @@ export class Session {
     private readonly onFrame?: (header: Header, payload: Buffer) => void,
     onClose?: () => void,
   ) {
-    this.transport = new LocalTransport((frame) => this.receive(frame), onClose);
+    this.transport = new LocalTransport(
+      (frame) => this.receive(frame),
+      () => {
+        for (const p of this.pending.values()) p.reject(new XsError('EIO', 'connection closed'));
+        this.pending.clear();
+        onClose?.();
+      },
+    );
     this.conn = daemon.attach(this.transport, kind, caller);
   }
 
   /**
-   * `call(type, payload, txId)` runs one request and returns its reply frame (which may be ERROR).
-   * Throws EIO only if the daemon gave no reply, which no synchronous handler does.
+   * `send(type, payload, txId)` runs one request now and returns its req_id; the reply comes
+   * through `onFrame`. Throws (and runs nothing) on a closed connection or an oversized payload.
    */
-  call(type: number, payload: Buffer, txId = 0): { header: Header; payload: Buffer } {
+  send(type: number, payload: Buffer, txId = 0): number {
     // A closed connection's requests must not run: their replies would go nowhere.
     if (this.conn.state !== 'open') throw new XsError('EIO', 'connection closed');
     // What no wire client could send (spec §1.3: a frame carries at most 4096 bytes) the gateway
@@ -52,14 +63,25 @@ export class Session {
     if (payload.length > PAYLOAD_MAX) throw new XsError('E2BIG', `${opName(type)} request over ${PAYLOAD_MAX} bytes`);
     const reqId = this.nextReq;
     this.nextReq = this.nextReq >= 0xffffffff ? 1 : this.nextReq + 1;
-    this.reply = undefined;
-    this.expecting = reqId;
     processFrame(this.daemon, this.conn, { header: { type, reqId, txId, len: payload.length }, payload });
-    const r = this.reply;
-    this.reply = undefined;
-    this.expecting = 0;
-    if (r === undefined) throw new XsError('EIO', `no reply to ${opName(type)}`);
-    return r;
+    return reqId;
+  }
+
+  /**
+   * `request(type, payload, txId)` runs one request now (see `send`) and resolves with its reply
+   * frame, which may be ERROR; rejects if the connection closes first.
+   */
+  request(type: number, payload: Buffer, txId = 0): Promise<ReplyFrame> {
+    return new Promise((resolve, reject) => {
+      // Registered under the id the request is about to get: its reply may come back at once.
+      this.pending.set(this.nextReq, { resolve, reject });
+      try {
+        this.send(type, payload, txId);
+      } catch (e) {
+        this.pending.delete(this.nextReq);
+        reject(e as Error);
+      }
+    });
   }
 
   /** `close()` ends the connection: its transactions and watches go, as for a closed socket. */
@@ -70,7 +92,13 @@ export class Session {
   private receive(frame: Buffer): void {
     const header = decodeHeader(frame, 0);
     const payload = frame.subarray(HEADER_SIZE);
-    if (header.type !== Op.WATCH_EVENT && header.reqId === this.expecting) this.reply = { header, payload };
+    if (header.type !== Op.WATCH_EVENT) {
+      const p = this.pending.get(header.reqId);
+      if (p !== undefined) {
+        this.pending.delete(header.reqId);
+        p.resolve({ header, payload });
+      }
+    }
     this.onFrame?.(header, payload);
   }
 }
@@ -107,7 +135,7 @@ class LocalTransport extends EventEmitter implements Transport {
 
   constructor(
     private readonly deliver: (frame: Buffer) => void,
-    private readonly onClose?: () => void,
+    private readonly onClosed?: () => void,
   ) {
     super();
   }
@@ -128,7 +156,7 @@ class LocalTransport extends EventEmitter implements Transport {
     // As a socket does: 'close' comes asynchronously, after the current request finished.
     process.nextTick(() => {
       this.emit('close');
-      this.onClose?.();
+      this.onClosed?.();
     });
   }
 }

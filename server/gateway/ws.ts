@@ -175,12 +175,13 @@ class WsTransport extends EventEmitter implements Transport {
  * A JSON-mode client: each request becomes the wire request of the same name and runs on the
  * client's Session; the reply and any events come back through `frame()` in the order the daemon
  * sent them (for an update, its events before its reply, as on the wire; for WATCH, the reply
- * before the initial event).
+ * before the initial event), and are forwarded in that order.
  */
 class JsonClient {
   readonly session: Session;
   private readonly link: WsLink;
-  private current: GatewayRequest | undefined;
+  /** Requests sent and not answered yet, oldest first. */
+  private readonly outstanding: GatewayRequest[] = [];
   private paused = false;
 
   constructor(
@@ -223,15 +224,21 @@ class JsonClient {
       return this.error(id, 'EINVAL', describeZod(parsed.error));
     }
     const req = parsed.data;
-    const { type, payload, tx } = toWire(req);
-    this.current = req;
+    let wire;
     try {
-      this.session.call(type, payload, tx);
+      wire = toWire(req);
     } catch (e) {
       const { body } = toHttpError(e);
+      return this.error(req.id, body.error, body.message);
+    }
+    // Replies come back in request order (spec §1.2), possibly before send() returns.
+    this.outstanding.push(req);
+    try {
+      this.session.send(wire.type, wire.payload, wire.tx);
+    } catch (e) {
+      this.outstanding.pop();
+      const { body } = toHttpError(e);
       this.error(req.id, body.error, body.message);
-    } finally {
-      this.current = undefined;
     }
   }
 
@@ -241,7 +248,7 @@ class JsonClient {
       if (e !== undefined) this.send({ event: 'watch', path: e.path, token: e.token });
       return;
     }
-    const req = this.current;
+    const req = this.outstanding.shift();
     if (req === undefined) return;
     if (header.type === Op.ERROR) {
       const e = wireError(payload, describeRequest(req));

@@ -4,8 +4,7 @@ import { XsError } from '../../../store/index.js';
 import { HttpError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { requireToken } from '../identity.js';
-import { outcomeOf } from '../metrics.js';
-import { wireError, type Session } from '../session.js';
+import type { ReplyFrame, Session } from '../session.js';
 import { decodeValue, encodeValue } from '../values.js';
 
 /** Attempts after the first when the commit answers EAGAIN (override per batch with `retries`). */
@@ -28,32 +27,41 @@ const WRITES: ReadonlySet<BatchOp['op']> = new Set(['write', 'mkdir', 'rm', 'set
  */
 export async function transactionRoutes(app: FastifyInstance, opts: { gateway: Gateway }): Promise<void> {
   const gw = opts.gateway;
-  app.post('/v1/transaction', (req) => {
+  app.post('/v1/transaction', async (req) => {
     const id = gw.tokens.identify(req.headers.authorization);
     const body = batchBodySchema.parse(req.body);
     if (body.ops.some((o) => WRITES.has(o.op))) requireToken(id, 'a batch that writes');
-    const s = gw.session(id);
     const retries = body.retries ?? DEFAULT_RETRIES;
-    for (let attempt = 1; ; attempt++) {
-      const outcome = attemptBatch(gw, s, body.ops);
-      if (outcome !== 'conflict') return { ok: true, results: outcome, attempts: attempt };
-      if (attempt > retries) {
-        throw new XsError('EAGAIN', `transaction still conflicted after ${attempt} attempts`);
+    return gw.withSession(id, async (s) => {
+      for (let attempt = 1; ; attempt++) {
+        const outcome = await attemptBatch(gw, s, body.ops);
+        if (outcome !== 'conflict') return { ok: true, results: outcome, attempts: attempt };
+        if (attempt > retries) throw new XsError('EAGAIN', `transaction still conflicted after ${attempt} attempts`);
       }
-    }
+    });
   });
 }
 
-/** One attempt: the results, or 'conflict' when the commit answered EAGAIN (nothing applied). */
-function attemptBatch(gw: Gateway, s: Session, ops: readonly BatchOp[]): unknown[] | 'conflict' {
-  const tx = parseDecimal(gw.run(s, Op.TRANSACTION_START, requestPayload.transactionStart()));
+/**
+ * One attempt: the results, or 'conflict' when the commit answered EAGAIN (nothing applied).
+ * The ops are sent back to back inside the transaction and their replies judged in order
+ * afterwards: the first failure (or failed guard) aborts the transaction, so ops after it that
+ * already ran inside it are discarded with it.
+ */
+async function attemptBatch(gw: Gateway, s: Session, ops: readonly BatchOp[]): Promise<unknown[] | 'conflict'> {
+  const tx = parseDecimal(await gw.run(s, Op.TRANSACTION_START, requestPayload.transactionStart()));
   if (tx === undefined) throw new XsError('EIO', 'malformed TRANSACTION_START reply');
   let open = true;
   try {
-    const results = ops.map((op, i) => runOp(gw, s, tx, op, i));
+    const sent = ops.map((op) => {
+      const { type, payload } = wireOf(op);
+      return s.request(type, payload, tx);
+    });
+    const replies = await Promise.all(sent);
+    const results = ops.map((op, i) => judge(gw, op, i, replies[i]!));
     open = false;
     try {
-      gw.run(s, Op.TRANSACTION_END, requestPayload.transactionEnd(true), tx);
+      await gw.run(s, Op.TRANSACTION_END, requestPayload.transactionEnd(true), tx);
     } catch (e) {
       if (e instanceof XsError && e.code === 'EAGAIN') return 'conflict';
       throw e;
@@ -61,53 +69,65 @@ function attemptBatch(gw: Gateway, s: Session, ops: readonly BatchOp[]): unknown
     return results;
   } finally {
     // A failed op or guard leaves the transaction open: abort it so nothing of it is applied.
-    if (open) s.call(Op.TRANSACTION_END, requestPayload.transactionEnd(false), tx);
+    if (open) await s.request(Op.TRANSACTION_END, requestPayload.transactionEnd(false), tx).catch(() => undefined);
   }
 }
 
-function runOp(gw: Gateway, s: Session, tx: number, op: BatchOp, i: number): unknown {
-  const what = `op ${i} (${op.op} ${op.path})`;
+/** The wire request of one op (a guard is a READ). */
+function wireOf(op: BatchOp): { type: number; payload: Buffer } {
+  switch (op.op) {
+    case 'read':
+    case 'expect':
+      return { type: Op.READ, payload: requestPayload.read(op.path) };
+    case 'directory':
+      return { type: Op.DIRECTORY, payload: requestPayload.directory(op.path) };
+    case 'get-perms':
+      return { type: Op.GET_PERMS, payload: requestPayload.getPerms(op.path) };
+    case 'write':
+      return { type: Op.WRITE, payload: requestPayload.write(op.path, decodeValue(op.value, op.encoding)) };
+    case 'mkdir':
+      return { type: Op.MKDIR, payload: requestPayload.mkdir(op.path) };
+    case 'rm':
+      return { type: Op.RM, payload: requestPayload.rm(op.path) };
+    case 'set-perms':
+      return { type: Op.SET_PERMS, payload: requestPayload.setPerms(op.path, op.perms) };
+  }
+}
+
+/** One op's result from its reply; throws the op's error, or 412 for a guard that does not hold. */
+function judge(gw: Gateway, op: BatchOp, i: number, reply: ReplyFrame): unknown {
+  const { type } = wireOf(op);
+  if (op.op === 'expect') return guard(gw, op, i, reply);
+  let payload: Buffer;
   try {
-    switch (op.op) {
-      case 'read':
-        return encodeValue(gw.run(s, Op.READ, requestPayload.read(op.path), tx, op.path), op.encoding);
-      case 'directory':
-        return names(gw.run(s, Op.DIRECTORY, requestPayload.directory(op.path), tx, op.path));
-      case 'get-perms':
-        return names(gw.run(s, Op.GET_PERMS, requestPayload.getPerms(op.path), tx, op.path));
-      case 'write':
-        gw.run(s, Op.WRITE, requestPayload.write(op.path, decodeValue(op.value, op.encoding)), tx, op.path);
-        return null;
-      case 'mkdir':
-        gw.run(s, Op.MKDIR, requestPayload.mkdir(op.path), tx, op.path);
-        return null;
-      case 'rm':
-        gw.run(s, Op.RM, requestPayload.rm(op.path), tx, op.path);
-        return null;
-      case 'set-perms':
-        gw.run(s, Op.SET_PERMS, requestPayload.setPerms(op.path, op.perms), tx, op.path);
-        return null;
-      case 'expect':
-        guard(gw, s, tx, op, i);
-        return null;
-    }
+    payload = gw.check(reply, type, op.path);
   } catch (e) {
-    if (e instanceof XsError) throw new XsError(e.code, `${what}: ${e.message}`);
+    if (e instanceof XsError) throw new XsError(e.code, `op ${i} (${op.op} ${op.path}): ${e.message}`);
     throw e;
   }
+  switch (op.op) {
+    case 'read':
+      return encodeValue(payload, op.encoding);
+    case 'directory':
+    case 'get-perms':
+      return names(payload);
+    default:
+      return null;
+  }
 }
 
-function guard(gw: Gateway, s: Session, tx: number, op: Extract<BatchOp, { op: 'expect' }>, i: number): void {
-  const r = s.call(Op.READ, requestPayload.read(op.path), tx);
-  gw.metrics.op(opName(Op.READ), r.header.type === Op.ERROR ? outcomeOf(decodeErrorPayload(r.payload)) : 'OK');
+function guard(gw: Gateway, op: Extract<BatchOp, { op: 'expect' }>, i: number, reply: ReplyFrame): null {
   let actual: Buffer | null;
-  if (r.header.type !== Op.ERROR) {
-    actual = r.payload;
-  } else if (r.payload.toString('latin1') === 'ENOENT\0') {
+  if (reply.header.type !== Op.ERROR) {
+    actual = reply.payload;
+    gw.metrics.op(opName(Op.READ), 'OK');
+  } else if (decodeErrorPayload(reply.payload) === 'ENOENT') {
     actual = null;
+    gw.metrics.op(opName(Op.READ), 'ENOENT');
   } else {
     // Unreadable (EACCES) or invalid: the guard cannot be evaluated, which is the op's error.
-    throw wireError(r.payload, `READ ${op.path}`);
+    gw.check(reply, Op.READ, `op ${i} (expect ${op.path})`);
+    return null;
   }
   const want = op.value === null ? null : decodeValue(op.value, op.encoding);
   const holds = want === null ? actual === null : actual !== null && actual.equals(want);
@@ -115,6 +135,7 @@ function guard(gw: Gateway, s: Session, tx: number, op: Extract<BatchOp, { op: '
     const is = actual === null ? 'missing' : JSON.stringify(encodeValue(actual).value);
     throw new HttpError(412, 'EAGAIN', `guard ${i} failed: ${op.path} is ${is}, expected ${op.value === null ? 'missing' : JSON.stringify(op.value)}`);
   }
+  return null;
 }
 
 function names(payload: Buffer): string[] {
