@@ -74,7 +74,14 @@ export class WsEndpoint {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // An upgrading socket has no error listener of Node's: a reset must not crash the daemon.
+    socket.on('error', () => socket.destroy());
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return refuse(socket, 400, 'EINVAL', 'malformed request target');
+    }
     if (url.pathname !== WS_PATH) return refuse(socket, 404, 'ENOENT', `no WebSocket at ${url.pathname}`);
     let identity: Identity;
     try {

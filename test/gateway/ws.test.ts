@@ -166,6 +166,24 @@ describe('credentials', () => {
     await expect(JsonWs.open(`${wsBase}/v1/elsewhere`)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('answers a malformed upgrade request 400 and stays up', async () => {
+    const { connect } = await import('node:net');
+    const { port } = new URL(base);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect(Number(port), '127.0.0.1');
+      let text = '';
+      s.on('data', (c) => (text += c.toString()));
+      s.on('close', () => resolve(text));
+      s.on('error', reject);
+      s.write(
+        'GET http://[bad HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect((await call(base, 'GET', '/healthz')).status).toBe(200);
+  });
+
   it('refuses a cross-site upgrade (another Origin) with 403, accepts its own', async () => {
     await expect(client('', { origin: 'http://evil.example' })).rejects.toMatchObject({ status: 403 });
     const own = await client('', { origin: base });
