@@ -201,6 +201,29 @@ describe.skipIf(SKIP)(`web view in chromium${SKIP ? ` (SKIPPED: ${CHROMIUM} is m
     await page.waitForSelector(row('/web/a/kid'), { state: 'detached' });
   });
 
+  it('with a guest token acts as that domain: the node it may not read shows EACCES, a write is refused', async () => {
+    const issued = await fetch(`${base}/v1/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ domid: 7 }),
+    });
+    expect(issued.status).toBe(200);
+    const guest = ((await issued.json()) as { token: string }).token;
+    await page.fill('#token', guest);
+    await page.click('#token-form button[type=submit]');
+    // Everything shown is re-read under the new identity; /web/a is n0 (dom0 only).
+    await valueShown('/web/a', 'EACCES');
+    await page.click(`${row('/web/a')} > .line`);
+    await page.fill('#edit-value', 'from a guest');
+    await page.click('#edit-save');
+    await page.waitForFunction(() => document.querySelector('#message')?.textContent?.includes('EACCES'));
+    expect(await c.read('/web/a')).toBe('from the browser');
+    // Forgetting the token makes the page read-only, with dom0's read access (socket_ro).
+    await page.click('#token-forget');
+    await valueShown('/web/a', 'from the browser');
+    await page.waitForSelector('#editing[disabled]');
+  });
+
   it('saves a screenshot, with no script error or CSP violation on the way', async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
