@@ -28,6 +28,8 @@ export type OptionValues = Readonly<Record<string, string | boolean | (string | 
 export interface CommandContext {
   readonly client: XsClient;
   readonly io: NxsIo;
+  /** The daemon's run directory (`--rundir`, else the socket's directory or the default). */
+  readonly rundir: string;
   /** Writes to stdout. */
   out(chunk: string | Uint8Array): void;
   /** Writes `nxs: <message>` to stderr (a warning; the command goes on). */

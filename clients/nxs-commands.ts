@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { DumpFormatError, dumpTree, parseDump, restoreTree } from './dump.js';
+import { issueGuestToken } from './gateway-token.js';
 import {
   Failure,
   UsageError,
@@ -391,6 +392,21 @@ const quota: Command = {
   },
 };
 
+const token: Command = {
+  synopsis: '--domid N',
+  summary: 'print a bearer token for the HTTP gateway acting as guest N (needs the daemon started with --http)',
+  options: { domid: { type: 'string' } },
+  min: 0,
+  max: 0,
+  run: async (ctx, _args, opts) => {
+    if (typeof opts.domid !== 'string') throw new UsageError('token needs --domid N');
+    const id = domid(opts.domid);
+    if (id === 0) throw new UsageError('domain 0 uses the privileged token in <rundir>/http-token');
+    ctx.out(`${await issueGuestToken(ctx.rundir, id)}\n`);
+    return 0;
+  },
+};
+
 /** Every subcommand, in the order the usage lists them. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
   read,
@@ -410,4 +426,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   dump,
   restore,
   quota,
+  token,
 };

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { XsClient } from './client.js';
 import { Failure, UsageError, describe, type Command, type NxsIo } from './nxs-command.js';
@@ -179,6 +179,7 @@ export async function main(argv: readonly string[], io: NxsIo = processIo()): Pr
       {
         client,
         io,
+        rundir: globals.rundir ?? (globals.socket !== undefined ? dirname(globals.socket) : defaultRundir(io.env ?? process.env)),
         out: (chunk) => io.stdout.write(chunk),
         warn: (message) => io.stderr.write(`nxs: ${message}\n`),
       },

@@ -21,5 +21,18 @@ export {
   replyPayload,
   requestPayload,
 } from './messages.js';
-export { VALUE_TEXT_MAX, eventSchema, replySchema, requestSchema, serverMessageSchema } from './schemas.js';
-export type { GatewayEvent, GatewayMessage, GatewayOp, GatewayReply, GatewayRequest } from './schemas.js';
+export {
+  VALUE_TEXT_MAX,
+  batchBodySchema,
+  childrenQuerySchema,
+  eventSchema,
+  nodeQuerySchema,
+  permsBodySchema,
+  replySchema,
+  requestSchema,
+  serverMessageSchema,
+  tokenBodySchema,
+  treeQuerySchema,
+  writeBodySchema,
+} from './schemas.js';
+export type { BatchOp, GatewayEvent, GatewayMessage, GatewayOp, GatewayReply, GatewayRequest } from './schemas.js';

@@ -64,11 +64,12 @@ describe('replySchema', () => {
   it('accepts success and error replies', () => {
     for (const v of [
       { id: 1, ok: true },
-      { id: 1, ok: true, value: 'v', encoding: 'utf8' },
-      { id: 1, ok: true, value: ['a', 'b'] },
-      { id: 'x', ok: true, value: 7 },
-      { id: 1, ok: false, error: 'ENOENT' },
-      { id: 1, ok: false, error: 'EAGAIN', message: 'conflict' },
+      { id: 1, ok: true, result: { value: 'v', encoding: 'utf8' } },
+      { id: 1, ok: true, result: ['a', 'b'] },
+      { id: 'x', ok: true, result: { tx: 7 } },
+      { id: 'x', ok: true, result: '/local/domain/7' },
+      { id: 1, ok: false, error: 'ENOENT', message: 'no such node' },
+      { id: null, ok: false, error: 'EINVAL', message: 'not JSON' },
     ]) {
       expect(replySchema.safeParse(v).error).toBeUndefined();
     }
@@ -77,6 +78,9 @@ describe('replySchema', () => {
   it('rejects error names outside the Xen table and mixed shapes', () => {
     expect(replySchema.safeParse({ id: 1, ok: false, error: 'EQUOTA' }).success).toBe(false);
     expect(replySchema.safeParse({ id: 1, ok: false }).success).toBe(false);
+    expect(replySchema.safeParse({ id: 1, ok: false, error: 'ENOENT' }).success).toBe(false);
+    expect(replySchema.safeParse({ id: null, ok: true }).success).toBe(false);
+    expect(replySchema.safeParse({ id: 1, ok: true, result: { value: 'v' } }).success).toBe(false);
     expect(replySchema.safeParse({ id: 1, ok: true, error: 'ENOENT' }).success).toBe(false);
   });
 });

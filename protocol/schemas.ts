@@ -66,15 +66,22 @@ export const requestSchema = z.discriminatedUnion('op', [
   z.strictObject({ id, op: z.literal('get-domain-path'), domid }),
 ]);
 
+/** A value as JSON: text, and how the text maps to the value's bytes. */
+const valueResult = z.strictObject({ value: z.string(), encoding });
+
+/**
+ * One reply per request (the gateway API contract): `{ id, ok: true, result? }`, where `result` is
+ * `{ value, encoding }` for read, the names for directory / get-perms, `{ tx }` for
+ * transaction-start and the path for get-domain-path; or `{ id, ok: false, error, message }`.
+ * `id` is null only when the request was not JSON or carried no usable id.
+ */
 export const replySchema = z.discriminatedUnion('ok', [
   z.strictObject({
     id,
     ok: z.literal(true),
-    /** read / get-domain-path: text; directory / get-perms: list; transaction-start: the id. */
-    value: z.union([z.string(), z.array(z.string()), z.int()]).optional(),
-    encoding: encoding.optional(),
+    result: z.union([valueResult, z.array(z.string()), z.strictObject({ tx: z.int() }), z.string()]).optional(),
   }),
-  z.strictObject({ id, ok: z.literal(false), error: z.enum(XSD_ERRORS), message: z.string().optional() }),
+  z.strictObject({ id: id.nullable(), ok: z.literal(false), error: z.enum(XSD_ERRORS), message: z.string() }),
 ]);
 
 export const eventSchema = z.discriminatedUnion('event', [
@@ -90,3 +97,74 @@ export type GatewayOp = GatewayRequest['op'];
 export type GatewayReply = z.infer<typeof replySchema>;
 export type GatewayEvent = z.infer<typeof eventSchema>;
 export type GatewayMessage = z.infer<typeof serverMessageSchema>;
+
+// ---- HTTP bodies and query strings (the same field rules as the WebSocket requests) ----
+
+/** `PUT /v1/node/<path>`: the value, as UTF-8 text (default) or base64. */
+export const writeBodySchema = z
+  .strictObject({ value: z.string().max(VALUE_TEXT_MAX), encoding: encoding.optional() })
+  .refine((r) => r.encoding !== 'base64' || z.base64().safeParse(r.value).success, {
+    message: 'value is not valid base64',
+    path: ['value'],
+  });
+
+/** `PUT /v1/perms/<path>`: the new permission list, owner first (spec §6.1). */
+export const permsBodySchema = z.strictObject({ perms: z.array(perm).min(1).max(PERMS_MAX) });
+
+/** `POST /v1/tokens`: a guest identity to issue a token for. 0 is dom0: use the privileged token. */
+export const tokenBodySchema = z.strictObject({ domid: domid.min(1) });
+
+/** A query flag: present as `1`/`true` (or empty, `?children`), absent or `0`/`false` otherwise. */
+const flag = z
+  .enum(['', '1', 'true', '0', 'false'])
+  .optional()
+  .transform((v) => v === '' || v === '1' || v === 'true');
+
+export const nodeQuerySchema = z.strictObject({
+  children: flag,
+  perms: flag,
+  encoding: encoding.optional(),
+});
+
+/** `GET /v1/tree/<path>`: how deep and how many nodes at most. */
+export const treeQuerySchema = z.strictObject({
+  depth: z.coerce.number().int().min(0).max(64).default(8),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+  perms: flag,
+  encoding: encoding.optional(),
+});
+
+/** `GET /v1/children/<path>`: DIRECTORY_PART paging, `offset` in bytes into the listing (spec §7.6). */
+export const childrenQuerySchema = z.strictObject({
+  offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+});
+
+/** One operation of an atomic batch; `expect` is a guard (value null: the node must not exist). */
+export const batchOpSchema = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('read'), path, encoding: encoding.optional() }),
+  z
+    .strictObject({ op: z.literal('write'), path, value: z.string().max(VALUE_TEXT_MAX), encoding: encoding.optional() })
+    .refine((r) => r.encoding !== 'base64' || z.base64().safeParse(r.value).success, {
+      message: 'value is not valid base64',
+      path: ['value'],
+    }),
+  z.strictObject({ op: z.literal('mkdir'), path }),
+  z.strictObject({ op: z.literal('rm'), path }),
+  z.strictObject({ op: z.literal('directory'), path }),
+  z.strictObject({ op: z.literal('get-perms'), path }),
+  z.strictObject({ op: z.literal('set-perms'), path, perms: z.array(perm).min(1).max(PERMS_MAX) }),
+  z
+    .strictObject({ op: z.literal('expect'), path, value: z.string().max(VALUE_TEXT_MAX).nullable(), encoding: encoding.optional() })
+    .refine((r) => r.encoding !== 'base64' || r.value === null || z.base64().safeParse(r.value).success, {
+      message: 'value is not valid base64',
+      path: ['value'],
+    }),
+]);
+
+/** `POST /v1/transaction`: the ops run in order inside one transaction, retried on EAGAIN. */
+export const batchBodySchema = z.strictObject({
+  ops: z.array(batchOpSchema).min(1).max(1024),
+  retries: z.int().min(0).max(100).optional(),
+});
+
+export type BatchOp = z.infer<typeof batchOpSchema>;

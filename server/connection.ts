@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { FrameDecoder, type Frame } from '../protocol/index.js';
 import type { Caller, Transaction } from '../store/index.js';
 
@@ -30,7 +30,27 @@ export interface OutputGate {
 /** Replies and events held for the disk before a connection's input is paused (cf. `outstanding`). */
 const HELD_MAX = 1024;
 
-export type ConnectionKind = 'socket' | 'socket_ro' | 'domain';
+export type ConnectionKind = 'socket' | 'socket_ro' | 'domain' | 'http' | 'ws' | 'ws-binary';
+
+/**
+ * What a connection reads requests from and writes frames to: the subset of `net.Socket` used
+ * here, so that a Unix socket, a WebSocket or an in-process gateway session can each be a client
+ * with the same dispatch, permissions, quotas, transactions and watches.
+ */
+export interface Transport {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'drain' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (e: Error) => void): unknown;
+  write(frame: Buffer): boolean;
+  pause(): unknown;
+  resume(): unknown;
+  cork(): void;
+  uncork(): void;
+  readonly writableLength: number;
+  /** The buffer is past its high-water mark: 'drain' will come. */
+  readonly writableNeedDrain: boolean;
+  destroy(error?: Error): unknown;
+}
 
 export type ConnectionState = 'open' | 'closed';
 
@@ -60,7 +80,7 @@ export class Connection {
   private suspended = false;
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: Transport,
     readonly kind: ConnectionKind,
     public caller: Caller,
     private readonly onFrame: (conn: Connection, frame: Frame) => void,
@@ -179,6 +199,14 @@ export class Connection {
     this.socket.destroy();
   }
 
+  /**
+   * The Unix socket under this connection, or undefined for a gateway client (HTTP, WebSocket):
+   * only a socket has a descriptor that live update can hand to the next process.
+   */
+  get netSocket(): Socket | undefined {
+    return this.socket instanceof Socket ? this.socket : undefined;
+  }
+
   /** True while a request's reply is awaited (`hold`): this connection takes no request meanwhile. */
   get holding(): boolean {
     return this.waiting;
@@ -190,14 +218,15 @@ export class Connection {
    * which inherits the descriptor, reads it. `resumeInput()` undoes this (the update failed).
    */
   suspendInput(): void {
-    if (this.suspended) return;
+    const socket = this.netSocket;
+    if (this.suspended || socket === undefined) return;
     this.suspended = true;
-    const handle = streamHandle(this.socket);
-    this.socket.pause();
+    const handle = streamHandle(socket);
+    socket.pause();
     // read() hands out (as 'data', into the decoder) what the stream buffered; it may restart the
     // descriptor's reading, so stop that afterwards. `reading = true` keeps Node's _read from
     // starting it again behind our back (its read-more tick), which would take bytes we hand on.
-    while (this.socket.readableLength > 0 && this.socket.read() !== null);
+    while (socket.readableLength > 0 && socket.read() !== null);
     if (handle !== undefined) {
       handle.readStop();
       handle.reading = true;
@@ -205,9 +234,10 @@ export class Connection {
   }
 
   resumeInput(): void {
-    if (!this.suspended) return;
+    const socket = this.netSocket;
+    if (!this.suspended || socket === undefined) return;
     this.suspended = false;
-    const handle = streamHandle(this.socket);
+    const handle = streamHandle(socket);
     if (handle !== undefined) handle.reading = false;
     // The stream still believes a read is under way (none completed since we stopped): without
     // this, resume() would not ask for more and the socket would never be read again.

@@ -25,7 +25,7 @@ import {
   type Transaction,
   XsError,
 } from '../store/index.js';
-import { Connection, type ConnectionKind, type OutputGate } from './connection.js';
+import { Connection, type ConnectionKind, type OutputGate, type Transport } from './connection.js';
 import type { Domain } from './domain.js';
 import type { LiveUpdater } from './live-update/index.js';
 import { Domains } from './domains.js';
@@ -98,7 +98,12 @@ export class Daemon {
     domain.connections.add(conn);
   }
 
-  private open(socket: Socket, kind: ConnectionKind, caller: Caller): Connection {
+  /** `attach(transport, kind, caller)` serves a client that is not a Unix socket (the gateway). */
+  attach(transport: Transport, kind: ConnectionKind, caller: Caller): Connection {
+    return this.open(transport, kind, caller);
+  }
+
+  private open(socket: Transport, kind: ConnectionKind, caller: Caller): Connection {
     const conn = new Connection(
       socket,
       kind,

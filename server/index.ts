@@ -5,3 +5,4 @@ export { chooseRundir, prepareRundir, SYSTEM_RUNDIR } from './rundir.js';
 export { createLogger, type LogFormat } from './logger.js';
 export { Quotas, QUOTA_NAMES } from './quotas.js';
 export { HANDLERS } from './handlers/index.js';
+export { startGateway, parseListenAddress, type GatewayHandle, type ListenAddress } from './gateway/index.js';

@@ -2,11 +2,13 @@
 /**
  * nxenstored: the xenstore daemon. Wiring only: options, store, listeners, signals.
  */
-import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas } from '../server/index.js';
+import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, startGateway } from '../server/index.js';
 import { LiveUpdater, takeOver, type TakenOver } from '../server/live-update/index.js';
 import { Journal, recover } from '../server/persistence/index.js';
 import { createNotifier, idleExitTimer, takeActivation } from '../server/systemd/index.js';
 import type { Store } from '../store/index.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseOptions, USAGE } from './options.js';
 
 async function main(): Promise<void> {
@@ -56,7 +58,29 @@ async function main(): Promise<void> {
   }
   const daemon = handoff?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal });
   const listeners = handoff !== undefined ? await handoff.serve() : await listen(daemon, rundir, activation);
+  // The gateway's clients (HTTP, WebSocket) are not handed over by a live update: it closes the
+  // gateway just before the spawn, and the next process listens again, with the same privileged
+  // token (guest tokens are issued again; README, Live update).
+  const http = config.http;
+  const tokenFile = join(rundir, 'http-token');
+  let gateway;
+  if (http !== undefined && handoff === undefined) gateway = await startGateway(daemon, http, rundir);
+  else if (http !== undefined) {
+    // We already serve every client of the previous process: a gateway that cannot listen again
+    // must not take the daemon down with it.
+    gateway = await startGateway(daemon, http, rundir, readToken(tokenFile)).catch((e: unknown) => {
+      log.error({ err: (e as Error).message }, 'live-update: the HTTP gateway could not listen again');
+      return undefined;
+    });
+  }
   daemon.liveUpdate = new LiveUpdater({
+    suspend: async () => {
+      await gateway?.close();
+      gateway = undefined;
+    },
+    resume: async () => {
+      if (http !== undefined && gateway === undefined) gateway = await startGateway(daemon, http, rundir, readToken(tokenFile));
+    },
     daemon,
     listeners,
     script: process.argv[1]!,
@@ -72,6 +96,7 @@ async function main(): Promise<void> {
   const status = () => `serving ${[...daemon.store.quota.values()].reduce((a, b) => a + b, 0)} nodes, generation ${daemon.store.generation}`;
   log.info({ rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid, activated: activation !== undefined }, 'ready');
   log.info(`clients: export XENSTORED_PATH=${listeners.socket}`);
+  // The gateway is a listener too: it accepts before we say we are ready.
   // sd_notify(3): only now is the store loaded and every listener accepting.
   notifier.ready(status());
 
@@ -82,8 +107,7 @@ async function main(): Promise<void> {
     log.info({ why }, 'stopping');
     notifier.stopping(`stopping (${why})`);
     daemon.shutdown();
-    void listeners
-      .close()
+    void Promise.all([listeners.close(), gateway?.close()])
       .then(() => journal?.close(daemon.store))
       .then(() => notifier.settled())
       .then(() => process.exit(0));
@@ -99,6 +123,16 @@ async function main(): Promise<void> {
     void (journal?.requestSnapshot(daemon.store) ?? Promise.resolve()).then(() => notifier.ready(status()));
   });
   if (config.idleExit !== undefined) idleExitTimer(daemon, config.idleExit, () => stop(`idle for ${config.idleExit}s`));
+}
+
+/** The privileged gateway token a predecessor wrote, if it is there and well formed. */
+function readToken(file: string): string | undefined {
+  try {
+    const token = readFileSync(file, 'latin1').trim();
+    return /^[A-Za-z0-9_-]{16,}$/.test(token) ? token : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 main().catch((e: unknown) => {

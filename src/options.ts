@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Limits } from '../store/index.js';
-import { QUOTA_NAMES, type LogFormat } from '../server/index.js';
 import { SYNC_MODES, type SyncMode } from '../server/persistence/index.js';
+import { parseListenAddress, QUOTA_NAMES, type ListenAddress, type LogFormat } from '../server/index.js';
 
 export interface DaemonConfig {
   readonly rundir: string | undefined;
@@ -15,6 +15,8 @@ export interface DaemonConfig {
   readonly idleExit: number | undefined;
   /** Live update: started by the previous process, which left its state in this file. */
   readonly liveUpdateState: string | undefined;
+  /** Where the HTTP/WebSocket gateway listens; off when undefined. */
+  readonly http: ListenAddress | undefined;
 }
 
 export const USAGE = `usage: nxenstored [options]
@@ -37,6 +39,9 @@ export const USAGE = `usage: nxenstored [options]
   --live-update-state FILE
                         (internal) started by a live update: take over from the process
                         that left its state in FILE (see CONTROL live-update)
+  --http ADDR           start the HTTP/WebSocket gateway on HOST:PORT (host defaults to
+                        127.0.0.1; port 0 picks one) or unix:/path; writes <rundir>/http-token
+                        and <rundir>/http-address
   -h, --help            this text
 `;
 
@@ -55,6 +60,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       sync: { type: 'string', default: 'always' },
       'idle-exit': { type: 'string' },
       'live-update-state': { type: 'string' },
+      http: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -91,5 +97,6 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     logLevel: values['log-level']!,
     accessLog: values['access-log']!,
     limits: limits as Partial<Limits>,
+    http: values.http === undefined ? undefined : parseListenAddress(values.http),
   };
 }

@@ -29,6 +29,13 @@ export interface LiveUpdaterOptions {
   readonly execArgv?: readonly string[];
   /** Variables the next process gets on top of ours (systemd's `NOTIFY_SOCKET`, which we consumed). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Around the hand-over, for listeners that cannot be handed on (the HTTP gateway: its clients
+   * have no descriptor we pass): `suspend` closes them just before the spawn, so that the next
+   * process can listen on the same address; `resume` reopens them if this process serves on.
+   */
+  readonly suspend?: () => Promise<void>;
+  readonly resume?: () => Promise<void>;
   /** Called with the next process's pid just before this one exits (systemd: `MAINPID=`). */
   readonly handedOver?: (pid: number) => void | Promise<void>;
 }
@@ -116,6 +123,7 @@ export class LiveUpdater {
     const deadline = Date.now() + timeoutMs;
     log.info({ conn: session.conn.id, force, timeoutMs, script: session.script }, 'live-update: start');
     daemon.admit = (_c, type) => type !== Op.TRANSACTION_START;
+    let suspended = false;
     try {
       // 1. Open transactions end; requests that wait on I/O (INTRODUCE) finish.
       for (;;) {
@@ -147,6 +155,10 @@ export class LiveUpdater {
         await sleep(POLL_MS);
       }
       if (session.cancelled) return this.failed('Cancellation was requested');
+      if (this.options.suspend !== undefined) {
+        suspended = true;
+        await this.options.suspend();
+      }
 
       // 3. Synchronously, so that nothing moves in between: stop reading, record, spawn.
       const file = join(daemon.options.rundir, STATE_FILE);
@@ -194,6 +206,9 @@ export class LiveUpdater {
         c.resumeInput();
         c.poll();
       }
+      if (suspended) {
+        await this.options.resume?.().catch((e: unknown) => log.error({ err: (e as Error).message }, 'live-update: could not reopen the gateway'));
+      }
     }
   }
 
@@ -214,7 +229,10 @@ export class LiveUpdater {
     const connections: ConnectionHandoff[] = [];
     let reply: HandoffState['reply'];
     for (const conn of daemon.connections) {
-      const fd = descriptor(conn.socket);
+      // Gateway clients (HTTP, WebSocket) have no descriptor to hand on: the gateway was closed
+      // before the spawn and the next process listens again (README, Live update).
+      const socket = conn.netSocket;
+      const fd = socket === undefined ? undefined : descriptor(socket);
       if (conn.state !== 'open' || fd === undefined) continue;
       conn.suspendInput();
       passed.add(conn);
@@ -259,6 +277,8 @@ function plainQuotas(daemon: Daemon): HandoffState['quotas'] {
 
 /** A connection as the next process needs it, but for its descriptor. */
 function describe(daemon: Daemon, conn: Connection, force: boolean): LateConnection {
+  // Only Unix-socket connections are handed over (the callers check `netSocket`).
+  if (conn.kind !== 'socket' && conn.kind !== 'socket_ro' && conn.kind !== 'domain') throw new Error(`a ${conn.kind} connection has no descriptor to hand over`);
   return {
     kind: conn.kind,
     caller: { ...conn.caller },
@@ -276,13 +296,13 @@ function describe(daemon: Daemon, conn: Connection, force: boolean): LateConnect
  */
 async function forwardLate(daemon: Daemon, child: ChildProcess, passed: Set<Connection>): Promise<void> {
   for (;;) {
-    const late = [...daemon.connections].find((c) => !passed.has(c) && c.state === 'open');
+    const late = [...daemon.connections].find((c) => !passed.has(c) && c.state === 'open' && c.netSocket !== undefined);
     if (late === undefined) return;
     passed.add(late);
     late.suspendInput();
     const message = { type: 'late', connection: describe(daemon, late, false) };
     await new Promise<void>((ok, fail) => {
-      child.send(message, late.socket, (e) => (e === null || e === undefined ? ok() : fail(e)));
+      child.send(message, late.netSocket, (e) => (e === null || e === undefined ? ok() : fail(e)));
     });
   }
 }

@@ -66,6 +66,12 @@ export interface RunningDaemon {
    */
   guest(domid: number): Promise<Wire>;
   /**
+   * With `args: ['--http', '127.0.0.1:0']`: the gateway's address (`http://127.0.0.1:PORT` or
+   * `unix:/path`, from `<rundir>/http-address`) and the privileged token (`<rundir>/http-token`),
+   * once the daemon has written them.
+   */
+  gateway(): Promise<{ url: string; token: string }>;
+  /**
    * Stops the daemon (SIGTERM; SIGKILL after 5 s) and removes the run directory. Idempotent.
    * Resolves with how the process ended; `forced` when SIGTERM was not enough.
    */
@@ -145,6 +151,16 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
         c.close();
       }
       return d.connectDomain(domid);
+    },
+    gateway: async () => {
+      const file = join(rundir, 'http-address');
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      while (!existsSync(file)) {
+        if (exit !== undefined || Date.now() > deadline) throw new Error(`no ${file}: was --http given?\n${out}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const url = readFileSync(file, 'utf8').trim();
+      return { url, token: readFileSync(join(rundir, 'http-token'), 'utf8').trim() };
     },
     stop: () => {
       stopped ??= (async () => {

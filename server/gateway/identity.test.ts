@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { HttpError } from './errors.js';
+import { callerOf, requirePrivileged, requireToken, Tokens } from './identity.js';
+
+describe('Tokens', () => {
+  const t = new Tokens();
+
+  it('makes no header read-only, the privileged token dom0, a guest token its domain', () => {
+    expect(t.identify(undefined)).toEqual({ kind: 'read-only' });
+    expect(t.identify(`Bearer ${t.privileged}`)).toEqual({ kind: 'dom0' });
+    const g = t.issue(7);
+    expect(g).not.toBe(t.issue(7)); // every token is fresh
+    expect(t.identify(`Bearer ${g}`)).toEqual({ kind: 'guest', domid: 7 });
+    expect(t.identify(undefined, g)).toEqual({ kind: 'guest', domid: 7 }); // ?token= (WebSocket)
+  });
+
+  it('answers 401 for an unknown token or a malformed header, never a lesser identity', () => {
+    for (const h of ['Bearer nope', 'Basic abc', 'Bearer', `bearer ${t.privileged}`, `Bearer ${t.privileged} x`]) {
+      expect(() => t.identify(h), h).toThrow(HttpError);
+      try {
+        t.identify(h);
+      } catch (e) {
+        expect((e as HttpError).status).toBe(401);
+      }
+    }
+    expect(() => t.identify(undefined, 'nope')).toThrow(HttpError);
+  });
+
+  it('forgets a revoked token, and only that one', () => {
+    const a = t.issue(3);
+    const b = t.issue(3);
+    expect(t.revoke(a)).toBe(true);
+    expect(t.revoke(a)).toBe(false);
+    expect(() => t.identify(`Bearer ${a}`)).toThrow(HttpError);
+    expect(t.identify(`Bearer ${b}`)).toEqual({ kind: 'guest', domid: 3 });
+  });
+
+  it('maps identities to store callers', () => {
+    expect(callerOf({ kind: 'read-only' })).toMatchObject({ domid: 0, privileged: true, readOnly: true });
+    expect(callerOf({ kind: 'dom0' })).toMatchObject({ domid: 0, privileged: true });
+    expect(callerOf({ kind: 'guest', domid: 4 }, 2)).toMatchObject({ domid: 4, privileged: false, target: 2 });
+  });
+
+  it('requires a token (401) or the privileged one (403 for a guest)', () => {
+    expect(() => requireToken({ kind: 'read-only' }, 'x')).toThrow(expect.objectContaining({ status: 401 }));
+    expect(() => requirePrivileged({ kind: 'guest', domid: 1 }, 'x')).toThrow(expect.objectContaining({ status: 403 }));
+    expect(() => requirePrivileged({ kind: 'dom0' }, 'x')).not.toThrow();
+  });
+});

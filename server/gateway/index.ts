@@ -1,0 +1,135 @@
+/**
+ * The HTTP and WebSocket gateway: one fastify instance in the daemon, off unless `--http` is
+ * given. It shares the store, the watch registry and the permission checks with the Unix sockets
+ * by being a client of the same dispatch (see session.ts): no second code path for semantics.
+ */
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Daemon } from '../daemon.js';
+import { listenUnix } from '../unix-socket.js';
+import { toHttpError } from './errors.js';
+import { Gateway } from './gateway.js';
+import { Tokens } from './identity.js';
+import { formatUrl, type ListenAddress } from './listen-address.js';
+import { OriginGuard } from './origin.js';
+import { nodeRoutes } from './routes/node.js';
+import { serviceRoutes } from './routes/service.js';
+import { transactionRoutes } from './routes/transaction.js';
+import { webView } from './web/index.js';
+import { WS_PATH, WsEndpoint } from './ws.js';
+
+export { parseListenAddress, formatUrl, DEFAULT_HTTP_HOST, type ListenAddress } from './listen-address.js';
+export { Tokens, type Identity } from './identity.js';
+
+/** Largest request body: a 1024-op batch of base64 values fits. */
+const BODY_LIMIT = 16 * 1024 * 1024;
+
+export interface GatewayHandle {
+  /** `http://host:port` or `unix:/path`, also written to `<rundir>/http-address`. */
+  readonly url: string;
+  /** The privileged token, also written to `<rundir>/http-token` (mode 0600). */
+  readonly token: string;
+  readonly app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/**
+ * `buildApp(gateway, ready)` is the fastify instance with every route, unlistened (tests may
+ * `inject` into it).
+ */
+export async function buildApp(gw: Gateway, ready: () => boolean, guard?: OriginGuard): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, routerOptions: { maxParamLength: 8192 } });
+
+  if (guard !== undefined) {
+    app.addHook('onRequest', (req, _reply, done) => {
+      try {
+        guard.checkHost(req.headers);
+        done();
+      } catch (e) {
+        done(e as Error);
+      }
+    });
+  }
+  app.addHook('onResponse', (req, reply, done) => {
+    gw.metrics.request(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body, headers, unexpected } = toHttpError(err);
+    if (unexpected) gw.daemon.log.error({ err, method: req.method, url: req.url }, 'gateway request failed unexpectedly');
+    return reply.code(status).headers(headers).send(body);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: 'ENOENT', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
+
+  await app.register(nodeRoutes, { gateway: gw });
+  await app.register(transactionRoutes, { gateway: gw });
+  await app.register(serviceRoutes, { gateway: gw, ready });
+  app.get(WS_PATH, (_req, reply) =>
+    reply.code(426).header('upgrade', 'websocket').send({ error: 'EINVAL', message: 'this is a WebSocket endpoint: send an Upgrade request' }),
+  );
+  try {
+    await app.register(webView);
+  } catch (e) {
+    gw.daemon.log.warn({ err: (e as Error).message }, 'web view not available');
+  }
+  return app;
+}
+
+/**
+ * `startGateway(daemon, addr, rundir, privileged?)` makes the privileged token (or keeps the one
+ * given: a live update's next process keeps its predecessor's), starts fastify and the WebSocket
+ * endpoint on `addr`, and writes `<rundir>/http-token` and `<rundir>/http-address`.
+ */
+export async function startGateway(daemon: Daemon, addr: ListenAddress, rundir: string, privileged?: string): Promise<GatewayHandle> {
+  const tokens = new Tokens(privileged);
+  const tokenFile = join(rundir, 'http-token');
+  // Unlink first: the mode of writeFileSync applies only to a file it creates.
+  rmSync(tokenFile, { force: true });
+  writeFileSync(tokenFile, `${tokens.privileged}\n`, { mode: 0o600, flag: 'wx' });
+
+  const gw = new Gateway(daemon, tokens);
+  let stopping = false;
+  const guard = new OriginGuard(addr);
+  const app = await buildApp(gw, () => !stopping, guard);
+  const ws = new WsEndpoint(app.server, gw, guard);
+  await app.ready();
+  let bound: ListenAddress = addr;
+  if (addr.kind === 'unix') {
+    await listenUnix(app.server, addr.path);
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      app.server.once('error', reject);
+      app.server.listen(addr.port, addr.host, () => {
+        app.server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = app.server.address();
+    if (a !== null && typeof a === 'object') bound = { kind: 'tcp', host: addr.host, port: a.port };
+  }
+  const url = formatUrl(bound);
+  // Written whole, then renamed: whoever sees the file sees the whole address (tests poll it).
+  const addressFile = join(rundir, 'http-address');
+  writeFileSync(`${addressFile}.tmp`, `${url}\n`);
+  renameSync(`${addressFile}.tmp`, addressFile);
+  daemon.log.info({ url, token: tokenFile }, 'HTTP gateway listening');
+
+  return {
+    url,
+    token: tokens.privileged,
+    app,
+    close: async () => {
+      stopping = true;
+      ws.close();
+      gw.close();
+      await new Promise<void>((resolve) => {
+        app.server.close(() => resolve());
+        app.server.closeAllConnections();
+      });
+      await app.close();
+    },
+  };
+}

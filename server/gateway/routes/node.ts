@@ -1,0 +1,267 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  childrenQuerySchema,
+  nodeQuerySchema,
+  Op,
+  parseDecimal,
+  parseDirectory,
+  parseDirectoryPart,
+  permsBodySchema,
+  requestPayload,
+  treeQuerySchema,
+  writeBodySchema,
+} from '../../../protocol/index.js';
+import { XsError } from '../../../store/index.js';
+import type { Gateway } from '../gateway.js';
+import { requireToken, type Identity } from '../identity.js';
+import type { Session } from '../session.js';
+import { decodeValue, encodeValue, type Encoding } from '../values.js';
+
+/** Most names `?children=1` returns in one answer; `/v1/children` pages through any directory. */
+export const CHILDREN_MAX = 10_000;
+
+/**
+ * The tree routes. Each request is one or more wire requests on the identity's session; a read
+ * with its children and permissions sends them back to back and a subtree is read inside a
+ * transaction, so each answer shows one version of the store.
+ *
+ *   GET    /v1/node/<path>[?children=1][&perms=1][&encoding=base64]
+ *   PUT    /v1/node/<path>     { value, encoding? }
+ *   DELETE /v1/node/<path>
+ *   POST   /v1/mkdir/<path>
+ *   GET    /v1/perms/<path>    PUT /v1/perms/<path> { perms }
+ *   GET    /v1/children/<path>?offset=N   (DIRECTORY_PART paging, spec §7.6)
+ *   GET    /v1/tree/<path>?depth=&limit=&perms=1
+ */
+export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway }): Promise<void> {
+  const gw = opts.gateway;
+  const who = (req: FastifyRequest): Identity => gw.tokens.identify(req.headers.authorization);
+
+  for (const prefix of ['/v1/node', '/v1/node/*']) {
+    app.get(prefix, async (req) => {
+      const q = nodeQuerySchema.parse(req.query);
+      const path = xenPath(req);
+      const s = gw.session(who(req));
+      // Sent back to back, so value, permissions and (the first page of) children are of one
+      // version; the reply to the READ is awaited first, so a missing node is its error.
+      const [value, permList, page] = await Promise.all([
+        gw.run(s, Op.READ, requestPayload.read(path), 0, path),
+        q.perms ? perms(gw, s, path) : undefined,
+        q.children ? listChildren(gw, s, path, 0, CHILDREN_MAX) : undefined,
+      ]);
+      const out: Record<string, unknown> = { path, ...encodeValue(value, q.encoding) };
+      if (page !== undefined) {
+        out.children = page.names;
+        if (page.next !== undefined) out.childrenNext = page.next;
+      }
+      if (permList !== undefined) out.perms = permList;
+      return out;
+    });
+
+    app.put(prefix, async (req) => {
+      const id = who(req);
+      requireToken(id, 'writing');
+      const body = writeBodySchema.parse(req.body);
+      const path = xenPath(req);
+      await gw.run(gw.session(id), Op.WRITE, requestPayload.write(path, decodeValue(body.value, body.encoding)), 0, path);
+      return { ok: true };
+    });
+
+    app.delete(prefix, async (req) => {
+      const id = who(req);
+      requireToken(id, 'removing');
+      const path = xenPath(req);
+      await gw.run(gw.session(id), Op.RM, requestPayload.rm(path), 0, path);
+      return { ok: true };
+    });
+  }
+
+  app.post('/v1/mkdir/*', async (req) => {
+    const id = who(req);
+    requireToken(id, 'mkdir');
+    const path = xenPath(req);
+    await gw.run(gw.session(id), Op.MKDIR, requestPayload.mkdir(path), 0, path);
+    return { ok: true };
+  });
+
+  app.get('/v1/perms/*', async (req) => {
+    const path = xenPath(req);
+    return { path, perms: await perms(gw, gw.session(who(req)), path) };
+  });
+
+  app.put('/v1/perms/*', async (req) => {
+    const id = who(req);
+    requireToken(id, 'setting permissions');
+    const body = permsBodySchema.parse(req.body);
+    const path = xenPath(req);
+    await gw.run(gw.session(id), Op.SET_PERMS, requestPayload.setPerms(path, body.perms), 0, path);
+    return { ok: true };
+  });
+
+  app.get('/v1/children/*', async (req) => {
+    const q = childrenQuerySchema.parse(req.query);
+    const path = xenPath(req);
+    const page = await listChildren(gw, gw.session(who(req)), path, q.offset, CHILDREN_MAX);
+    return { path, generation: page.generation, children: page.names, ...(page.next === undefined ? {} : { next: page.next }) };
+  });
+
+  app.get('/v1/tree/*', async (req) => {
+    const q = treeQuerySchema.parse(req.query);
+    const path = xenPath(req);
+    return gw.withSession(who(req), (s) => subtree(gw, s, path, q));
+  });
+}
+
+/**
+ * The Xen path of a request: the URL after the route prefix, so `/v1/node/local/domain/0` is
+ * `/local/domain/0` and `/v1/node/` is `/`. `@introduceDomain` stays as it is (special names are
+ * not tree paths, spec §3.1). A trailing slash is dropped; everything else is the store's to judge.
+ */
+export function xenPath(req: FastifyRequest): string {
+  const rest = (req.params as { '*'?: string })['*'] ?? '';
+  if (rest.startsWith('@')) return rest;
+  const trimmed = rest.endsWith('/') ? rest.slice(0, -1) : rest;
+  return `/${trimmed}`;
+}
+
+async function perms(gw: Gateway, s: Session, path: string, txId = 0): Promise<string[]> {
+  const list = parseDirectory(await gw.run(s, Op.GET_PERMS, requestPayload.getPerms(path), txId, path));
+  if (list === undefined) throw new XsError('EIO', 'malformed GET_PERMS reply');
+  return list;
+}
+
+/** How often a listing restarts because the directory changed between its pages. */
+const LISTING_RESTARTS = 8;
+
+/**
+ * `listChildren(gw, s, path, offset, max, txId)` pages through DIRECTORY_PART from byte `offset`
+ * until the listing ends or `max` names are collected; `next` is where to continue. A plain
+ * DIRECTORY would be E2BIG past 4096 bytes of names (spec §7.5), so this is the only way to list
+ * a huge directory, on the wire as here. Pages of different generations are not mixed: the
+ * listing restarts (spec §7.6), and after a few restarts gives up with EAGAIN.
+ */
+export async function listChildren(
+  gw: Gateway,
+  s: Session,
+  path: string,
+  offset: number,
+  max: number,
+  txId = 0,
+): Promise<{ generation: string; names: string[]; next: number | undefined }> {
+  for (let attempt = 0; attempt <= LISTING_RESTARTS; attempt++) {
+    const names: string[] = [];
+    let off = offset;
+    let generation: string | undefined;
+    for (;;) {
+      const reply = parseDirectoryPart(await gw.run(s, Op.DIRECTORY_PART, requestPayload.directoryPart(path, off), txId, path));
+      if (reply === undefined) throw new XsError('EIO', 'malformed DIRECTORY_PART reply');
+      if (generation !== undefined && reply.generation !== generation) break; // changed: restart
+      generation = reply.generation;
+      for (const n of reply.names) {
+        names.push(n);
+        off += n.length + 1;
+      }
+      if (reply.done) return { generation, names, next: undefined };
+      if (names.length >= max || reply.names.length === 0) return { generation, names, next: off };
+    }
+  }
+  throw new XsError('EAGAIN', `${path} kept changing while it was listed`);
+}
+interface TreeNode {
+  name: string;
+  path: string;
+  value?: string;
+  encoding?: Encoding;
+  perms?: string[];
+  children?: TreeNode[];
+  /** Set when the node had children not shown (depth or node limit reached). */
+  truncated?: true;
+  /** Why the node could not be read (e.g. EACCES for a guest), instead of failing the whole walk. */
+  error?: string;
+}
+
+/**
+ * `subtree(...)` is the tree under `path` as JSON, breadth first, at most `limit` nodes and
+ * `depth` levels; the answer says whether it was cut (`truncated`). It is read inside a
+ * transaction that is then dropped, so the whole answer is one version of the store (spec §9)
+ * however long the walk takes. The root must be readable (its error is the request's); below it,
+ * a node the caller may not read carries its error instead.
+ */
+async function subtree(
+  gw: Gateway,
+  s: Session,
+  path: string,
+  q: { depth: number; limit: number; perms: boolean; encoding?: Encoding | undefined },
+): Promise<{ path: string; nodes: number; truncated: boolean; tree: TreeNode }> {
+  const tx = parseDecimal(await gw.run(s, Op.TRANSACTION_START, requestPayload.transactionStart()));
+  if (tx === undefined) throw new XsError('EIO', 'malformed TRANSACTION_START reply');
+  try {
+    const name = path === '/' ? '/' : path.slice(path.lastIndexOf('/') + 1);
+    const root: TreeNode = { name, path };
+    await fill(gw, s, tx, root, q, true);
+    let nodes = 1;
+    let truncated = false;
+    const queue: { node: TreeNode; depth: number }[] = [{ node: root, depth: 0 }];
+    for (let i = 0; i < queue.length; i++) {
+      const { node, depth } = queue[i]!;
+      if (node.error !== undefined) continue;
+      let listing;
+      try {
+        listing = await listChildren(gw, s, node.path, 0, q.limit, tx);
+      } catch (e) {
+        if (node === root) throw e;
+        node.error = e instanceof XsError ? e.code : 'EIO';
+        continue;
+      }
+      if (listing.names.length === 0) continue;
+      if (depth >= q.depth || nodes >= q.limit) {
+        node.truncated = true;
+        truncated = true;
+        continue;
+      }
+      const children: TreeNode[] = [];
+      for (const child of listing.names) {
+        if (nodes >= q.limit) {
+          node.truncated = true;
+          truncated = true;
+          break;
+        }
+        children.push({ name: child, path: node.path === '/' ? `/${child}` : `${node.path}/${child}` });
+        nodes++;
+      }
+      // The children's reads go out together; each node's outcome is its own.
+      await Promise.all(children.map((c) => fill(gw, s, tx, c, q, false)));
+      for (const c of children) queue.push({ node: c, depth: depth + 1 });
+      node.children = children;
+      if (listing.next !== undefined) {
+        node.truncated = true;
+        truncated = true;
+      }
+    }
+    return { path, nodes, truncated, tree: root };
+  } finally {
+    // Nothing to commit: ending it F just releases it (never EAGAIN).
+    await s.request(Op.TRANSACTION_END, requestPayload.transactionEnd(false), tx).catch(() => undefined);
+  }
+}
+
+async function fill(
+  gw: Gateway,
+  s: Session,
+  tx: number,
+  node: TreeNode,
+  q: { perms: boolean; encoding?: Encoding | undefined },
+  isRoot: boolean,
+): Promise<void> {
+  try {
+    const [value, permList] = await Promise.all([
+      gw.run(s, Op.READ, requestPayload.read(node.path), tx, node.path),
+      q.perms ? perms(gw, s, node.path, tx) : undefined,
+    ]);
+    Object.assign(node, encodeValue(value, q.encoding));
+    if (permList !== undefined) node.perms = permList;
+  } catch (e) {
+    if (isRoot) throw e;
+    node.error = e instanceof XsError ? e.code : 'EIO';
+  }
+}

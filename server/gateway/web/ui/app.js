@@ -1,0 +1,667 @@
+// nxenstored live web view: the tree (children fetched on expand), the selected node, a feed of
+// watch events for a chosen subtree, and editing with a token. Plain DOM, no framework.
+//
+// It speaks only the gateway's public API: GET/PUT/DELETE /v1/node/<path> over HTTP, and one
+// WebSocket (/v1/ws) for watches. Values are arbitrary bytes written by anyone, so every piece of
+// data reaches the page through textContent or a property, never as markup.
+
+const TOKEN_KEY = 'nxenstored.token';
+/** Children shown per directory before a "show more" button (DIRECTORY_PART-sized listings exist). */
+const PAGE = 200;
+/** Node fetches in flight at once when a directory is expanded. */
+const FETCH_CONCURRENCY = 8;
+/** Events kept in the feed list. */
+const FEED_MAX = 500;
+/** Watch tokens: one watch on / keeps the shown part of the tree live; one for the feed. */
+const TREE_TOKEN = 'web-tree';
+const FEED_TOKEN = 'web-feed';
+const VALUE_PREVIEW = 120;
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths and the HTTP API
+
+function joinPath(parent, name) {
+  return parent === '/' ? `/${name}` : `${parent}/${name}`;
+}
+
+function parentOf(path) {
+  if (path === '/') return null;
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+function baseName(path) {
+  return path === '/' ? '/' : path.slice(path.lastIndexOf('/') + 1);
+}
+
+function nodeUrl(path, query) {
+  const segs = path.split('/').filter((s) => s !== '').map(encodeURIComponent).join('/');
+  return `/v1/node/${segs}${query ? `?${query}` : ''}`;
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let token = sessionStorage.getItem(TOKEN_KEY) ?? '';
+
+async function api(method, path, query, body) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(nodeUrl(path, query), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw new ApiError(0, 'ENETWORK', String(e && e.message ? e.message : e));
+  }
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    /* not JSON: reported below by status */
+  }
+  if (!res.ok) {
+    throw new ApiError(res.status, (data && data.error) || `HTTP ${res.status}`, (data && data.message) || res.statusText);
+  }
+  return data;
+}
+
+/** Runs at most FETCH_CONCURRENCY node fetches at once, so a big directory does not stall the page. */
+const fetchQueue = [];
+let fetching = 0;
+function limited(task) {
+  return new Promise((resolve, reject) => {
+    fetchQueue.push(() => task().then(resolve, reject));
+    pump();
+  });
+}
+function pump() {
+  while (fetching < FETCH_CONCURRENCY && fetchQueue.length > 0) {
+    const run = fetchQueue.shift();
+    fetching++;
+    run().finally(() => {
+      fetching--;
+      pump();
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Showing values and permissions
+
+/** Control characters made visible, the rest as is (it is text: textContent does the escaping). */
+function visible(text) {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function showValue(target, data, preview) {
+  target.replaceChildren();
+  if (data.encoding === 'base64') {
+    const b = el('span', 'badge', 'base64');
+    b.title = 'not valid UTF-8: shown as base64';
+    target.append(b);
+  }
+  const text = data.encoding === 'base64' ? data.value : visible(data.value);
+  target.append(document.createTextNode(preview && text.length > VALUE_PREVIEW ? `${text.slice(0, VALUE_PREVIEW)}…` : text));
+  target.title = text;
+}
+
+const PERM_WORDS = { n: 'none', r: 'read', w: 'write', b: 'read/write' };
+
+/** `n0 r5` -> "owner dom0 (others: none); dom5: read" (Xen form, spec §6.1). */
+function describePerms(perms) {
+  if (!perms || perms.length === 0) return '';
+  const [first, ...rest] = perms;
+  const parts = [`owner dom${first.slice(1)} (others: ${PERM_WORDS[first[0]] ?? first[0]})`];
+  for (const p of rest) parts.push(`dom${p.slice(1)}: ${PERM_WORDS[p[0]] ?? p[0]}`);
+  return parts.join('; ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+function say(text, kind) {
+  const m = $('message');
+  m.textContent = text;
+  m.className = kind;
+}
+
+function report(e, what) {
+  if (e instanceof ApiError) say(`${what}: ${e.code}${e.message ? ` — ${e.message}` : ''}`, 'error');
+  else say(`${what}: ${e && e.message ? e.message : String(e)}`, 'error');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tree. One row per shown node, keyed by path; rows below a collapsed node are forgotten, so
+// events there cost nothing and a re-expand fetches afresh.
+
+/** path -> row */
+const rows = new Map();
+let selected = null;
+
+function createRow(path) {
+  const li = el('li', 'node');
+  li.setAttribute('role', 'treeitem');
+  li.setAttribute('aria-expanded', 'false');
+  li.dataset.path = path;
+  const line = el('div', 'line');
+  const toggle = el('button', 'toggle', '·');
+  toggle.type = 'button';
+  toggle.setAttribute('aria-label', `expand ${path}`);
+  const nameEl = el('span', 'name', baseName(path));
+  const valueEl = el('span', 'value');
+  const permsEl = el('span', 'perms');
+  line.append(toggle, nameEl, valueEl, permsEl);
+  const ul = el('ul', 'children');
+  ul.setAttribute('role', 'group');
+  ul.hidden = true;
+  li.append(line, ul);
+  const row = { path, li, line, toggle, valueEl, permsEl, ul, expanded: false, data: null, seq: 0, names: [], limit: PAGE };
+  toggle.addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    if (row.expanded) collapse(row);
+    else void expand(row);
+  });
+  line.addEventListener('click', () => select(path));
+  rows.set(path, row);
+  return row;
+}
+
+function renderRow(row, data) {
+  const changed = row.data !== null && (row.data.value !== data.value || row.data.encoding !== data.encoding);
+  row.data = data;
+  const hasChildren = (data.children ?? []).length > 0;
+  row.toggle.textContent = row.expanded ? '▾' : hasChildren ? '▸' : '·';
+  row.toggle.disabled = !hasChildren && !row.expanded;
+  row.li.classList.toggle('leaf', !hasChildren);
+  showValue(row.valueEl, data, true);
+  row.permsEl.textContent = (data.perms ?? []).join(' ');
+  row.permsEl.title = describePerms(data.perms);
+  if (changed) {
+    row.line.classList.remove('flash');
+    void row.line.offsetWidth; // restart the animation
+    row.line.classList.add('flash');
+  }
+  if (row.path === selected) showDetails(data);
+}
+
+/** Fetches one node (value, permissions, child names); drops the row if the node is gone. */
+async function loadRow(row) {
+  const seq = ++row.seq;
+  let data;
+  try {
+    data = await limited(() => api('GET', row.path, 'children=1&perms=1'));
+  } catch (e) {
+    if (rows.get(row.path) !== row || seq !== row.seq) return null;
+    if (e instanceof ApiError && e.code === 'ENOENT') removeRow(row.path);
+    else {
+      row.valueEl.textContent = e instanceof ApiError ? e.code : 'error';
+      row.valueEl.title = e.message;
+    }
+    return null;
+  }
+  // A later fetch was started (an event arrived meanwhile): its answer is the newer one.
+  if (rows.get(row.path) !== row || seq !== row.seq) return null;
+  renderRow(row, data);
+  return data;
+}
+
+function childItems(row) {
+  return [...row.ul.children].filter((c) => c.classList.contains('node'));
+}
+
+/** Re-reads the node and puts its shown children in line with the store's list (sorted by name). */
+async function refreshChildren(row) {
+  const data = await loadRow(row);
+  if (data === null || !row.expanded) return;
+  row.names = data.children ?? [];
+  const wanted = row.names.slice(0, row.limit);
+  const existing = new Map(childItems(row).map((li) => [li.dataset.path, li]));
+  const items = [];
+  const fresh = [];
+  for (const name of wanted) {
+    const path = joinPath(row.path, name);
+    const li = existing.get(path);
+    if (li !== undefined) {
+      existing.delete(path);
+      items.push(li);
+    } else {
+      const child = createRow(path);
+      items.push(child.li);
+      fresh.push(child);
+    }
+  }
+  for (const path of existing.keys()) forgetRow(path);
+  const hidden = row.names.length - wanted.length;
+  if (hidden > 0) {
+    const more = el('li', 'more');
+    const b = el('button', '', `show ${Math.min(hidden, PAGE)} more (${hidden} not shown)`);
+    b.type = 'button';
+    b.addEventListener('click', () => {
+      row.limit += PAGE;
+      void refreshChildren(row);
+    });
+    more.append(b);
+    items.push(more);
+  }
+  row.ul.replaceChildren(...items);
+  await Promise.all(fresh.map(loadRow));
+}
+
+async function expand(row) {
+  row.expanded = true;
+  row.ul.hidden = false;
+  row.toggle.textContent = '▾';
+  row.li.setAttribute('aria-expanded', 'true');
+  await refreshChildren(row);
+}
+
+function collapse(row) {
+  row.expanded = false;
+  row.ul.hidden = true;
+  row.li.setAttribute('aria-expanded', 'false');
+  for (const li of childItems(row)) forgetRow(li.dataset.path);
+  row.ul.replaceChildren();
+  row.limit = PAGE;
+  if (row.data) renderRow(row, row.data);
+}
+
+/** Forgets a row and every row below it (the DOM goes with its parent list). */
+function forgetRow(path) {
+  const row = rows.get(path);
+  if (row === undefined) return;
+  rows.delete(path);
+  for (const li of childItems(row)) forgetRow(li.dataset.path);
+  if (path === selected) showGone();
+}
+
+function removeRow(path) {
+  const row = rows.get(path);
+  if (row === undefined) return;
+  forgetRow(path);
+  row.li.remove();
+}
+
+async function reveal(path) {
+  if (!path.startsWith('/')) throw new ApiError(0, 'EINVAL', 'paths start with /');
+  const segs = path.split('/').filter((s) => s !== '');
+  let cur = '/';
+  for (const seg of segs) {
+    const row = rows.get(cur);
+    if (row === undefined) break;
+    if (!row.expanded) await expand(row);
+    const next = joinPath(cur, seg);
+    if (!rows.has(next)) {
+      // Beyond the shown page of a big directory, or missing: ask the store which.
+      await api('GET', next, '');
+      throw new ApiError(0, 'ENOTSHOWN', `${next} is not among the first ${row.limit} children of ${cur}`);
+    }
+    cur = next;
+  }
+  select(cur);
+  rows.get(cur)?.line.scrollIntoView({ block: 'nearest' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live updates: one watch on / (token TREE_TOKEN). An event for a path marks the nearest shown
+// node (itself or an ancestor) dirty; dirty nodes are re-read in one batch per animation frame, so
+// a burst of writes costs one fetch per shown node, not one per event.
+
+const dirtyNodes = new Set();
+const dirtyChildren = new Set();
+let flushQueued = false;
+let flushing = false;
+
+function onTreeEvent(path) {
+  if (!path.startsWith('/')) return; // @introduceDomain, @releaseDomain
+  let cur = path;
+  while (cur !== null && !rows.has(cur)) cur = parentOf(cur);
+  if (cur === null) return;
+  const row = rows.get(cur);
+  if (cur === path) dirtyNodes.add(cur);
+  else if (row.expanded) dirtyChildren.add(cur); // a child appeared (or one beyond the shown page changed)
+  else if (!(row.data && (row.data.children ?? []).length > 0)) dirtyNodes.add(cur); // it may have become a directory
+  scheduleFlush();
+}
+
+function scheduleFlush() {
+  if (flushQueued) return;
+  flushQueued = true;
+  requestAnimationFrame(() => {
+    flushQueued = false;
+    void flush();
+  });
+}
+
+async function flush() {
+  if (flushing) {
+    // One batch at a time; what arrived meanwhile goes in the next one.
+    scheduleFlush();
+    return;
+  }
+  flushing = true;
+  try {
+    const parents = [...dirtyChildren];
+    dirtyChildren.clear();
+    const nodes = [...dirtyNodes].filter((p) => !parents.includes(p));
+    dirtyNodes.clear();
+    const work = [];
+    for (const p of parents) {
+      const r = rows.get(p);
+      if (r !== undefined) work.push(r.expanded ? refreshChildren(r) : loadRow(r));
+    }
+    for (const p of nodes) {
+      const r = rows.get(p);
+      if (r === undefined) continue;
+      // An expanded node's list may have changed too (a removal names the node itself).
+      work.push(r.expanded ? refreshChildren(r) : loadRow(r));
+    }
+    await Promise.all(work);
+  } finally {
+    flushing = false;
+  }
+}
+
+/** After a reconnect events may have been missed: re-read everything shown. */
+function refreshAll() {
+  for (const [path, row] of rows) (row.expanded ? dirtyChildren : dirtyNodes).add(path);
+  scheduleFlush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The WebSocket: requests by id, watch events by token. Reconnects with backoff; watches are
+// re-established on every (re)connect.
+
+const ws = { sock: null, nextId: 1, pending: new Map(), watches: new Map(), retry: 0, everOpen: false, timer: 0 };
+
+function setStatus(state, detail) {
+  const s = $('status');
+  s.textContent = detail ? `${state} (${detail})` : state;
+  s.className = `status ${state}`;
+}
+
+function connectWs() {
+  clearTimeout(ws.timer);
+  const url = new URL('/v1/ws', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (token) url.searchParams.set('token', token);
+  let sock;
+  try {
+    sock = new WebSocket(url);
+  } catch (e) {
+    setStatus('offline', String(e.message ?? e));
+    return;
+  }
+  ws.sock = sock;
+  setStatus('connecting');
+  sock.addEventListener('open', () => {
+    if (ws.sock !== sock) return;
+    ws.retry = 0;
+    setStatus('live');
+    for (const [tok, path] of ws.watches) {
+      wsRequest({ op: 'watch', path, token: tok }).catch((e) => report(e, `watch ${path}`));
+    }
+    if (ws.everOpen) refreshAll();
+    ws.everOpen = true;
+  });
+  sock.addEventListener('message', (m) => {
+    if (ws.sock !== sock || typeof m.data !== 'string') return;
+    let msg;
+    try {
+      msg = JSON.parse(m.data);
+    } catch {
+      return;
+    }
+    if (msg.event === 'watch') {
+      if (msg.token === TREE_TOKEN) onTreeEvent(String(msg.path));
+      else if (msg.token === FEED_TOKEN) onFeedEvent(String(msg.path));
+      return;
+    }
+    const p = ws.pending.get(msg.id);
+    if (p === undefined) return;
+    ws.pending.delete(msg.id);
+    if (msg.error) p.reject(new ApiError(0, msg.error, msg.message ?? ''));
+    else p.resolve(msg.result);
+  });
+  sock.addEventListener('close', (ev) => {
+    if (ws.sock !== sock) return;
+    ws.sock = null;
+    for (const p of ws.pending.values()) p.reject(new ApiError(0, 'ECLOSED', 'connection closed'));
+    ws.pending.clear();
+    setStatus('offline', `${ev.code}${ev.reason ? ` ${ev.reason}` : ''}`);
+    const delay = Math.min(10_000, 250 * 2 ** ws.retry++);
+    ws.timer = setTimeout(connectWs, delay);
+  });
+}
+
+function reconnectWs() {
+  const old = ws.sock;
+  ws.sock = null;
+  for (const p of ws.pending.values()) p.reject(new ApiError(0, 'ECLOSED', 'reconnecting'));
+  ws.pending.clear();
+  if (old) old.close(1000, 'token changed');
+  ws.everOpen = true; // what we show was read under the old identity
+  connectWs();
+}
+
+function wsRequest(msg) {
+  return new Promise((resolve, reject) => {
+    const s = ws.sock;
+    if (!s || s.readyState !== WebSocket.OPEN) {
+      reject(new ApiError(0, 'ECLOSED', 'not connected'));
+      return;
+    }
+    const id = ws.nextId++;
+    ws.pending.set(id, { resolve, reject });
+    s.send(JSON.stringify({ id, ...msg }));
+  });
+}
+
+/** Watches `path` under `tok` now (if connected) and after every reconnect. */
+async function watch(tok, path) {
+  ws.watches.set(tok, path);
+  if (ws.sock && ws.sock.readyState === WebSocket.OPEN) await wsRequest({ op: 'watch', path, token: tok });
+}
+
+async function unwatch(tok) {
+  const path = ws.watches.get(tok);
+  if (path === undefined) return;
+  ws.watches.delete(tok);
+  if (ws.sock && ws.sock.readyState === WebSocket.OPEN) await wsRequest({ op: 'unwatch', path, token: tok });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The feed
+
+let feedCount = 0;
+
+function onFeedEvent(path) {
+  feedCount++;
+  const li = el('li');
+  li.dataset.path = path;
+  const t = new Date();
+  const time = `${t.toLocaleTimeString('en-GB', { hour12: false })}.${String(t.getMilliseconds()).padStart(3, '0')}`;
+  li.append(el('span', 'time', time), el('span', 'path', path));
+  const list = $('feed-list');
+  list.prepend(li);
+  while (list.childElementCount > FEED_MAX) list.lastElementChild.remove();
+  $('feed-state').textContent = `Watching ${ws.watches.get(FEED_TOKEN) ?? '?'}: ${feedCount} event${feedCount === 1 ? '' : 's'}.`;
+}
+
+async function startFeed(path) {
+  if (!path.startsWith('/') && !path.startsWith('@')) throw new ApiError(0, 'EINVAL', 'a watch path starts with / or @');
+  await unwatch(FEED_TOKEN).catch(() => {});
+  feedCount = 0;
+  $('feed-state').textContent = `Watching ${path}: 0 events.`;
+  await watch(FEED_TOKEN, path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The selected node and editing
+
+let shownValue = null;
+
+function select(path) {
+  if (selected !== null) rows.get(selected)?.line.classList.remove('selected');
+  selected = path;
+  const row = rows.get(path);
+  row?.line.classList.add('selected');
+  shownValue = null;
+  $('d-empty').hidden = true;
+  $('d-body').hidden = false;
+  $('d-path').textContent = path;
+  $('add-name').value = '';
+  $('add-value').value = '';
+  if (row?.data) showDetails(row.data);
+  else $('d-value').textContent = '…';
+}
+
+function showDetails(data) {
+  $('d-gone').hidden = true;
+  $('d-path').textContent = data.path ?? selected;
+  $('d-value').textContent = data.encoding === 'base64' ? data.value : visible(data.value);
+  $('d-encoding').hidden = data.encoding !== 'base64';
+  $('d-perms').textContent = `${(data.perms ?? []).join(' ')}  —  ${describePerms(data.perms)}`;
+  const n = (data.children ?? []).length;
+  $('d-children').textContent = n === 0 ? 'none' : String(n);
+  // Keep what the user is typing; follow the store while the editor still shows the last value.
+  const editor = /** @type {HTMLTextAreaElement} */ ($('edit-value'));
+  if (shownValue === null || editor.value === shownValue.value) {
+    editor.value = data.value;
+    /** @type {HTMLSelectElement} */ ($('edit-encoding')).value = data.encoding;
+    shownValue = { value: data.value, encoding: data.encoding };
+  }
+}
+
+function showGone() {
+  $('d-gone').hidden = false;
+}
+
+function updateIdentity() {
+  $('identity').textContent = token ? 'token set: edits allowed as its identity' : 'read-only (no token)';
+  /** @type {HTMLFieldSetElement} */ ($('editing')).disabled = !token;
+  $('edit-hint').hidden = !!token;
+  /** @type {HTMLInputElement} */ ($('token')).value = token;
+}
+
+function setToken(t) {
+  token = t.trim();
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  updateIdentity();
+  reconnectWs();
+}
+
+let removeArmed = 0;
+
+function wire() {
+  $('token-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    setToken(/** @type {HTMLInputElement} */ ($('token')).value);
+    say(token ? 'Token in use (kept in this tab only).' : 'No token: read-only.', 'ok');
+  });
+  $('token-forget').addEventListener('click', () => {
+    setToken('');
+    say('Token forgotten: read-only.', 'ok');
+  });
+  $('reveal-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const p = /** @type {HTMLInputElement} */ ($('reveal-path')).value.trim() || '/';
+    reveal(p).catch((e) => report(e, `reveal ${p}`));
+  });
+  $('edit-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (selected === null) return;
+    const path = selected;
+    const value = /** @type {HTMLTextAreaElement} */ ($('edit-value')).value;
+    const encoding = /** @type {HTMLSelectElement} */ ($('edit-encoding')).value;
+    shownValue = { value, encoding };
+    api('PUT', path, '', { value, encoding })
+      .then(() => say(`Wrote ${path}.`, 'ok'))
+      .catch((e) => report(e, `write ${path}`));
+  });
+  $('add-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (selected === null) return;
+    const name = /** @type {HTMLInputElement} */ ($('add-name')).value.trim();
+    const value = /** @type {HTMLInputElement} */ ($('add-value')).value;
+    if (name === '' || name.startsWith('/') || name.endsWith('/') || name.includes('//')) {
+      say('A child name is one or more path components, without a leading or trailing /.', 'error');
+      return;
+    }
+    const path = joinPath(selected, name);
+    api('PUT', path, '', { value, encoding: 'utf8' })
+      .then(() => {
+        say(`Created ${path}.`, 'ok');
+        const parent = rows.get(selected ?? '');
+        if (parent && !parent.expanded) void expand(parent);
+      })
+      .catch((e) => report(e, `create ${path}`));
+  });
+  $('remove-btn').addEventListener('click', () => {
+    if (selected === null) return;
+    const btn = $('remove-btn');
+    // Two clicks, not confirm(): no modal dialog, and nothing is lost by a stray click.
+    if (!removeArmed) {
+      btn.textContent = `Really remove ${selected} and everything below?`;
+      removeArmed = window.setTimeout(() => {
+        removeArmed = 0;
+        btn.textContent = 'Remove node';
+      }, 4000);
+      return;
+    }
+    clearTimeout(removeArmed);
+    removeArmed = 0;
+    btn.textContent = 'Remove node';
+    const path = selected;
+    api('DELETE', path, '')
+      .then(() => say(`Removed ${path}.`, 'ok'))
+      .catch((e) => report(e, `remove ${path}`));
+  });
+  $('feed-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const p = /** @type {HTMLInputElement} */ ($('feed-path')).value.trim() || '/';
+    startFeed(p).catch((e) => report(e, `watch ${p}`));
+  });
+  $('feed-stop').addEventListener('click', () => {
+    unwatch(FEED_TOKEN)
+      .then(() => ($('feed-state').textContent = `Stopped after ${feedCount} event${feedCount === 1 ? '' : 's'}.`))
+      .catch((e) => report(e, 'unwatch'));
+  });
+  $('feed-clear').addEventListener('click', () => {
+    $('feed-list').replaceChildren();
+  });
+}
+
+function start() {
+  wire();
+  updateIdentity();
+  const root = createRow('/');
+  $('tree').append(root.li);
+  ws.watches.set(TREE_TOKEN, '/');
+  connectWs();
+  void expand(root);
+  select('/');
+}
+
+start();

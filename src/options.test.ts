@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { parseOptions } from './options.js';
+
+describe('--http', () => {
+  it('is off by default and reads HOST:PORT or unix:PATH', () => {
+    expect(parseOptions([])).toMatchObject({ http: undefined });
+    expect(parseOptions(['--http', '8080'])).toMatchObject({ http: { kind: 'tcp', host: '127.0.0.1', port: 8080 } });
+    expect(parseOptions(['--http', 'unix:/tmp/h.sock'])).toMatchObject({ http: { kind: 'unix', path: '/tmp/h.sock' } });
+  });
+
+  it('rejects a bad address with a message', () => {
+    expect(() => parseOptions(['--http', 'no port'])).toThrow(/bad --http/);
+    expect(() => parseOptions(['--http'])).toThrow();
+  });
+});
