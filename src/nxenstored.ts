@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   // token (guest tokens are issued again; README, Live update).
   const http = config.http;
   const tokenFile = join(rundir, 'http-token');
-  let gateway;
+  let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
   if (http !== undefined && handoff === undefined) gateway = await startGateway(daemon, http, rundir);
   else if (http !== undefined) {
     // We already serve every client of the previous process: a gateway that cannot listen again
