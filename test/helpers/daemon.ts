@@ -116,7 +116,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
   );
 
   try {
+    // Both: the daemon listens on socket, then socket_ro; a test may use either at once.
     await waitForSocket(socket, () => exit, () => out);
+    await waitForSocket(join(rundir, 'socket_ro'), () => exit, () => out);
   } catch (e) {
     await kill(child, exitedPromise);
     rmSync(rundir, { recursive: true, force: true });
