@@ -49,7 +49,13 @@ const THROUGHPUT_MS = 3000;
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
 const hasActivator = spawnSync('systemd-socket-activate', ['--version']).status === 0;
 const scratch = mkdtempSync(join(tmpdir(), 'nxs-lifecycle-bench-'));
-process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
+});
+// Interrupted: take the daemons along (the 'exit' handler runs on process.exit).
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
 /**
  * A tree of about `n` nodes: /local/domain/<d>/data/k<j>, 1000 keys per domain, each domain
@@ -113,6 +119,8 @@ async function coldStart(data: string | undefined, extra: string[] = []): Promis
   const child = hasActivator
     ? spawn('systemd-socket-activate', ['-l', sock, '-l', join(rundir, 'socket_ro'), '--fdname=socket:socket_ro', process.execPath, ...args])
     : spawn(process.execPath, args);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   // With the activator: wait until it listens (not part of the time), then connect: that starts us.

@@ -103,6 +103,8 @@ async function main(): Promise<void> {
   let stopping = false;
   const stop = (why: string) => {
     if (stopping) return;
+    // Mid live update: a decided hand-over means the new process serves these very sockets.
+    if (daemon.liveUpdate?.stopping() === true) return void log.info({ why }, 'stop ignored: the new process serves');
     stopping = true;
     log.info({ why }, 'stopping');
     notifier.stopping(`stopping (${why})`);

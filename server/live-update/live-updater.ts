@@ -71,6 +71,8 @@ interface Session {
  */
 export class LiveUpdater {
   private session: Session | undefined;
+  /** The spawned next process; `decided` once it is told to go (no way back). */
+  private handover: { child: ChildProcess; decided: boolean } | undefined;
 
   constructor(private readonly options: LiveUpdaterOptions) {}
 
@@ -167,6 +169,7 @@ export class LiveUpdater {
       try {
         session.spawned = true;
         child = this.spawnNext(session, header, file, force, passed);
+        this.handover = { child, decided: false };
       } catch (e) {
         rmSync(file, { force: true });
         return this.failed(`could not start the new process: ${(e as Error).message}`);
@@ -181,11 +184,14 @@ export class LiveUpdater {
           (e: unknown) => `could not pass a connection: ${(e as Error).message}`,
         );
       }
+      if (outcome === 'ready' && session.cancelled) outcome = 'this process is stopping';
       if (outcome !== 'ready') {
         child.kill('SIGKILL');
+        this.handover = undefined;
         rmSync(file, { force: true });
         return this.failed(`the new process failed: ${outcome}`);
       }
+      this.handover.decided = true;
       log.info({ pid: child.pid }, 'live-update: the new process serves; exiting');
       // Past this point we no longer serve on: the new process is told to go whatever happens.
       await Promise.resolve(this.options.handedOver?.(child.pid!)).catch((e: unknown) =>
@@ -210,6 +216,20 @@ export class LiveUpdater {
         await this.options.resume?.().catch((e: unknown) => log.error({ err: (e as Error).message }, 'live-update: could not reopen the gateway'));
       }
     }
+  }
+
+  /**
+   * `stopping()`, when a stop signal arrives: a hand-over not yet decided is abandoned (the new
+   * process is killed and this one stops as usual). True when it is decided: the new process is
+   * the daemon now and this one exits by itself; it must not close or unlink anything it serves.
+   */
+  stopping(): boolean {
+    const h = this.handover;
+    if (h === undefined) return false;
+    if (h.decided) return true;
+    if (this.session !== undefined) this.session.cancelled = true;
+    h.child.kill('SIGKILL');
+    return false;
   }
 
   private failed(reason: string): string {

@@ -5,7 +5,7 @@
  * request in flight across the update; afterwards every acknowledged write is read back, every
  * event of those writes has arrived, and no request got an error.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -310,6 +310,40 @@ describe('a new process that fails', () => {
     }
   });
 });
+
+describe('a stop signal during the hand-over', () => {
+  it('abandons a hand-over not yet decided: the new process is killed, the old one stops as usual', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nxs-lu-'));
+    const hang = join(dir, 'hang.js');
+    const pidFile = join(dir, 'pid');
+    // A "new program" that starts and never says ready.
+    writeFileSync(hang, `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000);\n`);
+    const e = await startDaemon();
+    try {
+      const k = await e.connect();
+      expect(await k.control('live-update', '-f', hang)).toBe('OK');
+      const pending = k.control('live-update', '-s').catch((err: Error) => err.message);
+      const childPid = Number(await eventually(() => (existsSync(pidFile) ? readFileSync(pidFile, 'latin1') : ''), (p) => p !== ''));
+      process.kill(e.pid, 'SIGTERM');
+      expect(await eventually(() => e.exited(), (x) => x !== undefined)).toEqual({ code: 0, signal: null });
+      expect(await pending).toMatch(/connection closed/);
+      expect(await eventually(() => running(childPid), (r) => !r)).toBe(false);
+    } finally {
+      await e.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** True while `pid` runs (a zombie counts as gone). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 describe('the session commands of xenstore-control', () => {
   it('answers -f, -c, -a and -s as cxenstored does', async () => {

@@ -4,7 +4,7 @@
  * by the test (sd_notify protocol), and `--idle-exit`. The daemon is the real built one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,9 +69,11 @@ describe('socket activation (systemd-socket-activate)', () => {
     const data = bigDataDir(NODES);
     const sock = join(rundir, 'socket');
     const sockRo = join(rundir, 'socket_ro');
+    // The built file itself, as package.json's `bin` names it and a unit's ExecStart= runs it: its
+    // shebang execs node in place, so LISTEN_PID (the activator's pid) is still ours.
     const p = run('systemd-socket-activate', [
       '-l', sock, '-l', sockRo, '--fdname=socket:socket_ro',
-      process.execPath, DAEMON_JS, '--rundir', rundir, '--data-dir', data,
+      DAEMON_JS, '--rundir', rundir, '--data-dir', data,
     ]);
     await until('the activator to listen', () => p.output().includes(`Listening on ${sockRo}`));
     // The first connection makes the activator exec the daemon, which then loads 2·10⁵ nodes:
@@ -81,6 +83,8 @@ describe('socket activation (systemd-socket-activate)', () => {
     expect(p.output()).not.toMatch(/\bready\b/);
     expect(await early).toBe(`value ${NODES - 1}`);
     expect(p.output()).toMatch(/ready .*activated=true/);
+    // The activator's process is now the daemon: nothing in between (LISTEN_PID holds).
+    expect(readFileSync(`/proc/${p.child.pid}/cmdline`, 'utf8').split('\0')).toContain(DAEMON_JS);
     // The descriptor named socket_ro is the read-only one.
     const ro = await Wire.connect(sockRo);
     expect(await ro.read('/big/k0')).toBe('value 0');
