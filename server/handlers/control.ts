@@ -59,6 +59,9 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   memreport: {
     usage: 'memreport                   memory use of the daemon',
     run: (ctx) => {
+      // Under `node --expose-gc` (bench:peers) collect first, so heapUsed is the live heap.
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc !== undefined) gc();
       const m = process.memoryUsage();
       const nodes = subtreeSize(ctx.daemon.store.root);
       return [
