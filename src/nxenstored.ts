@@ -20,7 +20,13 @@ async function main(): Promise<void> {
   const log = createLogger(config.logFormat, config.logLevel);
   const rundir = chooseRundir(config.rundir);
   prepareRundir(rundir);
-  const daemon = new Daemon({ rundir, log, quotas: new Quotas(config.limits), accessLog: config.accessLog });
+  const daemon = new Daemon({
+    rundir,
+    log,
+    quotas: new Quotas(config.limits),
+    accessLog: config.accessLog, fairness: config.fairness,
+    turnIdleMs: config.turnIdleMs,
+  });
   const listeners = await listen(daemon, rundir);
   log.info({ rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid }, 'ready');
   log.info(`clients: export XENSTORED_PATH=${listeners.socket}`);

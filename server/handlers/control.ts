@@ -82,6 +82,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         `requests ${d.stats.requests}`,
         `commits read-only ${c['read-only']} fast ${c.fast} graft ${c.graft} replay ${c.replay}`,
         `conflicts ${d.stats.conflicts}`,
+        `turns ${d.fairness.stats.turns} held ${d.fairness.stats.held} idle ${d.fairness.stats.idle} exhausted ${d.fairness.stats.exhausted}`,
         `connections ${d.connections.size}`,
         `watches ${d.watches.count()}`,
         `domains ${[...d.domains.all()].map((x) => x.domid).join(' ') || '-'}`,
