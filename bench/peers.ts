@@ -60,8 +60,8 @@ const LOAD_TITLES: Record<string, string> = {
   watch: 'watch fan-out, 1,000 watchers (events/s)',
 };
 
-type Row = LoadResult | { load: string; label: string; failed: string };
-const ok = (r: Row): r is LoadResult => !('failed' in r);
+type Row = (LoadResult & { cpuUsPerOp?: number }) | { load: string; label: string; failed: string };
+const ok = (r: Row): r is LoadResult & { cpuUsPerOp?: number } => !('failed' in r);
 
 const base = mkdtempSync(join(tmpdir(), 'nxs-peers-'));
 const running: RunningDaemon[] = [];
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     for (const load of LOADS) {
       for (let k = 0; k < daemons.length; k++) {
         const d = daemons[(k + round) % daemons.length]!;
-        const r = await runLoadgen(d.socket, load, d.name, [...timing, '--seed', String(round + 1)]);
+        const r = await runLoadgen(d.socket, load, d.name, [...timing, '--seed', String(round + 1)], d.pid);
         results.push(r);
         log(`round ${round + 1} ${load} ${d.name}: ${ok(r) ? `${fmt(r.opsPerSec)}/s p99 ${r.p99Us}µs` : `FAILED ${r.failed}`}`);
       }
@@ -105,6 +105,8 @@ async function main(): Promise<void> {
   out.push(throughputTable());
   out.push('');
   out.push(transactionTable());
+  out.push('');
+  out.push(cpuTable());
   if (scale !== undefined) {
     out.push('');
     out.push(scale);
@@ -141,6 +143,22 @@ function throughputTable(): string {
     '### Throughput (ops/s; transactions: commits/s; watch: events/s) and p99 latency (µs)',
     '',
     markdownTable(['load', ...names, 'ours / faster peer', 'p99 ours / best peer'], rows),
+  ].join('\n');
+}
+
+function cpuTable(): string {
+  const names = PEERS.map(([, n]) => n);
+  const rows = LOADS.map((load) => [
+    LOAD_TITLES[load] ?? load,
+    ...names.map((n) => {
+      const c = cell(n, load, (r) => (r as { cpuUsPerOp?: number }).cpuUsPerOp ?? NaN);
+      return c === undefined || Number.isNaN(c) ? '-' : fmt(c);
+    }),
+  ]);
+  return [
+    '### Daemon CPU per operation (µs of user + system time per op/commit/event, median round; lower is better)',
+    '',
+    markdownTable(['load', ...names], rows),
   ].join('\n');
 }
 
