@@ -123,21 +123,31 @@ export class Daemon {
     return out.reply;
   }
 
+  /** `commit(tx)` ends a transaction with "T": installs it and fires its watches, or reports why not. */
+  commit(tx: Transaction): CommitResult {
+    const before = this.store;
+    return this.settle(commit(before, tx), before);
+  }
+
   /**
-   * `commit(tx, conn)` ends a transaction with "T": installs it and fires its watches, or reports
-   * why not. A commit that would change what the turn's transaction reserved waits for the turn
-   * to end and is then decided against the store of that moment (fairness.ts): a promise.
+   * `commitFor(conn, tx)` is `commit(tx)` for a client connection, under the fairness turn: a
+   * commit that would change what the turn's transaction reserved waits for the turn to end and is
+   * then decided against the store of that moment (fairness.ts); the result is then a promise.
    */
-  commit(tx: Transaction, conn?: Connection): CommitResult | Promise<CommitResult> {
+  commitFor(conn: Connection, tx: Transaction): CommitResult | Promise<CommitResult> {
     const before = this.store;
     const result = commit(before, tx);
-    if (result.kind === 'committed' && result.store !== before && conn !== undefined) {
+    if (result.kind === 'committed' && result.store !== before) {
       const turnEnd = this.fairness.blocks(conn, result.store);
       if (turnEnd !== undefined) {
         // A client that went away meanwhile took its transaction with it (spec §9.1).
-        return turnEnd.then(() => (conn.state === 'open' ? this.commit(tx, conn) : { kind: 'conflict' as const }));
+        return turnEnd.then(() => (conn.state === 'open' ? this.commitFor(conn, tx) : { kind: 'conflict' as const }));
       }
     }
+    return this.settle(result, before);
+  }
+
+  private settle(result: CommitResult, before: Store): CommitResult {
     if (result.kind === 'committed') {
       this.stats.commits[result.path]++;
       this.install(result.store, before, result.changes);

@@ -47,7 +47,7 @@ export const transactionEnd: Handler = (ctx, payload) => {
     if (result.kind === 'failed') throw new XsError(result.code, 'transaction failed');
     return OK_REPLY;
   };
-  const result = daemon.commit(tx, conn);
+  const result = daemon.commitFor(conn, tx);
   // A commit held back by the turn (fairness.ts) answers when it is decided.
   return result instanceof Promise ? result.then(settle) : settle(result);
 };
