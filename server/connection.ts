@@ -14,8 +14,9 @@ import type { Caller, Transaction } from '../store/index.js';
  * reads cannot grow our memory either (cxenstored discards such events too). A healthy client is
  * never dropped from: one large commit's burst of events is queued whole and flushed in one go.
  *
- * Output is corked on the first write of a tick and uncorked on the next, so that the replies to a
- * batch of pipelined requests and the events they cause leave in one writev.
+ * Output is queued and flushed once every readable socket of this turn of the event loop has been
+ * served (see `flushAll`), so that the replies to a batch of pipelined requests and the events
+ * they cause leave in one write.
  */
 /**
  * Persistence's output barrier (server/persistence/journal.ts): while commits are not yet durable,
@@ -44,8 +45,6 @@ export interface Transport {
   write(frame: Buffer): boolean;
   pause(): unknown;
   resume(): unknown;
-  cork(): void;
-  uncork(): void;
   readonly writableLength: number;
   /** The buffer is past its high-water mark: 'drain' will come. */
   readonly writableNeedDrain: boolean;
@@ -55,6 +54,23 @@ export interface Transport {
 export type ConnectionState = 'open' | 'closed';
 
 let nextId = 1;
+
+/**
+ * Connections with output queued since the last flush. They are flushed in the event loop's
+ * check phase (setImmediate), after every socket that was readable in this poll has been read
+ * and answered: the replies of all clients then leave together, and no reply's write (which
+ * wakes its reader, and on a busy machine lets it take our CPU) comes before the next client's
+ * request has been handled. Measured: see bench/RESULTS.md, "Wire protocol".
+ */
+const queued: Connection[] = [];
+
+function flushAll(): void {
+  for (let i = 0; i < queued.length; i++) queued[i]!.flush();
+  queued.length = 0;
+}
+
+/** Queued output beyond which a connection flushes at once (and may pause, see `flush`). */
+const FLUSH_BYTES = 16 * 1024;
 
 export class Connection {
   readonly id = nextId++;
@@ -70,7 +86,10 @@ export class Connection {
   private heldPaused = false;
   private readonly decoder = new FrameDecoder();
   private nextTx = 1;
-  private corked = false;
+  /** Frames to send at the next flush, and their total size. */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private scheduled = false;
   private paused = false;
   private waiting = false;
   /** The last flush left bytes unsent: the client is not keeping up. Cleared on 'drain'. */
@@ -129,11 +148,7 @@ export class Connection {
   send(frame: Buffer): void {
     if (this.state !== 'open') return;
     if (this.gate !== undefined && this.holdBack(frame, false)) return;
-    this.cork();
-    if (!this.socket.write(frame) && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
+    this.queue(frame);
   }
 
   /** `sendEvent(frame)` queues a watch event, or drops it when the client is not reading. */
@@ -144,8 +159,7 @@ export class Connection {
       this.droppedEvents++;
       return false;
     }
-    this.cork();
-    this.socket.write(frame);
+    this.queue(frame);
     return true;
   }
 
@@ -192,6 +206,42 @@ export class Connection {
         this.pump();
       }
     }
+  }
+
+  private queue(frame: Buffer): void {
+    this.out.push(frame);
+    this.outBytes += frame.length;
+    if (this.outBytes >= FLUSH_BYTES) {
+      this.flush();
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      queued.push(this);
+      if (queued.length === 1) setImmediate(flushAll);
+    }
+  }
+
+  /**
+   * Sends the queued frames in ONE write (joined: frames are small, and one buffer is cheaper
+   * for Node's stream than a writev of many). When the socket's buffer is over its high-water
+   * mark the client is not reading: stop reading its requests until 'drain' (`xb.ml` `can_input`).
+   */
+  flush(): void {
+    this.scheduled = false;
+    if (this.outBytes === 0 || this.state !== 'open') return;
+    const out = this.out;
+    const bytes = out.length === 1 ? out[0]! : Buffer.concat(out, this.outBytes);
+    out.length = 0;
+    this.outBytes = 0;
+    if (!this.socket.write(bytes) && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    if (this.socket.writableLength > 0) this.backlogged = true;
+  }
+
+  /** Output queued for the next flush (live update waits for it to reach the kernel). */
+  get queuedBytes(): number {
+    return this.outBytes;
   }
 
   /** `close()` ends the connection; teardown happens once, in the socket's 'close' handler. */
@@ -260,17 +310,6 @@ export class Connection {
   /** Takes the requests waiting in the decoder, now that `admit` may say yes to them. */
   poll(): void {
     this.pump();
-  }
-
-  private cork(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      this.socket.uncork();
-      if (this.socket.writableLength > 0) this.backlogged = true;
-    });
   }
 
   /**

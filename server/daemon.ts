@@ -28,6 +28,7 @@ import {
 import { Connection, type ConnectionKind, type OutputGate, type Transport } from './connection.js';
 import type { Domain } from './domain.js';
 import type { LiveUpdater } from './live-update/index.js';
+import { Fairness } from './fairness.js';
 import { Domains } from './domains.js';
 import { Quotas } from './quotas.js';
 import { process as processFrame } from './process.js';
@@ -40,6 +41,10 @@ export interface DaemonOptions {
   readonly quotas: Quotas;
   /** Log every request and reply, like oxenstored's access log (off by default: hot path). */
   accessLog: boolean;
+  /** Transaction fairness (fairness.ts); false gives first-come-first-served commits. */
+  readonly fairness?: boolean;
+  /** How long a turn holder may make no progress while others wait (fairness.ts). */
+  readonly turnIdleMs?: number;
   /** Committed versions kept for point-in-time reads and diffs. */
   readonly historySize?: number;
   /** A store to start from (persistence, tests); the initial tree otherwise. */
@@ -65,6 +70,8 @@ export class Daemon {
   readonly domains: Domains;
   readonly log: Logger;
   readonly quotas: Quotas;
+  /** Who wins among conflicting transactions once one has kept losing (fairness.ts). */
+  readonly fairness: Fairness;
   readonly stats = { requests: 0, commits: { 'read-only': 0, fast: 0, graft: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
   /** When a client last did something: a request or a new connection (`--idle-exit`). */
@@ -81,6 +88,7 @@ export class Daemon {
   constructor(readonly options: DaemonOptions) {
     this.log = options.log;
     this.quotas = options.quotas;
+    this.fairness = new Fairness(options.fairness ?? true, options.turnIdleMs);
     this.store = options.store ?? createStore();
     this.history = new History(options.historySize ?? 64);
     this.history.record(this.store);
@@ -135,6 +143,7 @@ export class Daemon {
     this.connections.delete(conn);
     conn.transactions.clear();
     this.watches.removeOwner(conn);
+    this.fairness.closed(conn);
     if (conn.kind === 'domain') this.domains.get(conn.caller.domid)?.connections.delete(conn);
     if (error !== undefined) this.log.warn({ conn: conn.id, err: error.message }, 'connection closed on error');
     else this.log.debug({ conn: conn.id }, 'connection closed');
@@ -151,7 +160,28 @@ export class Daemon {
   /** `commit(tx)` ends a transaction with "T": installs it and fires its watches, or reports why not. */
   commit(tx: Transaction): CommitResult {
     const before = this.store;
+    return this.settle(commit(before, tx), before);
+  }
+
+  /**
+   * `commitFor(conn, tx)` is `commit(tx)` for a client connection, under the fairness turn: a
+   * commit that would change what the turn's transaction reserved waits for the turn to end and is
+   * then decided against the store of that moment (fairness.ts); the result is then a promise.
+   */
+  commitFor(conn: Connection, tx: Transaction): CommitResult | Promise<CommitResult> {
+    const before = this.store;
     const result = commit(before, tx);
+    if (result.kind === 'committed' && result.store !== before) {
+      const turnEnd = this.fairness.blocks(conn, result.store);
+      if (turnEnd !== undefined) {
+        // A client that went away meanwhile took its transaction with it (spec §9.1).
+        return turnEnd.then(() => (conn.state === 'open' ? this.commitFor(conn, tx) : { kind: 'conflict' as const }));
+      }
+    }
+    return this.settle(result, before);
+  }
+
+  private settle(result: CommitResult, before: Store): CommitResult {
     if (result.kind === 'committed') {
       this.stats.commits[result.path]++;
       this.install(result.store, before, result.changes);

@@ -8,6 +8,8 @@ export interface DaemonConfig {
   readonly logFormat: LogFormat;
   readonly logLevel: string;
   readonly accessLog: boolean;
+  readonly fairness: boolean;
+  readonly turnIdleMs: number | undefined;
   readonly limits: Partial<Limits>;
   /** Persistence: the data directory (off when undefined), the sync mode, idle exit in seconds. */
   readonly dataDir: string | undefined;
@@ -27,6 +29,10 @@ export const USAGE = `usage: nxenstored [options]
   --log-format FORMAT   pretty (default) or json
   --log-level LEVEL     trace, debug, info (default), warn, error
   --access-log          log every request and its outcome (like oxenstored's access log)
+  --no-fairness         commit transactions first come, first served (no turn for a
+                        transaction that keeps failing; for comparison only)
+  --turn-idle-ms MS     a transaction holding the turn that makes no progress for MS while
+                        others wait for it gives the turn up (default 250)
   --quota NAME=VALUE    set a quota (repeatable; 0 = unlimited); names: ${Object.keys(QUOTA_NAMES).join(', ')}
   --data-dir DIR        keep the store in DIR (write-ahead log + snapshots); it survives
                         restarts and crashes. Without it the store lives in memory only
@@ -55,6 +61,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'log-format': { type: 'string', default: 'pretty' },
       'log-level': { type: 'string', default: 'info' },
       'access-log': { type: 'boolean', default: false },
+      'no-fairness': { type: 'boolean', default: false },
+      'turn-idle-ms': { type: 'string' },
       quota: { type: 'string', multiple: true, default: [] },
       'data-dir': { type: 'string' },
       sync: { type: 'string', default: 'always' },
@@ -87,6 +95,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     if (dataDir === undefined) throw new Error('--idle-exit needs --data-dir (an idle exit would lose the store)');
     idleExit = Number(values['idle-exit']);
   }
+  const idle = values['turn-idle-ms'];
+  if (idle !== undefined && !/^[1-9]\d{0,8}$/.test(idle)) throw new Error(`--turn-idle-ms must be a positive number of milliseconds`);
   return {
     dataDir,
     sync,
@@ -96,6 +106,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     logFormat,
     logLevel: values['log-level']!,
     accessLog: values['access-log']!,
+    fairness: !values['no-fairness']!,
+    turnIdleMs: idle === undefined ? undefined : Number(idle),
     limits: limits as Partial<Limits>,
     http: values.http === undefined ? undefined : parseListenAddress(values.http),
   };

@@ -149,6 +149,23 @@ export class Transaction {
     return again;
   }
 
+  /**
+   * `rerunOn(live)` is a new transaction on `live` that has executed this one's requests, in
+   * order, whatever they answer now (errors included). What a retry of this transaction would
+   * observe: the server uses it to protect a retry's reads (server/fairness.ts).
+   */
+  rerunOn(live: Store): Transaction {
+    const again = new Transaction(live, this.caller, this.limits);
+    for (const { req } of this.log) {
+      try {
+        again.execute(req);
+      } catch (e) {
+        if (!(e instanceof XsError)) throw e;
+      }
+    }
+    return again;
+  }
+
   /** Changes for watches: one per node, in first-touch order, with the last kind (spec §8.7). */
   changes(): Change[] {
     const index = new Map<string, number>();

@@ -148,8 +148,6 @@ class LocalTransport extends EventEmitter implements Transport {
 
   pause(): void {}
   resume(): void {}
-  cork(): void {}
-  uncork(): void {}
 
   destroy(): void {
     if (this.closed) return;

@@ -169,8 +169,6 @@ class WsTransport extends EventEmitter implements Transport {
     this.ws.resume();
   }
 
-  cork(): void {}
-  uncork(): void {}
 
   destroy(error?: Error): void {
     // An oversized header (spec §1.3) is a protocol error: 1002, as the socket is closed.

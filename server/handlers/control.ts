@@ -59,6 +59,9 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   memreport: {
     usage: 'memreport                   memory use of the daemon',
     run: (ctx) => {
+      // Under `node --expose-gc` (bench:peers) collect first, so heapUsed is the live heap.
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc !== undefined) gc();
       const m = process.memoryUsage();
       const nodes = subtreeSize(ctx.daemon.store.root);
       return [
@@ -87,6 +90,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         `requests ${d.stats.requests}`,
         `commits read-only ${c['read-only']} fast ${c.fast} graft ${c.graft} replay ${c.replay}`,
         `conflicts ${d.stats.conflicts}`,
+        `turns ${d.fairness.stats.turns} held ${d.fairness.stats.held} idle ${d.fairness.stats.idle} exhausted ${d.fairness.stats.exhausted}`,
         `connections ${d.connections.size}`,
         `watches ${d.watches.count()}`,
         `domains ${[...d.domains.all()].map((x) => x.domid).join(' ') || '-'}`,

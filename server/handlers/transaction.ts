@@ -1,6 +1,6 @@
 import { flagArg, replyPayload } from '../../protocol/index.js';
-import { Transaction, XsError } from '../../store/index.js';
-import { OK_REPLY, required, type Handler } from '../handler.js';
+import { Transaction, XsError, type CommitResult } from '../../store/index.js';
+import { OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
 /**
  * TRANSACTION_START (spec §9.1): must carry tx_id 0 (an open id is EBUSY: no nesting; an unknown
@@ -13,10 +13,19 @@ export const transactionStart: Handler = (ctx) => {
   if (!conn.caller.privileged && conn.transactions.size >= limits.transactions) {
     throw new XsError('ENOSPC', `more than ${limits.transactions} open transactions`);
   }
-  const id = conn.allocTxId();
-  conn.transactions.set(id, new Transaction(daemon.store, conn.caller, limits));
-  return { payload: replyPayload.decimal(id) };
+  // A connection whose transactions keep failing waits here for its turn (fairness.ts).
+  const turn = daemon.fairness.admit(conn);
+  return turn === undefined ? open(ctx) : turn.then(() => open(ctx));
 };
+
+function open(ctx: RequestContext): Reply {
+  const { conn, daemon, limits } = ctx;
+  const id = conn.allocTxId();
+  const tx = new Transaction(daemon.store, conn.caller, limits);
+  conn.transactions.set(id, tx);
+  daemon.fairness.started(conn, id, tx);
+  return { payload: replyPayload.decimal(id) };
+}
 
 /**
  * TRANSACTION_END `T|` commits, `F|` aborts (exactly these, cxenstored's rule). The transaction is
@@ -28,9 +37,17 @@ export const transactionEnd: Handler = (ctx, payload) => {
   if (tx === undefined) throw new XsError('ENOENT', 'TRANSACTION_END outside a transaction');
   const doCommit = required(flagArg(payload), 'TRANSACTION_END takes T or F');
   conn.transactions.delete(header.txId);
-  if (!doCommit) return OK_REPLY;
-  const result = daemon.commit(tx);
-  if (result.kind === 'conflict') throw new XsError('EAGAIN', 'transaction conflicts with a commit');
-  if (result.kind === 'failed') throw new XsError(result.code, 'transaction failed');
-  return OK_REPLY;
+  if (!doCommit) {
+    daemon.fairness.ended(conn, header.txId, tx, 'aborted');
+    return OK_REPLY;
+  }
+  const settle = (result: CommitResult): Reply => {
+    daemon.fairness.ended(conn, header.txId, tx, result.kind);
+    if (result.kind === 'conflict') throw new XsError('EAGAIN', 'transaction conflicts with a commit');
+    if (result.kind === 'failed') throw new XsError(result.code, 'transaction failed');
+    return OK_REPLY;
+  };
+  const result = daemon.commitFor(conn, tx);
+  // A commit held back by the turn (fairness.ts) answers when it is decided.
+  return result instanceof Promise ? result.then(settle) : settle(result);
 };

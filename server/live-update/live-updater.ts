@@ -149,7 +149,7 @@ export class LiveUpdater {
       for (;;) {
         // Persistence holds replies until their commits are durable: those first.
         const durable = daemon.options.journal?.pending() === undefined;
-        const stuck = [...daemon.connections].filter((c) => c.state === 'open' && c.socket.writableLength > 0);
+        const stuck = [...daemon.connections].filter((c) => c.state === 'open' && (c.queuedBytes > 0 || c.socket.writableLength > 0));
         if (durable && stuck.length === 0) break;
         if (Date.now() >= flushBy) {
           return this.failed(`${stuck.length} connection(s) are not reading their replies (${stuck.map((c) => c.id).join(' ')})`);
