@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommitResult, Transaction } from '../../store/index.js';
+import type { Connection } from '../connection.js';
 import { Daemon } from '../daemon.js';
 import { Quotas } from '../quotas.js';
 import { Gateway } from './gateway.js';
@@ -33,15 +34,16 @@ afterAll(async () => {
 
 /** Makes the next `n` commits report a conflict, as if another client had committed first. */
 function conflictNext(n: number): void {
-  const real = daemon.commit.bind(daemon);
+  // TRANSACTION_END commits through `commitFor` (the fairness turn's entry, server/fairness.ts).
+  const real = daemon.commitFor.bind(daemon);
   let left = n;
-  daemon.commit = (tx: Transaction): CommitResult => {
+  daemon.commitFor = (conn: Connection, tx: Transaction): CommitResult | Promise<CommitResult> => {
     if (left > 0) {
       left--;
       daemon.stats.conflicts++;
       return { kind: 'conflict' } as CommitResult;
     }
-    return real(tx);
+    return real(conn, tx);
   };
 }
 

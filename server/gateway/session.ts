@@ -89,17 +89,24 @@ export class Session {
     this.conn.close();
   }
 
-  private receive(frame: Buffer): void {
-    const header = decodeHeader(frame, 0);
-    const payload = frame.subarray(HEADER_SIZE);
-    if (header.type !== Op.WATCH_EVENT) {
-      const p = this.pending.get(header.reqId);
-      if (p !== undefined) {
-        this.pending.delete(header.reqId);
-        p.resolve({ header, payload });
+  /**
+   * One write of the connection carries every frame it queued in that turn of the event loop
+   * (`Connection.flush` joins them), so a write is split back into its frames here.
+   */
+  private receive(bytes: Buffer): void {
+    for (let at = 0; at + HEADER_SIZE <= bytes.length; ) {
+      const header = decodeHeader(bytes, at);
+      const payload = bytes.subarray(at + HEADER_SIZE, at + HEADER_SIZE + header.len);
+      at += HEADER_SIZE + header.len;
+      if (header.type !== Op.WATCH_EVENT) {
+        const p = this.pending.get(header.reqId);
+        if (p !== undefined) {
+          this.pending.delete(header.reqId);
+          p.resolve({ header, payload });
+        }
       }
+      this.onFrame?.(header, payload);
     }
-    this.onFrame?.(header, payload);
   }
 }
 
@@ -135,7 +142,7 @@ class LocalTransport extends EventEmitter implements Transport {
   private closed = false;
 
   constructor(
-    private readonly deliver: (frame: Buffer) => void,
+    private readonly deliver: (frames: Buffer) => void,
     private readonly onClosed?: () => void,
   ) {
     super();
