@@ -97,7 +97,10 @@ export async function startNxenstored(transport: 'tcp' | 'unix', extraArgs: stri
     },
     c.exited,
     c.output,
-  );
+  ).catch(async (e: unknown) => {
+    await stopper(c.proc, dir)();
+    throw e;
+  });
   const token = readFileSync(join(rundir, 'http-token'), 'utf8').trim();
   const socketPath = address.startsWith('unix:') ? address.slice(5) : address.startsWith('/') ? address : undefined;
   const url = socketPath !== undefined ? 'http://localhost' : /^https?:\/\//.test(address) ? address : `http://${address}`;
@@ -157,7 +160,10 @@ export async function startEtcd(): Promise<Server> {
     },
     c.exited,
     c.output,
-  );
+  ).catch(async (e: unknown) => {
+    await stopper(c.proc, dir)();
+    throw e;
+  });
   return { url, pid: c.proc.pid!, output: c.output, stop: stopper(c.proc, dir) };
 }
 
