@@ -26,13 +26,8 @@ import { request as httpRequest } from 'node:http';
 import { dirname } from 'node:path';
 import autocannon from 'autocannon';
 import { b64, cpuSeconds, startEtcd, startNxenstored, type Server } from './http-servers.js';
+import { option } from './cli-option.js';
 import { fmt, markdownTable, median, runContext } from './metric.js';
-
-function option(name: string, fallback: string): string {
-  const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
-  if (a === undefined) return fallback;
-  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : 'true';
-}
 
 const DURATION = Number(option('duration', '10'));
 const WARMUP = Number(option('warmup', '2'));

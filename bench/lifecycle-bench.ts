@@ -23,7 +23,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Map as ImmMap } from 'immutable';
 import { XsClient } from '../clients/index.js';
 import { frameRecord, segmentName, writeSnapshotFileSync } from '../server/persistence/index.js';
 import {
@@ -35,11 +34,9 @@ import {
   encodeDelta,
   encodeSnapshot,
   execute,
-  fromRoot,
-  parsePerms,
-  XsNode,
   type Store,
 } from '../store/index.js';
+import { domainTree } from './domain-tree.js';
 import { fmt, markdownTable, median, runContext } from './metric.js';
 
 const DAEMON = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
@@ -56,27 +53,6 @@ process.on('exit', () => {
 });
 // Interrupted: take the daemons along (the 'exit' handler runs on process.exit).
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
-
-/**
- * A tree of about `n` nodes: /local/domain/<d>/data/k<j>, 1000 keys per domain, each domain
- * owned by its guest (`n<d>`, `r0`), values of 12–20 bytes.
- */
-function tree(n: number): Store {
-  const perDomain = Math.min(1000, n);
-  const domains = Math.max(1, Math.round(n / (perDomain + 2)));
-  const doms: [string, XsNode][] = [];
-  for (let d = 1; d <= domains; d++) {
-    const perms = parsePerms([`n${d}`, 'r0']);
-    const keys: [string, XsNode][] = [];
-    for (let j = 0; j < perDomain; j++) keys.push([`k${j}`, XsNode.leaf(`value-${d}-${j}`, perms)]);
-    const data = new XsNode('', perms, ImmMap(keys));
-    doms.push([String(d), new XsNode('', perms, ImmMap([['data', data]]))]);
-  }
-  const n0 = parsePerms(['n0']);
-  const domain = new XsNode('', n0, ImmMap(doms));
-  const local = new XsNode('', n0, ImmMap([['domain', domain]]));
-  return fromRoot(new XsNode('', n0, ImmMap([['local', local]])), 1);
-}
 
 function nodes(s: Store): number {
   let total = 0;
@@ -191,7 +167,7 @@ async function throughput(sync: string, clients: number, window: number): Promis
 
 let small: Store | undefined;
 function dataDirFrom(dir: string): string {
-  small ??= tree(1000);
+  small ??= domainTree(1000);
   writeSnapshotFileSync(dir, encodeSnapshot(small));
   return dir;
 }
@@ -209,7 +185,7 @@ async function main(): Promise<void> {
   const codec: string[][] = [];
   const recovery: string[][] = [];
   for (const n of sizes) {
-    const s = tree(n);
+    const s = domainTree(n);
     const total = nodes(s);
     let t = performance.now();
     const bytes = encodeSnapshot(s);

@@ -17,10 +17,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Map as ImmMap } from 'immutable';
 import { XsClient } from '../clients/index.js';
 import { writeSnapshotFileSync } from '../server/persistence/index.js';
-import { encodeSnapshot, fromRoot, parsePerms, XsNode, type Store } from '../store/index.js';
+import { encodeSnapshot } from '../store/index.js';
+import { domainTree } from './domain-tree.js';
 import { fmt, markdownTable, median, runContext } from './metric.js';
 
 const DAEMON = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
@@ -29,22 +29,6 @@ const ROUNDS = 3;
 const scratch = mkdtempSync(join(tmpdir(), 'nxs-lu-bench-'));
 const children: ChildProcess[] = [];
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
-
-/** About `n` nodes: /local/domain/<d>/data/k<j>, 1000 keys per domain. */
-function tree(n: number): Store {
-  const perDomain = Math.min(1000, n);
-  const domains = Math.max(1, Math.round(n / (perDomain + 2)));
-  const doms: [string, XsNode][] = [];
-  for (let d = 1; d <= domains; d++) {
-    const perms = parsePerms([`n${d}`, 'r0']);
-    const keys: [string, XsNode][] = [];
-    for (let j = 0; j < perDomain; j++) keys.push([`k${j}`, XsNode.leaf(`value-${d}-${j}`, perms)]);
-    doms.push([String(d), new XsNode('', perms, ImmMap([['data', new XsNode('', perms, ImmMap(keys))]]))]);
-  }
-  const n0 = parsePerms(['n0']);
-  const local = new XsNode('', n0, ImmMap([['domain', new XsNode('', n0, ImmMap(doms))]]));
-  return fromRoot(new XsNode('', n0, ImmMap([['local', local]])), 1);
-}
 
 async function waitForSocket(path: string): Promise<void> {
   for (;;) {
@@ -62,7 +46,7 @@ async function waitForSocket(path: string): Promise<void> {
 }
 
 async function measure(n: number): Promise<string[]> {
-  const store = tree(n);
+  const store = domainTree(n);
   const data = mkdtempSync(join(scratch, 'data-'));
   writeSnapshotFileSync(data, encodeSnapshot(store));
   const rundir = mkdtempSync(join(scratch, 'run-'));

@@ -38,18 +38,7 @@ export class Domains {
   async introduce(domid: number, mfn: string, port: number): Promise<Domain> {
     const socketPath = this.socketPath(domid);
     mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
-    const domain: Domain = {
-      domid,
-      mfn,
-      port,
-      socketPath,
-      server: createServer(),
-      connections: new Set<Connection>(),
-      target: undefined,
-      shutdown: false,
-    };
-    domain.server.on('connection', (s) => this.accept(domain, s));
-    this.byId.set(domid, domain);
+    const domain = this.adopt(domid, mfn, port);
     try {
       await listenUnix(domain.server, socketPath);
     } catch (e) {
@@ -60,9 +49,9 @@ export class Domains {
   }
 
   /**
-   * `adopt(domid, mfn, port)` records a domain whose listening socket a previous process opened
-   * (live update): the socket file stays as it is; the caller listens on the inherited descriptor
-   * (`domain.server.listen({ fd })`) once it may accept.
+   * `adopt(domid, mfn, port)` records a domain and its (not yet listening) server. `introduce`
+   * then listens on the socket file; live update's next process listens on the descriptor the
+   * previous process opened (`domain.server.listen({ fd })`) once it may accept.
    */
   adopt(domid: number, mfn: string, port: number): Domain {
     const domain: Domain = {

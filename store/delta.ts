@@ -1,5 +1,5 @@
 import { XsError } from './errors.js';
-import { diff, type Difference } from './diff.js';
+import { addedSubtree, diff, type Difference } from './diff.js';
 import { XsNode } from './node.js';
 import { isSpecialName, SPECIAL_NAMES, type SpecialName } from './path.js';
 import { formatPerms, parsePerms, samePerms, type Perms } from './perms.js';
@@ -89,7 +89,7 @@ function guidedDiff(a: XsNode, b: XsNode, paths: readonly string[]): Difference[
       const cx = x.children.get(name);
       const cy = y.children.get(name);
       if (cx === undefined && cy === undefined) continue;
-      if (cx === undefined) added(prefix + name, cy!, out);
+      if (cx === undefined) addedSubtree(prefix + name, cy!, out);
       else if (cy === undefined) out.push({ path: prefix + name, kind: 'removed' });
       else below.push([prefix + name, cx, cy, hint]);
     }
@@ -200,16 +200,6 @@ function decodeOp(op: unknown): DeltaOp {
 
 function bad(what: string): XsError {
   return new XsError('EIO', `corrupt delta: ${what}`);
-}
-
-/** Every node of a new subtree, parents first. */
-function added(path: string, node: XsNode, out: Difference[]): void {
-  const stack: [string, XsNode][] = [[path, node]];
-  while (stack.length > 0) {
-    const [p, n] = stack.pop()!;
-    out.push({ path: p, kind: 'added' });
-    for (const [name, child] of n.children) stack.push([`${p}/${name}`, child]);
-  }
 }
 
 function segsOf(path: string): string[] {

@@ -24,7 +24,7 @@ export function diff(a: XsNode, b: XsNode): Difference[] {
     const prefix = path === '/' ? '/' : `${path}/`;
     for (const [name, child] of y.children) {
       const before = x.children.get(name);
-      if (before === undefined) added(`${prefix}${name}`, child, out);
+      if (before === undefined) addedSubtree(`${prefix}${name}`, child, out);
       else if (before !== child) stack.push([`${prefix}${name}`, before, child]);
     }
     for (const name of x.children.keys()) {
@@ -34,7 +34,8 @@ export function diff(a: XsNode, b: XsNode): Difference[] {
   return out;
 }
 
-function added(path: string, node: XsNode, out: Difference[]): void {
+/** `addedSubtree(path, node, out)` lists every node of a new subtree, parents first. */
+export function addedSubtree(path: string, node: XsNode, out: Difference[]): void {
   const stack: [string, XsNode][] = [[path, node]];
   while (stack.length > 0) {
     const [p, n] = stack.pop()!;
