@@ -74,6 +74,7 @@ export class Daemon {
   readonly fairness: Fairness;
   readonly stats = { requests: 0, commits: { 'read-only': 0, fast: 0, graft: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
+  private readonly releaseHooks = new Set<(domid: number) => void>();
   /** When a client last did something: a request or a new connection (`--idle-exit`). */
   lastActivity = Date.now();
   /** Live update (`server/live-update/`), once the listeners exist: CONTROL `live-update` drives it. */
@@ -293,8 +294,19 @@ export class Daemon {
     // Not complete: the release also drops ACL entries on nodes it does not report.
     this.install(advance(store, before), before, changes, false);
     this.quotas.forget(domid);
+    for (const hook of this.releaseHooks) hook(domid);
     this.log.info({ domid }, 'domain released');
     this.fireSpecial('@releaseDomain');
+  }
+
+  /**
+   * `onRelease(fn)` calls `fn(domid)` whenever a domain is released, for state kept outside the
+   * daemon that names domains (the gateway's guest tokens: a domid that is reused must not
+   * inherit them, XSA-322). Returns the function that unregisters it.
+   */
+  onRelease(fn: (domid: number) => void): () => void {
+    this.releaseHooks.add(fn);
+    return () => this.releaseHooks.delete(fn);
   }
 
   /** `setTarget(domid, target)` lets a stub domain act for its target (spec §6.5). */

@@ -13,12 +13,16 @@ import { Session, wireError, type ReplyFrame } from './session.js';
 export class Gateway {
   readonly metrics: Metrics;
   private readonly pool = new Map<string, Session>();
+  private readonly unhook: () => void;
 
   constructor(
     readonly daemon: Daemon,
     readonly tokens: Tokens,
   ) {
     this.metrics = new Metrics(daemon);
+    // A released domain's tokens die with it: a later domain with the same id must not act
+    // through them (spec §6.6, XSA-322), as it may not through the old domain's connections.
+    this.unhook = daemon.onRelease((domid) => tokens.revokeDomain(domid));
   }
 
   /** `session(identity)` is the pooled HTTP session of that identity, with its current caller. */
@@ -72,6 +76,7 @@ export class Gateway {
 
   /** Ends every pooled session (daemon shutdown). */
   close(): void {
+    this.unhook();
     for (const s of this.pool.values()) s.close();
     this.pool.clear();
   }

@@ -57,6 +57,13 @@ export class Tokens {
     return this.guests.delete(token);
   }
 
+  /** `revokeDomain(domid)` forgets every guest token of a domain (it was released). */
+  revokeDomain(domid: number): number {
+    let n = 0;
+    for (const [token, d] of this.guests) if (d === domid && this.guests.delete(token)) n++;
+    return n;
+  }
+
   /**
    * `identify(authorization, queryToken)` reads `Authorization: Bearer <token>` (or, for
    * WebSockets, which browsers cannot give headers, `?token=`). None: read-only. A malformed

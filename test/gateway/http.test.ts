@@ -151,6 +151,17 @@ describe('writes and tokens', () => {
     expect(await call(base, 'DELETE', `/v1/tokens/${g.body.token}`, { token: root })).toMatchObject({ status: 404 });
   });
 
+  it('revokes the tokens of a released domain, so a domain reusing its id cannot use them (XSA-322)', async () => {
+    const { token } = (await call(base, 'POST', '/v1/tokens', { token: root, body: { domid: 11 } })).body;
+    const other = (await call(base, 'POST', '/v1/tokens', { token: root, body: { domid: 12 } })).body.token;
+    const g = await d.guest(11);
+    g.close();
+    expect(await get('/v1/node/local', token)).toMatchObject({ status: 403 }); // known: acts as domain 11
+    await dom0.ok(Op.RELEASE, '11\0');
+    expect(await get('/v1/node/local', token)).toMatchObject({ status: 401, body: { error: 'EACCES' } });
+    expect(await get('/v1/node/local', other)).toMatchObject({ status: 403 }); // another domain's stays
+  });
+
   it('a guest token acts as that domain: its permissions, ownership and quotas', async () => {
     const { token } = (await call(base, 'POST', '/v1/tokens', { token: root, body: { domid: 9 } })).body;
     await dom0.mkdir('/local/domain/9');
