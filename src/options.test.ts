@@ -13,3 +13,17 @@ describe('--http', () => {
     expect(() => parseOptions(['--http'])).toThrow();
   });
 });
+
+describe('persistence options', () => {
+  it('takes --sync only with --data-dir, defaulting to always', () => {
+    expect(parseOptions(['--data-dir', '/d'])).toMatchObject({ dataDir: '/d', sync: 'always' });
+    expect(parseOptions(['--data-dir', '/d', '--sync', 'none'])).toMatchObject({ sync: 'none' });
+    expect(() => parseOptions(['--sync', 'none'])).toThrow(/--sync needs --data-dir/);
+    expect(() => parseOptions(['--data-dir', '/d', '--sync', 'sometimes'])).toThrow(/--sync must be one of/);
+  });
+
+  it('takes --idle-exit only with --data-dir', () => {
+    expect(() => parseOptions(['--idle-exit', '30'])).toThrow(/--idle-exit needs --data-dir/);
+    expect(parseOptions(['--data-dir', '/d', '--idle-exit', '30'])).toMatchObject({ idleExit: 30 });
+  });
+});

@@ -65,7 +65,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'turn-idle-ms': { type: 'string' },
       quota: { type: 'string', multiple: true, default: [] },
       'data-dir': { type: 'string' },
-      sync: { type: 'string', default: 'always' },
+      sync: { type: 'string' },
       'idle-exit': { type: 'string' },
       'live-update-state': { type: 'string' },
       http: { type: 'string' },
@@ -82,10 +82,12 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     if (!m || key === undefined) throw new Error(`bad --quota ${JSON.stringify(q)} (NAME=VALUE, names: ${Object.keys(QUOTA_NAMES).join(', ')})`);
     limits[key] = Number(m[2]) === 0 ? Infinity : Number(m[2]);
   }
-  const sync = values.sync as SyncMode;
-  if (!SYNC_MODES.includes(sync)) throw new Error(`--sync must be one of ${SYNC_MODES.join(', ')}`);
   const dataDir = values['data-dir'];
   if (dataDir === '') throw new Error('--data-dir needs a directory');
+  // Without a data directory nothing is written, so a sync mode would be silently meaningless.
+  if (values.sync !== undefined && dataDir === undefined) throw new Error('--sync needs --data-dir (without it nothing is written to disk)');
+  const sync = (values.sync ?? 'always') as SyncMode;
+  if (!SYNC_MODES.includes(sync)) throw new Error(`--sync must be one of ${SYNC_MODES.join(', ')}`);
   let idleExit: number | undefined;
   if (values['idle-exit'] !== undefined) {
     if (!/^\d+$/.test(values['idle-exit']) || Number(values['idle-exit']) < 1) {
