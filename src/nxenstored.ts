@@ -4,7 +4,7 @@
  */
 import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, startGateway } from '../server/index.js';
 import { LiveUpdater, takeOver, type TakenOver } from '../server/live-update/index.js';
-import { Journal, recover } from '../server/persistence/index.js';
+import { Journal, lockDataDir, recover } from '../server/persistence/index.js';
 import { createNotifier, idleExitTimer, takeActivation } from '../server/systemd/index.js';
 import type { Store } from '../store/index.js';
 import { readFileSync } from 'node:fs';
@@ -38,10 +38,12 @@ async function main(): Promise<void> {
   let store: Store | undefined;
   const quotas = new Quotas(config.limits);
   const fairness = { fairness: config.fairness, turnIdleMs: config.turnIdleMs };
+  // One daemon per data directory; a live update's next process takes it from its parent.
+  const dataDir = config.dataDir;
+  let unlock = dataDir === undefined ? undefined : lockDataDir(dataDir, config.liveUpdateState === undefined ? undefined : process.ppid);
   // Live update: store, quotas, domains, connections and sockets come from the previous process.
   let handoff: TakenOver | undefined;
   if (config.liveUpdateState !== undefined) {
-    const dataDir = config.dataDir;
     handoff = await takeOver(config.liveUpdateState, {
       log,
       quotas,
@@ -81,6 +83,14 @@ async function main(): Promise<void> {
       gateway = undefined;
     },
     resume: async () => {
+      // A next process that failed may have taken the data directory's lock before it died.
+      if (dataDir !== undefined) {
+        try {
+          unlock = lockDataDir(dataDir);
+        } catch (e) {
+          log.warn({ err: (e as Error).message }, 'live-update: could not take the data directory lock back');
+        }
+      }
       if (http !== undefined && gateway === undefined) gateway = await startGateway(daemon, http, rundir, readToken(tokenFile));
     },
     daemon,
@@ -113,6 +123,7 @@ async function main(): Promise<void> {
     daemon.shutdown();
     void Promise.all([listeners.close(), gateway?.close()])
       .then(() => journal?.close(daemon.store))
+      .then(() => unlock?.())
       .then(() => notifier.settled())
       .then(() => process.exit(0));
   };

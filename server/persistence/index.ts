@@ -2,3 +2,4 @@
 export { Journal, recover, SYNC_MODES, type JournalOptions, type Recovery, type SyncMode } from './journal.js';
 export { segmentName, segments, writeSnapshotFileSync, SNAPSHOT, SNAPSHOT_PREV } from './data-dir.js';
 export { frameRecord, scanRecords } from './wal.js';
+export { lockDataDir, LOCK } from './data-dir-lock.js';
