@@ -75,8 +75,13 @@ export class Daemon {
   readonly stats = { requests: 0, commits: { 'read-only': 0, fast: 0, graft: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
   private readonly releaseHooks = new Set<(domid: number) => void>();
-  /** When a client last did something: a request or a new connection (`--idle-exit`). */
-  lastActivity = Date.now();
+  /**
+   * A client did something (a request or a new connection) since the idle-exit timer last looked
+   * (`--idle-exit`, server/systemd/idle-exit.ts). A flag, not a timestamp: every request sets it,
+   * so it must cost no clock read on the hot path; the timer, which ticks at most once a second,
+   * reads the clock instead.
+   */
+  active = true;
   /** Live update (`server/live-update/`), once the listeners exist: CONTROL `live-update` drives it. */
   liveUpdate: LiveUpdater | undefined;
   /**
@@ -198,7 +203,7 @@ export class Daemon {
    * would keep an idle daemon alive forever.
    */
   touch(): void {
-    this.lastActivity = Date.now();
+    this.active = true;
   }
 
   /**

@@ -12,9 +12,14 @@ import type { Daemon } from '../daemon.js';
  */
 export function idleExitTimer(daemon: Daemon, seconds: number, exit: () => void): NodeJS.Timeout {
   const ms = seconds * 1000;
+  let lastActivity = Date.now();
   const timer = setInterval(
     () => {
-      if (Date.now() - daemon.lastActivity < ms || holdsState(daemon)) return;
+      if (daemon.active) {
+        daemon.active = false;
+        lastActivity = Date.now();
+      }
+      if (Date.now() - lastActivity < ms || holdsState(daemon)) return;
       clearInterval(timer);
       exit();
     },
