@@ -13,11 +13,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, watch } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XsClient } from '../clients/index.js';
+import { answers } from '../server/index.js';
 import { writeSnapshotFileSync } from '../server/persistence/index.js';
 import { encodeSnapshot } from '../store/index.js';
 import { domainTree } from './domain-tree.js';
@@ -31,18 +31,7 @@ const children: ChildProcess[] = [];
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
 async function waitForSocket(path: string): Promise<void> {
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(path);
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  while (!(await answers(path))) await new Promise((r) => setTimeout(r, 20));
 }
 
 async function measure(n: number): Promise<string[]> {

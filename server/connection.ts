@@ -105,8 +105,11 @@ export class Connection {
     private readonly onFrame: (conn: Connection, frame: Frame) => void,
     private readonly onClose: (conn: Connection, error: Error | undefined) => void,
     private readonly maxEvents: () => number,
-    /** May this connection take its next request, of this type, now? (Live update defers some.) */
-    private readonly admit: (conn: Connection, type: number) => boolean = () => true,
+    /**
+     * The predicate that may defer requests (live update), or undefined when every request is
+     * taken: then the hot path reads no header twice.
+     */
+    private readonly admission: () => ((conn: Connection, type: number) => boolean) | undefined = () => undefined,
   ) {
     let failure: Error | undefined;
     socket.on('data', (chunk: Buffer) => {
@@ -307,7 +310,7 @@ export class Connection {
     this.pump();
   }
 
-  /** Takes the requests waiting in the decoder, now that `admit` may say yes to them. */
+  /** Takes the requests waiting in the decoder, now that `admission` may let them in. */
   poll(): void {
     this.pump();
   }
@@ -326,8 +329,11 @@ export class Connection {
 
   private pump(): void {
     while (!this.paused && !this.waiting && this.state === 'open') {
-      const type = this.decoder.peekType();
-      if (type === undefined || !this.admit(this, type)) break;
+      const admit = this.admission();
+      if (admit !== undefined) {
+        const type = this.decoder.peekType();
+        if (type === undefined || !admit(this, type)) break;
+      }
       const f = this.decoder.next();
       if (f === undefined) break;
       this.onFrame(this, f);

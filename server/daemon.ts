@@ -125,7 +125,7 @@ export class Daemon {
       (c: Connection, f: Frame) => processFrame(this, c, f),
       (c: Connection, error: Error | undefined) => this.closed(c, error),
       () => this.quotas.limitsFor(caller.domid).watchEvents,
-      (c: Connection, type: number) => this.admit === undefined || this.admit(c, type),
+      () => this.admit,
     );
     conn.gate = this.options.journal;
     this.touch();

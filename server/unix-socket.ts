@@ -28,7 +28,17 @@ async function removeStale(path: string): Promise<void> {
     return; // nothing there
   }
   if (!isSocket) throw new Error(`${path} exists and is not a socket`);
-  const alive = await new Promise<boolean>((resolve) => {
+  if (await answers(path)) throw new Error(`another daemon is listening on ${path}`);
+  unlinkSync(path);
+}
+
+/**
+ * `answers(path)` is true when something accepts a connection on the Unix socket `path` (a live
+ * daemon), false when nothing does (no file, a stale socket file, ...). The probe connection is
+ * closed at once.
+ */
+export function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const probe = connect(path);
     probe.once('connect', () => {
       probe.destroy();
@@ -36,6 +46,4 @@ async function removeStale(path: string): Promise<void> {
     });
     probe.once('error', () => resolve(false));
   });
-  if (alive) throw new Error(`another daemon is listening on ${path}`);
-  unlinkSync(path);
 }

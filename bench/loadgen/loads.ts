@@ -80,6 +80,16 @@ async function measure(rec: Recorder, opts: LoadOptions, start: () => void, stop
   await Promise.race([stop(), sleep(5)]);
 }
 
+/** `measure` for a set of clients that start and stop together. */
+function measureClients(rec: Recorder, opts: LoadOptions, clients: readonly { start(): void; stop(): Promise<void> }[]): Promise<void> {
+  return measure(
+    rec,
+    opts,
+    () => clients.forEach((c) => c.start()),
+    () => Promise.all(clients.map((c) => c.stop())),
+  );
+}
+
 async function prepareData(opts: LoadOptions): Promise<void> {
   if (opts.noPrepare) return;
   const conns = await openAll(opts, 2);
@@ -128,12 +138,7 @@ async function throughput(
   const rec = new Recorder();
   const conns = await openAll(opts, opts.connections);
   const clients = conns.map((c, i) => new ThroughputClient(c, cycleOf(i), opts.depth, rec));
-  await measure(
-    rec,
-    opts,
-    () => clients.forEach((c) => c.start()),
-    () => Promise.all(clients.map((c) => c.stop())),
-  );
+  await measureClients(rec, opts, clients);
   for (const c of conns) c.close();
   return rec.result(name, opts.label, false);
 }
@@ -198,12 +203,7 @@ async function transactions(name: 'tx' | 'vm' | 'vm-dir', opts: LoadOptions): Pr
     const scripts = Array.from({ length: VM_SLOTS }, (_, s) => vmScript(1 + i * VM_SLOTS + s, name === 'vm-dir'));
     return new TransactionClient(c, (n) => scripts[n % VM_SLOTS]!, rec);
   });
-  await measure(
-    rec,
-    opts,
-    () => clients.forEach((c) => c.start()),
-    () => Promise.all(clients.map((c) => c.stop())),
-  );
+  await measureClients(rec, opts, clients);
   for (const c of conns) c.close();
   return rec.result(name, opts.label, true);
 }

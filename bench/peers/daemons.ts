@@ -1,8 +1,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { answers } from '../../server/index.js';
 
 const run = promisify(execFile);
 
@@ -52,7 +52,7 @@ async function startOurs(dir: string, name: string, exposeGc: boolean): Promise<
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`nxenstored exited (${child.exitCode}) before listening`);
-    if (existsSync(socket) && (await canConnect(socket))) break;
+    if (await answers(socket)) break;
     if (i > 400) throw new Error(`nxenstored did not listen on ${socket}`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -66,17 +66,6 @@ async function startOurs(dir: string, name: string, exposeGc: boolean): Promise<
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
-}
-
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((res) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      res(true);
-    });
-    s.once('error', () => res(false));
-  });
 }
 
 /** Resident set size of a process, bytes (from /proc). */

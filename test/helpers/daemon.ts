@@ -11,12 +11,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Op } from '../../protocol/index.js';
 import { Wire } from './wire.js';
+import { answers } from '../../server/index.js';
 
 /** The repository root (this file is `<repo>/test/helpers/daemon.ts`). */
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -234,23 +234,12 @@ async function waitForSocket(
     if (e !== undefined) {
       throw new Error(`nxenstored exited before listening (code ${e.code}, signal ${e.signal}):\n${output()}`);
     }
-    if (existsSync(path) && (await canConnect(path))) return;
+    if (await answers(path)) return;
     if (Date.now() > deadline) {
       throw new Error(`nxenstored did not listen on ${path} within ${START_TIMEOUT_MS} ms:\n${output()}`);
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((res) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      res(true);
-    });
-    s.once('error', () => res(false));
-  });
 }
 
 /** SIGTERM, then SIGKILL if the process has not exited in time; true when SIGKILL was needed. */
