@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { FrameDecoder, type Frame } from '../protocol/index.js';
 import type { Caller, Transaction } from '../store/index.js';
+import { SocketTransport } from './socket-transport.js';
 
 /**
  * One client connection: a socket, its frame decoder, who it acts as, its open transactions.
@@ -257,7 +258,8 @@ export class Connection {
    * only a socket has a descriptor that live update can hand to the next process.
    */
   get netSocket(): Socket | undefined {
-    return this.socket instanceof Socket ? this.socket : undefined;
+    const t = this.socket;
+    return t instanceof SocketTransport ? t.socket : t instanceof Socket ? t : undefined;
   }
 
   /** True while a request's reply is awaited (`hold`): this connection takes no request meanwhile. */
@@ -274,6 +276,11 @@ export class Connection {
     const socket = this.netSocket;
     if (this.suspended || socket === undefined) return;
     this.suspended = true;
+    if (this.socket instanceof SocketTransport) {
+      // Nothing is buffered above the handle on this path: stopping the handle is all.
+      this.socket.suspend();
+      return;
+    }
     const handle = streamHandle(socket);
     socket.pause();
     // read() hands out (as 'data', into the decoder) what the stream buffered; it may restart the
@@ -290,6 +297,10 @@ export class Connection {
     const socket = this.netSocket;
     if (!this.suspended || socket === undefined) return;
     this.suspended = false;
+    if (this.socket instanceof SocketTransport) {
+      this.socket.unsuspend(); // still paused if the connection is (its own flag)
+      return;
+    }
     const handle = streamHandle(socket);
     if (handle !== undefined) handle.reading = false;
     // The stream still believes a read is under way (none completed since we stopped): without

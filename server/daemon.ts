@@ -34,6 +34,7 @@ import { Quotas } from './quotas.js';
 import { process as processFrame } from './process.js';
 import type { Watch } from './watch.js';
 import { WatchRegistry } from './watch-registry.js';
+import { socketTransport, type SocketIo } from './socket-transport.js';
 
 export interface DaemonOptions {
   readonly rundir: string;
@@ -45,6 +46,11 @@ export interface DaemonOptions {
   readonly fairness?: boolean;
   /** How long a turn holder may make no progress while others wait (fairness.ts). */
   readonly turnIdleMs?: number;
+  /**
+   * How Unix-socket clients are read and written: 'direct' below Node's streams where the runtime
+   * allows (socket-transport.ts; the default), 'stream' through `net.Socket`'s streams.
+   */
+  readonly socketIo?: SocketIo;
   /** Committed versions kept for point-in-time reads and diffs. */
   readonly historySize?: number;
   /** A store to start from (persistence, tests); the initial tree otherwise. */
@@ -104,11 +110,15 @@ export class Daemon {
   /** `accept(socket, kind)` starts serving a connection of the privileged or read-only socket. */
   accept(socket: Socket, kind: Exclude<ConnectionKind, 'domain'>): Connection {
     const caller: Caller = kind === 'socket_ro' ? { domid: 0, privileged: true, readOnly: true } : DOM0;
-    return this.open(socket, kind, caller);
+    return this.open(this.transport(socket), kind, caller);
+  }
+
+  private transport(socket: Socket): Transport {
+    return socketTransport(socket, (this.options.socketIo ?? 'direct') === 'direct');
   }
 
   private acceptDomain(domain: Domain, socket: Socket): void {
-    const conn = this.open(socket, 'domain', guest(domain.domid, domain.target));
+    const conn = this.open(this.transport(socket), 'domain', guest(domain.domid, domain.target));
     domain.connections.add(conn);
   }
 
@@ -139,7 +149,7 @@ export class Daemon {
    * update): as `accept` does, and a domain's connection joins its (already adopted) domain.
    */
   adopt(socket: Socket, kind: ConnectionKind, caller: Caller): Connection {
-    const conn = this.open(socket, kind, caller);
+    const conn = this.open(this.transport(socket), kind, caller);
     if (kind === 'domain') this.domains.get(caller.domid)?.connections.add(conn);
     return conn;
   }

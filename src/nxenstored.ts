@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   let journal: Journal | undefined;
   let store: Store | undefined;
   const quotas = new Quotas(config.limits);
-  const fairness = { fairness: config.fairness, turnIdleMs: config.turnIdleMs };
+  const tuning = { fairness: config.fairness, turnIdleMs: config.turnIdleMs, socketIo: config.socketIo };
   // One daemon per data directory; a live update's next process takes it from its parent.
   const dataDir = config.dataDir;
   let unlock = dataDir === undefined ? undefined : lockDataDir(dataDir, config.liveUpdateState === undefined ? undefined : process.ppid);
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     handoff = await takeOver(config.liveUpdateState, {
       log,
       quotas,
-      fairness,
+      tuning,
       // The log goes on in a segment after the store handed over, as after a restart.
       journal: dataDir === undefined ? undefined : async (s) => (journal = await Journal.open({ dir: dataDir, sync: config.sync, log }, s)),
     });
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     const ms = Math.round(performance.now() - t0);
     log.info({ dataDir: config.dataDir, generation: store.generation, from: recovery.snapshot, replayed: recovery.replayed, ms }, 'store recovered');
   }
-  const daemon = handoff?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal, ...fairness });
+  const daemon = handoff?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal, ...tuning });
   const listeners = handoff !== undefined ? await handoff.serve() : await listen(daemon, rundir, activation);
   // The gateway's clients (HTTP, WebSocket) are not handed over by a live update: it closes the
   // gateway just before the spawn, and the next process listens again, with the same privileged

@@ -27,3 +27,11 @@ describe('persistence options', () => {
     expect(parseOptions(['--data-dir', '/d', '--idle-exit', '30'])).toMatchObject({ idleExit: 30 });
   });
 });
+
+describe('--socket-io', () => {
+  it('is direct by default, takes stream, and names the choices for anything else', () => {
+    expect(parseOptions([])).toMatchObject({ socketIo: 'direct' });
+    expect(parseOptions(['--socket-io', 'stream'])).toMatchObject({ socketIo: 'stream' });
+    expect(() => parseOptions(['--socket-io', 'fast'])).toThrow(/--socket-io must be one of direct, stream/);
+  });
+});

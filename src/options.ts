@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Limits } from '../store/index.js';
 import { SYNC_MODES, type SyncMode } from '../server/persistence/index.js';
-import { parseListenAddress, QUOTA_NAMES, type ListenAddress, type LogFormat } from '../server/index.js';
+import { parseListenAddress, QUOTA_NAMES, SOCKET_IO, type ListenAddress, type LogFormat, type SocketIo } from '../server/index.js';
 
 export interface DaemonConfig {
   readonly rundir: string | undefined;
@@ -19,6 +19,8 @@ export interface DaemonConfig {
   readonly liveUpdateState: string | undefined;
   /** Where the HTTP/WebSocket gateway listens; off when undefined. */
   readonly http: ListenAddress | undefined;
+  /** How Unix-socket clients are read and written (server/socket-transport.ts). */
+  readonly socketIo: SocketIo;
 }
 
 export const USAGE = `usage: nxenstored [options]
@@ -48,6 +50,8 @@ export const USAGE = `usage: nxenstored [options]
   --http ADDR           start the HTTP/WebSocket gateway on HOST:PORT (host defaults to
                         127.0.0.1; port 0 picks one) or unix:/path; writes <rundir>/http-token
                         and <rundir>/http-address
+  --socket-io MODE      direct (default): read and write Unix-socket clients below Node's
+                        streams, where this Node allows it; stream: through net.Socket
   -h, --help            this text
 `;
 
@@ -69,6 +73,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'idle-exit': { type: 'string' },
       'live-update-state': { type: 'string' },
       http: { type: 'string' },
+      'socket-io': { type: 'string', default: 'direct' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -97,6 +102,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     if (dataDir === undefined) throw new Error('--idle-exit needs --data-dir (an idle exit would lose the store)');
     idleExit = Number(values['idle-exit']);
   }
+  const socketIo = values['socket-io'] as SocketIo;
+  if (!SOCKET_IO.includes(socketIo)) throw new Error(`--socket-io must be one of ${SOCKET_IO.join(', ')}`);
   const idle = values['turn-idle-ms'];
   if (idle !== undefined && !/^[1-9]\d{0,8}$/.test(idle)) throw new Error(`--turn-idle-ms must be a positive number of milliseconds`);
   return {
@@ -112,5 +119,6 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     turnIdleMs: idle === undefined ? undefined : Number(idle),
     limits: limits as Partial<Limits>,
     http: values.http === undefined ? undefined : parseListenAddress(values.http),
+    socketIo,
   };
 }

@@ -19,8 +19,8 @@ export interface TakeOverOptions {
   /** The quotas of the command line; the settings handed over (run-time changes) win. */
   readonly quotas: Quotas;
   readonly historySize?: number;
-  /** Transaction fairness, as the command line says (`DaemonOptions`). */
-  readonly fairness?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs'>;
+  /** Transaction fairness and socket I/O, as the command line says (`DaemonOptions`). */
+  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'socketIo'>;
   /** Persistence: opens the journal that goes on from the store handed over. */
   readonly journal?: ((store: Store) => Promise<DaemonOptions['journal']>) | undefined;
 }
@@ -54,7 +54,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
     quotas: options.quotas,
     accessLog: state.accessLog,
     historySize: options.historySize,
-    ...options.fairness,
+    ...options.tuning,
     store,
     journal: await options.journal?.(store),
   });

@@ -80,7 +80,18 @@ describe('deep trees (XSA-418)', () => {
   });
 });
 
-describe('clients that do not read (XSA-326, §16.24)', () => {
+// Both socket I/O paths (server/socket-transport.ts): below the streams (default) and through them.
+describe.each(['direct', 'stream'])('clients that do not read (XSA-326, §16.24), --socket-io %s', (mode) => {
+  let d: RunningDaemon;
+  let c: Wire;
+  beforeAll(async () => {
+    d = await startDaemon({ args: ['--socket-io', mode] });
+    c = await d.connect();
+  });
+  afterAll(async () => {
+    await d?.stop();
+  });
+
   it('a watcher that never reads does not stall the daemon for others', async () => {
     const sleeper = await d.connect();
     const token = 'z'.repeat(2000);
