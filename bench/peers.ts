@@ -12,8 +12,11 @@
  *    filled to 10^3 keys and one to 10^6 (fan-out 100, same path depth); random reads and writes
  *    over all keys, interleaved; heap and RSS per node.
  *
+ * 4. With `--floor`, also `bench/null-xenstored.ts` (the wire protocol on Node with no store): a
+ *    reference row, never a peer, that shows what any Node daemon pays per request.
+ *
  *     node dist/bench/peers.js [--rounds 3] [--duration 3] [--warmup 1] [--loads read,write,...]
- *                              [--big 1000000] [--no-scale] [--json FILE]
+ *                              [--big 1000000] [--no-scale] [--floor] [--json FILE]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +36,7 @@ const { values } = parseArgs({
     loads: { type: 'string', default: 'read,write,mixed,tx,vm,vm-dir,watch' },
     big: { type: 'string', default: '1000000' },
     'no-scale': { type: 'boolean', default: false },
+    floor: { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -42,13 +46,18 @@ const BIG = Number(values.big);
 const SMALL = 1000;
 const timing = ['--duration', values.duration!, '--warmup', values.warmup!];
 
+const OURS = 'nxenstored';
+/** The reference row of `--floor`: not a peer, not in any ratio. */
+const FLOOR = 'Node floor (no store)';
+/** Loads the floor can answer (it sends no watch events). */
+const FLOOR_LOADS = new Set(['read', 'write', 'mixed', 'tx', 'vm', 'vm-dir']);
 const PEERS: readonly [DaemonKind, string][] = [
   ['cxenstored', 'cxenstored'],
   ['oxenstored', 'oxenstored'],
   ['oxenstored-nolog', 'oxenstored (no access log)'],
-  ['nxenstored', 'nxenstored'],
+  [OURS, OURS],
+  ...(values.floor ? [['node-floor', FLOOR] as [DaemonKind, string]] : []),
 ];
-const OURS = 'nxenstored';
 
 const LOAD_TITLES: Record<string, string> = {
   read: 'read (8 conns × 16 in flight, 1,000 keys)',
@@ -86,6 +95,7 @@ async function main(): Promise<void> {
     for (const load of LOADS) {
       for (let k = 0; k < daemons.length; k++) {
         const d = daemons[(k + round) % daemons.length]!;
+        if (d.name === FLOOR && !FLOOR_LOADS.has(load)) continue;
         const r = await runLoadgen(d.socket, load, d.name, [...timing, '--seed', String(round + 1)], d.pid);
         results.push(r);
         log(`round ${round + 1} ${load} ${d.name}: ${ok(r) ? `${fmt(r.opsPerSec)}/s p99 ${r.p99Us}µs` : `FAILED ${r.failed}`}`);
@@ -124,7 +134,7 @@ function cell(daemon: string, load: string, pick: (r: LoadResult) => number): nu
 
 function throughputTable(): string {
   const names = PEERS.map(([, n]) => n);
-  const peers = names.filter((n) => n !== OURS);
+  const peers = names.filter((n) => n !== OURS && n !== FLOOR);
   const rows = LOADS.map((load) => {
     const rate = (n: string) => cell(n, load, (r) => r.opsPerSec);
     const p99 = (n: string) => cell(n, load, (r) => r.p99Us);

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { answers } from '../../server/index.js';
@@ -18,7 +18,7 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-export type DaemonKind = 'cxenstored' | 'oxenstored' | 'oxenstored-nolog' | 'nxenstored';
+export type DaemonKind = 'cxenstored' | 'oxenstored' | 'oxenstored-nolog' | 'nxenstored' | 'node-floor';
 
 /**
  * `startDaemon(kind, dir, name)` starts one daemon serving `dir/socket`: Xen's two through
@@ -28,6 +28,7 @@ export type DaemonKind = 'cxenstored' | 'oxenstored' | 'oxenstored-nolog' | 'nxe
  */
 export async function startDaemon(kind: DaemonKind, dir: string, name: string, exposeGc = false): Promise<RunningDaemon> {
   if (kind === 'nxenstored') return startOurs(dir, name, exposeGc);
+  if (kind === 'node-floor') return startOurs(dir, name, false, 'null-xenstored');
   const script = join(REFD, kind === 'cxenstored' ? 'start-cxenstored.sh' : 'start-oxenstored.sh');
   const env = { ...process.env, ...(kind === 'oxenstored-nolog' ? { XS_ACCESS_LOG: '0' } : {}) };
   await run(script, [dir], { env });
@@ -42,18 +43,21 @@ export async function startDaemon(kind: DaemonKind, dir: string, name: string, e
   };
 }
 
-async function startOurs(dir: string, name: string, exposeGc: boolean): Promise<RunningDaemon> {
-  const js = join(REPO, 'dist', 'src', 'nxenstored.js');
+/** Ours as built, or with `floor` the protocol-only reference server (bench/null-xenstored.ts). */
+async function startOurs(dir: string, name: string, exposeGc: boolean, floor?: 'null-xenstored'): Promise<RunningDaemon> {
+  const js = floor === undefined ? join(REPO, 'dist', 'src', 'nxenstored.js') : join(REPO, 'dist', 'bench', `${floor}.js`);
   if (!existsSync(js)) throw new Error(`${js} is missing: build first (npx tsc -p tsconfig.json)`);
-  const child: ChildProcess = spawn(process.execPath, [...(exposeGc ? ['--expose-gc'] : []), js, '--rundir', dir], {
+  mkdirSync(dir, { recursive: true });
+  const args = floor === undefined ? [js, '--rundir', dir] : [js, '--socket', join(dir, 'socket')];
+  const child: ChildProcess = spawn(process.execPath, [...(exposeGc ? ['--expose-gc'] : []), ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const socket = join(dir, 'socket');
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`nxenstored exited (${child.exitCode}) before listening`);
+    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before listening`);
     if (await answers(socket)) break;
-    if (i > 400) throw new Error(`nxenstored did not listen on ${socket}`);
+    if (i > 400) throw new Error(`${name} did not listen on ${socket}`);
     await new Promise((r) => setTimeout(r, 25));
   }
   return {
