@@ -131,6 +131,23 @@ describe('SocketTransport', () => {
     expect(served.socket.destroyed).toBe(true);
   });
 
+  it('a client that shuts down its writing side still gets every reply, then the close', async () => {
+    const { served, peer } = await pair();
+    // More than the kernel's socket buffer: most of it is still in libuv when the EOF is read.
+    const reply = Buffer.alloc(4 * 1024 * 1024, 0x62);
+    served.on('data', () => setImmediate(() => served.write(reply)));
+    let received = 0;
+    peer.pause();
+    const closed = new Promise<void>((ok) => peer.once('close', () => ok()));
+    peer.end('question');
+    await settle(100); // the EOF has been read by now, with the reply mostly unsent
+    peer.on('data', (b: Buffer) => (received += b.length));
+    peer.resume();
+    await closed;
+    expect(received).toBe(reply.length);
+    expect(served.socket.destroyed).toBe(true);
+  });
+
   it('a write after the socket is gone is refused, not thrown', async () => {
     const { served } = await pair();
     served.destroy();

@@ -116,6 +116,10 @@ export class SocketTransport extends EventEmitter implements Transport {
   private paused = false;
   /** Reading stopped by live update (`suspend`), whatever `pause`/`resume` say. */
   private suspended = false;
+  /** The client closed its end: nothing more to read (`ended`). */
+  private eof = false;
+  /** Called once libuv has written everything handed to it (`ended` waits for it). */
+  private written: (() => void) | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -135,11 +139,10 @@ export class SocketTransport extends EventEmitter implements Transport {
         const chunk = Buffer.allocUnsafe(n);
         shared!.copy(chunk, 0, 0, n);
         this.emit('data', chunk);
+      } else if (n === UV_EOF) {
+        this.ended();
       } else if (n < 0) {
-        // A client that closes its end is done (xenstore has no half-close); anything else is an
-        // error the socket reports as usual.
-        if (n === UV_EOF) socket.destroy();
-        else socket.destroy(Object.assign(new Error(`read failed (${n})`), { errno: n }));
+        socket.destroy(Object.assign(new Error(`read failed (${n})`), { errno: n }));
       }
       return undefined;
     };
@@ -173,10 +176,12 @@ export class SocketTransport extends EventEmitter implements Transport {
           this.socket.destroy(Object.assign(new Error(`write failed (${status})`), { errno: status }));
           return;
         }
-        if (this.pending === 0 && this.needDrain) {
+        if (this.pending !== 0) return;
+        if (this.needDrain) {
           this.needDrain = false;
           this.emit('drain');
         }
+        this.written?.();
       };
       if (this.pending >= HIGH_WATER) this.needDrain = true;
     }
@@ -219,8 +224,24 @@ export class SocketTransport extends EventEmitter implements Transport {
     return this;
   }
 
+  /**
+   * The client closed its end (EOF). It may still read: a client that sends its requests and then
+   * shuts down its writing side (`nc -N`, a script's `shutdown(SHUT_WR)`) waits for the replies.
+   * They are flushed at the end of this turn of the event loop (server/connection.ts `flushAll`,
+   * queued before this callback ran), so close once that is done and libuv has written them, as a
+   * `net.Socket` without `allowHalfOpen` does.
+   */
+  private ended(): void {
+    this.eof = true;
+    this.stopReading();
+    setImmediate(() => {
+      if (this.pending === 0) this.socket.destroy();
+      else this.written = () => this.socket.destroy();
+    });
+  }
+
   private startReading(): void {
-    if (this.socket.destroyed || this.handle.reading) return;
+    if (this.socket.destroyed || this.eof || this.handle.reading) return;
     this.handle.reading = true;
     const err = this.handle.readStart();
     if (err !== 0) this.socket.destroy(Object.assign(new Error(`read failed (${err})`), { errno: err }));
