@@ -1,6 +1,6 @@
 import { XsError } from './errors.js';
 import { addedSubtree, diff, type Difference } from './diff.js';
-import { XsNode } from './node.js';
+import { permsBits, XsNode } from './node.js';
 import { isSpecialName, SPECIAL_NAMES, type SpecialName } from './path.js';
 import { formatPerms, parsePerms, samePerms, type Perms } from './perms.js';
 import { fromRoot, type SpecialPerms, type Store } from './store.js';
@@ -125,7 +125,7 @@ export function applyDeltas(store: Store, deltas: Iterable<Delta>): Store {
         root = replace(root, segs, undefined);
       } else {
         const old = lookup(root, segs);
-        const node = old === undefined ? XsNode.leaf(op.value, op.perms) : new XsNode(op.value, op.perms, old.children);
+        const node = old === undefined ? XsNode.leaf(op.value, op.perms) : new XsNode(op.value, op.perms, old.children, old.domains | permsBits(op.perms));
         root = replace(root, segs, node);
       }
     }

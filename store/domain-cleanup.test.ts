@@ -9,7 +9,7 @@ import { execute } from './operations.js';
 import { formatPerms, parsePerms, type Perms } from './perms.js';
 import { owned } from './quota.js';
 import type { StoreReply, StoreRequest } from './request.js';
-import { XsNode } from './node.js';
+import { domainBit, XsNode } from './node.js';
 import { advance, createStore, fromRoot, type Store } from './store.js';
 import { countOwners } from './subtree.js';
 import { lookup } from './tree.js';
@@ -255,5 +255,73 @@ describe('forgetDomain on random trees (property)', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('the subtree domain summary that prunes the walk (node.ts `domains`)', () => {
+  const PERMS = ['n0', 'n7', 'n38', 'r0|b7', 'n5|r7|w5', 'n0|r38', 'b7|r5'].map((p) => parsePerms(p.split('|')));
+  const NAMES = ['a', 'b', 'c'];
+  const pathArb = fc.array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 4 }).map((s) => `/${s.join('/')}`);
+  const opArb: fc.Arbitrary<StoreRequest> = fc.oneof(
+    pathArb.map((path): StoreRequest => wr(path, 'v')),
+    pathArb.map((path): StoreRequest => ({ op: 'rm', path })),
+    fc.tuple(pathArb, fc.constantFrom(...PERMS)).map(([path, p]): StoreRequest => sp(path, ...formatPerms(p))),
+  );
+
+  /** Every node's summary covers every domain named in its subtree (it may say more). */
+  function covers(n: XsNode): number {
+    let bits = 0;
+    for (const e of n.perms) bits |= domainBit(e.domid);
+    for (const c of n.children.values()) bits |= covers(c);
+    expect(n.domains & bits).toBe(bits);
+    return bits;
+  }
+
+  /** What forgetting `d` must leave, by brute force over the whole tree (no pruning). */
+  function expected(n: XsNode, d: number, isRoot: boolean): unknown {
+    if (!isRoot && n.perms[0]!.domid === d) return undefined;
+    let perms = formatPerms(n.perms.filter((e, i) => i === 0 || e.domid !== d));
+    if (isRoot && n.perms[0]!.domid === d) perms = [`${perms[0]![0]}0`, ...perms.slice(1)];
+    const kids: Record<string, unknown> = {};
+    for (const name of n.childNames()) {
+      const k = expected(n.children.get(name)!, d, false);
+      if (k !== undefined) kids[name] = k;
+    }
+    return { perms, kids };
+  }
+
+  function actual(n: XsNode): unknown {
+    const kids: Record<string, unknown> = {};
+    for (const name of n.childNames()) kids[name] = actual(n.children.get(name)!);
+    return { perms: formatPerms(n.perms), kids };
+  }
+
+  it('stays a cover through writes, creations, removals and permission changes, and forgetting any domain (7 and 38 share a bit) is exact', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 25 }), fc.constantFrom(5, 7, 38), (ops, d) => {
+        let s = createStore();
+        for (const op of ops) {
+          try {
+            s = advance(execute(s, DOM0, DEFAULT_LIMITS, op).store, s);
+          } catch (e) {
+            if (!(e instanceof XsError)) throw e;
+          }
+          covers(s.root);
+        }
+        const { store } = forgetDomain(s, d);
+        covers(store.root);
+        expect(actual(store.root)).toEqual(expected(s.root, d, true));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('a leaf names only its own domains; dom0 has no bit', () => {
+    expect(XsNode.leaf('', parsePerms(['n0'])).domains).toBe(0);
+    expect(XsNode.leaf('', parsePerms(['n7', 'r38'])).domains).toBe(domainBit(7) | domainBit(38));
+    expect(XsNode.leaf('', parsePerms(['n5'])).domains).toBe((1 << 5) | 1);
+    // 7 and 38 share one bit (7), not both: a node naming 7 does not say 'maybe' for 38.
+    expect(domainBit(7) & domainBit(38)).toBe(1 << 7);
+    expect(domainBit(7) === domainBit(38)).toBe(false);
   });
 });

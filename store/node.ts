@@ -14,38 +14,73 @@ export type Children = ImmMap<string, XsNode>;
 
 const NO_CHILDREN: Children = ImmMap<string, XsNode>();
 
+/**
+ * The bits standing for domain `domid` in a node's `domains` summary (a Bloom filter of 31 bits,
+ * so it stays a small unboxed integer): two of them, from the domid's two base-31 digits, so that
+ * a summary holding one domain says "maybe" for about 1 in 240 others rather than 1 in 31. Dom0
+ * has none: it is named almost everywhere and is never released, so its bits would only make
+ * every summary say "maybe".
+ */
+export function domainBit(domid: number): number {
+  return domid === 0 ? 0 : (1 << domid % 31) | (1 << Math.floor(domid / 31) % 31);
+}
+
+/** The bits of the domains a permission list names (owner and ACL entries). */
+export function permsBits(perms: Perms): number {
+  let bits = 0;
+  for (let i = 0; i < perms.length; i++) bits |= domainBit(perms[i]!.domid);
+  return bits;
+}
+
 export class XsNode {
+  /**
+   * A summary of the domains named by any permission list in this subtree: if a domain's
+   * `domainBit` is clear, no node below names it. Releasing a domain (domain-cleanup.ts, XSA-322)
+   * must find every node that names it; with the summary it skips the subtrees that cannot, instead
+   * of walking the whole store. It may over-approximate (a removed child's bits stay until the node
+   * is rebuilt), never under-approximate, and updates keep it in O(1): a new child ORs its summary in.
+   */
+  readonly domains: number;
+
   constructor(
     readonly value: string,
     readonly perms: Perms,
     readonly children: Children,
-  ) {}
+    domains?: number,
+  ) {
+    if (domains === undefined) {
+      // Built whole (snapshot load, a new path): once per node, so a bulk build stays O(nodes).
+      domains = permsBits(perms);
+      for (const child of children.values()) domains |= child.domains;
+    }
+    this.domains = domains;
+  }
 
   /** `leaf(value, perms)` is a node without children; all such nodes share one empty map. */
   static leaf(value: string, perms: Perms): XsNode {
-    return new XsNode(value, perms, NO_CHILDREN);
+    return new XsNode(value, perms, NO_CHILDREN, permsBits(perms));
   }
 
   /** Same node when the value is unchanged. */
   withValue(value: string): XsNode {
-    return value === this.value ? this : new XsNode(value, this.perms, this.children);
+    return value === this.value ? this : new XsNode(value, this.perms, this.children, this.domains);
   }
 
   /** Same node when the list is the same object (callers pass shared lists when unchanged). */
   withPerms(perms: Perms): XsNode {
-    return perms === this.perms ? this : new XsNode(this.value, perms, this.children);
+    return perms === this.perms ? this : new XsNode(this.value, perms, this.children, this.domains | permsBits(perms));
   }
 
   /** Same node when `child` is already there, by reference. */
   withChild(name: string, child: XsNode): XsNode {
     const children = this.children.set(name, child);
-    return children === this.children ? this : new XsNode(this.value, this.perms, children);
+    return children === this.children ? this : new XsNode(this.value, this.perms, children, this.domains | child.domains);
   }
 
   /** Same node when there is no such child. */
   withoutChild(name: string): XsNode {
     const children = this.children.delete(name);
-    return children === this.children ? this : new XsNode(this.value, this.perms, children);
+    return children === this.children ? this : new XsNode(this.value, this.perms, children, this.domains);
   }
 
   /**
