@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['{store,protocol,server,clients,src,test}/**/*.test.ts'],
+    // Trie nodes compare by content, not by their derived domain summary (test/setup/node-equality.ts).
+    setupFiles: ['test/setup/node-equality.ts'],
     // Integration tests start real daemons on temporary run directories; give them room on a
     // loaded 2-core machine, but never use time as an assertion (speed lives in bench/).
     testTimeout: 60_000,

@@ -45,5 +45,5 @@ export { History } from './history.js';
 export { diff, type Difference } from './diff.js';
 export { forgetDomain } from './domain-cleanup.js';
 export { checkStore } from './check.js';
-export { encodeSnapshot, decodeSnapshot, snapshotGeneration } from './snapshot.js';
+export { encodeSnapshot, decodeSnapshot, snapshotGeneration, snapshotSteps } from './snapshot.js';
 export { deltaOf, applyDeltas, encodeDelta, decodeDelta, type Delta, type DeltaOp } from './delta.js';

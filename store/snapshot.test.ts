@@ -6,7 +6,7 @@ import { XsError } from './errors.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { execute } from './operations.js';
 import type { StoreRequest } from './request.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { decodeSnapshot, encodeSnapshot, snapshotSteps } from './snapshot.js';
 import { advance, createStore, type Store } from './store.js';
 
 const LIMITS = { ...DEFAULT_LIMITS, nodes: Infinity };
@@ -55,6 +55,22 @@ describe('snapshot codec', () => {
     const back = decodeSnapshot(encodeSnapshot(s));
     const kids = [...back.root.children.get('x')!.children.values()];
     expect(new Set(kids.map((k) => k.perms)).size).toBe(1);
+  });
+
+  it('in slices (snapshotSteps) gives the very same bytes, pausing as often as asked', () => {
+    let s = createStore();
+    for (let i = 0; i < 300; i++) s = apply(s, { op: 'write', path: `/d${i % 7}/k${i}`, value: `v${i}` });
+    const whole = encodeSnapshot(s);
+    const steps = snapshotSteps(s, 10);
+    let pauses = 0;
+    let r = steps.next();
+    while (r.done !== true) {
+      pauses++;
+      r = steps.next();
+    }
+    expect(r.value.equals(whole)).toBe(true);
+    // ~310 nodes, walked twice, 10 per step; then the checksum in 640-byte slices.
+    expect(pauses).toBeGreaterThanOrEqual(Math.floor((2 * 310) / 10));
   });
 
   it('round-trips a deep chain without recursion limits (XSA-418)', () => {

@@ -39,6 +39,22 @@ const CODE_LETTER = new Map<number, AccessLetter>(LETTERS.map((l) => [LETTER_COD
 
 /** `encodeSnapshot(store)` is the store as snapshot bytes (layout above). */
 export function encodeSnapshot(store: Store): Buffer {
+  const steps = snapshotSteps(store, Infinity);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/**
+ * `snapshotSteps(store, nodesPerStep)` encodes like `encodeSnapshot`, pausing (`yield`) after
+ * every `nodesPerStep` nodes of each walk and every `nodesPerStep * 64` bytes of the checksum; the
+ * generator's return value is the bytes. A version is immutable, so the walk can be spread over
+ * many turns of the event loop while requests go on changing the live store: a snapshot of 10⁶
+ * nodes no longer stops the daemon for the second it takes (server/persistence/journal.ts).
+ */
+export function* snapshotSteps(store: Store, nodesPerStep: number): Generator<void, Buffer, void> {
+  let budget = nodesPerStep;
   // Pass 1: size, node count and the table of distinct permission lists.
   const table = new PermTable();
   for (const name of SPECIAL_NAMES) table.index(store.special[name]);
@@ -56,6 +72,10 @@ export function encodeSnapshot(store: Store): Buffer {
     nodes++;
     table.index(node.perms);
     node.children.forEach(push);
+    if (--budget <= 0) {
+      yield;
+      budget = nodesPerStep;
+    }
   }
   if (nodes > 0xffffffff) throw new XsError('E2BIG', 'snapshot: too many nodes');
   for (const perms of table.lists) size += 2 + perms.length * 3;
@@ -93,8 +113,18 @@ export function encodeSnapshot(store: Store): Buffer {
     node.children.forEach(push);
     reverseFrom(walk, from);
     reverseFrom(names, from);
+    if (--budget <= 0) {
+      yield;
+      budget = nodesPerStep;
+    }
   }
-  buf.writeUInt32LE(crc32(buf.subarray(0, off)), off);
+  const slice = Number.isFinite(nodesPerStep) ? nodesPerStep * 64 : off;
+  let crc = 0;
+  for (let at = 0; at < off; at += slice) {
+    crc = crc32(buf.subarray(at, Math.min(off, at + slice)), crc);
+    if (at + slice < off) yield;
+  }
+  buf.writeUInt32LE(crc, off);
   return buf;
 }
 
