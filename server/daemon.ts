@@ -78,7 +78,7 @@ export class Daemon {
   readonly quotas: Quotas;
   /** Who wins among conflicting transactions once one has kept losing (fairness.ts). */
   readonly fairness: Fairness;
-  readonly stats = { requests: 0, commits: { 'read-only': 0, fast: 0, graft: 0, replay: 0 }, conflicts: 0 };
+  readonly stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
   private readonly releaseHooks = new Set<(domid: number) => void>();
   /**

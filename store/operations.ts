@@ -27,7 +27,11 @@ export interface Outcome {
   readonly counts?: ReadonlyMap<number, number> | undefined;
 }
 
-type Operation<R extends StoreRequest> = (s: Store, caller: Caller, limits: Limits, req: R) => Outcome;
+/**
+ * `parsed` is `req.path` already resolved by the caller for this caller and limits (a transaction
+ * parses it once to record what the request observes), or undefined to parse it here.
+ */
+type Operation<R extends StoreRequest> = (s: Store, caller: Caller, limits: Limits, req: R, parsed: NodePath | undefined) => Outcome;
 
 const NO_CHANGES: readonly Change[] = Object.freeze([]);
 
@@ -49,8 +53,8 @@ function missing(s: Store, caller: Caller, p: NodePath, need: number): XsError {
 }
 
 /** The node at `path`, readable by the caller, or the error Xen gives. */
-function readable(s: Store, caller: Caller, limits: Limits, path: string): XsNode {
-  const p = parseNodePath(path, caller.domid, limits.pathMax);
+function readable(s: Store, caller: Caller, limits: Limits, path: string, parsed: NodePath | undefined): XsNode {
+  const p = parsed ?? parseNodePath(path, caller.domid, limits.pathMax);
   const node = lookup(s.root, p.segs);
   if (node === undefined) throw missing(s, caller, p, Need.READ);
   check(node.perms, caller, Need.READ);
@@ -63,19 +67,19 @@ function special(path: string): SpecialName | undefined {
   return path;
 }
 
-const read: Operation<{ op: 'read'; path: string }> = (s, caller, limits, req) =>
-  answer(s, { kind: 'value', value: readable(s, caller, limits, req.path).value });
+const read: Operation<{ op: 'read'; path: string }> = (s, caller, limits, req, parsed) =>
+  answer(s, { kind: 'value', value: readable(s, caller, limits, req.path, parsed).value });
 
-const directory: Operation<{ op: 'directory'; path: string }> = (s, caller, limits, req) =>
-  answer(s, { kind: 'names', names: readable(s, caller, limits, req.path).childNames() });
+const directory: Operation<{ op: 'directory'; path: string }> = (s, caller, limits, req, parsed) =>
+  answer(s, { kind: 'names', names: readable(s, caller, limits, req.path, parsed).childNames() });
 
-const getPerms: Operation<{ op: 'get-perms'; path: string }> = (s, caller, limits, req) => {
+const getPerms: Operation<{ op: 'get-perms'; path: string }> = (s, caller, limits, req, parsed) => {
   const name = special(req.path);
   if (name !== undefined) {
     check(s.special[name], caller, Need.READ);
     return answer(s, { kind: 'perms', perms: s.special[name] });
   }
-  return answer(s, { kind: 'perms', perms: readable(s, caller, limits, req.path).perms });
+  return answer(s, { kind: 'perms', perms: readable(s, caller, limits, req.path, parsed).perms });
 };
 
 /**
@@ -112,8 +116,8 @@ function checkValue(caller: Caller, limits: Limits, value: string): void {
   }
 }
 
-const write: Operation<{ op: 'write'; path: string; value: string }> = (s, caller, limits, req) => {
-  const p = parseNodePath(req.path, caller.domid, limits.pathMax);
+const write: Operation<{ op: 'write'; path: string; value: string }> = (s, caller, limits, req, parsed) => {
+  const p = parsed ?? parseNodePath(req.path, caller.domid, limits.pathMax);
   const k = deepestExisting(s.root, p.segs);
   const changes: readonly Change[] = [{ path: p.path, kind: 'set' }];
   if (k < p.segs.length) return { ...create(s, caller, limits, p, k, req.value), reply: OK, changes };
@@ -123,8 +127,8 @@ const write: Operation<{ op: 'write'; path: string; value: string }> = (s, calle
   return { store: updated(s, update(s.root, p.segs, k, (n) => n.withValue(req.value))!), reply: OK, changes };
 };
 
-const mkdir: Operation<{ op: 'mkdir'; path: string }> = (s, caller, limits, req) => {
-  const p = parseNodePath(req.path, caller.domid, limits.pathMax);
+const mkdir: Operation<{ op: 'mkdir'; path: string }> = (s, caller, limits, req, parsed) => {
+  const p = parsed ?? parseNodePath(req.path, caller.domid, limits.pathMax);
   const k = deepestExisting(s.root, p.segs);
   if (k === p.segs.length) {
     // Existing node: no change and no event, but still needs write access (spec §7.3).
@@ -134,8 +138,8 @@ const mkdir: Operation<{ op: 'mkdir'; path: string }> = (s, caller, limits, req)
   return { ...create(s, caller, limits, p, k, ''), reply: OK, changes: [{ path: p.path, kind: 'set' }] };
 };
 
-const rm: Operation<{ op: 'rm'; path: string }> = (s, caller, limits, req) => {
-  const p = parseNodePath(req.path, caller.domid, limits.pathMax);
+const rm: Operation<{ op: 'rm'; path: string }> = (s, caller, limits, req, parsed) => {
+  const p = parsed ?? parseNodePath(req.path, caller.domid, limits.pathMax);
   // cxenstored refuses to remove the root; oxenstored wipes the whole tree (spec §7.4).
   if (p.segs.length === 0) throw new XsError('EINVAL', 'cannot remove /');
   const node = lookup(s.root, p.segs);
@@ -153,9 +157,9 @@ const rm: Operation<{ op: 'rm'; path: string }> = (s, caller, limits, req) => {
   return { store: updated(s, root, quota), reply: OK, changes: [{ path: p.path, kind: 'remove' }], counts };
 };
 
-const setPerms: Operation<{ op: 'set-perms'; path: string; perms: readonly string[] }> = (s, caller, limits, req) => {
+const setPerms: Operation<{ op: 'set-perms'; path: string; perms: readonly string[] }> = (s, caller, limits, req, parsed) => {
   const name = special(req.path);
-  const p = name === undefined ? parseNodePath(req.path, caller.domid, limits.pathMax) : undefined;
+  const p = name === undefined ? (parsed ?? parseNodePath(req.path, caller.domid, limits.pathMax)) : undefined;
   const wanted = parsePerms(req.perms);
   const node = p === undefined ? undefined : lookup(s.root, p.segs);
   if (p !== undefined && node === undefined) throw missing(s, caller, p, Need.WRITE);
@@ -198,11 +202,13 @@ const OPERATIONS: { readonly [K in StoreRequest['op']]: Operation<Extract<StoreR
 };
 
 /**
- * `execute(s, caller, limits, req)` answers one request against version `s`: the next version
- * (`s` itself when nothing changed; generation untouched — see `advance`), the reply, and the
- * changes for watches. Throws only `XsError`.
+ * `execute(s, caller, limits, req, parsed?)` answers one request against version `s`: the next
+ * version (`s` itself when nothing changed; generation untouched — see `advance`), the reply, and
+ * the changes for watches. Throws only `XsError`. `parsed`, when given, must be
+ * `parseNodePath(req.path, caller.domid, limits.pathMax)` (transaction.ts passes it so that a
+ * request in a transaction parses its path once).
  */
-export function execute(s: Store, caller: Caller, limits: Limits, req: StoreRequest): Outcome {
-  return (OPERATIONS[req.op] as Operation<StoreRequest>)(s, caller, limits, req);
+export function execute(s: Store, caller: Caller, limits: Limits, req: StoreRequest, parsed?: NodePath): Outcome {
+  return (OPERATIONS[req.op] as Operation<StoreRequest>)(s, caller, limits, req, parsed);
 }
 

@@ -113,7 +113,7 @@ describe('structural sharing on a 10^5-node tree', () => {
     expect(mkdir.store).toBe(big);
   });
 
-  it('committed transactions share too (fast path and graft)', () => {
+  it('committed transactions share too (fast path and merge)', () => {
     const t1 = new Transaction(big, DOM0, DEFAULT_LIMITS);
     t1.execute({ op: 'write', path: '/d10/l10', value: 'a' });
     const t2 = new Transaction(big, guest(7), DEFAULT_LIMITS);
@@ -123,7 +123,7 @@ describe('structural sharing on a 10^5-node tree', () => {
     expect(c1.path).toBe('fast');
     const c2 = commit(c1.store, t2);
     if (c2.kind !== 'committed') throw new Error(c2.kind);
-    expect(c2.path).toBe('graft');
+    expect(c2.path).toBe('merge');
     const { shared, fresh } = compare(big.root, c2.store.root);
     expect(fresh).toEqual(['/', '/d10', '/d10/l10', '/d7', '/d7/l2']);
     expect(shared).toBe(N - 5);

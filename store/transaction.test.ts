@@ -10,6 +10,7 @@ import { advance, createStore, type Store } from './store.js';
 import { countOwners } from './subtree.js';
 import { Transaction, commit, type CommitPath, type CommitResult } from './transaction.js';
 import { lookup } from './tree.js';
+import type { XsNode } from './node.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -118,7 +119,6 @@ describe('read-only commits', () => {
 
   it('an empty transaction commits as read-only', () => {
     const tx = begin(W, g1);
-    expect(tx.lowpath).toBeUndefined();
     expect(commit(W, tx)).toEqual({ kind: 'committed', store: W, changes: [], path: 'read-only' });
   });
 });
@@ -136,21 +136,19 @@ describe('fast path', () => {
   });
 });
 
-describe('graft', () => {
+describe('merge', () => {
   it('two guests writing under their own homes both commit (check 21), sharing the rest', () => {
     const t1 = begin(W, g1);
     const t2 = begin(W, g2);
     txDo(t1, wr('x', 'one'), rd('x'));
     txDo(t2, wr('y', 'two'), mk('z/zz'));
-    expect(t1.lowpath).toEqual(['local', 'domain', '1']);
-    expect(t2.lowpath).toEqual(['local', 'domain', '2']);
     const l1 = commits(W, t1, 'fast');
-    const l2 = commits(l1, t2, 'graft');
+    const l2 = commits(l1, t2, 'merge');
     expect(l2.generation).toBe(W.generation + 2);
     expect(valueAt(l2, '/local/domain/1/x')).toBe('one');
     expect(valueAt(l2, '/local/domain/2/y')).toBe('two');
     expect(valueAt(l2, '/local/domain/2/z/zz')).toBe('');
-    // The grafted subtree is the transaction's own; the other home is the live one.
+    // The merged subtree is the transaction's own; the other home is the live one.
     expect(lookup(l2.root, ['local', 'domain', '2'])).toBe(lookup(t2.store.root, ['local', 'domain', '2']));
     expect(lookup(l2.root, ['local', 'domain', '1'])).toBe(lookup(l1.root, ['local', 'domain', '1']));
     expect(lookup(l2.root, ['a'])).toBe(lookup(W.root, ['a']));
@@ -158,12 +156,11 @@ describe('graft', () => {
     expect(owned(l2.quota, 2)).toBe(owned(W.quota, 2) + 3); // y, z, z/zz
   });
 
-  it('grafts a dom0 transaction past unrelated plain writes', () => {
+  it('merges a dom0 transaction past unrelated plain writes', () => {
     const tx = begin(W);
     txDo(tx, rd('/a/b'), wr('/a/b', 'tx'), wr('/a/new', 'n'));
-    expect(tx.lowpath).toEqual(['a']);
     const live = plain(W, DOM0, wr('/c', 'outside'), wr('/vm/9', 'v'));
-    const next = commits(live, tx, 'graft');
+    const next = commits(live, tx, 'merge');
     expect(valueAt(next, '/a/b')).toBe('tx');
     expect(valueAt(next, '/a/new')).toBe('n');
     expect(valueAt(next, '/c')).toBe('outside');
@@ -175,19 +172,18 @@ describe('graft', () => {
     const tx = begin(W);
     txDo(tx, sp('@releaseDomain', 'n0', 'r1'), wr('/a/b', 'x'));
     const live = plain(W, DOM0, wr('/c', 'outside'));
-    const next = commits(live, tx, 'graft');
+    const next = commits(live, tx, 'merge');
     expect(formatPerms(next.special['@releaseDomain'])).toEqual(['n0', 'r1']);
     expect(valueAt(next, '/c')).toBe('outside');
   });
 });
 
 describe('replay', () => {
-  it('commits a transaction with lowpath / when nothing it saw changed', () => {
+  it('a transaction over several subtrees merges when nothing it saw changed', () => {
     const tx = begin(W);
     txDo(tx, wr('/vm/1/name', 'guest1'), mk('/local/domain/1/device'), rd('/vm/1/name'));
-    expect(tx.lowpath).toEqual([]);
     const live = plain(W, DOM0, wr('/vm/2/name', 'guest2'));
-    const next = commits(live, tx, 'replay');
+    const next = commits(live, tx, 'merge');
     expect(valueAt(next, '/vm/1/name')).toBe('guest1');
     expect(valueAt(next, '/vm/2/name')).toBe('guest2');
     expect(valueAt(next, '/local/domain/1/device')).toBe('');
@@ -197,7 +193,8 @@ describe('replay', () => {
   it('reports the replayed changes', () => {
     const tx = begin(W);
     txDo(tx, wr('/vm/1', 'a'), wr('/c', 'b'));
-    const live = plain(W, DOM0, wr('/vm/2', 'x'));
+    // /vm's permissions decided the creation of /vm/1: the merge declines, replay decides.
+    const live = plain(W, DOM0, sp('/vm', 'n0', 'r1'));
     const r = commit(live, tx);
     expect(r.kind === 'committed' && r.path).toBe('replay');
     expect(r.kind === 'committed' && r.changes).toEqual([
@@ -277,11 +274,12 @@ describe('conflicts', () => {
     conflicts(live, tx);
   });
 
-  it('the same transaction replays cleanly when the outside change is undone by value', () => {
+  it('the same transaction commits when the outside change is undone by value', () => {
     const tx = begin(W);
     txDo(tx, rd('/a/b'), wr('/c', 'x'));
     const live = plain(W, DOM0, wr('/a/b', 'other'), wr('/a/b', 'B'));
-    const next = commits(live, tx, 'replay');
+    // Observations compare values, not node objects: nothing the read saw differs.
+    const next = commits(live, tx, 'merge');
     expect(valueAt(next, '/c')).toBe('x');
   });
 });
@@ -306,7 +304,7 @@ describe('isolation (check 19)', () => {
     let live = plain(W, g2, wr('y', 'plain'));
     expect(valueAt(live, '/local/domain/1/x')).toBeUndefined();
     expect(() => execute(live, g1, DEFAULT_LIMITS, rd('x'))).toThrow(XsError);
-    live = commits(live, tx, 'graft');
+    live = commits(live, tx, 'merge');
     expect(execute(live, g1, DEFAULT_LIMITS, rd('x')).reply).toEqual({ kind: 'value', value: 'tx' });
     expect(valueAt(live, '/local/domain/2/y')).toBe('plain');
   });
@@ -340,7 +338,7 @@ describe('limits', () => {
     commits(W, tx, 'fast');
   });
 
-  it('node quota is checked against live at commit: no graft past the limit', () => {
+  it('node quota is checked against live at commit: no merge past the limit', () => {
     // Guest 1 owns its home plus two directories: 3 nodes. Limit 5.
     const limits: Limits = { ...DEFAULT_LIMITS, nodes: 5 };
     const s = plain(W, g1, mk('tx'), mk('plain'));
@@ -348,7 +346,6 @@ describe('limits', () => {
     const tx = begin(s, g1, limits);
     txDo(tx, wr('tx/p', ''), wr('tx/q', '')); // 5 inside the transaction: allowed
     expect(txCode(tx, wr('tx/r', ''))).toBe('ENOSPC');
-    expect(tx.lowpath).toEqual(['local', 'domain', '1', 'tx']);
     // Meanwhile, outside the transaction's subtree, the guest creates one more node.
     const live = advance(execute(s, g1, limits, wr('plain/x', '')).store, s);
     expect(owned(live.quota, 1)).toBe(4);
@@ -357,13 +354,13 @@ describe('limits', () => {
     expect(owned(live.quota, 1)).toBe(4);
   });
 
-  it('a guest transaction commits by graft when its own count is unchanged', () => {
+  it('a guest transaction merges when its own count is unchanged', () => {
     const limits: Limits = { ...DEFAULT_LIMITS, nodes: 5 };
     const s = plain(W, g1, mk('tx'), mk('plain'));
     const tx = begin(s, g1, limits);
     txDo(tx, wr('tx/p', ''), wr('tx/q', ''));
     const live = plain(s, g2, wr('other', ''));
-    const next = commits(live, tx, 'graft');
+    const next = commits(live, tx, 'merge');
     expect(owned(next.quota, 1)).toBe(5);
     expect(owned(next.quota, 2)).toBe(owned(s.quota, 2) + 1);
   });
@@ -379,12 +376,12 @@ describe('limits', () => {
 });
 
 describe('deep trees (XSA-418)', () => {
-  it('a transaction creating and removing a ~1000-level path commits by replay', () => {
+  it('a transaction creating and removing a ~1000-level path merges', () => {
     const deep = `/${Array.from({ length: 1000 }, () => 'q').join('/')}`;
     const tx = begin(W);
     txDo(tx, wr(deep, 'bottom'), rd(deep), wr('/c', 'x'));
     const live = plain(W, DOM0, wr('/vm/1', 'other'));
-    const next = commits(live, tx, 'replay');
+    const next = commits(live, tx, 'merge');
     expect(valueAt(next, deep)).toBe('bottom');
     const rmTx = begin(next);
     txDo(rmTx, rm('/q'));
@@ -429,13 +426,13 @@ describe('changes and generations', () => {
     c.execute(wr('/c', 'C2'));
     live = commits(live, a, 'fast');
     expect(live.generation).toBe(g0 + 1);
-    live = commits(live, b, 'graft');
+    live = commits(live, b, 'merge');
     expect(live.generation).toBe(g0 + 2);
     conflicts(live, c);
     const d = begin(W);
     d.execute(wr('/vm/x', 'd'));
     d.execute(wr('/c', 'd'));
-    live = commits(live, d, 'replay');
+    live = commits(live, d, 'merge');
     expect(live.generation).toBe(g0 + 3);
   });
 
@@ -449,26 +446,190 @@ describe('changes and generations', () => {
   });
 });
 
-describe('lowpath', () => {
-  it.each<[string, StoreRequest[], string[]]>([
-    ['a read of an existing node is the node', [rd('/a/b')], ['a', 'b']],
-    ['a read of a missing node is its deepest existing ancestor', [rd('/a/b/c/d')], ['a', 'b']],
-    ['a write creating nodes is the deepest existing ancestor', [wr('/a/x/y', '')], ['a']],
-    ['rm is the parent', [rm('/a/b')], ['a']],
-    ['rm of a missing node is the deepest existing ancestor', [rm('/a/q/r')], ['a']],
-    ['two paths: their common prefix', [rd('/a/b'), wr('/a/c', '')], ['a']],
-    ['disjoint paths: the root', [rd('/a/b'), rd('/c')], []],
-    ['invalid paths observe nothing', [rd('/a/b'), rd('/a//b')], ['a', 'b']],
-    ['special names leave it unchanged', [rd('/a/b'), gp('@releaseDomain')], ['a', 'b']],
-  ])('%s', (_name, reqs, want) => {
+
+// ---------------------------------------------------------------------------------------------
+// The merge step: what each request observes, and what the merge builds.
+
+/** The tree by value (value, perms, children), for comparing a commit with a serial run. */
+function treeOf(n: XsNode): unknown {
+  return [n.value, formatPerms(n.perms).join(','), n.childNames().map((k) => [k, treeOf(n.children.get(k)!)])];
+}
+
+/** The requests run alone on `s`, in order: the serial oracle (errors are part of the run). */
+function serialOn(s: Store, caller: Caller, reqs: readonly StoreRequest[]): Store {
+  for (const r of reqs) {
+    try {
+      s = execute(s, caller, DEFAULT_LIMITS, r).store;
+    } catch (e) {
+      if (!(e instanceof XsError)) throw e;
+    }
+  }
+  return s;
+}
+
+/** Commits and, when committed, checks the result equals running the requests alone on `live`. */
+function commitChecked(live: Store, tx: Transaction, reqs: readonly StoreRequest[]): CommitPath | 'conflict' | 'failed' {
+  const r = commit(live, tx);
+  if (r.kind !== 'committed') return r.kind;
+  const alone = serialOn(live, tx.caller, reqs);
+  expect(treeOf(r.store.root)).toEqual(treeOf(alone.root));
+  expect([...r.store.quota].sort()).toEqual([...alone.quota].sort());
+  checkQuota(r.store);
+  return r.path;
+}
+
+describe('what a request observes (merge declines exactly when it changed)', () => {
+  it.each<[string, StoreRequest[], StoreRequest[], CommitPath | 'conflict']>([
+    ['READ observes the value', [rd('/a/b')], [wr('/a/b', 'L')], 'conflict'],
+    ['READ does not observe the children', [rd('/a')], [wr('/a/new', 'L')], 'merge'],
+    ['DIRECTORY observes the child names', [ls('/a')], [wr('/a/new', 'L')], 'conflict'],
+    ['DIRECTORY: a child removed is a change', [ls('/a')], [rm('/a/b')], 'conflict'],
+    ['DIRECTORY does not observe the value', [ls('/a')], [wr('/a', 'L')], 'merge'],
+    ["DIRECTORY does not observe the children's values", [ls('/a')], [wr('/a/b', 'L'), wr('/a/b/deeper', 'L')], 'merge'],
+    ['GET_PERMS observes the perms', [gp('/a')], [sp('/a', 'n0', 'r1')], 'conflict'],
+    ['GET_PERMS does not observe the value', [gp('/a')], [wr('/a', 'L')], 'merge'],
+    ['WRITE of an existing node does not observe its value (last writer wins)', [wr('/a/b', 'T')], [wr('/a/b', 'L')], 'merge'],
+    ['WRITE of an existing node observes its perms', [wr('/a/b', 'T')], [sp('/a/b', 'n0', 'r2')], 'replay'],
+    ['a creation observes the missing child', [wr('/a/x/y', 'T')], [wr('/a/x', 'L')], 'replay'],
+    ["a creation observes the ancestor's perms", [wr('/a/x/y', 'T')], [sp('/a', 'n0', 'r2')], 'replay'],
+    ['a creation does not observe its siblings', [wr('/a/x/y', 'T')], [wr('/a/y', 'L'), rm('/a/b')], 'merge'],
+    ['a READ of a missing node observes its absence', [rd('/a/x')], [wr('/a/x', 'L')], 'conflict'],
+    ['MKDIR of an existing node observes only its perms', [mk('/a')], [wr('/a', 'L'), wr('/a/z', 'L')], 'merge'],
+    ['RM observes the whole subtree it removes', [rm('/a')], [wr('/a/b/deep', 'L')], 'replay'],
+    ['RM of a missing node observes its absence', [rm('/a/x')], [wr('/a/x', 'L')], 'replay'],
+    ['SET_PERMS observes the perms, not the value', [sp('/a/b', 'n0', 'r1')], [wr('/a/b', 'L')], 'merge'],
+    ['an invalid path observes nothing', [rd('/a//b')], [wr('/a/b', 'L'), wr('/a', 'L')], 'merge'],
+  ])('%s', (_name, txReqs, outside, want) => {
+    const reqs = [...txReqs, wr('/c', 'T')]; // a write elsewhere, so that it is not read-only
     const tx = begin(W);
     for (const r of reqs) txCode(tx, r);
-    expect(tx.lowpath).toEqual(want);
+    const live = plain(W, DOM0, ...outside);
+    expect(commitChecked(live, tx, reqs)).toBe(want);
   });
 
-  it('relative paths resolve for the caller', () => {
+  it('a read of a node whose child the transaction wrote still observes its value', () => {
+    const reqs = [wr('/a/b', 'T'), rd('/a'), wr('/c', 'T')];
+    const tx = begin(W);
+    txDo(tx, ...reqs);
+    expect(commitChecked(plain(W, DOM0, wr('/a', 'L')), tx, reqs)).toBe('conflict');
+  });
+
+  it('what the transaction wrote itself is not observed: a read after its own write', () => {
+    const reqs = [wr('/a/b', 'T'), rd('/a/b'), sp('/a/b', 'n0', 'r1'), gp('/a/b')];
+    const tx = begin(W);
+    txDo(tx, ...reqs);
+    // Serially after the outside write, the transaction still reads its own value and perms.
+    expect(commitChecked(plain(W, DOM0, wr('/a/b', 'L')), tx, reqs)).toBe('merge');
+  });
+
+  it('reads inside a subtree the transaction created observe nothing', () => {
+    const reqs = [wr('/a/x/y', 'T'), ls('/a/x'), rd('/a/x/y'), gp('/a/x'), wr('/c', 'T')];
+    const tx = begin(W);
+    txDo(tx, ...reqs);
+    expect(commitChecked(plain(W, DOM0, wr('/a/b', 'L'), wr('/vm/v', 'L')), tx, reqs)).toBe('merge');
+  });
+});
+
+describe('merge', () => {
+  it('VM start: creations under three subtrees others also create under merge, sharing by reference', () => {
+    const vmStart = (d: number): StoreRequest[] => [
+      wr(`/local/domain/${d + 2}/name`, `vm${d}`),
+      wr(`/local/domain/${d + 2}/device/vbd/51712/state`, '1'),
+      wr(`/local/domain/0/backend/vbd/${d + 2}/51712/state`, '1'),
+      wr(`/vm/u${d}/name`, `vm${d}`),
+      rd(`/local/domain/${d + 2}/name`),
+      rd(`/vm/u${d}/name`),
+    ];
+    const base = plain(W, DOM0, mk('/local/domain/0/backend/vbd'));
+    const txs = [0, 1, 2].map((d) => {
+      const tx = begin(base);
+      txDo(tx, ...vmStart(d));
+      return tx;
+    });
+    let live = commits(base, txs[0]!, 'fast');
+    for (const d of [1, 2]) {
+      expect(commitChecked(live, txs[d]!, vmStart(d))).toBe('merge');
+      live = commits(live, txs[d]!, 'merge');
+    }
+    expect(lookup(live.root, ['local', 'domain', '0', 'backend', 'vbd'])!.childNames()).toEqual(['2', '3', '4']);
+    expect(lookup(live.root, ['vm'])!.childNames()).toEqual(['u0', 'u1', 'u2']);
+    // What a transaction created is its own subtree, taken whole; what it did not touch is live's.
+    expect(lookup(live.root, ['vm', 'u2'])).toBe(lookup(txs[2]!.store.root, ['vm', 'u2']));
+    expect(lookup(live.root, ['vm', 'u1'])).toBe(lookup(txs[1]!.store.root, ['vm', 'u1']));
+    expect(lookup(live.root, ['a'])).toBe(lookup(W.root, ['a']));
+  });
+
+  it('rm then recreate: takes the transaction\'s subtree whole when nobody touched it', () => {
+    const reqs = [rm('/a'), wr('/a/x', 'X')];
+    const tx = begin(W);
+    txDo(tx, ...reqs);
+    const live = plain(W, DOM0, wr('/vm/other', 'o'));
+    expect(commitChecked(live, tx, reqs)).toBe('merge');
+    const next = commits(live, tx, 'merge');
+    expect(lookup(next.root, ['a'])).toBe(lookup(tx.store.root, ['a']));
+    expect(lookup(next.root, ['a'])!.childNames()).toEqual(['x']);
+    expect(valueAt(next, '/vm/other')).toBe('o');
+  });
+
+  it('rm then recreate: a child added meanwhile is removed, as serial order demands (no merge)', () => {
+    const reqs = [rm('/a'), wr('/a/x', 'X')];
+    const tx = begin(W);
+    txDo(tx, ...reqs);
+    const live = plain(W, DOM0, wr('/a/y', 'Y'));
+    expect(commitChecked(live, tx, reqs)).toBe('replay');
+    expect(lookup(commits(live, tx, 'replay').root, ['a'])!.childNames()).toEqual(['x']);
+  });
+
+  it('a write of the value the node already had still overwrites what live holds', () => {
+    const reqs = [wr('/a/b', 'B'), wr('/c', 'T')]; // /a/b is 'B' at the start
+    const tx = begin(W);
+    txDo(tx, ...reqs);
+    const live = plain(W, DOM0, wr('/a/b', 'L'));
+    expect(commitChecked(live, tx, reqs)).toBe('merge');
+    expect(valueAt(commits(live, tx, 'merge'), '/a/b')).toBe('B');
+  });
+
+  it('a DIRECTORY listing merges past changes to other directories, not past one to its own', () => {
+    const reqs = [ls('/local/domain/0/backend/vbd'), wr('/local/domain/0/backend/vbd/7/state', '1')];
+    const base = plain(W, DOM0, mk('/local/domain/0/backend/vbd/5'));
+    const tx = begin(base);
+    txDo(tx, ...reqs);
+    expect(commitChecked(plain(base, DOM0, wr('/local/domain/0/backend/vbd/5/state', '4'), wr('/vm/x', '')), tx, reqs)).toBe('merge');
+    expect(commitChecked(plain(base, DOM0, wr('/local/domain/0/backend/vbd/6/state', '1')), tx, reqs)).toBe('conflict');
+  });
+
+  it('perms changed on an ancestor between start and commit: the creation inherits the new ones', () => {
+    const reqs = [wr('/a/x', 'X'), wr('/c', 'T')];
+    const tx = begin(W);
+    txDo(tx, ...reqs);
+    const live = plain(W, DOM0, sp('/a', 'n0', 'r1'));
+    // The merge would install /a/x with T1's perms of /a: it declines, and replay inherits r1.
+    expect(commitChecked(live, tx, reqs)).toBe('replay');
+    const next = commits(live, tx, 'replay');
+    expect(formatPerms(lookup(next.root, ['a', 'x'])!.perms)).toEqual(['n0', 'r1']);
+  });
+
+  it('perms taken away from a guest on an ancestor between start and commit: conflict', () => {
+    const reqs = [wr('x/y', 'T')];
     const tx = begin(W, g1);
-    txCode(tx, rd('x/y'));
-    expect(tx.lowpath).toEqual(['local', 'domain', '1']);
+    txDo(tx, ...reqs);
+    const live = plain(W, DOM0, sp('/local/domain/1', 'n0'));
+    expect(commitChecked(live, tx, reqs)).toBe('conflict');
+  });
+
+  it('quota after a merge: live + what the transaction created and removed, per domain', () => {
+    const s = plain(W, g1, wr('old/a', ''), wr('old/b', ''));
+    const reqs = [wr('/local/domain/1/new/p/q', ''), rm('/local/domain/1/old'), wr('/vm/dom0-owned', '')];
+    const tx = begin(s, DOM0);
+    txDo(tx, ...reqs);
+    // Meanwhile guest 2 creates 2 nodes and guest 1 one more, outside what the transaction saw.
+    const live = plain(s, g2, wr('more/x', ''));
+    const live2 = plain(live, g1, wr('other', ''));
+    expect(commitChecked(live2, tx, reqs)).toBe('merge');
+    const next = commits(live2, tx, 'merge');
+    // new/p/q inherit n1 (the owner of /local/domain/1): +3 for guest 1; old, old/a, old/b: -3.
+    expect(owned(next.quota, 1)).toBe(owned(live2.quota, 1) + 3 - 3);
+    expect(owned(next.quota, 2)).toBe(owned(live2.quota, 2));
+    expect(owned(next.quota, 0)).toBe(owned(live2.quota, 0) + 1);
   });
 });

@@ -2,42 +2,74 @@ import type { Caller } from './caller.js';
 import { XsError, type XsErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
 import { execute } from './operations.js';
-import { commonPrefixLength, parseNodePath } from './path.js';
-import { formatPerms } from './perms.js';
+import type { Children, XsNode } from './node.js';
+import { parseNodePath, type NodePath } from './path.js';
+import { formatPerms, samePerms } from './perms.js';
 import { addAll, owned } from './quota.js';
 import type { Change, StoreReply, StoreRequest } from './request.js';
 import { advance, type Store } from './store.js';
-import { deepestExisting, lookup, replace } from './tree.js';
+import { deepestExisting } from './tree.js';
 
 /**
- * A transaction is the triple (T1, T2, p) of the oxenstored paper (spec §9.2):
+ * A transaction is the pair (T1, T2) of the oxenstored paper (spec §9.2):
  *   T1 = `base`, the version the transaction started from (starting costs one pointer);
- *   T2 = `work`, its private version with its own updates applied;
- *   p  = `lowpath`, the deepest path whose subtree holds every node the transaction observed or
- *        changed (we include reads: they are what serializability is about).
+ *   T2 = `work`, its private version with its own updates applied.
+ * Where oxenstored keeps one path p holding everything the transaction touched, we keep what it
+ * really depended on and what it really did, as two small tries over the paths it used:
+ *   `seen`  — its observations: for each request, the deepest existing node it looked at and which
+ *             of that node's fields decided the answer (see `observe`): READ the value and perms,
+ *             DIRECTORY the child names and perms, GET_PERMS / WRITE of an existing node / MKDIR
+ *             of an existing node / SET_PERMS the perms; a request on a missing node the perms of
+ *             its deepest existing ancestor `a` and the absence of the child `c` on the way down
+ *             (they decide EACCES / ENOENT / what a creation inherits); RM of an existing node its
+ *             whole subtree (the counts it gives back to the quota are those of every node below).
+ *             Every node in `seen` is also observed to exist.
+ *   `wrote` — its writes: a node's value (WRITE of an existing node), its perms (SET_PERMS), or a
+ *             whole subtree (`whole`: the subtree created at `a/c` by WRITE or MKDIR, or removed
+ *             by RM) whose every node the transaction alone decides from then on.
+ * Inside a `whole` region nothing is observed: whatever the transaction reads there, it wrote. A
+ * field the transaction itself wrote at a node is not observed there either.
  * It also keeps the log of its requests and their outcomes, for the last commit step.
  *
  * Commit (`commit` below) tries, in order, each step cheaper than the next:
  *  1. read-only: T2 is T1 — nothing to install. Serialized at its start, where it read a consistent
  *     snapshot; such a transaction never fails (as in oxenstored since XSA-206).
- *  2. fast: the live version is still T1 (`===`): T2 becomes live.
- *  3. graft: the live subtree at p is still T1's subtree at p (`===`), so nothing the transaction
- *     observed has changed: T2's subtree at p replaces it and every other subtree of the live
- *     tree is kept, by reference. Quotas merge as live + (T2 - T1), where T2 - T1 is summed as the
- *     requests run, so the cost is the domains the transaction touched.
- *  4. replay (the "merge finer" step): re-run the logged requests against the live version. If
- *     every reply is identical to the one the client saw, the client could not tell the
- *     difference: the result is exactly what running the transaction alone at its commit point
- *     gives, so committing it is serializable by construction. Replay touches only the paths the
- *     transaction used, and shares every other subtree of the live tree.
+ *  2. fast: the live version L is still T1 (`===`): T2 becomes live.
+ *  3. merge: every observation holds in L as in T1 (`agrees`, pruned wherever L and T1 share a
+ *     subtree by reference), the special permissions and the caller's node count it depended on
+ *     are unchanged (`dependsOnGlobals`): the result is L with the written fields replaced by
+ *     T2's (`graft`). Quotas merge as L + (T2 − T1), where T2 − T1 is summed as the requests run.
+ *  4. replay: re-run the logged requests against L. If every reply is identical to the one the
+ *     client saw, the client could not tell the difference: the result is exactly what running the
+ *     transaction alone at its commit point gives. The correctness backstop, and the judge of EAGAIN
+ *     (a merge that declines never refuses anything by itself).
  *  5. otherwise EAGAIN, and the live store is untouched.
- * Why replay rather than a three-way walk of T1/T2/live: a transaction that removes /a and then
- * writes /a/x must, at its commit point, also remove children another client added to /a
- * meanwhile. A node-by-node merge of T1/T2/live keeps them; re-running the requests cannot get this
- * wrong. Reference equality still does the pruning: steps 2 and 3 skip all work when the subtree is
- * the same object, and replay walks only the transaction's own paths.
+ *
+ * Why a merge equals running the transaction alone at its commit point (spec §9.2: a transaction
+ * must be serializable; ours serializes there). Run the requests r1..rn from L (states L0 = L,
+ * L1, ...) and from T1 (T0 = T1, ..., Tn = T2). Claim, by induction on i: Li and Ti agree on every
+ * field in `wrote` after step i, and each ri gets the same reply in both runs. Step i reads only
+ * the fields recorded for it (the list above is what each operation in operations.ts reads: path
+ * validity and value size need no state; the caller's node count is `dependsOnGlobals`). Each such
+ * field either was written by an earlier step — equal in Li-1 and Ti-1 by induction — or was never
+ * written, so it is L's in Li-1 and T1's in Ti-1, and `agrees` checked that those are equal. So ri
+ * answers the same, and writes the same thing (a constant, or a function of fields it read: a
+ * creation copies `a`'s perms; RM's quota counts come from a subtree observed whole). Fields
+ * outside `wrote` are never changed: they stay L's in Ln and T1's in T2. Hence Ln is exactly
+ * "L, with every written field taken from T2", which is what `graft` builds, and the replies, the
+ * watch events (`changes`, a function of the requests and their success) and the quota deltas
+ * (`counts`) are the transaction's own.
+ * `graft` shortcuts by reference: a `whole` region is T2's subtree; a subtree where L === T1 is
+ * T2's subtree (T2 differs from T1 only in written fields); a subtree the transaction did not
+ * write is L's. Field-wise means the trap of a three-way node merge cannot happen: a transaction
+ * that removes /a and then writes /a/x wrote /a whole, and its RM observed /a's whole subtree, so
+ * a child another client added to /a meanwhile makes the merge decline, and replay decides (and
+ * removes that child, as serial order demands). Likewise a write of the value a node already had
+ * is still a write (recorded, not diffed): L's different value must be overwritten.
+ * Reference equality does the pruning throughout: the work is proportional to the paths the
+ * transaction used, never to the store.
  */
-export type CommitPath = 'read-only' | 'fast' | 'graft' | 'replay';
+export type CommitPath = 'read-only' | 'fast' | 'merge' | 'replay';
 
 export type CommitResult =
   | { readonly kind: 'committed'; readonly store: Store; readonly changes: readonly Change[]; readonly path: CommitPath }
@@ -49,13 +81,50 @@ interface Logged {
   readonly outcome: string;
 }
 
+/** Fields of one node a request observed (bits of `Seen.what`). */
+const VALUE = 1;
+const PERMS = 2;
+const CHILDREN = 4;
+const SUBTREE = 8;
+
+/** The observation trie: one node per path segment the transaction observed at or through. */
+class Seen {
+  what = 0;
+  /** Child names observed missing (the `c` of a request on a missing node). */
+  absent: string[] | undefined;
+  below: Map<string, Seen> | undefined;
+
+  child(name: string): Seen {
+    this.below ??= new Map();
+    let s = this.below.get(name);
+    if (s === undefined) this.below.set(name, (s = new Seen()));
+    return s;
+  }
+}
+
+/** The write trie: which fields of which nodes the transaction wrote. */
+class Wrote {
+  whole = false;
+  value = false;
+  perms = false;
+  below: Map<string, Wrote> | undefined;
+
+  child(name: string): Wrote {
+    this.below ??= new Map();
+    let w = this.below.get(name);
+    if (w === undefined) this.below.set(name, (w = new Wrote()));
+    return w;
+  }
+}
+
 export class Transaction {
   private work: Store;
   private readonly log: Logged[] = [];
   private readonly changed: Change[] = [];
-  /** Nodes gained or lost per domain so far: T2's quota minus T1's, for the graft. */
+  /** Nodes gained or lost per domain so far: T2's quota minus T1's, for the merge. */
   private readonly counts = new Map<number, number>();
-  private low: readonly string[] | undefined;
+  private readonly seen = new Seen();
+  private readonly wrote = new Wrote();
   private special = false;
   private failure: XsErrorCode | undefined;
 
@@ -70,11 +139,6 @@ export class Transaction {
   /** T2: the transaction's private version. */
   get store(): Store {
     return this.work;
-  }
-
-  /** p: the deepest path holding everything observed or changed; undefined before any request. */
-  get lowpath(): readonly string[] | undefined {
-    return this.low;
   }
 
   /** Requests executed so far. */
@@ -94,9 +158,22 @@ export class Transaction {
       this.failure = 'ENOSPC';
       throw new XsError('ENOSPC', `more than ${this.limits.transactionOps} requests in a transaction`);
     }
-    this.observe(req);
+    let parsed: NodePath | undefined;
+    let k = -1;
+    if (req.path.charCodeAt(0) === 0x40 /* @ */) {
+      this.special = true; // the special permissions: observed and written as one (dependsOnGlobals)
+    } else {
+      try {
+        parsed = parseNodePath(req.path, this.caller.domid, this.limits.pathMax);
+      } catch {
+        // An invalid path observes nothing: it fails the same way at any time (and `execute`
+        // below throws the same error again).
+      }
+      if (parsed !== undefined) k = this.observe(req.op, parsed.segs);
+    }
     try {
-      const out = execute(this.work, this.caller, this.limits, req);
+      const out = execute(this.work, this.caller, this.limits, req, parsed);
+      if (k >= 0) this.record(req.op, parsed!.segs, k);
       this.work = out.store;
       for (const c of out.changes) this.changed.push(c);
       if (out.counts !== undefined) {
@@ -111,26 +188,99 @@ export class Transaction {
   }
 
   /**
-   * Widens p to cover what `req` observes or changes in T2: the node, or its deepest existing
-   * ancestor when it is missing (that ancestor's permissions decide the answer and its children
-   * change on creation); for RM the parent, whose children change. Failed requests observe too.
+   * Records in `seen` what `op` on `segs` observes in T2 (see the header comment), before it runs;
+   * failed requests observe too. Returns the number of leading segments that exist in T2 (`k`,
+   * `segs.length` when the node does), or -1 when the node it looks at lies in a region the
+   * transaction wrote whole: then there is nothing to observe, nor to record as written.
    */
-  private observe(req: StoreRequest): void {
-    if (req.path.charCodeAt(0) === 0x40 /* @ */) {
-      this.special = true;
+  private observe(op: StoreRequest['op'], segs: readonly string[]): number {
+    const n = segs.length;
+    // The shallowest `whole` region on the path, and the write node at the path itself.
+    let w: Wrote | undefined = this.wrote;
+    let wholeAt = -1;
+    for (let i = 0; w !== undefined; i++) {
+      if (w.whole) {
+        wholeAt = i;
+        break;
+      }
+      if (i === n) break;
+      w = w.below?.get(segs[i]!);
+    }
+    const k = deepestExisting(this.work.root, segs);
+    if (wholeAt >= 0 && wholeAt <= k) return -1;
+    let s = this.seen;
+    for (let i = 0; i < k; i++) s = s.child(segs[i]!);
+    if (k < n) {
+      // A missing node: its deepest existing ancestor's perms decide, and the child on the way
+      // down was missing — unless the transaction removed that child itself (then it is written).
+      s.what |= PERMS;
+      if (wholeAt !== k + 1) (s.absent ??= []).push(segs[k]!);
+      return k;
+    }
+    let what: number;
+    switch (op) {
+      case 'read':
+        what = VALUE | PERMS;
+        break;
+      case 'directory':
+        what = CHILDREN | PERMS;
+        break;
+      case 'rm':
+        what = n === 0 ? 0 : SUBTREE; // RM of / is EINVAL whatever the store holds
+        break;
+      default:
+        what = PERMS;
+    }
+    // A field the transaction wrote here is its own, whatever L holds (w is the node at `segs`).
+    if (w !== undefined && wholeAt < 0) {
+      if (w.value) what &= ~VALUE;
+      if (w.perms) what &= ~PERMS;
+    }
+    s.what |= what;
+    return k;
+  }
+
+  /** Records in `wrote` what `op` on `segs` wrote, after it succeeded; `k` as `observe` found it. */
+  private record(op: StoreRequest['op'], segs: readonly string[], k: number): void {
+    const n = segs.length;
+    let at: number;
+    if (op === 'write' || op === 'mkdir') {
+      if (k === n && op === 'mkdir') return; // an existing node: MKDIR changes nothing
+      at = k === n ? n : k + 1; // WRITE of an existing node writes its value; else a creation
+    } else if (op === 'rm') {
+      if (k < n) return; // already missing: OK, nothing removed
+      at = n;
+    } else if (op === 'set-perms') {
+      at = n;
+    } else {
       return;
     }
-    let segs: readonly string[];
-    try {
-      segs = parseNodePath(req.path, this.caller.domid, this.limits.pathMax).segs;
-    } catch {
-      return; // an invalid path observes nothing: it fails the same way at any time
-    }
-    let depth = deepestExisting(this.work.root, segs);
-    if (req.op === 'rm') depth = Math.min(depth, segs.length - 1);
-    depth = Math.max(depth, 0);
-    const low = this.low;
-    this.low = low === undefined ? segs.slice(0, depth) : segs.slice(0, Math.min(depth, commonPrefixLength(low, segs)));
+    let w = this.wrote;
+    for (let i = 0; i < at; i++) w = w.child(segs[i]!);
+    if (at === k + 1 || op === 'rm') {
+      w.whole = true;
+      w.below = undefined; // everything below is T2's now
+    } else if (op === 'write') w.value = true;
+    else w.perms = true;
+  }
+
+  /**
+   * `mergeOnto(live)` is the merge step (see the header comment): the store that running this
+   * transaction alone on `live` gives, or undefined when an observation does not hold in `live`
+   * (replay decides then). Call only when `dependsOnGlobals(live)` is false.
+   */
+  mergeOnto(live: Store): Store | undefined {
+    if (!agrees(live.root, this.base.root, this.seen)) return undefined;
+    const root = graft(live.root, this.base.root, this.work.root, this.wrote);
+    if (root === undefined || root === GONE) return undefined; // the root is never written whole
+    const t1 = this.base;
+    const t2 = this.work;
+    return {
+      root,
+      quota: this.quotaOn(live),
+      special: t2.special === t1.special ? live.special : t2.special,
+      generation: live.generation,
+    };
   }
 
   /** Replays the log against `live`; the replayed transaction, or undefined on any difference. */
@@ -212,6 +362,64 @@ function fingerprint(reply: StoreReply): string {
 }
 
 /**
+ * `agrees(l, t, seen)`: every observation recorded in `seen` gives the same answer at L's node `l`
+ * as at T1's node `t` (the same path in both). Equal subtrees (`===`) agree on everything; a node
+ * in `seen` must exist in L (in T1 it does: the transaction saw it there, or it lies in a region
+ * the transaction wrote, which is not observed).
+ */
+function agrees(l: XsNode | undefined, t: XsNode | undefined, seen: Seen): boolean {
+  if (l === t) return true;
+  if (l === undefined || t === undefined) return false;
+  const what = seen.what;
+  if (what !== 0) {
+    if ((what & SUBTREE) !== 0) return false;
+    if ((what & VALUE) !== 0 && l.value !== t.value) return false;
+    if ((what & PERMS) !== 0 && !samePerms(l.perms, t.perms)) return false;
+    if ((what & CHILDREN) !== 0 && !sameNames(l.children, t.children)) return false;
+  }
+  if (seen.absent !== undefined) {
+    for (const name of seen.absent) if (l.children.has(name)) return false;
+  }
+  if (seen.below !== undefined) {
+    for (const [name, below] of seen.below) {
+      if (!agrees(l.children.get(name), t.children.get(name), below)) return false;
+    }
+  }
+  return true;
+}
+
+function sameNames(a: Children, b: Children): boolean {
+  if (a.size !== b.size) return false;
+  for (const name of a.keys()) if (!b.has(name)) return false;
+  return true;
+}
+
+/** `graft`'s answer for a node the merged tree does not have. */
+const GONE: unique symbol = Symbol('gone');
+
+/**
+ * `graft(l, t1, t2, wrote)` is L's node `l` with the fields `wrote` marks taken from T2's node `t2`
+ * (`t1`: T1's node at the same path); GONE where the result has no node. Undefined when a node the merge needs is missing, which the
+ * observations rule out (the caller then falls back to replay rather than trust this).
+ */
+function graft(l: XsNode | undefined, t1: XsNode | undefined, t2: XsNode | undefined, wrote: Wrote): XsNode | undefined | typeof GONE {
+  if (wrote.whole) return t2 ?? GONE;
+  if (l === t1) return t2 ?? GONE;
+  if (l === undefined || t2 === undefined) return undefined;
+  let node = l;
+  if (wrote.value) node = node.withValue(t2.value);
+  if (wrote.perms && !samePerms(node.perms, t2.perms)) node = node.withPerms(t2.perms);
+  if (wrote.below !== undefined) {
+    for (const [name, below] of wrote.below) {
+      const child = graft(l.children.get(name), t1?.children.get(name), t2.children.get(name), below);
+      if (child === undefined) return undefined;
+      node = child === GONE ? node.withoutChild(name) : node.withChild(name, child);
+    }
+  }
+  return node;
+}
+
+/**
  * `commit(live, tx)` decides the transaction against the live version (see the header comment):
  * committed with the next live version and the changes to fire, conflict (EAGAIN), or failed.
  * Never modifies `live`.
@@ -224,16 +432,9 @@ export function commit(live: Store, tx: Transaction): CommitResult {
     return { kind: 'committed', store: live, changes: tx.changes(), path: 'read-only' };
   }
   if (live === t1) return { kind: 'committed', store: advance(t2, live), changes: tx.changes(), path: 'fast' };
-  const p = tx.lowpath ?? [];
-  const sub = lookup(t2.root, p);
-  if (!tx.dependsOnGlobals(live) && sub !== undefined && lookup(live.root, p) === lookup(t1.root, p)) {
-    const grafted: Store = {
-      root: replace(live.root, p, sub),
-      quota: tx.quotaOn(live),
-      special: t2.special === t1.special ? live.special : t2.special,
-      generation: live.generation,
-    };
-    return { kind: 'committed', store: advance(grafted, live), changes: tx.changes(), path: 'graft' };
+  if (!tx.dependsOnGlobals(live)) {
+    const merged = tx.mergeOnto(live);
+    if (merged !== undefined) return { kind: 'committed', store: advance(merged, live), changes: tx.changes(), path: 'merge' };
   }
   const again = tx.replayOn(live);
   if (again === undefined) return { kind: 'conflict' };

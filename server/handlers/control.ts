@@ -88,7 +88,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       return [
         `generation ${d.store.generation}`,
         `requests ${d.stats.requests}`,
-        `commits read-only ${c['read-only']} fast ${c.fast} graft ${c.graft} replay ${c.replay}`,
+        `commits read-only ${c['read-only']} fast ${c.fast} merge ${c.merge} replay ${c.replay}`,
         `conflicts ${d.stats.conflicts}`,
         `turns ${d.fairness.stats.turns} held ${d.fairness.stats.held} idle ${d.fairness.stats.idle} exhausted ${d.fairness.stats.exhausted}`,
         `connections ${d.connections.size}`,

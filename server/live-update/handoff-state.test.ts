@@ -10,7 +10,7 @@ const state: HandoffState = {
   listeners: { socket: 4, socketRo: 5 },
   quotas: { global: { nodes: 1000, watches: 0 }, domains: [[5, { nodes: 77 }]] },
   accessLog: false,
-  stats: { requests: 9, commits: { 'read-only': 1, fast: 2, graft: 3, replay: 4 }, conflicts: 5 },
+  stats: { requests: 9, commits: { 'read-only': 1, fast: 2, merge: 3, replay: 4 }, conflicts: 5 },
   domains: [{ domid: 5, mfn: '4101', port: 6, target: 7, shutdown: false, fd: 6 }],
   connections: [
     {
@@ -37,6 +37,12 @@ describe('the live-update state file', () => {
     expect(back).toEqual(state);
     expect(t.generation).toBe(s.generation);
     expect(t.root.children.get('a')?.children.get('b')?.value).toBe('v\u00ff');
+  });
+
+  it('a state from a process that counted graft commits carries them over as merges', () => {
+    const old = { ...state, stats: { ...state.stats, commits: { 'read-only': 1, fast: 2, graft: 3, replay: 4 } } };
+    const { state: back } = decodeHandoff(encodeHandoff(old as unknown as HandoffState, store()));
+    expect(back.stats.commits).toEqual({ 'read-only': 1, fast: 2, merge: 3, replay: 4 });
   });
 
   it('refuses what is not a state file, a cut one, a bad field, a reply to no connection', () => {

@@ -50,7 +50,11 @@ const stateSchema = z.object({
   accessLog: z.boolean(),
   stats: z.object({
     requests: z.number(),
-    commits: z.object({ 'read-only': z.number(), fast: z.number(), graft: z.number(), replay: z.number() }),
+    // A process from before the merge step counted `graft` commits: a graft is a merge (the merge
+    // step generalizes it), so its count carries over as merges.
+    commits: z
+      .object({ 'read-only': z.number(), fast: z.number(), merge: z.number().default(0), graft: z.number().default(0), replay: z.number() })
+      .transform(({ graft, ...c }) => ({ ...c, merge: c.merge + graft })),
     conflicts: z.number(),
   }),
   domains: z.array(

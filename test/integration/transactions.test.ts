@@ -218,6 +218,7 @@ describe('concurrency (§16.21–22)', () => {
     const conns = await Promise.all(Array.from({ length: n }, () => d.connect()));
     await a.mkdir('/vm');
     await a.mkdir('/local/domain/0/backend/vbd');
+    const commitsBefore = commitsByPath(await a.control('stats'));
     const ids = await Promise.all(conns.map((c) => c.txStart()));
     // Interleave the transactions' requests: every transaction is open while the others write.
     const steps = (dom: number): [string, string][] => [
@@ -249,9 +250,22 @@ describe('concurrency (§16.21–22)', () => {
     expect((await a.dir('/local/domain/0/backend/vbd')).length).toBe(n);
     const stats = await a.control('stats');
     expect(stats).toMatch(/^conflicts \d+$/m);
+    // Each wrote under three subtrees the others also wrote under, observing only its own nodes and
+    // the absence of its own names: after the first, every commit merges, none re-runs its requests.
+    const commits = commitsByPath(stats);
+    expect(commits.fast + commits.merge - commitsBefore.fast - commitsBefore.merge).toBe(n);
+    expect(commits.merge - commitsBefore.merge).toBeGreaterThanOrEqual(n - 1);
+    expect(commits.replay).toBe(commitsBefore.replay);
     conns.forEach((c) => c.close());
   });
 });
+
+/** The `commits` line of CONTROL stats: commits by path. */
+function commitsByPath(stats: string): Record<'read-only' | 'fast' | 'merge' | 'replay', number> {
+  const m = /^commits read-only (\d+) fast (\d+) merge (\d+) replay (\d+)$/m.exec(stats);
+  if (m === null) throw new Error(`no commits line in ${stats}`);
+  return { 'read-only': Number(m[1]), fast: Number(m[2]), merge: Number(m[3]), replay: Number(m[4]) };
+}
 
 describe('transactions die with their connection (§9.1)', () => {
   it('uncommitted writes never appear and the domain\'s open transaction count drops to zero', async () => {
