@@ -190,6 +190,26 @@ describe('forgetDomain', () => {
   });
 });
 
+/** What forgetting domain `d` must leave, by brute force over the whole tree (no pruning). */
+function forgotten(n: XsNode, d: number, isRoot: boolean): unknown {
+  if (!isRoot && n.perms[0]!.domid === d) return undefined;
+  let perms = formatPerms(n.perms.filter((e, i) => i === 0 || e.domid !== d));
+  if (isRoot && n.perms[0]!.domid === d) perms = [`${perms[0]![0]}0`, ...perms.slice(1)];
+  const kids: Record<string, unknown> = {};
+  for (const name of n.childNames()) {
+    const k = forgotten(n.children.get(name)!, d, false);
+    if (k !== undefined) kids[name] = k;
+  }
+  return { perms, kids };
+}
+
+/** A tree by value: permissions and children, in the form `forgotten` gives. */
+function byValue(n: XsNode): unknown {
+  const kids: Record<string, unknown> = {};
+  for (const name of n.childNames()) kids[name] = byValue(n.children.get(name)!);
+  return { perms: formatPerms(n.perms), kids };
+}
+
 describe('forgetDomain on random trees (property)', () => {
   const D = 7;
   const PERMS: Perms[] = [['n0'], ['n7'], ['r0', 'b7'], ['n5', 'r7', 'w5'], ['b7', 'r5'], ['n5'], ['r5', 'w7', 'w7']].map(
@@ -207,25 +227,6 @@ describe('forgetDomain on random trees (property)', () => {
     return fc.tuple(fc.constantFrom(...PERMS), kids).map(([p, k]) => new XsNode('', p, ImmMap(k)));
   }
 
-  /** The expected result by brute force: the tree by value, without D's nodes and entries. */
-  function expected(n: XsNode, isRoot: boolean): unknown {
-    if (!isRoot && n.perms[0]!.domid === D) return undefined;
-    let perms = formatPerms(n.perms.filter((e, i) => i === 0 || e.domid !== D));
-    if (isRoot && n.perms[0]!.domid === D) perms = [`${perms[0]![0]}0`, ...perms.slice(1)];
-    const kids: Record<string, unknown> = {};
-    for (const name of n.childNames()) {
-      const k = expected(n.children.get(name)!, false);
-      if (k !== undefined) kids[name] = k;
-    }
-    return { perms, kids };
-  }
-
-  function actual(n: XsNode): unknown {
-    const kids: Record<string, unknown> = {};
-    for (const name of n.childNames()) kids[name] = actual(n.children.get(name)!);
-    return { perms: formatPerms(n.perms), kids };
-  }
-
   /** True when no node of the subtree mentions D (owner or ACL). */
   const clean = (n: XsNode): boolean =>
     n.perms.every((e) => e.domid !== D) && [...n.children.values()].every(clean);
@@ -235,7 +236,7 @@ describe('forgetDomain on random trees (property)', () => {
       fc.property(treeOf(3), (root) => {
         const s = fromRoot(root);
         const { store, changes } = forgetDomain(s, D);
-        expect(actual(store.root)).toEqual(expected(root, true));
+        expect(byValue(store.root)).toEqual(forgotten(root, D, true));
         expect(clean(store.root)).toBe(true);
         expect(owned(store.quota, D)).toBe(0);
         checkQuota(store);
@@ -277,25 +278,6 @@ describe('the subtree domain summary that prunes the walk (node.ts `domains`)', 
     return bits;
   }
 
-  /** What forgetting `d` must leave, by brute force over the whole tree (no pruning). */
-  function expected(n: XsNode, d: number, isRoot: boolean): unknown {
-    if (!isRoot && n.perms[0]!.domid === d) return undefined;
-    let perms = formatPerms(n.perms.filter((e, i) => i === 0 || e.domid !== d));
-    if (isRoot && n.perms[0]!.domid === d) perms = [`${perms[0]![0]}0`, ...perms.slice(1)];
-    const kids: Record<string, unknown> = {};
-    for (const name of n.childNames()) {
-      const k = expected(n.children.get(name)!, d, false);
-      if (k !== undefined) kids[name] = k;
-    }
-    return { perms, kids };
-  }
-
-  function actual(n: XsNode): unknown {
-    const kids: Record<string, unknown> = {};
-    for (const name of n.childNames()) kids[name] = actual(n.children.get(name)!);
-    return { perms: formatPerms(n.perms), kids };
-  }
-
   it('stays a cover through writes, creations, removals and permission changes, and forgetting any domain (7 and 38 share a bit) is exact', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 25 }), fc.constantFrom(5, 7, 38), (ops, d) => {
@@ -310,7 +292,7 @@ describe('the subtree domain summary that prunes the walk (node.ts `domains`)', 
         }
         const { store } = forgetDomain(s, d);
         covers(store.root);
-        expect(actual(store.root)).toEqual(expected(s.root, d, true));
+        expect(byValue(store.root)).toEqual(forgotten(s.root, d, true));
       }),
       { numRuns: 400 },
     );
