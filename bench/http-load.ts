@@ -7,9 +7,17 @@
  * - the same reads and writes over a Unix socket (`--http unix:/path`);
  * - atomic batches (`POST /v1/transaction`: a guard, two writes and a read).
  *
- * Each row prints requests per second (total requests / duration), p50 and p99 latency, and the
- * count of non-2xx answers and socket errors, which must be 0 for the row to mean anything. Keys
- * rotate over --keys keys, so no row measures one hot node only.
+ * Each row prints requests per second (total requests / duration), p50 and p99 latency, the CPU
+ * the server and this load generator spent per request (all threads, /proc/<pid>/stat), and the
+ * count of non-2xx answers and socket errors, which must be 0 for the row to mean anything. Each
+ * connection walks the --keys keys in turn, so no row measures one hot node only. The requests
+ * are a fixed list built once (autocannon then sends prebuilt buffers): a `setupRequest` callback
+ * would rebuild every request in the load generator, which shares the machine's two cores with
+ * the server under test.
+ *
+ * Rows run with one request in flight per connection (`-p 1`, the headline and the targets'
+ * setting) and, for the TCP reads and writes of both servers, also with HTTP pipelining (`-p 8`:
+ * eight requests in flight per connection, as autocannon's `pipelining`), labelled `-p 8`.
  *
  * The targets (issue 5): our reads >= 5x etcd's reads, our writes >= 3x etcd's writes, both under
  * autocannon -c 32 on this machine.
@@ -19,7 +27,8 @@
  * median over the rounds, and each ratio as the median of the per-round ratios.
  *
  * Options: --duration=10 (seconds per row)  --warmup=2 (seconds per row, discarded)  --rounds=3
- * --connections=32  --keys=1000  --only=REGEX (rows by name)  --no-etcd  --json=FILE
+ * --connections=32  --keys=1000  --pipelining=1,8 (depths of the TCP read/write rows)
+ * --only=REGEX (rows by name)  --no-etcd  --json=FILE
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -34,6 +43,10 @@ const WARMUP = Number(option('warmup', '2'));
 const CONNECTIONS = Number(option('connections', '32'));
 const KEYS = Number(option('keys', '1000'));
 const ROUNDS = Number(option('rounds', '3'));
+const DEPTHS = option('pipelining', '1,8')
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n >= 1);
 const ONLY = new RegExp(option('only', '.'));
 const ETCD_ON = option('no-etcd', 'false') !== 'true';
 const JSON_FILE = option('json', '');
@@ -49,36 +62,29 @@ interface Row {
   readonly errors: number;
   /** Requests per CPU-second of the server process (all its threads) during the row. */
   readonly perCpu: number;
+  /** CPU µs of the server (all threads) per request. */
+  readonly serverUs: number;
+  /** CPU µs of this load generator (all threads) per request. */
+  readonly clientUs: number;
   readonly round: number;
 }
 
-type Setup = (req: autocannon.Request) => autocannon.Request;
+type Requests = autocannon.Request[];
 
-/** A request generator that walks the key space round-robin (autocannon calls it per request). */
-function rotating(make: (i: number) => { path: string; body?: string }): Setup {
-  let i = 0;
-  return (req) => {
-    const r = make(i);
-    i = (i + 1) % KEYS;
-    return { ...req, ...r };
-  };
+/** `keyed(method, make)` is one request per key, sent in turn by every connection. */
+function keyed(method: autocannon.Request['method'], make: (i: number) => { path: string; body?: string }): Requests {
+  return Array.from({ length: KEYS }, (_, i) => ({ method, ...make(i) }));
 }
 
-async function load(
-  server: Server,
-  method: autocannon.Request['method'],
-  setup: Setup,
-  headers: Record<string, string>,
-  seconds: number,
-): Promise<autocannon.Result> {
+async function load(server: Server, requests: Requests, headers: Record<string, string>, seconds: number, depth: number): Promise<autocannon.Result> {
   return autocannon({
     url: server.url,
     ...(server.socketPath !== undefined ? { socketPath: server.socketPath } : {}),
     connections: CONNECTIONS,
-    pipelining: 1,
+    pipelining: depth,
     duration: seconds,
     headers,
-    requests: [{ method, setupRequest: setup }],
+    requests,
   });
 }
 
@@ -89,16 +95,18 @@ async function measure(
   name: string,
   target: string,
   server: Server,
-  method: autocannon.Request['method'],
-  setup: Setup,
+  requests: Requests,
   headers: Record<string, string> = {},
+  depth = 1,
 ): Promise<void> {
   if (!ONLY.test(name)) return;
   process.stderr.write(`  [${round}/${ROUNDS}] ${name} (${target}) ...`);
-  if (WARMUP > 0) await load(server, method, setup, headers, WARMUP);
+  if (WARMUP > 0) await load(server, requests, headers, WARMUP, depth);
   const cpu0 = cpuSeconds(server.pid);
-  const r = await load(server, method, setup, headers, DURATION);
+  const own0 = cpuSeconds(process.pid);
+  const r = await load(server, requests, headers, DURATION, depth);
   const cpu = cpuSeconds(server.pid) - cpu0;
+  const own = cpuSeconds(process.pid) - own0;
   const row: Row = {
     name,
     target,
@@ -109,10 +117,14 @@ async function measure(
     bad: r.non2xx,
     errors: r.errors + r.timeouts,
     perCpu: r.requests.total / cpu,
+    serverUs: (1e6 * cpu) / r.requests.total,
+    clientUs: (1e6 * own) / r.requests.total,
     round,
   };
   rows.push(row);
-  process.stderr.write(` ${fmt(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${fmt(row.perCpu)} per server CPU-s${row.bad + row.errors > 0 ? `, ${row.bad} non-2xx, ${row.errors} errors` : ''}\n`);
+  process.stderr.write(
+    ` ${fmt(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, CPU per request: server ${row.serverUs.toFixed(1)} µs, load generator ${row.clientUs.toFixed(1)} µs${row.bad + row.errors > 0 ? `, ${row.bad} non-2xx, ${row.errors} errors` : ''}\n`,
+  );
 }
 
 const auth = (s: Server) => ({ authorization: `Bearer ${s.token}`, 'content-type': 'application/json' });
@@ -160,36 +172,23 @@ async function ours(transport: 'tcp' | 'unix', etcd: Server | undefined): Promis
   }
 }
 
+/** The row name at a pipelining depth: the plain name at depth 1 (the headline rows). */
+const atDepth = (name: string, depth: number) => (depth === 1 ? name : `${name} -p ${depth}`);
+
 async function oneRound(t: 'tcp' | 'unix', s: Server, etcd: Server | undefined): Promise<void> {
-  await measure(`read ${t}`, 'nxenstored', s, 'GET', rotating((i) => ({ path: readPath(i) })));
-  if (etcd !== undefined && t === 'tcp') {
-    await measure(
-      'read tcp',
-      'etcd',
-      etcd,
-      'POST',
-      rotating((i) => ({ path: '/v3/kv/range', body: JSON.stringify({ key: b64(`bench/r/k${i}`) }) })),
-    );
-  }
-  await measure(
-    `write ${t}`,
-    'nxenstored',
-    s,
-    'PUT',
-    rotating((i) => ({ path: `/v1/node/bench/w/k${i}`, body: JSON.stringify({ value: `written-${i}` }) })),
-    auth(s),
-  );
-  if (etcd !== undefined && t === 'tcp') {
-    await measure(
-      'write tcp',
-      'etcd',
-      etcd,
-      'POST',
-      rotating((i) => ({
-        path: '/v3/kv/put',
-        body: JSON.stringify({ key: b64(`bench/w/k${i}`), value: b64(`written-${i}`) }),
-      })),
-    );
+  const reads = keyed('GET', (i) => ({ path: readPath(i) }));
+  const etcdReads = keyed('POST', (i) => ({ path: '/v3/kv/range', body: JSON.stringify({ key: b64(`bench/r/k${i}`) }) }));
+  const writes = keyed('PUT', (i) => ({ path: `/v1/node/bench/w/k${i}`, body: JSON.stringify({ value: `written-${i}` }) }));
+  const etcdWrites = keyed('POST', (i) => ({
+    path: '/v3/kv/put',
+    body: JSON.stringify({ key: b64(`bench/w/k${i}`), value: b64(`written-${i}`) }),
+  }));
+  // Pipelined rows over TCP only, where etcd answers the same load.
+  for (const depth of t === 'tcp' ? DEPTHS : [1]) {
+    await measure(atDepth(`read ${t}`, depth), 'nxenstored', s, reads, {}, depth);
+    if (etcd !== undefined && t === 'tcp') await measure(atDepth('read tcp', depth), 'etcd', etcd, etcdReads, {}, depth);
+    await measure(atDepth(`write ${t}`, depth), 'nxenstored', s, writes, auth(s), depth);
+    if (etcd !== undefined && t === 'tcp') await measure(atDepth('write tcp', depth), 'etcd', etcd, etcdWrites, {}, depth);
   }
   if (t === 'tcp') {
     // A guarded read-modify-write: the guard holds (the read keys are never changed), so
@@ -198,8 +197,7 @@ async function oneRound(t: 'tcp' | 'unix', s: Server, etcd: Server | undefined):
       'batch tcp (expect+2 writes+read)',
       'nxenstored',
       s,
-      'POST',
-      rotating((i) => ({
+      keyed('POST', (i) => ({
         path: '/v1/transaction',
         body: JSON.stringify({
           ops: [
@@ -217,7 +215,9 @@ async function oneRound(t: 'tcp' | 'unix', s: Server, etcd: Server | undefined):
 
 async function main(): Promise<void> {
   const ctx = runContext();
-  process.stderr.write(`gateway HTTP load: -c ${CONNECTIONS}, ${DURATION} s per row (+${WARMUP} s warm-up), ${KEYS} keys\n`);
+  process.stderr.write(
+    `gateway HTTP load: -c ${CONNECTIONS}, ${DURATION} s per row (+${WARMUP} s warm-up), ${KEYS} keys, pipelining ${DEPTHS.join(',')} (TCP reads/writes)\n`,
+  );
   let etcd: Server | undefined;
   if (ETCD_ON) {
     etcd = await startEtcd();
@@ -249,13 +249,26 @@ async function main(): Promise<void> {
     p50: median(g.map((r) => r.p50)),
     p99: median(g.map((r) => r.p99)),
     perCpu: median(g.map((r) => r.perCpu)),
+    serverUs: median(g.map((r) => r.serverUs)),
+    clientUs: median(g.map((r) => r.clientUs)),
     spread: g.length > 1 ? `${fmt(Math.min(...g.map((r) => r.rps)))}–${fmt(Math.max(...g.map((r) => r.rps)))}` : '',
     requests: g.reduce((a, r) => a + r.requests, 0),
     bad: g.reduce((a, r) => a + r.bad + r.errors, 0),
   }));
   const table = markdownTable(
-    ['load', 'server', 'req/s (median)', 'req/s range', 'p50 ms', 'p99 ms', 'req per server CPU-s', 'requests', 'failed'],
-    summary.map((r) => [r.name, r.target, fmt(r.rps), r.spread, String(r.p50), String(r.p99), fmt(r.perCpu), String(r.requests), String(r.bad)]),
+    ['load', 'server', 'req/s (median)', 'req/s range', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'load gen. CPU µs/req', 'requests', 'failed'],
+    summary.map((r) => [
+      r.name,
+      r.target,
+      fmt(r.rps),
+      r.spread,
+      String(r.p50),
+      String(r.p99),
+      r.serverUs.toFixed(1),
+      r.clientUs.toFixed(1),
+      String(r.requests),
+      String(r.bad),
+    ]),
   );
   /** The per-round ratios ours / etcd of `of(row)` for one load. */
   const ratios = (name: string, of: (r: Row) => number) => {
@@ -274,22 +287,27 @@ async function main(): Promise<void> {
     table,
     '',
   ];
-  for (const [name, target] of [
+  const targets: [string, number | undefined][] = [
     ['read tcp', 5],
     ['write tcp', 3],
-  ] as const) {
+  ];
+  for (const d of DEPTHS.filter((n) => n > 1)) targets.push([atDepth('read tcp', d), undefined], [atDepth('write tcp', d), undefined]);
+  for (const [name, target] of targets) {
     const xs = ratios(name, (r) => r.rps);
     const ys = ratios(name, (r) => r.perCpu);
     if (xs.length > 0) {
       const x = median(xs);
       lines.push(
         `${name}: nxenstored / etcd = ${x.toFixed(2)}x in req/s, median of rounds ${xs.map((v) => v.toFixed(2)).join(', ')} ` +
-          `(target >= ${target}x: ${x >= target ? 'met' : 'MISSED'}); ${median(ys).toFixed(2)}x in requests per server CPU-second`,
+          `(${target === undefined ? 'no target: pipelined' : `target >= ${target}x: ${x >= target ? 'met' : 'MISSED'}`}); ` +
+          `${median(ys).toFixed(2)}x in requests per server CPU-second`,
       );
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
-  const json = rows.map((r) => JSON.stringify({ bench: 'gateway-http', ...r, connections: CONNECTIONS, duration: DURATION, date: ctx.date, node: ctx.node, cpu: ctx.cpu }));
+  const json = rows.map((r) =>
+    JSON.stringify({ bench: 'gateway-http', ...r, connections: CONNECTIONS, duration: DURATION, date: ctx.date, node: ctx.node, cpu: ctx.cpu }),
+  );
   process.stdout.write(`${json.join('\n')}\n`);
   if (JSON_FILE !== '') {
     mkdirSync(dirname(JSON_FILE), { recursive: true });

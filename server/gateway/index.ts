@@ -39,7 +39,10 @@ export interface GatewayHandle {
  * `inject` into it).
  */
 export async function buildApp(gw: Gateway, ready: () => boolean, guard?: OriginGuard): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, routerOptions: { maxParamLength: 8192 } });
+  // logger: false still runs fastify's request logging calls into a no-op logger, each with an
+  // object built for it and the response time read (fastify lib/log-controller.js):
+  // disableRequestLogging skips them on every request. `--access-log` is the daemon's own log.
+  const app = Fastify({ logger: false, disableRequestLogging: true, bodyLimit: BODY_LIMIT, routerOptions: { maxParamLength: 8192 } });
 
   if (guard !== undefined) {
     app.addHook('onRequest', (req, _reply, done) => {

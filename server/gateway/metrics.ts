@@ -6,6 +6,7 @@ import type { Daemon } from '../daemon.js';
 const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] as const;
 
 class Histogram {
+  /** Per bucket, the observations that fell in it (not cumulative: `render` sums them). */
   readonly counts = new Array<number>(BUCKETS.length).fill(0);
   count = 0;
   sum = 0;
@@ -13,8 +14,21 @@ class Histogram {
   observe(seconds: number): void {
     this.count++;
     this.sum += seconds;
-    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.counts[i]!++;
+    // One increment per observation (this runs on every HTTP request); beyond the last bound
+    // only `count` grows, which is the +Inf bucket.
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= BUCKETS[i]!) {
+        this.counts[i]!++;
+        return;
+      }
+    }
   }
+}
+
+/** The counters of one route and method: requests by status, and their latency. */
+class RouteStats {
+  readonly byStatus = new Map<number, number>();
+  readonly latency = new Histogram();
 }
 
 /**
@@ -24,11 +38,13 @@ class Histogram {
  * state at scrape time. Scraping reads state only: it is not activity.
  */
 export class Metrics {
-  /** `route method status` -> count. */
-  private readonly http = new Map<string, number>();
-  private readonly latency = new Map<string, Histogram>();
-  /** `op outcome` -> count, for every wire request the gateway made (outcome OK or the error). */
-  private readonly ops = new Map<string, number>();
+  /**
+   * route -> method -> counters. Nested maps keyed by the strings fastify already holds, so that
+   * counting a request (on every request's path) builds no key string.
+   */
+  private readonly http = new Map<string, Map<string, RouteStats>>();
+  /** op name -> outcome (OK or the error) -> count, for every wire request the gateway made. */
+  private readonly ops = new Map<string, Map<string, number>>();
   wsSlowCloses = 0;
   /** Bytes queued in WebSockets not yet taken by the kernel (set by the WebSocket endpoint). */
   wsBuffered: () => number = () => 0;
@@ -38,18 +54,19 @@ export class Metrics {
 
   /** `request(route, method, status, seconds)` counts one HTTP request and its latency. */
   request(route: string, method: string, status: number, seconds: number): void {
-    const key = `${route}\0${method}\0${status}`;
-    this.http.set(key, (this.http.get(key) ?? 0) + 1);
-    const hkey = `${route}\0${method}`;
-    let h = this.latency.get(hkey);
-    if (h === undefined) this.latency.set(hkey, (h = new Histogram()));
-    h.observe(seconds);
+    let methods = this.http.get(route);
+    if (methods === undefined) this.http.set(route, (methods = new Map()));
+    let stats = methods.get(method);
+    if (stats === undefined) methods.set(method, (stats = new RouteStats()));
+    stats.byStatus.set(status, (stats.byStatus.get(status) ?? 0) + 1);
+    stats.latency.observe(seconds);
   }
 
   /** `op(name, outcome)` counts one request the gateway ran on the daemon. */
   op(name: string, outcome: string): void {
-    const key = `${name}\0${outcome}`;
-    this.ops.set(key, (this.ops.get(key) ?? 0) + 1);
+    let outcomes = this.ops.get(name);
+    if (outcomes === undefined) this.ops.set(name, (outcomes = new Map()));
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
   }
 
   /** `render()` is the scrape body. */
@@ -59,23 +76,30 @@ export class Metrics {
     const metric = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 
     metric('nxenstored_http_requests_total', 'counter', 'HTTP requests to the gateway by route, method and status.');
-    for (const [k, n] of this.http) {
-      const [route, method, status] = k.split('\0');
-      out.push(`nxenstored_http_requests_total{route=${q(route!)},method=${q(method!)},status=${q(status!)}} ${n}`);
+    for (const [route, methods] of this.http) {
+      for (const [method, stats] of methods) {
+        for (const [status, n] of stats.byStatus) {
+          out.push(`nxenstored_http_requests_total{route=${q(route)},method=${q(method)},status="${status}"} ${n}`);
+        }
+      }
     }
     metric('nxenstored_http_request_duration_seconds', 'histogram', 'HTTP request latency by route and method.');
-    for (const [k, h] of this.latency) {
-      const [route, method] = k.split('\0');
-      const l = `route=${q(route!)},method=${q(method!)}`;
-      BUCKETS.forEach((b, i) => out.push(`nxenstored_http_request_duration_seconds_bucket{${l},le="${b}"} ${h.counts[i]}`));
-      out.push(`nxenstored_http_request_duration_seconds_bucket{${l},le="+Inf"} ${h.count}`);
-      out.push(`nxenstored_http_request_duration_seconds_sum{${l}} ${h.sum}`);
-      out.push(`nxenstored_http_request_duration_seconds_count{${l}} ${h.count}`);
+    for (const [route, methods] of this.http) {
+      for (const [method, { latency: h }] of methods) {
+        const l = `route=${q(route)},method=${q(method)}`;
+        let cumulative = 0;
+        BUCKETS.forEach((b, i) => {
+          cumulative += h.counts[i]!;
+          out.push(`nxenstored_http_request_duration_seconds_bucket{${l},le="${b}"} ${cumulative}`);
+        });
+        out.push(`nxenstored_http_request_duration_seconds_bucket{${l},le="+Inf"} ${h.count}`);
+        out.push(`nxenstored_http_request_duration_seconds_sum{${l}} ${h.sum}`);
+        out.push(`nxenstored_http_request_duration_seconds_count{${l}} ${h.count}`);
+      }
     }
     metric('nxenstored_gateway_ops_total', 'counter', 'Xenstore requests made through the gateway (HTTP and JSON WebSocket) by type and outcome.');
-    for (const [k, n] of this.ops) {
-      const [op, outcome] = k.split('\0');
-      out.push(`nxenstored_gateway_ops_total{op=${q(op!)},outcome=${q(outcome!)}} ${n}`);
+    for (const [op, outcomes] of this.ops) {
+      for (const [outcome, n] of outcomes) out.push(`nxenstored_gateway_ops_total{op=${q(op)},outcome=${q(outcome)}} ${n}`);
     }
     metric('nxenstored_requests_total', 'counter', 'Xenstore requests answered, every transport.');
     out.push(`nxenstored_requests_total ${d.stats.requests}`);

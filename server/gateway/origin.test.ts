@@ -12,6 +12,12 @@ describe('OriginGuard', () => {
       expect(() => loop.checkHost({ host }), host).toThrow(expect.objectContaining({ status: 403 }));
     }
     expect(() => loop.checkHost({})).toThrow(expect.objectContaining({ status: 403 }));
+    // The last good Host is remembered (one comparison on the hot path); nothing else is.
+    const g = new OriginGuard({ kind: 'tcp', host: '127.0.0.1', port: 8080 });
+    expect(() => g.checkHost({ host: 'localhost:8080' })).not.toThrow();
+    expect(() => g.checkHost({ host: 'evil.example' })).toThrow(expect.objectContaining({ status: 403 }));
+    expect(() => g.checkHost({})).toThrow(expect.objectContaining({ status: 403 }));
+    expect(() => g.checkHost({ host: 'localhost:8080' })).not.toThrow();
     // Listening elsewhere was the operator's choice: any Host, and a Unix socket has none.
     expect(() => new OriginGuard({ kind: 'tcp', host: '0.0.0.0', port: 1 }).checkHost({ host: 'xs.example' })).not.toThrow();
     expect(() => new OriginGuard({ kind: 'unix', path: '/s' }).checkHost({})).not.toThrow();

@@ -26,6 +26,11 @@ function hostName(hostPort: string): string {
  */
 export class OriginGuard {
   private readonly loopbackOnly: boolean;
+  /**
+   * The last Host header found to be loopback: clients send the same one on every request, so
+   * the check on each request's path is one string comparison.
+   */
+  private lastGoodHost: string | null = null;
 
   constructor(addr: ListenAddress) {
     this.loopbackOnly = addr.kind === 'tcp' && isLoopback(addr.host);
@@ -35,9 +40,11 @@ export class OriginGuard {
   checkHost(headers: IncomingHttpHeaders): void {
     if (!this.loopbackOnly) return;
     const host = headers.host;
+    if (host === this.lastGoodHost) return;
     if (host === undefined || !isLoopback(hostName(host))) {
       throw new HttpError(403, 'EACCES', `Host ${JSON.stringify(host ?? '')} is not this loopback server`);
     }
+    this.lastGoodHost = host;
   }
 
   /** `checkOrigin(headers)` throws 403 when a browser's Origin is not this server. */

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Op, requestPayload } from '../../protocol/index.js';
 import type { CommitResult, Transaction } from '../../store/index.js';
 import type { Connection } from '../connection.js';
 import { Daemon } from '../daemon.js';
@@ -14,6 +15,7 @@ import { Quotas } from '../quotas.js';
 import { Gateway } from './gateway.js';
 import { Tokens } from './identity.js';
 import { buildApp } from './index.js';
+import { CHILDREN_MAX } from './routes/node.js';
 
 let rundir: string;
 let daemon: Daemon;
@@ -72,6 +74,35 @@ describe('POST /v1/transaction retries', () => {
     for (const c of daemon.connections) open += c.transactions.size;
     expect(open).toBe(0);
     conflictNext(0);
+  });
+});
+
+describe('GET /v1/node', () => {
+  // The 200 answer goes through a compiled serializer that drops fields its schema does not
+  // list: every field of the answer must come back, childrenNext included.
+  it('answers every field: value, permissions, a first page of children and where to go on', async () => {
+    const s = gw.session({ kind: 'dom0' });
+    const names = Array.from({ length: CHILDREN_MAX + 1000 }, (_, i) => `c${String(i).padStart(5, '0')}`);
+    const replies = names.map((n) => s.request(Op.MKDIR, requestPayload.mkdir(`/huge/${n}`)));
+    for (const r of await Promise.all(replies)) expect(r.header.type).toBe(Op.MKDIR);
+    const r = await app.inject({ url: '/v1/node/huge?children=1&perms=1' });
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(Object.keys(body)).toEqual(['path', 'value', 'encoding', 'children', 'childrenNext', 'perms']);
+    expect(body).toMatchObject({ path: '/huge', value: '', encoding: 'utf8', perms: ['n0'] });
+    expect(body.children).toEqual(names.slice(0, body.children.length));
+    expect(body.children.length).toBeGreaterThanOrEqual(CHILDREN_MAX);
+    expect(body.children.length).toBeLessThan(names.length);
+    // childrenNext is the byte offset of the first name not shown (DIRECTORY_PART, spec §7.6).
+    expect(body.childrenNext).toBe(body.children.reduce((n: number, c: string) => n + c.length + 1, 0));
+    const rest = await app.inject({ url: `/v1/children/huge?offset=${body.childrenNext}` });
+    expect(rest.json().children).toEqual(names.slice(body.children.length));
+  });
+
+  it('validates a query string, and reads without one', async () => {
+    expect((await app.inject({ url: '/v1/node/huge?colour=1' })).statusCode).toBe(400);
+    expect((await app.inject({ url: '/v1/node/huge?' })).json()).toEqual({ path: '/huge', value: '', encoding: 'utf8' });
+    expect((await app.inject({ url: '/v1/node/huge?encoding=base64' })).json()).toEqual({ path: '/huge', value: '', encoding: 'base64' });
   });
 });
 
