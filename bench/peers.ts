@@ -144,7 +144,7 @@ function throughputTable(): string {
     const ratio = ours !== undefined && best !== undefined && rate(best) ? ours / rate(best)! : NaN;
     return [
       LOAD_TITLES[load] ?? load,
-      ...names.map((n) => (rate(n) === undefined ? 'failed' : fmt(rate(n)!))),
+      ...names.map((n) => (rate(n) !== undefined ? fmt(rate(n)!) : n === FLOOR && !FLOOR_LOADS.has(load) ? '–' : 'failed')),
       `**${fmt(ratio)}×** (vs ${best === undefined ? '?' : best.replace(' (no access log)', ' no-log')})`,
       `${fmt(p99(OURS) ?? NaN)} / ${fmt(bestP99)}`,
     ];
