@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const listeners = handoff !== undefined ? await handoff.serve() : await listen(daemon, rundir, activation);
   // The gateway's clients (HTTP, WebSocket) are not handed over by a live update: it closes the
   // gateway just before the spawn, and the next process listens again, with the same privileged
-  // token (guest tokens are issued again; README, Live update).
+  // token and the guest tokens the previous process had issued (README, Live update).
   const http = config.http;
   const tokenFile = join(rundir, 'http-token');
   let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
@@ -72,15 +72,19 @@ async function main(): Promise<void> {
   else if (http !== undefined) {
     // We already serve every client of the previous process: a gateway that cannot listen again
     // must not take the daemon down with it.
-    gateway = await startGateway(daemon, http, rundir, readToken(tokenFile)).catch((e: unknown) => {
+    gateway = await startGateway(daemon, http, rundir, readToken(tokenFile), handoff?.gatewayTokens).catch((e: unknown) => {
       log.error({ err: (e as Error).message }, 'live-update: the HTTP gateway could not listen again');
       return undefined;
     });
   }
+  let suspendedTokens: [string, number][] | undefined;
   daemon.liveUpdate = new LiveUpdater({
     suspend: async () => {
+      // Kept for `resume` too: a failed update must not cost the guests their tokens.
+      suspendedTokens = gateway?.guestTokens();
       await gateway?.close();
       gateway = undefined;
+      return { gatewayTokens: suspendedTokens };
     },
     resume: async () => {
       // A next process that failed may have taken the data directory's lock before it died.
@@ -91,7 +95,7 @@ async function main(): Promise<void> {
           log.warn({ err: (e as Error).message }, 'live-update: could not take the data directory lock back');
         }
       }
-      if (http !== undefined && gateway === undefined) gateway = await startGateway(daemon, http, rundir, readToken(tokenFile));
+      if (http !== undefined && gateway === undefined) gateway = await startGateway(daemon, http, rundir, readToken(tokenFile), suspendedTokens);
     },
     daemon,
     listeners,

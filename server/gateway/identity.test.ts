@@ -26,6 +26,17 @@ describe('Tokens', () => {
     expect(() => t.identify(undefined, 'nope')).toThrow(HttpError);
   });
 
+  it('hands its guest tokens to a successor (live update), which accepts them as the same guests', () => {
+    const a = new Tokens();
+    const g5 = a.issue(5);
+    const g9 = a.issue(9);
+    const b = new Tokens(a.privileged, a.guestTokens());
+    expect(b.identify(`Bearer ${g5}`)).toEqual({ kind: 'guest', domid: 5 });
+    expect(b.identify(`Bearer ${g9}`)).toEqual({ kind: 'guest', domid: 9 });
+    expect(b.identify(`Bearer ${a.privileged}`)).toEqual({ kind: 'dom0' });
+    expect(new Tokens().guestTokens()).toEqual([]);
+  });
+
   it('forgets a revoked token, and only that one', () => {
     const a = t.issue(3);
     const b = t.issue(3);

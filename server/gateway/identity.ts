@@ -33,16 +33,24 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]{1,128})$/;
 /**
  * The tokens the gateway accepts: one privileged token, made at start and written to
  * `<rundir>/http-token` by the caller, and guest tokens issued at run time (in memory only: they
- * die with the daemon). Tokens are 32 random bytes, base64url.
+ * die with the daemon, but a live update hands them to the next process). Tokens are 32 random
+ * bytes, base64url.
  */
 export class Tokens {
   readonly privileged: string;
   private readonly privilegedBytes: Buffer;
   private readonly guests = new Map<string, number>();
 
-  constructor(privileged = newToken()) {
+  /** `guests`: tokens a live update's previous process had issued, as `guestTokens()` gave them. */
+  constructor(privileged = newToken(), guests: Iterable<readonly [string, number]> = []) {
     this.privileged = privileged;
     this.privilegedBytes = Buffer.from(privileged);
+    for (const [token, domid] of guests) this.guests.set(token, domid);
+  }
+
+  /** Every guest token with its domain, for the next process of a live update. */
+  guestTokens(): [string, number][] {
+    return [...this.guests];
   }
 
   /** `issue(domid)` returns a fresh token acting as guest `domid`. */

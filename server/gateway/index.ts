@@ -31,6 +31,8 @@ export interface GatewayHandle {
   /** The privileged token, also written to `<rundir>/http-token` (mode 0600). */
   readonly token: string;
   readonly app: FastifyInstance;
+  /** The guest tokens issued so far (a live update hands them on). */
+  guestTokens(): [string, number][];
   close(): Promise<void>;
 }
 
@@ -82,12 +84,19 @@ export async function buildApp(gw: Gateway, ready: () => boolean, guard?: Origin
 }
 
 /**
- * `startGateway(daemon, addr, rundir, privileged?)` makes the privileged token (or keeps the one
- * given: a live update's next process keeps its predecessor's), starts fastify and the WebSocket
- * endpoint on `addr`, and writes `<rundir>/http-token` and `<rundir>/http-address`.
+ * `startGateway(daemon, addr, rundir, privileged?, guests?)` makes the privileged token (or keeps
+ * the one given: a live update's next process keeps its predecessor's, and its guest tokens),
+ * starts fastify and the WebSocket endpoint on `addr`, and writes `<rundir>/http-token` and
+ * `<rundir>/http-address`.
  */
-export async function startGateway(daemon: Daemon, addr: ListenAddress, rundir: string, privileged?: string): Promise<GatewayHandle> {
-  const tokens = new Tokens(privileged);
+export async function startGateway(
+  daemon: Daemon,
+  addr: ListenAddress,
+  rundir: string,
+  privileged?: string,
+  guests?: Iterable<readonly [string, number]>,
+): Promise<GatewayHandle> {
+  const tokens = new Tokens(privileged, guests);
   const tokenFile = join(rundir, 'http-token');
   // Unlink first: the mode of writeFileSync applies only to a file it creates.
   rmSync(tokenFile, { force: true });
@@ -124,6 +133,7 @@ export async function startGateway(daemon: Daemon, addr: ListenAddress, rundir: 
     url,
     token: tokens.privileged,
     app,
+    guestTokens: () => tokens.guestTokens(),
     close: async () => {
       stopping = true;
       ws.close();

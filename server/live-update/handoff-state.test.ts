@@ -24,6 +24,7 @@ const state: HandoffState = {
     },
   ],
   reply: { connection: 0, reqId: 77, txId: 0 },
+  gatewayTokens: [['Zm9vYmFyLXRva2VuLWJhc2U2NHVybA', 5]],
 };
 
 function store() {
@@ -43,6 +44,17 @@ describe('the live-update state file', () => {
     const old = { ...state, stats: { ...state.stats, commits: { 'read-only': 1, fast: 2, graft: 3, replay: 4 } } };
     const { state: back } = decodeHandoff(encodeHandoff(old as unknown as HandoffState, store()));
     expect(back.stats.commits).toEqual({ 'read-only': 1, fast: 2, merge: 3, replay: 4 });
+  });
+
+  it('a state from a process that handed on no gateway tokens has none', () => {
+    const { gatewayTokens: _t, ...old } = state;
+    expect(decodeHandoff(encodeHandoff(old as HandoffState, store())).state.gatewayTokens).toEqual([]);
+  });
+
+  it('refuses a gateway token that is no token, or names no guest', () => {
+    for (const bad of [['has space', 5], ['ok', 0], ['ok', 70000]] as [string, number][]) {
+      expect(() => decodeHandoff(encodeHandoff({ ...state, gatewayTokens: [bad] }, store()))).toThrow(/live-update state/);
+    }
   });
 
   it('refuses what is not a state file, a cut one, a bad field, a reply to no connection', () => {

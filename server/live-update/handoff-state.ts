@@ -73,6 +73,11 @@ const stateSchema = z.object({
    * connection (index in `connections`) and header (cxenstored `lu_write_response`).
    */
   reply: z.object({ connection: z.number().int().min(0), reqId: z.number().int(), txId: z.number().int() }).optional(),
+  /**
+   * The HTTP gateway's guest tokens and the domains they act as, so that its clients keep working
+   * (absent from a process that did not hand them on). The file is mode 0600 like the token file.
+   */
+  gatewayTokens: z.array(z.tuple([z.string().regex(/^[A-Za-z0-9_-]{1,128}$/), z.number().int().min(1).max(0xffff)])).default([]),
 });
 
 export type HandoffState = z.infer<typeof stateSchema>;

@@ -32,12 +32,18 @@ export interface LiveUpdaterOptions {
   /**
    * Around the hand-over, for listeners that cannot be handed on (the HTTP gateway: its clients
    * have no descriptor we pass): `suspend` closes them just before the spawn, so that the next
-   * process can listen on the same address; `resume` reopens them if this process serves on.
+   * process can listen on the same address, and says what of theirs the next process needs (the
+   * gateway's guest tokens); `resume` reopens them if this process serves on.
    */
-  readonly suspend?: () => Promise<void>;
+  readonly suspend?: () => Promise<Suspended | void>;
   readonly resume?: () => Promise<void>;
   /** Called with the next process's pid just before this one exits (systemd: `MAINPID=`). */
   readonly handedOver?: (pid: number) => void | Promise<void>;
+}
+
+/** What the listeners closed by `suspend` hand to the next process. */
+export interface Suspended {
+  readonly gatewayTokens?: readonly (readonly [string, number])[];
 }
 
 interface Session {
@@ -126,6 +132,7 @@ export class LiveUpdater {
     log.info({ conn: session.conn.id, force, timeoutMs, script: session.script }, 'live-update: start');
     daemon.admit = (_c, type) => type !== Op.TRANSACTION_START;
     let suspended = false;
+    let handedOn: Suspended | void = undefined;
     try {
       // 1. Open transactions end; requests that wait on I/O (INTRODUCE) finish.
       for (;;) {
@@ -159,7 +166,7 @@ export class LiveUpdater {
       if (session.cancelled) return this.failed('Cancellation was requested');
       if (this.options.suspend !== undefined) {
         suspended = true;
-        await this.options.suspend();
+        handedOn = await this.options.suspend();
       }
 
       // 3. Synchronously, so that nothing moves in between: stop reading, record, spawn.
@@ -168,7 +175,7 @@ export class LiveUpdater {
       const passed = new Set<Connection>();
       try {
         session.spawned = true;
-        child = this.spawnNext(session, header, file, force, passed);
+        child = this.spawnNext(session, header, file, force, passed, handedOn ?? {});
         this.handover = { child, decided: false };
       } catch (e) {
         rmSync(file, { force: true });
@@ -238,7 +245,7 @@ export class LiveUpdater {
   }
 
   /** Records the state and spawns the next process with every socket as a descriptor. */
-  private spawnNext(session: Session, header: Header, file: string, force: boolean, passed: Set<Connection>): ChildProcess {
+  private spawnNext(session: Session, header: Header, file: string, force: boolean, passed: Set<Connection>, handedOn: Suspended): ChildProcess {
     const { daemon, listeners } = this.options;
     const fds: number[] = [];
     // The child's stdio: 0 nothing, 1 and 2 our own (the log goes where it went), 3 the IPC
@@ -277,6 +284,7 @@ export class LiveUpdater {
       })),
       connections,
       reply,
+      gatewayTokens: (handedOn.gatewayTokens ?? []).map(([token, domid]) => [token, domid] as [string, number]),
     };
     rmSync(file, { force: true });
     writeFileSync(file, encodeHandoff(state, daemon.store), { mode: 0o600, flag: 'wx' });

@@ -33,6 +33,8 @@ export interface TakenOver {
    * answers the requests that waited, in order.
    */
   serve(): Promise<Listeners>;
+  /** The HTTP gateway's guest tokens of the previous process, to accept again. */
+  readonly gatewayTokens: readonly (readonly [string, number])[];
 }
 
 /**
@@ -101,6 +103,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
 
   return {
     daemon,
+    gatewayTokens: state.gatewayTokens,
     serve: async () => {
       await handshake();
       serving = true;

@@ -1,7 +1,7 @@
 /**
  * Live update with the HTTP gateway on: the gateway's clients have no descriptor to hand over, so
  * the old process closes the gateway just before the hand-over and the new one listens again,
- * keeping the privileged token (README, Live update).
+ * keeping the privileged token and the guest tokens (README, Live update).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,8 +37,16 @@ async function get(url: string, path: string): Promise<{ status: number; body: u
 }
 
 describe('live update with --http', () => {
-  it('serves the gateway again from the new process, with the same privileged token', async () => {
+  it('serves the gateway again from the new process, with the same privileged and guest tokens', async () => {
     const { url, token } = await d.gateway();
+    const issued = await fetch(`${url}/v1/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ domid: 5 }),
+    });
+    expect(issued.status).toBe(200);
+    const guestToken = ((await issued.json()) as { token: string }).token;
+    const asGuest = (base: string) => fetch(`${base}/v1/node/lu/gw`, { headers: { authorization: `Bearer ${guestToken}` } });
     const put = await fetch(`${url}/v1/node/lu/gw`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -63,6 +71,9 @@ describe('live update with --http', () => {
     });
     expect(again.status).toBe(200);
     expect(await c.read('/lu/gw')).toBe('after');
+    // The guest token still names guest 5: a dom0-only node is 403 for it (an unknown token would
+    // be 401), exactly as before the update.
+    expect((await asGuest(next)).status).toBe(403);
     c.close();
   });
 });
