@@ -155,6 +155,20 @@ describe('SocketTransport', () => {
     expect(served.write(Buffer.from('late'))).toBe(false);
   });
 
+  it('delivers first what the stream of the socket had already buffered, then what follows', async () => {
+    const peer = createConnection(join(dir, 's'));
+    await new Promise<void>((ok) => peer.once('connect', ok));
+    while (accepted.length === 0) await new Promise((r) => setImmediate(r));
+    const socket = accepted[0]!;
+    peer.write('early,');
+    await until(() => socket.readableLength > 0);
+    const served = socketTransport(socket, true) as SocketTransport;
+    const got = collect(served);
+    peer.write('late');
+    await until(() => Buffer.concat(got).toString() === 'early,late');
+    peer.destroy();
+  });
+
   it('serves through the streams when direct I/O is not asked for', async () => {
     const peer = createConnection(join(dir, 's'));
     await new Promise<void>((ok) => peer.once('connect', ok));

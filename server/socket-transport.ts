@@ -148,6 +148,10 @@ export class SocketTransport extends EventEmitter implements Transport {
     };
     socket.on('error', (e) => this.emit('error', e));
     socket.on('close', () => this.emit('close'));
+    // Anything the socket's stream already buffered comes first, once the connection listens (it
+    // subscribes right after this constructor; the next read is a later task, so order holds).
+    const early = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+    if (early !== null) queueMicrotask(() => this.emit('data', early));
     // An accepted socket may already be reading (into Node's buffer, not ours): make sure the
     // handle reads, with our callback, from now on.
     this.startReading();
