@@ -72,6 +72,17 @@ function nodeReply(path: string, bytes: Buffer, encoding: Encoding | undefined):
 export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway }): Promise<void> {
   const gw = opts.gateway;
   const who = (req: FastifyRequest): Identity => gw.tokens.identify(req.headers.authorization);
+  /**
+   * A request that changes the store: refused without a token (401, before its body is looked
+   * at), then sent on the identity's session; the route answers `{ ok: true }` once it applied.
+   */
+  const change = async (req: FastifyRequest, what: string, op: number, payload: (path: string) => Buffer) => {
+    const id = who(req);
+    requireToken(id, what);
+    const path = xenPath(req);
+    await gw.run(gw.session(id), op, payload(path), 0, path);
+    return { ok: true };
+  };
 
   for (const prefix of ['/v1/node', '/v1/node/*']) {
     app.get(prefix, { schema: { response: { 200: NODE_REPLY_SCHEMA } } }, async (req): Promise<NodeReply> => {
@@ -80,11 +91,12 @@ export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway 
       const q = req.url.includes('?') ? nodeQuerySchema.parse(req.query) : NO_FLAGS;
       const path = xenPath(req);
       const s = gw.session(who(req));
-      if (!q.perms && !q.children) return nodeReply(path, await gw.run(s, Op.READ, requestPayload.read(path), 0, path), q.encoding);
+      const read = gw.run(s, Op.READ, requestPayload.read(path), 0, path);
+      if (!q.perms && !q.children) return nodeReply(path, await read, q.encoding);
       // Sent back to back, so value, permissions and (the first page of) children are of one
       // version; the reply to the READ is awaited first, so a missing node is its error.
       const [value, permList, page] = await Promise.all([
-        gw.run(s, Op.READ, requestPayload.read(path), 0, path),
+        read,
         q.perms ? perms(gw, s, path) : undefined,
         q.children ? listChildren(gw, s, path, 0, CHILDREN_MAX) : undefined,
       ]);
@@ -97,45 +109,25 @@ export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway 
       return out;
     });
 
-    app.put(prefix, async (req) => {
-      const id = who(req);
-      requireToken(id, 'writing');
-      const body = writeBodySchema.parse(req.body);
-      const path = xenPath(req);
-      await gw.run(gw.session(id), Op.WRITE, requestPayload.write(path, decodeValue(body.value, body.encoding)), 0, path);
-      return { ok: true };
-    });
-
-    app.delete(prefix, async (req) => {
-      const id = who(req);
-      requireToken(id, 'removing');
-      const path = xenPath(req);
-      await gw.run(gw.session(id), Op.RM, requestPayload.rm(path), 0, path);
-      return { ok: true };
-    });
+    app.put(prefix, (req) =>
+      change(req, 'writing', Op.WRITE, (path) => {
+        const body = writeBodySchema.parse(req.body);
+        return requestPayload.write(path, decodeValue(body.value, body.encoding));
+      }),
+    );
+    app.delete(prefix, (req) => change(req, 'removing', Op.RM, requestPayload.rm));
   }
 
-  app.post('/v1/mkdir/*', async (req) => {
-    const id = who(req);
-    requireToken(id, 'mkdir');
-    const path = xenPath(req);
-    await gw.run(gw.session(id), Op.MKDIR, requestPayload.mkdir(path), 0, path);
-    return { ok: true };
-  });
+  app.post('/v1/mkdir/*', (req) => change(req, 'mkdir', Op.MKDIR, requestPayload.mkdir));
 
   app.get('/v1/perms/*', async (req) => {
     const path = xenPath(req);
     return { path, perms: await perms(gw, gw.session(who(req)), path) };
   });
 
-  app.put('/v1/perms/*', async (req) => {
-    const id = who(req);
-    requireToken(id, 'setting permissions');
-    const body = permsBodySchema.parse(req.body);
-    const path = xenPath(req);
-    await gw.run(gw.session(id), Op.SET_PERMS, requestPayload.setPerms(path, body.perms), 0, path);
-    return { ok: true };
-  });
+  app.put('/v1/perms/*', (req) =>
+    change(req, 'setting permissions', Op.SET_PERMS, (path) => requestPayload.setPerms(path, permsBodySchema.parse(req.body).perms)),
+  );
 
   app.get('/v1/children/*', async (req) => {
     const q = childrenQuerySchema.parse(req.query);
