@@ -5,7 +5,7 @@
  */
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon.js';
 import { listenUnix } from '../unix-socket.js';
 import { toHttpError } from './errors.js';
@@ -44,7 +44,14 @@ export async function buildApp(gw: Gateway, ready: () => boolean, guard?: Origin
   // logger: false still runs fastify's request logging calls into a no-op logger, each with an
   // object built for it and the response time read (fastify lib/log-controller.js):
   // disableRequestLogging skips them on every request. `--access-log` is the daemon's own log.
-  const app = Fastify({ logger: false, disableRequestLogging: true, bodyLimit: BODY_LIMIT, routerOptions: { maxParamLength: 8192 } });
+  // It is given through a LogController: as a top-level option fastify 5 prints a deprecation
+  // warning (FSTDEP023) to the daemon's stderr at every start.
+  const app = Fastify({
+    logger: false,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: 8192 },
+  });
 
   if (guard !== undefined) {
     app.addHook('onRequest', (req, _reply, done) => {

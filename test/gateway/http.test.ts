@@ -32,6 +32,12 @@ describe('startup', () => {
     const { statSync } = await import('node:fs');
     expect(statSync(`${d.rundir}/http-token`).mode & 0o777).toBe(0o600);
   });
+
+  it('starts without warnings on stderr (no deprecated fastify option)', () => {
+    // An administrator reads the daemon's start-up output: a runtime warning there (fastify 5's
+    // FSTDEP023 for a top-level disableRequestLogging) looks like a fault.
+    expect(d.output()).not.toMatch(/Warning|FSTDEP/);
+  });
 });
 
 describe('GET /v1/node', () => {
