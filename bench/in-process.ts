@@ -1,20 +1,30 @@
 #!/usr/bin/env node
 /**
  * The daemon's own CPU per transaction, without sockets: 16 in-process clients (`Daemon.attach`
- * with a transport that keeps what it is given) run the `tx` load's transaction, START, 2 READs,
- * 2 WRITEs, END, through the real dispatch (`process()`), store, transactions and per-turn flush.
- * Set beside `bench/peers.ts --floor` it splits a wire load's cost into ours and the runtime's.
+ * with a transport that keeps what it is given) run a wire load's transactions through the real
+ * dispatch (`process()`), store, transactions and per-turn flush, one request per client per turn
+ * as sequential clients on the wire do. Set beside `bench/peers.ts --floor` it splits a wire
+ * load's cost into ours and the runtime's.
  *
- *     node dist/bench/in-process.js [--rounds 20000]
+ * - `--load tx`: the `tx` load's START, 2 READs, 2 WRITEs, END in the client's own subtree;
+ * - `--load vm`: the `vm` load's VM start (3 RMs of the slot's last VM, then START, 13 WRITEs,
+ *   2 READs, END; `bench/loadgen/loads.ts` `vmScript`), each client cycling 4 VM slots.
+ *
+ *     node dist/bench/in-process.js [--load tx|vm] [--rounds 20000]
  */
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import { encodeFrame, Op } from '../protocol/index.js';
+import { vmScript } from './loadgen/loads.js';
 import { createLogger, Daemon, Quotas } from '../server/index.js';
 import type { Transport } from '../server/connection.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20000' } } });
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '20000' }, load: { type: 'string', default: 'tx' } },
+});
 const ROUNDS = Number(values.rounds);
+const LOAD = values.load;
+if (LOAD !== 'tx' && LOAD !== 'vm') throw new Error(`--load must be tx or vm, not ${LOAD}`);
 const CLIENTS = 16;
 
 class Kept extends EventEmitter implements Transport {
@@ -55,24 +65,63 @@ async function step(frame: (i: number) => Buffer): Promise<Buffer[]> {
   return clients.map((t) => t.out[0]!);
 }
 
-await step((i) => encodeFrame(Op.WRITE, 1, 0, bytes(`/bench/tx/c${i}/a\0v`)));
-await step((i) => encodeFrame(Op.WRITE, 1, 0, bytes(`/bench/tx/c${i}/b\0v`)));
-const t0 = process.cpuUsage();
-const w0 = performance.now();
-for (let r = 0; r < ROUNDS; r++) {
+/** `inTx(frame, txId)` is a loadgen frame (req_id and tx_id 0) sent in transaction `txId`. */
+function inTx(frame: Buffer, txId: number): Buffer {
+  const out = Buffer.from(frame);
+  out.writeUInt32LE(txId, 8);
+  return out;
+}
+
+/** One transaction per client: `before` outside it, then START, `steps`, END; all must commit. */
+async function transaction(before: (i: number) => readonly Buffer[], steps: (i: number) => readonly Buffer[]): Promise<void> {
+  for (let k = 0; k < before(0).length; k++) await step((i) => before(i)[k]!);
   const started = await step(() => encodeFrame(Op.TRANSACTION_START, 1, 0, bytes('\0')));
   const ids = started.map((f) => Number(f.subarray(16, f.length - 1).toString('latin1')));
-  await step((i) => encodeFrame(Op.READ, 2, ids[i]!, bytes(`/bench/tx/c${i}/a\0`)));
-  await step((i) => encodeFrame(Op.READ, 3, ids[i]!, bytes(`/bench/tx/c${i}/b\0`)));
-  await step((i) => encodeFrame(Op.WRITE, 4, ids[i]!, bytes(`/bench/tx/c${i}/a\0x${r}`)));
-  await step((i) => encodeFrame(Op.WRITE, 5, ids[i]!, bytes(`/bench/tx/c${i}/b\0y${r}`)));
+  for (let k = 0; k < steps(0).length; k++) await step((i) => inTx(steps(i)[k]!, ids[i]!));
   const ended = await step((i) => encodeFrame(Op.TRANSACTION_END, 6, ids[i]!, bytes('T\0')));
   if (ended.some((f) => f.readUInt32LE(0) !== Op.TRANSACTION_END)) throw new Error('a commit failed');
 }
+
+const VM_SLOTS = 4;
+const vms = Array.from({ length: CLIENTS }, (_, i) => Array.from({ length: VM_SLOTS }, (_, s) => vmScript(1 + i * VM_SLOTS + s, false)));
+let round = 0;
+const once: () => Promise<void> =
+  LOAD === 'tx'
+    ? () => {
+        const r = round++;
+        return transaction(
+          () => [],
+          (i) => [
+            encodeFrame(Op.READ, 2, 0, bytes(`/bench/tx/c${i}/a\0`)),
+            encodeFrame(Op.READ, 3, 0, bytes(`/bench/tx/c${i}/b\0`)),
+            encodeFrame(Op.WRITE, 4, 0, bytes(`/bench/tx/c${i}/a\0x${r}`)),
+            encodeFrame(Op.WRITE, 5, 0, bytes(`/bench/tx/c${i}/b\0y${r}`)),
+          ],
+        );
+      }
+    : () => {
+        const slot = round++ % VM_SLOTS;
+        return transaction(
+          (i) => vms[i]![slot]!.before,
+          (i) => vms[i]![slot]!.steps,
+        );
+      };
+
+if (LOAD === 'tx') {
+  await step((i) => encodeFrame(Op.WRITE, 1, 0, bytes(`/bench/tx/c${i}/a\0v`)));
+  await step((i) => encodeFrame(Op.WRITE, 1, 0, bytes(`/bench/tx/c${i}/b\0v`)));
+} else {
+  await step(() => encodeFrame(Op.MKDIR, 1, 0, bytes('/local/domain/0/backend/vbd\0')));
+  await step(() => encodeFrame(Op.MKDIR, 1, 0, bytes('/vm\0')));
+}
+const t0 = process.cpuUsage();
+const w0 = performance.now();
+for (let r = 0; r < ROUNDS; r++) await once();
 const cpu = process.cpuUsage(t0);
 const ms = performance.now() - w0;
 const commits = ROUNDS * CLIENTS;
+const what = LOAD === 'tx' ? 'tx (6 requests)' : 'vm (3 RMs + 17 requests)';
 process.stdout.write(
-  `in-process tx: ${((cpu.user + cpu.system) / commits).toFixed(1)} µs of CPU per commit (6 requests), ` +
+  `in-process ${what}: ${((cpu.user + cpu.system) / commits).toFixed(1)} µs of CPU per commit, ` +
     `${Math.round((commits / ms) * 1000)} commits/s, ${commits} commits\n`,
 );
