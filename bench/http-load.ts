@@ -26,15 +26,20 @@
  * change in the machine's load hits both sides of a ratio alike; the summary shows each row's
  * median over the rounds, and each ratio as the median of the per-round ratios.
  *
+ * With --floor, the TCP read and write rows also run, in the same rounds, against the fastify
+ * floor (`bench/null-gateway.ts`: the gateway's fastify set-up answering the same requests with no
+ * store behind it). It is not a peer; the summary prints its ratio to etcd beside ours, which is
+ * as far as any gateway on fastify could take the ratio on this machine.
+ *
  * Options: --duration=10 (seconds per row)  --warmup=2 (seconds per row, discarded)  --rounds=3
  * --connections=32  --keys=1000  --pipelining=1,8 (depths of the TCP read/write rows)
- * --only=REGEX (rows by name)  --no-etcd  --json=FILE
+ * --only=REGEX (rows by name)  --no-etcd  --floor  --json=FILE
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { dirname } from 'node:path';
 import autocannon from 'autocannon';
-import { b64, cpuSeconds, startEtcd, startNxenstored, type Server } from './http-servers.js';
+import { b64, cpuSeconds, startEtcd, startNullGateway, startNxenstored, type Server } from './http-servers.js';
 import { option } from './cli-option.js';
 import { fmt, markdownTable, median, runContext } from './metric.js';
 
@@ -49,6 +54,9 @@ const DEPTHS = option('pipelining', '1,8')
   .filter((n) => Number.isInteger(n) && n >= 1);
 const ONLY = new RegExp(option('only', '.'));
 const ETCD_ON = option('no-etcd', 'false') !== 'true';
+const FLOOR_ON = option('floor', 'false') !== 'false';
+/** The target name of the floor's rows (not a peer: in no ratio of ours). */
+const FLOOR = 'fastify floor';
 const JSON_FILE = option('json', '');
 
 interface Row {
@@ -161,12 +169,18 @@ function request(s: Server, method: string, path: string, body: string): Promise
   });
 }
 
-async function ours(transport: 'tcp' | 'unix', etcd: Server | undefined): Promise<void> {
+/** The other servers of a round: etcd (the peer) and the fastify floor, when they run. */
+interface Others {
+  readonly etcd: Server | undefined;
+  readonly floor: Server | undefined;
+}
+
+async function ours(transport: 'tcp' | 'unix', others: Others): Promise<void> {
   const s = await startNxenstored(transport);
   try {
     await populate(s);
     const t = transport;
-    for (round = 1; round <= ROUNDS; round++) await oneRound(t, s, etcd);
+    for (round = 1; round <= ROUNDS; round++) await oneRound(t, s, others);
   } finally {
     await s.stop();
   }
@@ -175,7 +189,7 @@ async function ours(transport: 'tcp' | 'unix', etcd: Server | undefined): Promis
 /** The row name at a pipelining depth: the plain name at depth 1 (the headline rows). */
 const atDepth = (name: string, depth: number) => (depth === 1 ? name : `${name} -p ${depth}`);
 
-async function oneRound(t: 'tcp' | 'unix', s: Server, etcd: Server | undefined): Promise<void> {
+async function oneRound(t: 'tcp' | 'unix', s: Server, { etcd, floor }: Others): Promise<void> {
   const reads = keyed('GET', (i) => ({ path: readPath(i) }));
   const etcdReads = keyed('POST', (i) => ({ path: '/v3/kv/range', body: JSON.stringify({ key: b64(`bench/r/k${i}`) }) }));
   const writes = keyed('PUT', (i) => ({ path: `/v1/node/bench/w/k${i}`, body: JSON.stringify({ value: `written-${i}` }) }));
@@ -186,8 +200,10 @@ async function oneRound(t: 'tcp' | 'unix', s: Server, etcd: Server | undefined):
   // Pipelined rows over TCP only, where etcd answers the same load.
   for (const depth of t === 'tcp' ? DEPTHS : [1]) {
     await measure(atDepth(`read ${t}`, depth), 'nxenstored', s, reads, {}, depth);
+    if (floor !== undefined && t === 'tcp') await measure(atDepth('read tcp', depth), FLOOR, floor, reads, {}, depth);
     if (etcd !== undefined && t === 'tcp') await measure(atDepth('read tcp', depth), 'etcd', etcd, etcdReads, {}, depth);
     await measure(atDepth(`write ${t}`, depth), 'nxenstored', s, writes, auth(s), depth);
+    if (floor !== undefined && t === 'tcp') await measure(atDepth('write tcp', depth), FLOOR, floor, writes, auth(s), depth);
     if (etcd !== undefined && t === 'tcp') await measure(atDepth('write tcp', depth), 'etcd', etcd, etcdWrites, {}, depth);
   }
   if (t === 'tcp') {
@@ -229,12 +245,14 @@ async function main(): Promise<void> {
       if (!r.ok) throw new Error(`etcd put: ${r.status} ${await r.text()}`);
     }
   }
+  const floor = FLOOR_ON ? await startNullGateway() : undefined;
   try {
-    await ours('tcp', etcd);
+    await ours('tcp', { etcd, floor });
   } finally {
     await etcd?.stop();
+    await floor?.stop();
   }
-  await ours('unix', undefined);
+  await ours('unix', { etcd: undefined, floor: undefined });
 
   // One line per (load, server): medians over the rounds.
   const groups = new Map<string, Row[]>();
@@ -270,11 +288,11 @@ async function main(): Promise<void> {
       String(r.bad),
     ]),
   );
-  /** The per-round ratios ours / etcd of `of(row)` for one load. */
-  const ratios = (name: string, of: (r: Row) => number) => {
+  /** The per-round ratios `server` / etcd (ours unless said) of `of(row)` for one load. */
+  const ratios = (name: string, of: (r: Row) => number, server = 'nxenstored') => {
     const out: number[] = [];
     for (let k = 1; k <= ROUNDS; k++) {
-      const a = rows.find((r) => r.name === name && r.target === 'nxenstored' && r.round === k);
+      const a = rows.find((r) => r.name === name && r.target === server && r.round === k);
       const b = rows.find((r) => r.name === name && r.target === 'etcd' && r.round === k);
       if (a && b) out.push(of(a) / of(b));
     }
@@ -302,6 +320,10 @@ async function main(): Promise<void> {
           `(${target === undefined ? 'no target: pipelined' : `target >= ${target}x: ${x >= target ? 'met' : 'MISSED'}`}); ` +
           `${median(ys).toFixed(2)}x in requests per server CPU-second`,
       );
+    }
+    const fs = ratios(name, (r) => r.rps, FLOOR);
+    if (fs.length > 0) {
+      lines.push(`${name}: ${FLOOR} / etcd = ${median(fs).toFixed(2)}x in req/s, median of rounds ${fs.map((v) => v.toFixed(2)).join(', ')} (not a peer: the framework with no store)`);
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);

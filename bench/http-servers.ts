@@ -8,12 +8,20 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root (this file runs as `<repo>/dist/bench/http-servers.js`). */
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The repository root: the nearest directory up with a package.json. This file runs as
+ * `<repo>/dist/bench/http-servers.js`, and from source as `<repo>/bench/http-servers.ts` in tests.
+ */
+const REPO = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 const DAEMON_JS = join(REPO, 'dist', 'src', 'nxenstored.js');
+const NULL_GATEWAY_JS = join(REPO, 'dist', 'bench', 'null-gateway.js');
 export const ETCD = process.env['ETCD'] ?? '/usr/bin/etcd';
 const START_TIMEOUT_MS = 30_000;
 
@@ -112,6 +120,25 @@ export async function startNxenstored(transport: 'tcp' | 'unix', extraArgs: stri
     output: c.output,
     stop: stopper(c.proc, dir),
   };
+}
+
+/**
+ * `startNullGateway()` starts the fastify floor (`bench/null-gateway.ts`: the gateway's fastify
+ * set-up with no store behind it) on an ephemeral loopback port; ready when it prints its URL.
+ */
+export async function startNullGateway(): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'null-gateway-'));
+  const c = child(process.execPath, [NULL_GATEWAY_JS, '--listen', '127.0.0.1:0'], dir);
+  const url = await waitFor(
+    'null-gateway',
+    async () => /^(http:\/\/\S+)$/m.exec(c.output())?.[1],
+    c.exited,
+    c.output,
+  ).catch(async (e: unknown) => {
+    await stopper(c.proc, dir)();
+    throw e;
+  });
+  return { url, pid: c.proc.pid!, output: c.output, stop: stopper(c.proc, dir) };
 }
 
 function freePort(): Promise<number> {

@@ -21,6 +21,7 @@ import { WS_PATH, WsEndpoint } from './ws.js';
 
 export { parseListenAddress, formatUrl, DEFAULT_HTTP_HOST, type ListenAddress } from './listen-address.js';
 export { Tokens, type Identity } from './identity.js';
+export { NODE_REPLY_SCHEMA } from './routes/node.js';
 
 /** Largest request body: a 1024-op batch of base64 values fits. */
 const BODY_LIMIT = 16 * 1024 * 1024;
@@ -37,21 +38,29 @@ export interface GatewayHandle {
 }
 
 /**
- * `buildApp(gateway, ready)` is the fastify instance with every route, unlistened (tests may
- * `inject` into it).
+ * The gateway's fastify options (also the benchmark's fastify floor, `bench/null-gateway.ts`, so
+ * that both measure the same framework set-up).
  */
-export async function buildApp(gw: Gateway, ready: () => boolean, guard?: OriginGuard): Promise<FastifyInstance> {
+export function fastifyOptions() {
   // logger: false still runs fastify's request logging calls into a no-op logger, each with an
   // object built for it and the response time read (fastify lib/log-controller.js):
   // disableRequestLogging skips them on every request. `--access-log` is the daemon's own log.
   // It is given through a LogController: as a top-level option fastify 5 prints a deprecation
   // warning (FSTDEP023) to the daemon's stderr at every start.
-  const app = Fastify({
+  return {
     logger: false,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 8192 },
-  });
+  } as const;
+}
+
+/**
+ * `buildApp(gateway, ready)` is the fastify instance with every route, unlistened (tests may
+ * `inject` into it).
+ */
+export async function buildApp(gw: Gateway, ready: () => boolean, guard?: OriginGuard): Promise<FastifyInstance> {
+  const app = Fastify(fastifyOptions());
 
   if (guard !== undefined) {
     app.addHook('onRequest', (req, _reply, done) => {

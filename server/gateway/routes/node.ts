@@ -38,7 +38,7 @@ const NO_FLAGS = Object.freeze({ children: false, perms: false, encoding: undefi
  * the 200 answer, cheaper than `JSON.stringify` on every read. Fields outside the schema would be
  * dropped, so it must list every field `NodeReply` has (routes.test.ts reads each back).
  */
-const NODE_REPLY_SCHEMA = {
+export const NODE_REPLY_SCHEMA = {
   type: 'object',
   properties: {
     path: { type: 'string' },
