@@ -86,6 +86,17 @@ function stopper(proc: ChildProcess, dir: string): () => Promise<void> {
     }));
 }
 
+/**
+ * `ready(what, c, dir, probe)` waits until `probe` gives a value; if the process exits or the wait
+ * times out, the process is stopped and its directory removed before the error is thrown.
+ */
+function ready<T>(what: string, c: ReturnType<typeof child>, dir: string, probe: () => Promise<T | undefined>): Promise<T> {
+  return waitFor(what, probe, c.exited, c.output).catch(async (e: unknown) => {
+    await stopper(c.proc, dir)();
+    throw e;
+  });
+}
+
 /** `startNxenstored('tcp' | 'unix')` starts the built daemon with its gateway on and waits for it. */
 export async function startNxenstored(transport: 'tcp' | 'unix', extraArgs: string[] = []): Promise<Server> {
   if (!existsSync(DAEMON_JS)) throw new Error(`${DAEMON_JS} is missing: run npx tsc -p tsconfig.json first`);
@@ -96,18 +107,10 @@ export async function startNxenstored(transport: 'tcp' | 'unix', extraArgs: stri
   // BENCH_DAEMON_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the daemon under load.
   const nodeArgs = (process.env['BENCH_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   const c = child(process.execPath, [...nodeArgs, DAEMON_JS, '--rundir', rundir, '--http', listen, '--log-level', 'warn', ...extraArgs], dir);
-  const address = await waitFor(
-    'nxenstored',
-    async () => {
-      const f = join(rundir, 'http-address');
-      const text = existsSync(f) ? readFileSync(f, 'utf8').trim() : '';
-      return text === '' ? undefined : text;
-    },
-    c.exited,
-    c.output,
-  ).catch(async (e: unknown) => {
-    await stopper(c.proc, dir)();
-    throw e;
+  const address = await ready('nxenstored', c, dir, async () => {
+    const f = join(rundir, 'http-address');
+    const text = existsSync(f) ? readFileSync(f, 'utf8').trim() : '';
+    return text === '' ? undefined : text;
   });
   const token = readFileSync(join(rundir, 'http-token'), 'utf8').trim();
   const socketPath = address.startsWith('unix:') ? address.slice(5) : address.startsWith('/') ? address : undefined;
@@ -129,15 +132,7 @@ export async function startNxenstored(transport: 'tcp' | 'unix', extraArgs: stri
 export async function startNullGateway(): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'null-gateway-'));
   const c = child(process.execPath, [NULL_GATEWAY_JS, '--listen', '127.0.0.1:0'], dir);
-  const url = await waitFor(
-    'null-gateway',
-    async () => /^(http:\/\/\S+)$/m.exec(c.output())?.[1],
-    c.exited,
-    c.output,
-  ).catch(async (e: unknown) => {
-    await stopper(c.proc, dir)();
-    throw e;
-  });
+  const url = await ready('null-gateway', c, dir, async () => /^(http:\/\/\S+)$/m.exec(c.output())?.[1]);
   return { url, pid: c.proc.pid!, output: c.output, stop: stopper(c.proc, dir) };
 }
 
@@ -179,17 +174,9 @@ export async function startEtcd(): Promise<Server> {
     ],
     dir,
   );
-  await waitFor(
-    'etcd',
-    async () => {
-      const r = await fetch(`${url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: b64('ready') }) });
-      return r.ok ? true : undefined;
-    },
-    c.exited,
-    c.output,
-  ).catch(async (e: unknown) => {
-    await stopper(c.proc, dir)();
-    throw e;
+  await ready('etcd', c, dir, async () => {
+    const r = await fetch(`${url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: b64('ready') }) });
+    return r.ok ? true : undefined;
   });
   return { url, pid: c.proc.pid!, output: c.output, stop: stopper(c.proc, dir) };
 }
