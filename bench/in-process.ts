@@ -72,38 +72,42 @@ function inTx(frame: Buffer, txId: number): Buffer {
   return out;
 }
 
-/** One transaction per client: `before` outside it, then START, `steps`, END; all must commit. */
-async function transaction(before: (i: number) => readonly Buffer[], steps: (i: number) => readonly Buffer[]): Promise<void> {
-  for (let k = 0; k < before(0).length; k++) await step((i) => before(i)[k]!);
+/**
+ * One transaction per client: client i sends `before[i]` outside it, then START, `steps[i]`, END;
+ * all must commit. The frames are built once per transaction, before it runs.
+ */
+async function transaction(before: readonly (readonly Buffer[])[], steps: readonly (readonly Buffer[])[]): Promise<void> {
+  for (let k = 0; k < before[0]!.length; k++) await step((i) => before[i]![k]!);
   const started = await step(() => encodeFrame(Op.TRANSACTION_START, 1, 0, bytes('\0')));
   const ids = started.map((f) => Number(f.subarray(16, f.length - 1).toString('latin1')));
-  for (let k = 0; k < steps(0).length; k++) await step((i) => inTx(steps(i)[k]!, ids[i]!));
+  for (let k = 0; k < steps[0]!.length; k++) await step((i) => inTx(steps[i]![k]!, ids[i]!));
   const ended = await step((i) => encodeFrame(Op.TRANSACTION_END, 6, ids[i]!, bytes('T\0')));
   if (ended.some((f) => f.readUInt32LE(0) !== Op.TRANSACTION_END)) throw new Error('a commit failed');
 }
 
 const VM_SLOTS = 4;
 const vms = Array.from({ length: CLIENTS }, (_, i) => Array.from({ length: VM_SLOTS }, (_, s) => vmScript(1 + i * VM_SLOTS + s, false)));
+const NOTHING = Array.from({ length: CLIENTS }, (): Buffer[] => []);
 let round = 0;
 const once: () => Promise<void> =
   LOAD === 'tx'
     ? () => {
         const r = round++;
         return transaction(
-          () => [],
-          (i) => [
+          NOTHING,
+          Array.from({ length: CLIENTS }, (_, i) => [
             encodeFrame(Op.READ, 2, 0, bytes(`/bench/tx/c${i}/a\0`)),
             encodeFrame(Op.READ, 3, 0, bytes(`/bench/tx/c${i}/b\0`)),
             encodeFrame(Op.WRITE, 4, 0, bytes(`/bench/tx/c${i}/a\0x${r}`)),
             encodeFrame(Op.WRITE, 5, 0, bytes(`/bench/tx/c${i}/b\0y${r}`)),
-          ],
+          ]),
         );
       }
     : () => {
         const slot = round++ % VM_SLOTS;
         return transaction(
-          (i) => vms[i]![slot]!.before,
-          (i) => vms[i]![slot]!.steps,
+          vms.map((v) => v[slot]!.before),
+          vms.map((v) => v[slot]!.steps),
         );
       };
 
