@@ -92,9 +92,11 @@ describe.each(['direct', 'stream'])('clients that do not read (XSA-326, §16.24)
     await d?.stop();
   });
 
-  it('says at start-up which Node and which socket I/O mode serve', () => {
-    // This Node has what the direct path uses; a fallback to streams would show here.
-    expect(d.output()).toMatch(new RegExp(`ready .*node=${process.version.replace(/\./g, '\\.')} .*socketIo=${mode}`));
+  it('says at start-up which Node and which socket I/O mode serve', async () => {
+    // This Node has what the direct path uses; a fallback to streams would show here. The line may
+    // reach us after the socket is up (the logger writes asynchronously): wait for it.
+    const ready = new RegExp(`ready .*node=${process.version.replace(/\./g, '\\.')} .*socketIo=${mode}`);
+    expect(await eventually(() => d.output(), (out) => ready.test(out))).toMatch(ready);
   });
 
   it('a watcher that never reads does not stall the daemon for others', async () => {
