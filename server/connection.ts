@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { FrameDecoder, type Frame } from '../protocol/index.js';
 import type { Caller, Transaction } from '../store/index.js';
+import { restartStreamReading, stopStreamReading } from './node-internals.js';
 import { SocketTransport } from './socket-transport.js';
 
 /**
@@ -281,16 +282,7 @@ export class Connection {
       this.socket.suspend();
       return;
     }
-    const handle = streamHandle(socket);
-    socket.pause();
-    // read() hands out (as 'data', into the decoder) what the stream buffered; it may restart the
-    // descriptor's reading, so stop that afterwards. `reading = true` keeps Node's _read from
-    // starting it again behind our back (its read-more tick), which would take bytes we hand on.
-    while (socket.readableLength > 0 && socket.read() !== null);
-    if (handle !== undefined) {
-      handle.readStop();
-      handle.reading = true;
-    }
+    stopStreamReading(socket);
   }
 
   resumeInput(): void {
@@ -301,12 +293,7 @@ export class Connection {
       this.socket.unsuspend(); // still paused if the connection is (its own flag)
       return;
     }
-    const handle = streamHandle(socket);
-    if (handle !== undefined) handle.reading = false;
-    // The stream still believes a read is under way (none completed since we stopped): without
-    // this, resume() would not ask for more and the socket would never be read again.
-    const state = (this.socket as unknown as { _readableState?: { reading: boolean } })._readableState;
-    if (state !== undefined) state.reading = false;
+    restartStreamReading(socket);
     if (!this.paused) this.socket.resume();
   }
 
@@ -355,14 +342,4 @@ export class Connection {
       this.socket.destroy(new Error(`oversized request (${this.decoder.error.len} bytes)`));
     }
   }
-}
-
-/** The libuv stream under a socket (Node's `_handle`), for what `net.Socket` has no API for. */
-interface StreamHandle {
-  reading: boolean;
-  readStop(): number;
-}
-
-function streamHandle(socket: Socket): StreamHandle | undefined {
-  return (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
 }

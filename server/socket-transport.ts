@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Transport } from './connection.js';
+import { pipeHandle, streamWrap, type PipeHandle, type StreamWrap } from './node-internals.js';
 
 /**
  * A Unix-socket client served below Node's streams: requests are read straight from the libuv
@@ -16,8 +17,9 @@ import type { Transport } from './connection.js';
  * This is the path `net.Socket` itself takes with its public `onread` option (user buffer,
  * callback per read), applied to a socket the server accepted, plus the handle's own write call.
  * Both use Node internals (`_handle`, `useUserBuffer`, `writeBuffer` with a `WriteWrap` from
- * `process.binding('stream_wrap')`), so `socketTransport()` checks they are there and otherwise
- * serves the socket through its streams as before; `--socket-io stream` forces that. The socket
+ * `process.binding('stream_wrap')`), all reached through `node-internals.ts`: `socketTransport()`
+ * checks they are there and otherwise serves the socket through its streams, the public API
+ * (`--socket-io stream` forces that path). The socket
  * object stays the owner of the descriptor: closing, the `'close'` event and handing the socket
  * to another process (live update) go through it unchanged.
  *
@@ -36,63 +38,10 @@ const HIGH_WATER = 16 * 1024;
 /** One read's worth: large enough for a pipelined batch of requests (a frame is ≤ 4 KiB + 16). */
 const READ_BUFFER = 64 * 1024;
 
-interface WriteReq {
-  handle: unknown;
-  oncomplete: (status: number) => void;
-  async: boolean;
-  bytes: number;
-  buffer: Buffer | null;
-}
-
-interface PipeHandle {
-  onread: (this: PipeHandle) => unknown;
-  reading: boolean;
-  readStart(): number;
-  readStop(): number;
-  useUserBuffer(buf: Uint8Array): void;
-  writeBuffer(req: WriteReq, data: Buffer): number;
-}
-
-interface StreamWrap {
-  WriteWrap: new () => WriteReq;
-  streamBaseState: Int32Array;
-  kReadBytesOrError: number;
-  kLastWriteWasAsync: number;
-}
 
 /** libuv's end-of-file code (UV_EOF): the client closed its end. */
 const UV_EOF = -4095;
 
-let binding: StreamWrap | null | undefined;
-
-function streamWrap(): StreamWrap | undefined {
-  if (binding === undefined) {
-    try {
-      const b = (process as unknown as { binding(name: string): Partial<StreamWrap> }).binding('stream_wrap');
-      binding =
-        typeof b.WriteWrap === 'function' &&
-        b.streamBaseState instanceof Int32Array &&
-        typeof b.kReadBytesOrError === 'number' &&
-        typeof b.kLastWriteWasAsync === 'number'
-          ? (b as StreamWrap)
-          : null;
-    } catch {
-      binding = null;
-    }
-  }
-  return binding ?? undefined;
-}
-
-function pipeHandle(socket: Socket): PipeHandle | undefined {
-  const h = (socket as unknown as { _handle?: Partial<PipeHandle> | null })._handle;
-  if (h === null || h === undefined) return undefined;
-  return typeof h.readStart === 'function' &&
-    typeof h.readStop === 'function' &&
-    typeof h.useUserBuffer === 'function' &&
-    typeof h.writeBuffer === 'function'
-    ? (h as PipeHandle)
-    : undefined;
-}
 
 /**
  * `socketIoMode(requested)` is the mode sockets are served in: `direct` only when asked for and this

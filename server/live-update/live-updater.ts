@@ -6,6 +6,7 @@ import { Op, type Header } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 import type { Daemon } from '../daemon.js';
 import type { Listeners } from '../listeners.js';
+import { descriptor } from '../node-internals.js';
 import { parseLiveUpdate } from './command.js';
 import { encodeHandoff, HANDOFF_VERSION, type ConnectionHandoff, type HandoffState, type LateConnection } from './handoff-state.js';
 
@@ -362,11 +363,6 @@ function describeTransactions(open: readonly Connection[]): string {
   return ['Open transactions (retry later, or use -F to fail them with EAGAIN):', ...lines].join('\n');
 }
 
-/** The descriptor under a socket or server (Node's `_handle.fd`, POSIX only). */
-function descriptor(x: Socket | Server): number | undefined {
-  const fd = (x as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
 
 function required(x: Socket | Server): number {
   const fd = descriptor(x);

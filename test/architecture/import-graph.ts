@@ -34,7 +34,7 @@ function sources(root: string, dir: string, out: string[]): string[] {
 }
 
 /** Strips comments, so that an example in a doc comment is not taken for an import. */
-function code(text: string): string {
+export function code(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
 }
 

@@ -4,9 +4,11 @@
  * client, or a daemon without `--http`, must not pay for the gateway's packages); the protocol
  * never imports the store.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/daemon.js';
-import { cycles, importGraph, reaches } from './import-graph.js';
+import { code, cycles, importGraph, reaches } from './import-graph.js';
 
 const graph = importGraph(REPO, ['src', 'store', 'protocol', 'server', 'clients']);
 const inFolder = (folder: string) => (file: string) => file.startsWith(`${folder}/`);
@@ -35,5 +37,16 @@ describe('import graph', () => {
       .filter(([file]) => inFolder('store')(file) || inFolder('protocol')(file))
       .flatMap(([file, edges]) => edges.filter((e) => /^(server|src|clients)\//.test(e.target) || (inFolder('protocol')(file) && inFolder('store')(e.target))).map((e) => `${file} -> ${e.target}`));
     expect(across).toEqual([]);
+  });
+});
+
+describe('Node internals', () => {
+  it('are reached only through server/node-internals.ts', () => {
+    // Private fields and deprecated bindings change between Node lines: one module to check on a
+    // new Node, each accessor with its public-API fallback beside it.
+    const internal = /\b_handle\b|_readableState|_writableState|process\.binding|internalBinding/;
+    const users = [...graph.edges.keys()].filter((f) => f !== 'server/node-internals.ts' && internal.test(code(readFileSync(join(REPO, f), 'utf8'))));
+    expect(users).toEqual([]);
+    expect(internal.test(readFileSync(join(REPO, 'server/node-internals.ts'), 'utf8'))).toBe(true);
   });
 });
