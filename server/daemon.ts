@@ -127,8 +127,8 @@ export class Daemon {
 
   /**
    * `accept(socket, kind)` starts serving a connection of the privileged or read-only socket, or
-   * closes it: `socket_ro` may hold half of the descriptor reserve, so that dom0 keeps the other
-   * half whatever read-only clients do (descriptor-reserve.ts). dom0's socket is never refused.
+   * closes it: `socket_ro` may hold a quarter of the descriptor reserve, so that dom0 keeps the
+   * rest whatever read-only clients do (descriptor-reserve.ts). dom0's socket is never refused.
    */
   accept(socket: Socket, kind: Exclude<ConnectionKind, 'domain'>): Connection | undefined {
     if (kind === 'socket_ro') {

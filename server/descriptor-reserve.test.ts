@@ -24,13 +24,13 @@ describe('openFileLimit', () => {
 describe('DescriptorReserve', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('guests get the limit less the reserve less one per domain; socket_ro half the reserve', () => {
+  it('guests get the limit less the reserve less one per domain; socket_ro a quarter of the reserve', () => {
     const r = new DescriptorReserve(1000, 200, pino({ level: 'silent' }));
     expect(r.guestCap(10)).toBe(790);
     expect(r.guestRoom(789, 10)).toBe(true);
     expect(r.guestRoom(790, 10)).toBe(false);
-    expect(r.readOnlyRoom(99)).toBe(true);
-    expect(r.readOnlyRoom(100)).toBe(false);
+    expect(r.readOnlyRoom(49)).toBe(true);
+    expect(r.readOnlyRoom(50)).toBe(false);
     expect(defaultReserve(20000)).toBe(256);
     expect(defaultReserve(256)).toBe(64);
     expect(defaultReserve(Infinity)).toBe(256);

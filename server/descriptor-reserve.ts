@@ -7,8 +7,9 @@ import type { Logger } from 'pino';
  * could no longer accept and INTRODUCE could not open a new domain's socket (EMFILE).
  *
  * Of the soft RLIMIT_NOFILE (`ulimit -n`), `reserve` descriptors are never given to guests: they
- * hold the daemon's own files (listening sockets, logs, the data directory), dom0's connections,
- * and half of them at most `socket_ro` connections, so dom0 always has the other half. Guests
+ * hold the daemon's own files (about 20: Node's event loop and threads, stdio, the listening
+ * sockets, logs, the data directory), `socket_ro` connections (a quarter of the reserve at most, so
+ * that read-only clients cannot take it either) and dom0's connections (the rest). Guests
  * together may hold the rest, less one per introduced domain (its listening socket). Refusing a
  * connection is accept-and-close, O(1), and is not logged one line each: refusals are counted and
  * summarised at most once per `interval` (a flood of connections must not become a flood of log).
@@ -38,9 +39,9 @@ export class DescriptorReserve {
     return sockets < this.guestCap(domains);
   }
 
-  /** True while `socket_ro`, holding `sockets` connections, may take one more (half the reserve). */
+  /** True while `socket_ro`, holding `sockets` connections, may take one more (a quarter of the reserve). */
   readOnlyRoom(sockets: number): boolean {
-    return sockets < Math.floor(this.reserve / 2);
+    return sockets < Math.floor(this.reserve / 4);
   }
 
   /** Connections refused since the daemon started. */

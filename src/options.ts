@@ -55,7 +55,7 @@ export const USAGE = `usage: nxenstored [options]
   --socket-io MODE      direct (default): read and write Unix-socket clients below Node's
                         streams, where this Node allows it; stream: through net.Socket
   --fd-reserve N        file descriptors guests may never take, kept for dom0's socket,
-                        socket_ro (half of them at most) and domain introduction (default:
+                        socket_ro (a quarter of them at most) and domain introduction (default:
                         256, or a quarter of \`ulimit -n\` when that is lower)
   -h, --help            this text
 `;
