@@ -131,9 +131,8 @@ export class Daemon {
    * rest whatever read-only clients do (descriptor-reserve.ts). dom0's socket is never refused.
    */
   accept(socket: Socket, kind: Exclude<ConnectionKind, 'domain'>): Connection | undefined {
-    if (kind === 'socket_ro') {
-      if (!this.descriptors.readOnlyRoom(this.readOnlySockets)) return this.refuse(socket, 'socket_ro', 'socket_ro is at its share of the descriptor reserve');
-      this.readOnlySockets++;
+    if (kind === 'socket_ro' && !this.descriptors.readOnlyRoom(this.readOnlySockets)) {
+      return this.refuse(socket, 'socket_ro', 'socket_ro is at its share of the descriptor reserve');
     }
     const caller: Caller = kind === 'socket_ro' ? { domid: 0, privileged: true, readOnly: true } : DOM0;
     return this.open(this.transport(socket), kind, caller);
@@ -189,7 +188,9 @@ export class Daemon {
       () => this.admit,
     );
     conn.gate = this.options.journal;
+    // Counted here, not where accepted: a live update's next process adopts connections too.
     if (!caller.privileged) conn.budget = this.budgets.join(conn);
+    if (kind === 'socket_ro') this.readOnlySockets++;
     this.touch();
     this.connections.add(conn);
     this.log.debug({ conn: conn.id, kind, domid: caller.domid }, 'connection opened');

@@ -7,7 +7,8 @@
  *
  * The domain's budget (server/domain-budget.ts) allows 8 connections and 10 transactions over all
  * of them, and charges every request a transaction keeps to the domain's `memory`: past it the
- * guest is answered ENOSPC (spec §10.2, cxenstored's per-domain memory quota; XSA-326).
+ * guest is answered ENOSPC (spec §10.2, cxenstored's per-domain memory quota; XSA-326). Output
+ * waiting for a guest that does not read counts too: events for it are dropped past the quota.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
@@ -20,6 +21,7 @@ import { enc, type Wire } from '../helpers/wire.js';
 const MEMORY = 256 * 1024;
 const ATTACKER = 5;
 const BYSTANDER = 6;
+const SLEEPER = 9;
 const VALUE = Buffer.alloc(2048, 0x61);
 
 let d: RunningDaemon;
@@ -94,7 +96,7 @@ describe('a guest filling transactions from many connections (issue 17, item 1)'
 
     // Everything is given back when its connections go.
     for (const w of conns) w.close();
-    const after = await eventually(() => usage(c, ATTACKER), (x) => x['memory']![0] === 0);
+    const after = await eventually(() => usage(c, ATTACKER), (x) => x['memory']![0] === 0 && x['connections']![0] === 0);
     expect(after['memory']![0]).toBe(0);
     expect(after['transactions']![0]).toBe(0);
     expect(after['connections']![0]).toBe(0);
@@ -103,5 +105,34 @@ describe('a guest filling transactions from many connections (issue 17, item 1)'
     const tx = await again.txStart();
     await again.write('big', VALUE, tx);
     expect(await again.txEnd(tx, true)).toBe('OK|');
+  });
+});
+
+describe('a guest that watches and does not read (issue 17, item 1: pending output)', () => {
+  it('holds output up to its memory quota; events past it are dropped, dom0 is not held up', async () => {
+    const g = await guestWithHome(d, c, SLEEPER);
+    await c.mkdir('/flood');
+    await c.setPerms('/flood', ['n0', `r${SLEEPER}`]);
+    const token = 'k'.repeat(3000);
+    await g.watch('/flood', token);
+    await g.nextEvent();
+    g.pause();
+    // 1,500 events of 3 KiB (4.5 MB) for a guest that reads none of them.
+    const writes = await pipelineSettled(
+      c,
+      Array.from({ length: 1500 }, (_, i) => [Op.WRITE, `/flood/x${i % 10}|${i}`] as const),
+    );
+    expect(tally(writes)).toEqual({ 'OK|': 1500 });
+    const held = (await usage(c, SLEEPER))['memory']![0];
+    // What the kernel's socket buffer took is gone from us; what we hold stays within the quota.
+    expect(held).toBeGreaterThan(MEMORY / 2);
+    expect(held).toBeLessThanOrEqual(MEMORY + 4096);
+    // Once it reads, it gets what was kept, and its budget comes back.
+    g.resume();
+    const after = await eventually(() => usage(c, SLEEPER), (x) => x['memory']![0] < MEMORY / 4);
+    expect(after['memory']![0]).toBeLessThan(MEMORY / 4);
+    const got = (await g.drain()).length;
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBeLessThan(1500);
   });
 });
