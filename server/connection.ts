@@ -78,7 +78,7 @@ export class Connection {
   readonly id = nextId++;
   state: ConnectionState = 'open';
   readonly transactions = new Map<number, Transaction>();
-  /** Events dropped because this connection did not read them (reported by CONTROL and logs). */
+  /** Events dropped for this connection: it did not read them, or one was too large (logs). */
   droppedEvents = 0;
   /** Set when persistence is on: replies and events wait for the commits they may reflect. */
   gate: OutputGate | undefined;

@@ -327,21 +327,23 @@ export class Daemon {
    * reads is never dropped from: its output does not stay.
    */
   event(w: Watch<Connection>, path: string): void {
-    const payload = replyPayload.watchEvent(path, w.token);
-    if (payload.length > PAYLOAD_MAX) {
-      this.log.warn({ conn: w.owner.id, path }, 'watch event too large for a message; dropped');
-      return;
-    }
     const owner = w.owner;
+    const payload = replyPayload.watchEvent(path, w.token);
+    if (payload.length > PAYLOAD_MAX) return this.dropped(owner, path, 'watch event too large for a message; dropped', true);
     const frame = encodeFrame(Op.WATCH_EVENT, 0, 0, payload);
     if (owner.budget !== undefined && owner.isBacklogged && owner.budget.overMemory(this.quotas.limitsFor(owner.caller.domid), frame.length)) {
-      owner.droppedEvents++;
-      this.log.warn({ conn: owner.id, path }, 'watcher is not reading and at its memory quota; event dropped');
-      return;
+      return this.dropped(owner, path, 'watcher is not reading and at its memory quota; event dropped', true);
     }
-    if (!owner.sendEvent(frame)) {
-      this.log.warn({ conn: w.owner.id, path }, 'watcher is not reading; event dropped');
-    }
+    if (!owner.sendEvent(frame)) this.dropped(owner, path, 'watcher is not reading; event dropped', false);
+  }
+
+  /**
+   * Counts an event dropped for `conn` and logs the first and every thousandth: whoever makes
+   * events be dropped (a watcher that does not read, a huge token) must not flood the log.
+   */
+  private dropped(conn: Connection, path: string, why: string, count: boolean): void {
+    const n = count ? ++conn.droppedEvents : conn.droppedEvents;
+    if (n === 1 || n % 1000 === 0) this.log.warn({ conn: conn.id, path, dropped: n }, why);
   }
 
   /**
