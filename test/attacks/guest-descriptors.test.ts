@@ -10,11 +10,11 @@
  * one line each (server/descriptor-reserve.ts). dom0's socket, socket_ro (a quarter of the
  * reserve at most) and INTRODUCE keep working.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
 import { askSettled, connectMany, guestWithHome, usage } from '../helpers/attack.js';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/poll.js';
+import { sharedDaemon } from '../helpers/shared-daemon.js';
 import { openFiles } from '../helpers/proc.js';
 import { openAll, Wire } from '../helpers/wire.js';
 
@@ -23,17 +23,7 @@ const RESERVE = 64;
 const ATTACKERS = [11, 12, 13];
 const BYSTANDER = 14;
 
-let d: RunningDaemon;
-let c: Wire;
-
-beforeAll(async () => {
-  d = await startDaemon({ nofile: NOFILE, args: ['--fd-reserve', String(RESERVE), '--quota', 'connections=100'] });
-  c = await d.connect();
-});
-
-afterAll(async () => {
-  await d?.stop();
-});
+const shared = sharedDaemon({ nofile: NOFILE, args: ['--fd-reserve', String(RESERVE), '--quota', 'connections=100'] });
 
 /** The connections among `ws` that the daemon serves (they answer a request). */
 async function served(ws: readonly Wire[]): Promise<Wire[]> {
@@ -41,10 +31,11 @@ async function served(ws: readonly Wire[]): Promise<Wire[]> {
   return ws.filter((_, k) => answers[k] !== 'closed');
 }
 
-const refusalLines = () => d.output().split('\n').filter((l) => /refused/.test(l)).length;
+const refusalLines = () => shared.d.output().split('\n').filter((l) => /refused/.test(l)).length;
 
 describe('guests opening connections (issue 17, item 3)', () => {
   it('a guest at its connections quota is refused on its own socket only', async () => {
+    const { d, c } = shared;
     const bystander = await guestWithHome(d, c, BYSTANDER);
     await bystander.write('data', 'kept');
     expect(await c.ask(Op.SET_QUOTA, `${BYSTANDER}|connections|4|`)).toBe('OK|');
@@ -56,6 +47,7 @@ describe('guests opening connections (issue 17, item 3)', () => {
   });
 
   it('guests together never take the reserve: dom0, socket_ro and INTRODUCE keep working', async () => {
+    const { d, c } = shared;
     const bystander = await d.connectDomain(BYSTANDER);
     for (const id of ATTACKERS) (await guestWithHome(d, c, id)).close();
     const linesBefore = refusalLines();

@@ -10,13 +10,13 @@
  * guest is answered ENOSPC (spec §10.2, cxenstored's per-domain memory quota; XSA-326). Output
  * waiting for a guest that does not read counts too: events for it are dropped past the quota.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
 import { askSettled, connectMany, guestWithHome, pipelineSettled, tally, usage } from '../helpers/attack.js';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/poll.js';
+import { sharedDaemon } from '../helpers/shared-daemon.js';
 import { vmRss } from '../helpers/proc.js';
-import { enc, type Wire } from '../helpers/wire.js';
+import { enc } from '../helpers/wire.js';
 
 const MEMORY = 256 * 1024;
 const ATTACKER = 5;
@@ -24,20 +24,11 @@ const BYSTANDER = 6;
 const SLEEPER = 9;
 const VALUE = Buffer.alloc(2048, 0x61);
 
-let d: RunningDaemon;
-let c: Wire;
-
-beforeAll(async () => {
-  d = await startDaemon({ args: ['--quota', `memory=${MEMORY}`] });
-  c = await d.connect();
-});
-
-afterAll(async () => {
-  await d?.stop();
-});
+const shared = sharedDaemon({ args: ['--quota', `memory=${MEMORY}`] });
 
 describe('a guest filling transactions from many connections (issue 17, item 1)', () => {
   it('is answered ENOSPC at its memory quota; the daemon stays small and serves everyone else', async () => {
+    const { d, c } = shared;
     const bystander = await guestWithHome(d, c, BYSTANDER);
     await bystander.write('data', 'kept');
     const theirTx = await bystander.txStart();
@@ -110,6 +101,7 @@ describe('a guest filling transactions from many connections (issue 17, item 1)'
 
 describe('a guest that watches and does not read (issue 17, item 1: pending output)', () => {
   it('holds output up to its memory quota; events past it are dropped, dom0 is not held up', async () => {
+    const { d, c } = shared;
     const g = await guestWithHome(d, c, SLEEPER);
     await c.mkdir('/flood');
     await c.setPerms('/flood', ['n0', `r${SLEEPER}`]);

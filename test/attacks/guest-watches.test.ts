@@ -9,34 +9,24 @@
  * (cxenstored 4.17, spec §8.1); their tokens count against its `memory`; connections past 8 are
  * closed. Everything is given back when the connections close (XSA-330: no watch may outlive them).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
 import { connectMany, guestWithHome, pipelineSettled, tally, usage } from '../helpers/attack.js';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/poll.js';
+import { sharedDaemon } from '../helpers/shared-daemon.js';
 import { vmRss } from '../helpers/proc.js';
-import type { Wire } from '../helpers/wire.js';
 
 const ATTACKER = 7;
 const BYSTANDER = 8;
 const TOKEN = 't'.repeat(4000);
 
-let d: RunningDaemon;
-let c: Wire;
+const shared = sharedDaemon();
 
-beforeAll(async () => {
-  d = await startDaemon();
-  c = await d.connect();
-});
-
-afterAll(async () => {
-  await d?.stop();
-});
-
-const stat = async (name: string): Promise<number> => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await c.control('stats'))![1]);
+const stat = async (name: string): Promise<number> => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await shared.c.control('stats'))![1]);
 
 describe('a guest registering watches from many connections (issue 17, item 2)', () => {
   it('holds 128 watches in all; its events stay few, others are not stalled, and all is given back', async () => {
+    const { d, c } = shared;
     const bystander = await guestWithHome(d, c, BYSTANDER);
     await bystander.write('data', 'kept');
     await bystander.watch('data', 'mine');
