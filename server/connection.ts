@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { FrameDecoder, type Frame } from '../protocol/index.js';
 import type { Caller, Transaction } from '../store/index.js';
+import type { DomainBudget } from './domain-budget.js';
 import { restartStreamReading, stopStreamReading } from './node-internals.js';
 import { SocketTransport } from './socket-transport.js';
 
@@ -78,11 +79,14 @@ export class Connection {
   readonly id = nextId++;
   state: ConnectionState = 'open';
   readonly transactions = new Map<number, Transaction>();
-  /** Events dropped because this connection did not read them (reported by CONTROL and logs). */
+  /** Events dropped for this connection: it did not read them, or one was too large (logs). */
   droppedEvents = 0;
   /** Set when persistence is on: replies and events wait for the commits they may reflect. */
   gate: OutputGate | undefined;
+  /** The budget of the unprivileged domain this connection acts as (domain-budget.ts). */
+  budget: DomainBudget | undefined;
   private held: { gen: number; frame: Buffer; event: boolean }[] = [];
+  private heldBytes = 0;
   private heldWaitingFor = -1;
   /** Input paused because too much output waits for the disk (see `holdBack`). */
   private heldPaused = false;
@@ -177,6 +181,7 @@ export class Connection {
     const gen = gate.pending();
     if (gen === undefined && this.held.length === 0) return false;
     this.held.push({ gen: gen ?? gate.durable, frame, event });
+    this.heldBytes += frame.length;
     if (gen !== undefined && gen > this.heldWaitingFor) {
       this.heldWaitingFor = gen;
       gate.after(gen, () => this.releaseHeld());
@@ -195,6 +200,7 @@ export class Connection {
     let n = 0;
     while (n < this.held.length && this.held[n]!.gen <= durable) n++;
     const ready = this.held.splice(0, n);
+    for (const h of ready) this.heldBytes -= h.frame.length;
     const gate = this.gate;
     this.gate = undefined; // write them now, in order
     for (const h of ready) {
@@ -247,6 +253,16 @@ export class Connection {
   /** Output queued for the next flush (live update waits for it to reach the kernel). */
   get queuedBytes(): number {
     return this.outBytes;
+  }
+
+  /** Every byte of output we hold for this client: held for the disk, queued, not yet written. */
+  get pendingBytes(): number {
+    return this.heldBytes + this.outBytes + this.socket.writableLength;
+  }
+
+  /** The last flush left bytes the client has not taken: it is not keeping up (see `sendEvent`). */
+  get isBacklogged(): boolean {
+    return this.backlogged;
   }
 
   /** `close()` ends the connection; teardown happens once, in the socket's 'close' handler. */

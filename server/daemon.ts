@@ -30,6 +30,8 @@ import type { Domain } from './domain.js';
 import type { LiveUpdater } from './live-update/index.js';
 import { Fairness } from './fairness.js';
 import { Domains } from './domains.js';
+import { defaultReserve, DescriptorReserve, openFileLimit } from './descriptor-reserve.js';
+import { DomainBudgets } from './domain-budgets.js';
 import { Quotas } from './quotas.js';
 import { process as processFrame } from './process.js';
 import type { Watch } from './watch.js';
@@ -53,6 +55,11 @@ export interface DaemonOptions {
   readonly socketIo?: SocketIo;
   /** Committed versions kept for point-in-time reads and diffs. */
   readonly historySize?: number;
+  /**
+   * Descriptors never given to guest connections (descriptor-reserve.ts); by default 256, or a
+   * quarter of a lower RLIMIT_NOFILE.
+   */
+  readonly fdReserve?: number | undefined;
   /** A store to start from (persistence, tests); the initial tree otherwise. */
   readonly store?: Store;
   /**
@@ -72,8 +79,13 @@ export class Daemon {
   store: Store;
   readonly history: History;
   readonly watches = new WatchRegistry<Connection>();
+  /** What each unprivileged domain holds, over all its connections (domain-budget.ts). */
+  readonly budgets = new DomainBudgets(this.watches);
   readonly connections = new Set<Connection>();
   readonly domains: Domains;
+  /** The descriptors guests may not take, and the count of connections refused for them. */
+  readonly descriptors: DescriptorReserve;
+  private readOnlySockets = 0;
   readonly log: Logger;
   readonly quotas: Quotas;
   /** Who wins among conflicting transactions once one has kept losing (fairness.ts). */
@@ -104,20 +116,58 @@ export class Daemon {
     this.store = options.store ?? createStore();
     this.history = new History(options.historySize ?? 64);
     this.history.record(this.store);
-    this.domains = new Domains(options.rundir, (domain, socket) => this.acceptDomain(domain, socket));
+    this.domains = new Domains(
+      options.rundir,
+      (domain, socket) => this.acceptDomain(domain, socket),
+      (domain, e) => this.acceptFailed(`domain ${domain.domid}`, e),
+    );
+    const limit = openFileLimit();
+    this.descriptors = new DescriptorReserve(limit, options.fdReserve ?? defaultReserve(limit), this.log);
   }
 
-  /** `accept(socket, kind)` starts serving a connection of the privileged or read-only socket. */
-  accept(socket: Socket, kind: Exclude<ConnectionKind, 'domain'>): Connection {
+  /**
+   * `accept(socket, kind)` starts serving a connection of the privileged or read-only socket, or
+   * closes it: `socket_ro` may hold a quarter of the descriptor reserve, so that dom0 keeps the
+   * rest whatever read-only clients do (descriptor-reserve.ts). dom0's socket is never refused.
+   */
+  accept(socket: Socket, kind: Exclude<ConnectionKind, 'domain'>): Connection | undefined {
+    if (kind === 'socket_ro' && !this.descriptors.readOnlyRoom(this.readOnlySockets)) {
+      return this.refuse(socket, 'socket_ro', 'socket_ro is at its share of the descriptor reserve');
+    }
     const caller: Caller = kind === 'socket_ro' ? { domid: 0, privileged: true, readOnly: true } : DOM0;
     return this.open(this.transport(socket), kind, caller);
+  }
+
+  /**
+   * An accept that failed (EMFILE and the like): logged through the refusal summary, never thrown,
+   * since a listening server's 'error' without a listener would take the daemon down.
+   */
+  acceptFailed(who: string, e: Error): void {
+    this.descriptors.refuse(who, `accept failed: ${e.message}`);
+  }
+
+  private refuse(socket: Socket, who: string, why: string): undefined {
+    socket.destroy();
+    this.descriptors.refuse(who, why);
+    return undefined;
   }
 
   private transport(socket: Socket): Transport {
     return socketTransport(socket, (this.options.socketIo ?? 'direct') === 'direct');
   }
 
+  /**
+   * A connection to a guest's socket: refused (closed at once) when the domain already holds its
+   * `connections` quota, or when guests together hold every descriptor outside the reserve, so
+   * that dom0's socket and INTRODUCE keep working whatever guests do (issue 17).
+   */
   private acceptDomain(domain: Domain, socket: Socket): void {
+    const held = this.budgets.get(domain.domid)?.sockets ?? 0;
+    const max = this.quotas.limitsFor(domain.domid).connections;
+    if (held >= max) return void this.refuse(socket, `domain ${domain.domid}`, `domain ${domain.domid} holds its ${max} connections`);
+    if (!this.descriptors.guestRoom(this.budgets.sockets, this.domains.size)) {
+      return void this.refuse(socket, `domain ${domain.domid}`, 'guests hold every descriptor outside the reserve');
+    }
     const conn = this.open(this.transport(socket), 'domain', guest(domain.domid, domain.target));
     domain.connections.add(conn);
   }
@@ -138,6 +188,9 @@ export class Daemon {
       () => this.admit,
     );
     conn.gate = this.options.journal;
+    // Counted here, not where accepted: a live update's next process adopts connections too.
+    if (!caller.privileged) conn.budget = this.budgets.join(conn);
+    if (kind === 'socket_ro') this.readOnlySockets++;
     this.touch();
     this.connections.add(conn);
     this.log.debug({ conn: conn.id, kind, domid: caller.domid }, 'connection opened');
@@ -159,6 +212,8 @@ export class Daemon {
     this.connections.delete(conn);
     conn.transactions.clear();
     this.watches.removeOwner(conn);
+    if (conn.budget !== undefined) this.budgets.leave(conn, conn.budget);
+    if (conn.kind === 'socket_ro') this.readOnlySockets--;
     this.fairness.closed(conn);
     if (conn.kind === 'domain') this.domains.get(conn.caller.domid)?.connections.delete(conn);
     if (error !== undefined) this.log.warn({ conn: conn.id, err: error.message }, 'connection closed on error');
@@ -265,16 +320,30 @@ export class Daemon {
     });
   }
 
-  /** Queues one watch event; events that would not fit a message are dropped (XSA-324). */
+  /**
+   * Queues one watch event; events that would not fit a message are dropped (XSA-324), and so are
+   * events for a guest that is not reading while its output takes it past its `memory` quota
+   * (cxenstored stops sending to a domain over its hard memory quota, spec §10.2). A guest that
+   * reads is never dropped from: its output does not stay.
+   */
   event(w: Watch<Connection>, path: string): void {
+    const owner = w.owner;
     const payload = replyPayload.watchEvent(path, w.token);
-    if (payload.length > PAYLOAD_MAX) {
-      this.log.warn({ conn: w.owner.id, path }, 'watch event too large for a message; dropped');
-      return;
+    if (payload.length > PAYLOAD_MAX) return this.dropped(owner, path, 'watch event too large for a message; dropped', true);
+    const frame = encodeFrame(Op.WATCH_EVENT, 0, 0, payload);
+    if (owner.budget !== undefined && owner.isBacklogged && owner.budget.overMemory(this.quotas.limitsFor(owner.caller.domid), frame.length)) {
+      return this.dropped(owner, path, 'watcher is not reading and at its memory quota; event dropped', true);
     }
-    if (!w.owner.sendEvent(encodeFrame(Op.WATCH_EVENT, 0, 0, payload))) {
-      this.log.warn({ conn: w.owner.id, path }, 'watcher is not reading; event dropped');
-    }
+    if (!owner.sendEvent(frame)) this.dropped(owner, path, 'watcher is not reading; event dropped', false);
+  }
+
+  /**
+   * Counts an event dropped for `conn` and logs the first and every thousandth: whoever makes
+   * events be dropped (a watcher that does not read, a huge token) must not flood the log.
+   */
+  private dropped(conn: Connection, path: string, why: string, count: boolean): void {
+    const n = count ? ++conn.droppedEvents : conn.droppedEvents;
+    if (n === 1 || n % 1000 === 0) this.log.warn({ conn: conn.id, path, dropped: n }, why);
   }
 
   /**
@@ -332,6 +401,7 @@ export class Daemon {
 
   /** Closes every connection and domain socket. */
   shutdown(): void {
+    this.descriptors.close();
     this.domains.closeAll();
     for (const conn of this.connections) conn.close();
   }

@@ -15,6 +15,8 @@ export class Domains {
   constructor(
     private readonly rundir: string,
     private readonly accept: (domain: Domain, socket: Socket) => void,
+    /** An accept that failed (EMFILE): reported, never thrown from the server. */
+    private readonly acceptFailed: (domain: Domain, e: Error) => void = () => {},
   ) {}
 
   get(domid: number): Domain | undefined {
@@ -27,6 +29,11 @@ export class Domains {
 
   all(): IterableIterator<Domain> {
     return this.byId.values();
+  }
+
+  /** Introduced domains: each holds a listening socket's descriptor. */
+  get size(): number {
+    return this.byId.size;
   }
 
   /** `socketPath(domid)` is where a domain's connections arrive. */
@@ -65,6 +72,8 @@ export class Domains {
       shutdown: false,
     };
     domain.server.on('connection', (s) => this.accept(domain, s));
+    // Errors while listening are the listener's to report (introduce rejects with them).
+    domain.server.on('error', (e) => domain.server.listening && this.acceptFailed(domain, e));
     this.byId.set(domid, domain);
     return domain;
   }

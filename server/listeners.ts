@@ -34,6 +34,9 @@ export async function listen(daemon: Daemon, rundir: string, inherited?: Inherit
   else await listenUnix(rw, socket);
   if (inherited?.socketRo !== undefined) await listenFd(ro, inherited.socketRo);
   else await listenUnix(ro, socketRo);
+  // A failed accept (EMFILE) is counted and summarised; unheard, it would end the process.
+  rw.on('error', (e) => daemon.acceptFailed('socket', e));
+  ro.on('error', (e) => daemon.acceptFailed('socket_ro', e));
   return {
     socket,
     socketRo,

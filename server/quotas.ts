@@ -17,6 +17,8 @@ export const QUOTA_NAMES: Readonly<Record<string, LimitName>> = Object.freeze({
   watches: 'watches',
   'watch-events': 'watchEvents',
   outstanding: 'outstanding',
+  connections: 'connections',
+  memory: 'memory',
 });
 
 /** Quota settings by Xen name (0 = unlimited), global and per domain. */

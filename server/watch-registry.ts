@@ -14,10 +14,23 @@ interface TrieNode<C> {
 
 const newNode = <C>(): TrieNode<C> => ({ watches: [], children: new Map() });
 
+/** Bytes a watch holds besides its strings: the object, its slots in the indexes, a trie node. */
+const WATCH_OVERHEAD = 160;
+
+/**
+ * `watchBytes(w)` is what a watch costs the daemon: its token and paths (byte strings, one byte a
+ * character; the path as sent is the canonical one when absolute) and the entry itself. Charged to
+ * the owner's domain memory budget (spec §10.2 `memory`).
+ */
+export function watchBytes(w: Pick<Watch<unknown>, 'path' | 'canonical' | 'token'>): number {
+  return WATCH_OVERHEAD + w.canonical.length + w.token.length + (w.path === w.canonical ? 0 : w.path.length);
+}
+
 export class WatchRegistry<C> {
   private readonly root: TrieNode<C> = newNode();
   private readonly special = new Map<string, Watch<C>[]>();
   private readonly byOwner = new Map<C, Set<Watch<C>>>();
+  private readonly bytesByOwner = new Map<C, number>();
 
   /** `add(w)` registers a watch; the caller has checked for duplicates and quota. */
   add(w: Watch<C>): void {
@@ -25,6 +38,7 @@ export class WatchRegistry<C> {
     let set = this.byOwner.get(w.owner);
     if (set === undefined) this.byOwner.set(w.owner, (set = new Set()));
     set.add(w);
+    this.bytesByOwner.set(w.owner, (this.bytesByOwner.get(w.owner) ?? 0) + watchBytes(w));
   }
 
   /** `find(owner, canonical, token)` is the owner's watch on that path with that token. */
@@ -44,8 +58,13 @@ export class WatchRegistry<C> {
       if (list.length === 0) this.prune(w.canonical);
     }
     const set = this.byOwner.get(w.owner);
-    set?.delete(w);
-    if (set?.size === 0) this.byOwner.delete(w.owner);
+    if (set?.delete(w) !== true) return;
+    if (set.size === 0) {
+      this.byOwner.delete(w.owner);
+      this.bytesByOwner.delete(w.owner);
+    } else {
+      this.bytesByOwner.set(w.owner, this.bytesByOwner.get(w.owner)! - watchBytes(w));
+    }
   }
 
   /** `removeOwner(owner)` drops all of one connection's watches. */
@@ -64,6 +83,11 @@ export class WatchRegistry<C> {
     let n = 0;
     for (const set of this.byOwner.values()) n += set.size;
     return n;
+  }
+
+  /** Bytes one owner's watches hold (`watchBytes` summed), for its domain's memory budget. */
+  bytes(owner: C): number {
+    return this.bytesByOwner.get(owner) ?? 0;
   }
 
   /** `forEachAbove(path, fn)` calls fn for every watch on `path` or one of its ancestors. */

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   let journal: Journal | undefined;
   let store: Store | undefined;
   const quotas = new Quotas(config.limits);
-  const tuning = { fairness: config.fairness, turnIdleMs: config.turnIdleMs, socketIo: config.socketIo };
+  const tuning = { fairness: config.fairness, turnIdleMs: config.turnIdleMs, socketIo: config.socketIo, fdReserve: config.fdReserve };
   // One daemon per data directory; a live update's next process takes it from its parent.
   const dataDir = config.dataDir;
   let unlock = dataDir === undefined ? undefined : lockDataDir(dataDir, config.liveUpdateState === undefined ? undefined : process.ppid);
@@ -112,8 +112,9 @@ async function main(): Promise<void> {
   });
   // The per-domain node counts add up to the tree's size: no walk of the tree.
   const status = () => `serving ${[...daemon.store.quota.values()].reduce((a, b) => a + b, 0)} nodes, generation ${daemon.store.generation}`;
+  const fds = { limit: daemon.descriptors.limit, reserve: daemon.descriptors.reserve };
   log.info(
-    { rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid, activated: activation !== undefined, node: process.version, socketIo: socketIoMode(config.socketIo) },
+    { rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid, activated: activation !== undefined, node: process.version, socketIo: socketIoMode(config.socketIo), fds },
     'ready',
   );
   log.info(`clients: export XENSTORED_PATH=${listeners.socket}`);

@@ -35,3 +35,12 @@ describe('--socket-io', () => {
     expect(() => parseOptions(['--socket-io', 'fast'])).toThrow(/--socket-io must be one of direct, stream/);
   });
 });
+
+describe('per-domain budgets', () => {
+  it('--quota takes connections and memory (0 = unlimited); --fd-reserve a number of descriptors', () => {
+    expect(parseOptions(['--quota', 'connections=2', '--quota', 'memory=0'])).toMatchObject({ limits: { connections: 2, memory: Infinity } });
+    expect(parseOptions([])).toMatchObject({ fdReserve: undefined });
+    expect(parseOptions(['--fd-reserve', '64'])).toMatchObject({ fdReserve: 64 });
+    expect(() => parseOptions(['--fd-reserve', 'many'])).toThrow(/--fd-reserve takes a number/);
+  });
+});

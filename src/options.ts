@@ -21,6 +21,8 @@ export interface DaemonConfig {
   readonly http: ListenAddress | undefined;
   /** How Unix-socket clients are read and written (server/socket-transport.ts). */
   readonly socketIo: SocketIo;
+  /** Descriptors never given to guests (server/descriptor-reserve.ts); undefined: the default. */
+  readonly fdReserve: number | undefined;
 }
 
 export const USAGE = `usage: nxenstored [options]
@@ -52,6 +54,9 @@ export const USAGE = `usage: nxenstored [options]
                         and <rundir>/http-address
   --socket-io MODE      direct (default): read and write Unix-socket clients below Node's
                         streams, where this Node allows it; stream: through net.Socket
+  --fd-reserve N        file descriptors guests may never take, kept for dom0's socket,
+                        socket_ro (a quarter of them at most) and domain introduction (default:
+                        256, or a quarter of \`ulimit -n\` when that is lower)
   -h, --help            this text
 `;
 
@@ -74,6 +79,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'live-update-state': { type: 'string' },
       http: { type: 'string' },
       'socket-io': { type: 'string', default: 'direct' },
+      'fd-reserve': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -104,6 +110,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
   }
   const socketIo = values['socket-io'] as SocketIo;
   if (!SOCKET_IO.includes(socketIo)) throw new Error(`--socket-io must be one of ${SOCKET_IO.join(', ')}`);
+  const reserve = values['fd-reserve'];
+  if (reserve !== undefined && !/^\d{1,9}$/.test(reserve)) throw new Error('--fd-reserve takes a number of descriptors');
   const idle = values['turn-idle-ms'];
   if (idle !== undefined && !/^[1-9]\d{0,8}$/.test(idle)) throw new Error(`--turn-idle-ms must be a positive number of milliseconds`);
   return {
@@ -120,5 +128,6 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     limits: limits as Partial<Limits>,
     http: values.http === undefined ? undefined : parseListenAddress(values.http),
     socketIo,
+    fdReserve: reserve === undefined ? undefined : Number(reserve),
   };
 }

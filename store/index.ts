@@ -38,7 +38,7 @@ export { lookup } from './tree.js';
 export { owned, type Quota } from './quota.js';
 export { size as subtreeSize } from './subtree.js';
 export { createStore, fromRoot, advance, type Store, type SpecialPerms } from './store.js';
-export { OK, isUpdate, type Change, type StoreOp, type StoreReply, type StoreRequest } from './request.js';
+export { OK, isUpdate, requestBytes, LOGGED_REQUEST_OVERHEAD, type Change, type StoreOp, type StoreReply, type StoreRequest } from './request.js';
 export { execute, type Outcome } from './operations.js';
 export { Transaction, commit, type CommitPath, type CommitResult } from './transaction.js';
 export { History } from './history.js';

@@ -14,14 +14,28 @@ export interface Limits {
   readonly pathMax: number;
   /** Requests inside one transaction (cxenstored transaction-nodes, oxenstored maxrequests). */
   readonly transactionOps: number;
-  /** Open transactions per connection (spec §9.1). ENOSPC beyond. */
+  /**
+   * Open transactions per domain, over all its connections (spec §9.1: per connection in Xen,
+   * where a domain has exactly one). ENOSPC beyond.
+   */
   readonly transactions: number;
-  /** Watches per connection (spec §8.1). E2BIG beyond (cxenstored 4.17). */
+  /** Watches per domain, over all its connections (spec §8.1, cxenstored `-W`). E2BIG beyond. */
   readonly watches: number;
   /** Watch events queued for one connection before further events are dropped (XSA-326). */
   readonly watchEvents: number;
   /** Replies queued for one connection before we stop reading its requests (XSA-326). */
   readonly outstanding: number;
+  /**
+   * Connections a domain may hold open on its socket at once. Xen gives a guest one ring, so one
+   * connection; we allow a few (a guest's tools), and refuse the rest.
+   */
+  readonly connections: number;
+  /**
+   * Bytes of the daemon's memory a domain may hold besides its nodes: its transactions' requests,
+   * its watches' paths and tokens, output waiting for it (cxenstored's hard per-domain `memory`
+   * quota, spec §10.2). ENOSPC beyond; events for it are dropped while it is not reading.
+   */
+  readonly memory: number;
 }
 
 export const DEFAULT_LIMITS: Limits = Object.freeze({
@@ -34,6 +48,8 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   watches: 128,
   watchEvents: 1024,
   outstanding: 1024,
+  connections: 8,
+  memory: 2621440, // cxenstored's hard default: 2.5 MiB
 });
 
 export type LimitName = keyof Limits;

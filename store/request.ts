@@ -34,6 +34,25 @@ export interface Change {
 
 export const OK: StoreReply = Object.freeze({ kind: 'ok' });
 
+/**
+ * Bytes a transaction keeps for each request it logs besides the request's own strings: the log
+ * entry, its outcome's slot, the nodes of the observation tries on its path (an estimate of V8's
+ * object sizes, deliberately on the high side).
+ */
+export const LOGGED_REQUEST_OVERHEAD = 128;
+
+/**
+ * `requestBytes(req)` is what logging `req` in a transaction costs before its outcome is known:
+ * its path, its value or permissions, and the entry itself. Strings are byte strings (latin1), so
+ * a string's length is its size in bytes.
+ */
+export function requestBytes(req: StoreRequest): number {
+  let n = LOGGED_REQUEST_OVERHEAD + req.path.length;
+  if (req.op === 'write') n += req.value.length;
+  else if (req.op === 'set-perms') for (const p of req.perms) n += p.length + 1;
+  return n;
+}
+
 /** True for the operations that may change the store. */
 export function isUpdate(op: StoreOp): boolean {
   return op === 'write' || op === 'mkdir' || op === 'rm' || op === 'set-perms';

@@ -5,7 +5,7 @@ import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { execute } from './operations.js';
 import { formatPerms } from './perms.js';
 import { owned } from './quota.js';
-import type { StoreReply, StoreRequest } from './request.js';
+import { LOGGED_REQUEST_OVERHEAD, requestBytes, type StoreReply, type StoreRequest } from './request.js';
 import { advance, createStore, type Store } from './store.js';
 import { countOwners } from './subtree.js';
 import { Transaction, commit, type CommitPath, type CommitResult } from './transaction.js';
@@ -328,6 +328,34 @@ describe('limits', () => {
     expect(txCode(tx, rd('nope'))).toBe('ENOENT');
     expect(txCode(tx, rd('nope'))).toBe('ENOSPC');
     expect(commit(W, tx)).toEqual({ kind: 'failed', code: 'ENOSPC' });
+  });
+
+  it('bytes: each logged request adds its strings, its outcome and the entry; refused ones add nothing', () => {
+    const limits: Limits = { ...DEFAULT_LIMITS, transactionOps: 3 };
+    const tx = begin(W, g1, limits);
+    expect(tx.bytes).toBe(0);
+    const big = 'v'.repeat(2000);
+    tx.execute(wr('a', big));
+    // The write's path and value, 'OK', the entry.
+    expect(tx.bytes).toBe(requestBytes(wr('a', big)) + 2);
+    expect(tx.bytes).toBe(LOGGED_REQUEST_OVERHEAD + 1 + 2000 + 2);
+    const afterWrite = tx.bytes;
+    // A READ keeps the value it saw, for replay: it costs that value too.
+    tx.execute(rd('a'));
+    expect(tx.bytes - afterWrite).toBe(LOGGED_REQUEST_OVERHEAD + 1 + 1 + 2000);
+    // A failed request is logged with its error code.
+    const beforeFail = tx.bytes;
+    expect(txCode(tx, rd('nope'))).toBe('ENOENT');
+    expect(tx.bytes - beforeFail).toBe(LOGGED_REQUEST_OVERHEAD + 4 + 'ENOENT'.length);
+    // Past transactionOps nothing more is logged, so nothing more is held.
+    const full = tx.bytes;
+    expect(txCode(tx, wr('b', big))).toBe('ENOSPC');
+    expect(tx.bytes).toBe(full);
+  });
+
+  it('requestBytes counts a SET_PERMS\'s permissions', () => {
+    expect(requestBytes(sp('/x', 'n1', 'r2'))).toBe(LOGGED_REQUEST_OVERHEAD + 2 + 3 + 3);
+    expect(requestBytes(mk('/abc'))).toBe(LOGGED_REQUEST_OVERHEAD + 4);
   });
 
   it('dom0 transactions have no request limit', () => {

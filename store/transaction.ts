@@ -6,7 +6,7 @@ import type { Children, XsNode } from './node.js';
 import { parseNodePath, type NodePath } from './path.js';
 import { formatPerms, samePerms } from './perms.js';
 import { addAll, owned } from './quota.js';
-import type { Change, StoreReply, StoreRequest } from './request.js';
+import { requestBytes, type Change, type StoreReply, type StoreRequest } from './request.js';
 import { advance, type Store } from './store.js';
 import { deepestExisting } from './tree.js';
 
@@ -127,6 +127,7 @@ export class Transaction {
   private readonly wrote = new Wrote();
   private special = false;
   private failure: XsErrorCode | undefined;
+  private logBytes = 0;
 
   constructor(
     readonly base: Store,
@@ -144,6 +145,17 @@ export class Transaction {
   /** Requests executed so far. */
   get size(): number {
     return this.log.length;
+  }
+
+  /**
+   * Bytes this transaction holds for its requests so far: each logged request's `requestBytes`
+   * plus its recorded outcome (a READ keeps the value it saw, for replay). It only grows while the
+   * transaction runs and is given back whole when the transaction ends, so the server charges it
+   * to the caller's memory budget (spec §10.2 `memory`; XSA-326: many transactions each holding
+   * large values ran cxenstored out of memory).
+   */
+  get bytes(): number {
+    return this.logBytes;
   }
 
   /**
@@ -179,10 +191,15 @@ export class Transaction {
       if (out.counts !== undefined) {
         for (const [domid, n] of out.counts) this.counts.set(domid, (this.counts.get(domid) ?? 0) + n);
       }
-      this.log.push({ req, outcome: fingerprint(out.reply) });
+      const outcome = fingerprint(out.reply);
+      this.log.push({ req, outcome });
+      this.logBytes += requestBytes(req) + outcome.length;
       return out.reply;
     } catch (e) {
-      if (e instanceof XsError) this.log.push({ req, outcome: e.code });
+      if (e instanceof XsError) {
+        this.log.push({ req, outcome: e.code });
+        this.logBytes += requestBytes(req) + e.code.length;
+      }
       throw e;
     }
   }

@@ -92,6 +92,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         `conflicts ${d.stats.conflicts}`,
         `turns ${d.fairness.stats.turns} held ${d.fairness.stats.held} idle ${d.fairness.stats.idle} exhausted ${d.fairness.stats.exhausted}`,
         `connections ${d.connections.size}`,
+        `guest sockets ${d.budgets.sockets} of ${d.descriptors.guestCap(d.domains.size)}, refused ${d.descriptors.refused}`,
         `watches ${d.watches.count()}`,
         `domains ${[...d.domains.all()].map((x) => x.domid).join(' ') || '-'}`,
       ].join('\n');
@@ -99,17 +100,21 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
 };
 
+/**
+ * A domain's usage against its quotas, `used/max` (cxenstored's `quota <domid>`), from its
+ * budget (domain-budget.ts): a domain without connections holds nothing but its nodes.
+ */
 function usage(ctx: RequestContext, domid: number): string {
   const d = ctx.daemon;
   const limits = d.quotas.limitsFor(domid);
-  const conns = [...d.connections].filter((c) => c.caller.domid === domid);
-  const watches = conns.reduce((n, c) => n + d.watches.count(c), 0);
-  const txs = conns.reduce((n, c) => n + c.transactions.size, 0);
+  const b = d.budgets.get(domid);
   return [
     `domain ${domid}${domid !== 0 && !d.domains.has(domid) ? ' (not introduced)' : ''}`,
     `nodes        ${owned(d.store.quota, domid)}/${limits.nodes}`,
-    `watches      ${watches}/${limits.watches} per connection`,
-    `transactions ${txs}/${limits.transactions} per connection`,
+    `watches      ${b?.watchCount() ?? 0}/${limits.watches}`,
+    `transactions ${b?.transactionCount() ?? 0}/${limits.transactions}`,
+    `connections  ${b?.sockets ?? 0}/${limits.connections}`,
+    `memory       ${b?.memory() ?? 0}/${limits.memory}`,
   ].join('\n');
 }
 

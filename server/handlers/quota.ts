@@ -4,7 +4,7 @@ import { OK_REPLY, required, type Handler } from '../handler.js';
 /**
  * GET_QUOTA / SET_QUOTA (Xen 4.22, spec §7.18), privileged. Names are Xen's (`nodes`, `node-size`,
  * `permissions`, `path-max`, `transaction-nodes`, `transactions`, `watches`, `watch-events`,
- * `outstanding`); 0 means unlimited. With a leading domid the value is that domain's.
+ * `outstanding`, `connections`, `memory`); 0 means unlimited. With a leading domid the value is that domain's.
  */
 const domidArg = (s: string): number => required(parseUint(s, 0xffff), 'bad domain id');
 

@@ -5,14 +5,13 @@ import { OK_REPLY, required, type Handler, type Reply, type RequestContext } fro
 /**
  * TRANSACTION_START (spec §9.1): must carry tx_id 0 (an open id is EBUSY: no nesting; an unknown
  * one was already answered ENOENT by the dispatcher). The payload is ignored. Starting costs one
- * pointer: the transaction holds the live version it started from.
+ * pointer: the transaction holds the live version it started from. An unprivileged domain may
+ * hold `transactions` open over all its connections (ENOSPC beyond).
  */
 export const transactionStart: Handler = (ctx) => {
   const { conn, daemon, header, limits } = ctx;
   if (header.txId !== 0) throw new XsError('EBUSY', 'transactions do not nest');
-  if (!conn.caller.privileged && conn.transactions.size >= limits.transactions) {
-    throw new XsError('ENOSPC', `more than ${limits.transactions} open transactions`);
-  }
+  conn.budget?.admitTransaction(limits);
   // A connection whose transactions keep failing waits here for its turn (fairness.ts).
   const turn = daemon.fairness.admit(conn);
   return turn === undefined ? open(ctx) : turn.then(() => open(ctx));
@@ -20,6 +19,8 @@ export const transactionStart: Handler = (ctx) => {
 
 function open(ctx: RequestContext): Reply {
   const { conn, daemon, limits } = ctx;
+  // Checked again after a wait for the turn: the domain's other connections may have opened some.
+  conn.budget?.admitTransaction(limits);
   const id = conn.allocTxId();
   const tx = new Transaction(daemon.store, conn.caller, limits);
   conn.transactions.set(id, tx);

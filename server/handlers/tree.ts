@@ -1,13 +1,18 @@
 import { joinStrings, oneArg, PAYLOAD_MAX, parseUint, splitArgs, writeArgs } from '../../protocol/index.js';
-import { formatPerms, type StoreReply, type StoreRequest } from '../../store/index.js';
+import { formatPerms, requestBytes, type StoreReply, type StoreRequest } from '../../store/index.js';
 import { OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
 /**
  * The tree operations (spec §7.1–7.7): parse the payload, run the request in the header's
- * transaction or directly on the live store, encode the reply.
+ * transaction or directly on the live store, encode the reply. Inside a transaction the request
+ * stays in the transaction's log until it ends, so an unprivileged domain pays for it from its
+ * `memory` quota first (ENOSPC when it would not fit; XSA-326: many transactions holding large
+ * values ran cxenstored out of memory, and ran ours out of heap, issue 17).
  */
 function run(ctx: RequestContext, req: StoreRequest): StoreReply {
-  return ctx.tx !== undefined ? ctx.tx.execute(req) : ctx.daemon.apply(ctx.conn.caller, ctx.limits, req);
+  if (ctx.tx === undefined) return ctx.daemon.apply(ctx.conn.caller, ctx.limits, req);
+  ctx.conn.budget?.admitBytes(ctx.limits, requestBytes(req));
+  return ctx.tx.execute(req);
 }
 
 const path = (payload: Buffer): string => required(oneArg(payload));

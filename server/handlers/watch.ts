@@ -1,11 +1,13 @@
 import { splitArgs } from '../../protocol/index.js';
 import { parseWatchPath, XsError } from '../../store/index.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
+import { watchBytes } from '../watch-registry.js';
 
 /**
  * WATCH `path|token|` (spec §8.1): OK, then at once one event with the path as registered.
  * A third argument (watch depth, Xen 4.22) is EINVAL as in 4.17. Duplicates are EEXIST; an
- * unprivileged connection may hold `watches` of them (E2BIG beyond, cxenstored 4.17).
+ * unprivileged domain may hold `watches` of them over all its connections (E2BIG beyond,
+ * cxenstored 4.17), and their paths and tokens count against its `memory` (ENOSPC beyond).
  */
 export const watch: Handler = (ctx, payload) => {
   const args = required(splitArgs(payload, 3));
@@ -14,10 +16,8 @@ export const watch: Handler = (ctx, payload) => {
   const { daemon, conn, limits } = ctx;
   const p = parseWatchPath(path, conn.caller.domid, limits.pathMax);
   if (daemon.watches.find(conn, p.path, token) !== undefined) throw new XsError('EEXIST', 'watch exists');
-  if (!conn.caller.privileged && daemon.watches.count(conn) >= limits.watches) {
-    throw new XsError('E2BIG', `more than ${limits.watches} watches`);
-  }
   const w = { owner: conn, path, canonical: p.path, token, relative: p.kind === 'node' && path !== p.path };
+  conn.budget?.admitWatch(limits, watchBytes(w));
   daemon.watches.add(w);
   return { payload: OK_REPLY.payload, after: () => daemon.event(w, path) };
 };

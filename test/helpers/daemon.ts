@@ -28,6 +28,8 @@ const STOP_TIMEOUT_MS = 5_000;
 export interface DaemonOptions {
   /** Extra command-line arguments, e.g. `['--quota', 'nodes=50']`. */
   readonly args?: readonly string[];
+  /** Start under `ulimit -n` of this many descriptors (set by a shell that then execs node). */
+  readonly nofile?: number;
 }
 
 export interface StopResult {
@@ -85,7 +87,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
   }
   const rundir = mkdtempSync(join(tmpdir(), 'nxs-test-'));
   const socket = join(rundir, 'socket');
-  const child = spawn(process.execPath, [DAEMON_JS, '--rundir', rundir, ...(opts.args ?? [])], {
+  const argv = [DAEMON_JS, '--rundir', rundir, ...(opts.args ?? [])];
+  // exec keeps the pid: the shell becomes the daemon, so `pid` and signals still reach it.
+  const [cmd, args] =
+    opts.nofile === undefined
+      ? [process.execPath, argv]
+      : ['/bin/sh', ['-c', `ulimit -n ${opts.nofile} && exec "$0" "$@"`, process.execPath, ...argv]];
+  const child = spawn(cmd, args, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, XENSTORED_PATH: socket },

@@ -1,6 +1,7 @@
 /**
  * Per-domain quotas of an unprivileged guest (spec §10, §16 check 23; XSA-326, XSA-414, XSA-415):
- * nodes, value size, permission entries, watches, transactions, requests per transaction; the
+ * nodes, value size, permission entries, watches, transactions, requests per transaction, each
+ * shared by all the domain's connections (issue 17); the
  * effective defaults are read with GET_QUOTA, and changed with SET_QUOTA. Privileged callers are
  * exempt. Each describe works on its own guest.
  */
@@ -211,8 +212,11 @@ describe('watches (§8.1, §10.2)', () => {
     expect(await g.ask(Op.UNWATCH, 'w/0|t|')).toBe('OK|');
     expect(await g.ask(Op.WATCH, 'w/extra|t|')).toBe('OK|');
     expect(await g.ask(Op.WATCH, 'w/extra2|t|')).toBe('E2BIG');
-    // Per connection: another connection of the same domain has its own allowance.
+    // Per domain (issue 17): another connection of the same domain shares the allowance, and
+    // gets room when the first gives some back.
     const g2 = await d.connectDomain(53);
+    expect(await g2.ask(Op.WATCH, 'w/other|t|')).toBe('E2BIG');
+    expect(await g.ask(Op.UNWATCH, 'w/1|t|')).toBe('OK|');
     expect(await g2.ask(Op.WATCH, 'w/other|t|')).toBe('OK|');
     g2.close();
     expect(await g.ask(Op.RESET_WATCHES, '|')).toBe('OK|');
@@ -238,8 +242,10 @@ describe('transactions (§9.1, §10.2)', () => {
     expect(await g.txEnd(ids[0]!, false)).toBe('OK|');
     expect(await g.ask(Op.TRANSACTION_START, '|')).toMatch(/^\d+\|$/);
     expect(await g.ask(Op.TRANSACTION_START, '|')).toBe('ENOSPC');
-    // Per connection.
+    // Per domain (issue 17): another connection of the same domain shares the allowance.
     const g2 = await d.connectDomain(54);
+    expect(await g2.ask(Op.TRANSACTION_START, '|')).toBe('ENOSPC');
+    expect(await g.txEnd(ids[1]!, false)).toBe('OK|');
     expect(await g2.ask(Op.TRANSACTION_START, '|')).toMatch(/^\d+\|$/);
     g2.close();
     // dom0 is exempt.

@@ -1,0 +1,52 @@
+import type { Connection } from './connection.js';
+import { DomainBudget } from './domain-budget.js';
+import type { WatchRegistry } from './watch-registry.js';
+
+/**
+ * The budgets of the unprivileged domains that have connections, by domid. A budget exists while
+ * its domain has a connection and goes with the last one, so this map is bounded by the open
+ * connections, and a domid that is reused starts from nothing (XSA-483's lesson).
+ */
+export class DomainBudgets {
+  private readonly byId = new Map<number, DomainBudget>();
+  /** Connections to guest sockets, all domains together: what the descriptor reserve bounds. */
+  private socketCount = 0;
+
+  constructor(private readonly watches: WatchRegistry<Connection>) {}
+
+  /** `get(domid)` is the domain's budget, if it has connections. */
+  get(domid: number): DomainBudget | undefined {
+    return this.byId.get(domid);
+  }
+
+  /** Connections to guest sockets, over every domain. */
+  get sockets(): number {
+    return this.socketCount;
+  }
+
+  /**
+   * `join(conn)` charges a new connection to its domain's budget and returns the budget. A
+   * connection of kind 'domain' came through the domain's own socket and holds a descriptor.
+   */
+  join(conn: Connection): DomainBudget {
+    const domid = conn.caller.domid;
+    let b = this.byId.get(domid);
+    if (b === undefined) this.byId.set(domid, (b = new DomainBudget(domid, this.watches)));
+    b.connections.add(conn);
+    if (conn.kind === 'domain') {
+      b.sockets++;
+      this.socketCount++;
+    }
+    return b;
+  }
+
+  /** `leave(conn, budget)` gives a closed connection's share back. */
+  leave(conn: Connection, budget: DomainBudget): void {
+    if (!budget.connections.delete(conn)) return;
+    if (conn.kind === 'domain') {
+      budget.sockets--;
+      this.socketCount--;
+    }
+    if (budget.connections.size === 0) this.byId.delete(budget.domid);
+  }
+}
