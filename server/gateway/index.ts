@@ -9,6 +9,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon.js';
 import { listenUnix } from '../unix-socket.js';
 import { authorize, type AnonymousAccess } from './access.js';
+import { SMALL_BODY_MAX } from './body-limits.js';
 import { toHttpError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { ANONYMOUS, Tokens } from './identity.js';
@@ -24,9 +25,6 @@ export { parseListenAddress, formatUrl, DEFAULT_HTTP_HOST, type ListenAddress } 
 export { Tokens, type Identity } from './identity.js';
 export { ANONYMOUS_ACCESS, type AnonymousAccess } from './access.js';
 export { NODE_REPLY_SCHEMA } from './routes/node.js';
-
-/** Largest request body: a 1024-op batch of base64 values fits. */
-const BODY_LIMIT = 16 * 1024 * 1024;
 
 export interface GatewayHandle {
   /** `http://host:port` or `unix:/path`, also written to `<rundir>/http-address`. */
@@ -52,7 +50,8 @@ export function fastifyOptions() {
   return {
     logger: false,
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT,
+    // The routes that take a real body say how big it may be (body-limits.ts).
+    bodyLimit: SMALL_BODY_MAX,
     routerOptions: { maxParamLength: 8192 },
   } as const;
 }

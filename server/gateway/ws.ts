@@ -16,6 +16,7 @@ import { requestSchema, type GatewayRequest } from '../../protocol/json/index.js
 import { isXsErrorCode, type Caller } from '../../store/index.js';
 import type { Connection, ConnectionKind, Transport } from '../connection.js';
 import { authorize } from './access.js';
+import { WS_MESSAGE_MAX } from './body-limits.js';
 import { describeZod, toHttpError } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { callerOf, type Identity } from './identity.js';
@@ -30,8 +31,6 @@ export const WS_PATH = '/v1/ws';
 export const BINARY_PROTOCOL = 'xenstore';
 /** Subprotocol name for the JSON mode, for clients that want to name it (it is the default). */
 export const JSON_PROTOCOL = 'xenstore-json';
-/** Largest message a client may send: a JSON request with a full base64 value fits many times. */
-const MAX_MESSAGE = 64 * 1024;
 /**
  * The WebSocket endpoint, on the HTTP server's `upgrade` event (ws's `noServer` mode): the
  * credentials are checked before the handshake, before any message is read (401 as a plain HTTP
@@ -45,7 +44,8 @@ const MAX_MESSAGE = 64 * 1024;
 export class WsEndpoint {
   private readonly wss = new WebSocketServer({
     noServer: true,
-    maxPayload: MAX_MESSAGE,
+    // A bigger message closes the client (1009) as soon as its header announces it, unread.
+    maxPayload: WS_MESSAGE_MAX,
     perMessageDeflate: false,
     handleProtocols: (offered) => (offered.has(BINARY_PROTOCOL) ? BINARY_PROTOCOL : offered.has(JSON_PROTOCOL) ? JSON_PROTOCOL : false),
   });

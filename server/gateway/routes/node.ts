@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Op, parseDecimal, parseDirectory, parseDirectoryPart, requestPayload } from '../../../protocol/index.js';
 import { childrenQuerySchema, nodeQuerySchema, permsBodySchema, treeQuerySchema, writeBodySchema } from '../../../protocol/json/index.js';
 import { XsError } from '../../../store/index.js';
+import { PAYLOAD_BODY_MAX } from '../body-limits.js';
 import type { Gateway } from '../gateway.js';
 import type { Session } from '../session.js';
 import { decodeValue, encodeValue, type Encoding } from '../values.js';
@@ -61,9 +62,10 @@ function nodeReply(path: string, bytes: Buffer, encoding: Encoding | undefined):
 export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway }): Promise<void> {
   const gw = opts.gateway;
   // Who may call each route is decided before its body is read (access.ts, the onRequest hook):
-  // reads take a token or, when allowed, none; changes take a token.
+  // reads take a token or, when allowed, none; changes take a token, and a body of one payload.
   const read = { config: { access: 'read' } } as const;
   const change = { config: { access: 'token' } } as const;
+  const withBody = { ...change, bodyLimit: PAYLOAD_BODY_MAX } as const;
   /** Sends a request that changes the store on the identity's session; `{ ok: true }` once applied. */
   const apply = async (req: FastifyRequest, op: number, payload: (path: string) => Buffer) => {
     const path = xenPath(req);
@@ -96,7 +98,7 @@ export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway 
       return out;
     });
 
-    app.put(prefix, change, (req) =>
+    app.put(prefix, withBody, (req) =>
       apply(req, Op.WRITE, (path) => {
         const body = writeBodySchema.parse(req.body);
         return requestPayload.write(path, decodeValue(body.value, body.encoding));
@@ -112,7 +114,7 @@ export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway 
     return { path, perms: await perms(gw, gw.session(req.identity), path) };
   });
 
-  app.put('/v1/perms/*', change, (req) =>
+  app.put('/v1/perms/*', withBody, (req) =>
     apply(req, Op.SET_PERMS, (path) => requestPayload.setPerms(path, permsBodySchema.parse(req.body).perms)),
   );
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { decodeErrorPayload, Op, opName, parseDecimal, parseDirectory, requestPayload } from '../../../protocol/index.js';
 import { batchBodySchema, type BatchOp } from '../../../protocol/json/index.js';
 import { XsError } from '../../../store/index.js';
+import { BATCH_BODY_MAX } from '../body-limits.js';
 import { HttpError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import type { ReplyFrame, Session } from '../session.js';
@@ -24,11 +25,12 @@ export const DEFAULT_RETRIES = 8;
  * directory / get-perms: names, others null).
  *
  * A batch needs a token, even one that only reads: what it does is in its body, and the
- * credentials are judged before the body is read (access.ts).
+ * credentials are judged before the body is read (access.ts); the body may be as big as
+ * BATCH_OPS_MAX full-size ops (body-limits.ts).
  */
 export async function transactionRoutes(app: FastifyInstance, opts: { gateway: Gateway }): Promise<void> {
   const gw = opts.gateway;
-  app.post('/v1/transaction', { config: { access: 'token' } }, async (req) => {
+  app.post('/v1/transaction', { config: { access: 'token' }, bodyLimit: BATCH_BODY_MAX }, async (req) => {
     const body = batchBodySchema.parse(req.body);
     const retries = body.retries ?? DEFAULT_RETRIES;
     return gw.withSession(req.identity, async (s) => {
