@@ -71,9 +71,10 @@ export async function buildApp(gw: Gateway, ready: () => boolean, guard?: Origin
   app.addHook('onRequest', (req, _reply, done) => {
     try {
       guard?.checkHost(req.headers);
-      // A route that does not say who may call it is privileged; unknown URLs stay 404 for
-      // whoever may read, so that a typo is not reported as a credentials problem.
-      const access = req.routeOptions.config.access ?? (req.is404 ? 'read' : 'privileged');
+      // A route that does not say who may call it is privileged. An unknown URL is 404 for
+      // anyone: it shows nothing (the routes are documented), and a typo is not reported as a
+      // credentials problem.
+      const access = req.routeOptions.config.access ?? (req.is404 ? 'public' : 'privileged');
       if (access === 'public') {
         req.identity = ANONYMOUS;
       } else {

@@ -79,10 +79,12 @@ describe('a gateway without --http-anonymous', () => {
     await victim.intact();
   });
 
-  it('still answers the health probes and serves the web view to anyone (they show nothing of the store)', async () => {
+  it('still answers the health probes, the web view and unknown URLs (404) to anyone: they show nothing of the store', async () => {
     expect((await call(base, 'GET', '/healthz')).status).toBe(200);
     expect((await call(base, 'GET', '/readyz')).status).toBe(200);
     expect((await call(base, 'GET', '/')).status).toBe(200);
+    // An unknown URL is 404 for anyone: it is no credentials problem, and it shows nothing.
+    expect(await call(base, 'GET', '/ui/')).toMatchObject({ status: 404, body: { error: 'ENOENT' } });
   });
 });
 
