@@ -192,6 +192,8 @@ describe('web view in chromium', () => {
     await page.waitForSelector('#editing:not([disabled])');
     await page.waitForSelector('#status.live');
     expect(await page.evaluate(() => sessionStorage.getItem('nxenstored.token'))).toBe(token);
+    await page.click(`${row('/web/a')} > .line`);
+    await page.waitForFunction(() => document.querySelector('#d-path')?.textContent === '/web/a');
 
     await page.fill('#edit-value', 'from the browser');
     await page.click('#edit-save');
