@@ -10,10 +10,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { FrameDecoder, Op, type Frame } from '../../protocol/index.js';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { frame, type Wire } from '../helpers/wire.js';
 import { call, JsonWs } from '../gateway/gateway-client.js';
-import { plantVictim, SECRET, SECRET_PATH, type Victim } from './victim.js';
+import { SECRET, SECRET_PATH, startTarget, type Target } from './victim.js';
 
 /** Every route that shows or changes the store, as a client without a token would call it. */
 const ROUTES: readonly [method: string, path: string, body?: unknown][] = [
@@ -47,58 +46,50 @@ async function wsRefusal(url: string, protocols: string[] = []): Promise<number 
 }
 
 describe('a gateway without --http-anonymous', () => {
-  let d: RunningDaemon;
-  let base: string;
-  let victim: Victim;
+  let t: Target;
 
   beforeAll(async () => {
-    d = await startDaemon({ args: ['--http', '127.0.0.1:0'] });
-    ({ url: base } = await d.gateway());
-    victim = await plantVictim(d);
+    t = await startTarget();
   });
   afterAll(async () => {
-    await d?.stop();
+    await t?.d.stop();
   });
 
   it('answers every store route 401 without a token, saying how to get one', async () => {
     for (const [method, path, body] of ROUTES) {
-      const r = await call(base, method, path, body === undefined ? {} : { body });
+      const r = await call(t.base, method, path, body === undefined ? {} : { body });
       expect(r.status, `${method} ${path}`).toBe(401);
       expect(r.body.error, `${method} ${path}`).toBe('EACCES');
       expect(r.body.message, `${method} ${path}`).toMatch(/token.*http-token/);
       expect(JSON.stringify(r.body)).not.toContain(SECRET);
       expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
     }
-    await victim.intact();
+    await t.victim.intact();
   });
 
   it('refuses a WebSocket without a token at the handshake, JSON or binary', async () => {
-    const ws = `${base.replace(/^http/, 'ws')}/v1/ws`;
+    const ws = `${t.base.replace(/^http/, 'ws')}/v1/ws`;
     expect(await wsRefusal(ws)).toBe(401);
     expect(await wsRefusal(ws, ['xenstore'])).toBe(401);
-    await victim.intact();
+    await t.victim.intact();
   });
 
   it('still answers the health probes, the web view and unknown URLs (404) to anyone: they show nothing of the store', async () => {
-    expect((await call(base, 'GET', '/healthz')).status).toBe(200);
-    expect((await call(base, 'GET', '/readyz')).status).toBe(200);
-    expect((await call(base, 'GET', '/')).status).toBe(200);
+    expect((await call(t.base, 'GET', '/healthz')).status).toBe(200);
+    expect((await call(t.base, 'GET', '/readyz')).status).toBe(200);
+    expect((await call(t.base, 'GET', '/')).status).toBe(200);
     // An unknown URL is 404 for anyone: it is no credentials problem, and it shows nothing.
-    expect(await call(base, 'GET', '/ui/')).toMatchObject({ status: 404, body: { error: 'ENOENT' } });
+    expect(await call(t.base, 'GET', '/ui/')).toMatchObject({ status: 404, body: { error: 'ENOENT' } });
   });
 });
 
 describe('a gateway with --http-anonymous read', () => {
-  let d: RunningDaemon;
-  let base: string;
-  let victim: Victim;
+  let t: Target;
   let dom0: Wire;
 
   beforeAll(async () => {
-    d = await startDaemon({ args: ['--http', '127.0.0.1:0', '--http-anonymous', 'read'] });
-    ({ url: base } = await d.gateway());
-    victim = await plantVictim(d);
-    dom0 = await d.connect();
+    t = await startTarget(['--http-anonymous', 'read']);
+    dom0 = await t.d.connect();
     // World-readable (entry 0 grants read to every domain), world-writable, and dom0's own.
     await dom0.write('/pub/notice', 'for everyone');
     await dom0.setPerms('/pub', ['r0']);
@@ -109,31 +100,31 @@ describe('a gateway with --http-anonymous read', () => {
     await dom0.setPerms('/pub/private', ['n0']);
     await dom0.write('/hidden/x', 'dom0 only');
     // Readable by domain 6 only: an ACL grant is not a grant to everyone.
-    await victim.dom6.write('/local/domain/6/shared', 'for dom0 and 6');
-    await victim.dom6.setPerms('/local/domain/6/shared', ['n6', 'r0']);
+    await t.victim.dom6.write('/local/domain/6/shared', 'for dom0 and 6');
+    await t.victim.dom6.setPerms('/local/domain/6/shared', ['n6', 'r0']);
   });
   afterAll(async () => {
-    await d?.stop();
+    await t?.d.stop();
   });
 
   it('reads what every domain may read, and nothing else', async () => {
-    expect(await call(base, 'GET', '/v1/node/pub/notice')).toMatchObject({ status: 200, body: { value: 'for everyone' } });
-    expect(await call(base, 'GET', '/v1/node/pub/board')).toMatchObject({ status: 200, body: { value: 'anyone may write' } });
+    expect(await call(t.base, 'GET', '/v1/node/pub/notice')).toMatchObject({ status: 200, body: { value: 'for everyone' } });
+    expect(await call(t.base, 'GET', '/v1/node/pub/board')).toMatchObject({ status: 200, body: { value: 'anyone may write' } });
     for (const path of [SECRET_PATH, '/local/domain/6/shared', '/pub/private', '/', '/local/domain/6']) {
-      const r = await call(base, 'GET', `/v1/node${path}`);
+      const r = await call(t.base, 'GET', `/v1/node${path}`);
       expect(r, path).toMatchObject({ status: 403, body: { error: 'EACCES' } });
     }
-    expect(await call(base, 'GET', `/v1/perms${SECRET_PATH}`)).toMatchObject({ status: 403 });
-    expect(await call(base, 'GET', '/v1/children/local/domain/6')).toMatchObject({ status: 403 });
-    // The store's root is n0: no dump of the store.
-    expect(await call(base, 'GET', '/v1/tree/')).toMatchObject({ status: 403, body: { error: 'EACCES' } });
+    expect(await call(t.base, 'GET', `/v1/perms${SECRET_PATH}`)).toMatchObject({ status: 403 });
+    expect(await call(t.base, 'GET', '/v1/children/local/domain/6')).toMatchObject({ status: 403 });
+    // The store's t.root is n0: no dump of the store.
+    expect(await call(t.base, 'GET', '/v1/tree/')).toMatchObject({ status: 403, body: { error: 'EACCES' } });
     // Below a readable node, what it may not read carries the error and no value.
-    const pub = await call(base, 'GET', '/v1/tree/pub');
+    const pub = await call(t.base, 'GET', '/v1/tree/pub');
     expect(pub.status).toBe(200);
     const byName = Object.fromEntries(pub.body.tree.children.map((c: { name: string }) => [c.name, c]));
     expect(byName.notice).toMatchObject({ value: 'for everyone' });
     expect(byName.private).toEqual({ name: 'private', path: '/pub/private', error: 'EACCES' });
-    await victim.intact();
+    await t.victim.intact();
   });
 
   it('never writes, not even where every domain may, and never calls a privileged route', async () => {
@@ -146,15 +137,15 @@ describe('a gateway with --http-anonymous read', () => {
       ['POST', '/v1/tokens', { domid: 6 }],
       ['GET', '/metrics'],
     ] as const) {
-      const r = await call(base, method, path, body === undefined ? {} : { body });
+      const r = await call(t.base, method, path, body === undefined ? {} : { body });
       expect(r.status, `${method} ${path}`).toBe(401);
     }
     expect(await dom0.read('/pub/board')).toBe('anyone may write');
-    await victim.intact();
+    await t.victim.intact();
   });
 
   it('over a WebSocket: reads as the same domain, writes nothing, and hears only of nodes it may read (XSA-115)', async () => {
-    const ws = await JsonWs.open(`${base.replace(/^http/, 'ws')}/v1/ws`);
+    const ws = await JsonWs.open(`${t.base.replace(/^http/, 'ws')}/v1/ws`);
     expect(await ws.ok({ op: 'read', path: '/pub/notice' })).toEqual({ value: 'for everyone', encoding: 'utf8' });
     expect(await ws.ask({ op: 'read', path: SECRET_PATH })).toMatchObject({ ok: false, error: 'EACCES' });
     expect(await ws.ask({ op: 'directory', path: '/' })).toMatchObject({ ok: false, error: 'EACCES' });
@@ -165,7 +156,7 @@ describe('a gateway with --http-anonymous read', () => {
 
     await ws.ok({ op: 'watch', path: '/', token: 'all' });
     expect(await ws.events(1)).toEqual(['/ all']); // a new watch fires once for its own path
-    await victim.dom6.write(SECRET_PATH, SECRET); // domain 6 rewrites its secret: not to be heard
+    await t.victim.dom6.write(SECRET_PATH, SECRET); // domain 6 rewrites its secret: not to be heard
     await dom0.write('/hidden/x', 'changed'); // n0, under n0: not to be heard either
     await dom0.write('/pub/notice', 'for everyone');
     expect(await ws.events(1)).toEqual(['/pub/notice all']);
@@ -173,11 +164,11 @@ describe('a gateway with --http-anonymous read', () => {
     expect(ws.pendingEvents()).toEqual([]);
     ws.close();
     expect(await dom0.read('/pub/board')).toBe('anyone may write');
-    await victim.intact();
+    await t.victim.intact();
   });
 
   it('in binary mode too: the wire requests of an unprivileged read-only domain', async () => {
-    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/v1/ws`, ['xenstore']);
+    const ws = new WebSocket(`${t.base.replace(/^http/, 'ws')}/v1/ws`, ['xenstore']);
     const frames: Frame[] = [];
     const decoder = new FrameDecoder();
     ws.on('message', (data: Buffer) => {
@@ -198,6 +189,6 @@ describe('a gateway with --http-anonymous read', () => {
       '3 ERROR EACCES\0',
       '4 OK for everyone',
     ]);
-    await victim.intact();
+    await t.victim.intact();
   });
 });

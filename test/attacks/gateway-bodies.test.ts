@@ -9,9 +9,8 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { call, JsonWs } from '../gateway/gateway-client.js';
-import { plantVictim, rssBytes, SECRET, type Victim } from './victim.js';
+import { rssBytes, SECRET, startTarget, type Target } from './victim.js';
 
 const FLOOD_REQUESTS = 48;
 const FLOOD_BODY = 8 * 1024 * 1024;
@@ -22,21 +21,16 @@ const FLOOD_BODY = 8 * 1024 * 1024;
  */
 const RSS_GROWTH_MAX = (FLOOD_REQUESTS * FLOOD_BODY) / 4;
 
-let d: RunningDaemon;
-let base: string;
-let root: string;
-let victim: Victim;
+let t: Target;
 
 beforeAll(async () => {
-  d = await startDaemon({ args: ['--http', '127.0.0.1:0'] });
-  ({ url: base, token: root } = await d.gateway());
-  victim = await plantVictim(d);
-  const dom0 = await d.connect();
+  t = await startTarget();
+  const dom0 = await t.d.connect();
   await dom0.write('/attack/ok', 'served');
   dom0.close();
 });
 afterAll(async () => {
-  await d?.stop();
+  await t?.d.stop();
 });
 
 /** A JSON body of exactly `size` bytes: `{"value":"aaa..."}`. */
@@ -52,7 +46,7 @@ function bigBody(size: number): Buffer {
  * the socket error when the server closed the connection before answering.
  */
 function put(path: string, body: Buffer, headers: Record<string, string>): Promise<number | string> {
-  const { hostname, port } = new URL(base);
+  const { hostname, port } = new URL(t.base);
   return new Promise((resolve) => {
     const req = request({
       host: hostname,
@@ -77,8 +71,8 @@ function put(path: string, body: Buffer, headers: Record<string, string>): Promi
  * before the server closes the connection. Resolves with the status and the JSON answer.
  */
 function oversized(announced: boolean, sent: number): Promise<{ status: number; body: { error?: string } }> {
-  const { hostname, port } = new URL(base);
-  const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${root}` };
+  const { hostname, port } = new URL(t.base);
+  const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${t.root}` };
   if (announced) headers['content-length'] = String(FLOOD_BODY);
   return new Promise((resolve, reject) => {
     const req = request({ host: hostname, port, path: '/v1/node/attack/big', method: 'PUT', headers });
@@ -98,12 +92,12 @@ function oversized(announced: boolean, sent: number): Promise<{ status: number; 
 
 describe('a flood of large unauthenticated bodies', () => {
   it('is refused before the bodies are read: RSS stays bounded and an authenticated client is served', async () => {
-    const before = await rssBytes(d.pid);
+    const before = await rssBytes(t.d.pid);
     let peak = before;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        peak = Math.max(peak, await rssBytes(d.pid));
+        peak = Math.max(peak, await rssBytes(t.d.pid));
         await new Promise((r) => setTimeout(r, 10));
       }
     })();
@@ -117,7 +111,7 @@ describe('a flood of large unauthenticated bodies', () => {
     const served: number[] = [];
     const reader = (async () => {
       while (flooding) {
-        const r = await call(base, 'GET', '/v1/node/attack/ok', { token: root });
+        const r = await call(t.base, 'GET', '/v1/node/attack/ok', { token: t.root });
         expect(r.body).toEqual({ path: '/attack/ok', value: 'served', encoding: 'utf8' });
         served.push(r.status);
       }
@@ -134,8 +128,8 @@ describe('a flood of large unauthenticated bodies', () => {
     expect(served.length).toBeGreaterThan(0);
     expect(served.every((s) => s === 200)).toBe(true);
     // Nothing of the flood reached the store.
-    expect((await call(base, 'GET', '/v1/node/attack?children=1', { token: root })).body.children).toEqual(['ok']);
-    await victim.intact();
+    expect((await call(t.base, 'GET', '/v1/node/attack?children=1', { token: t.root })).body.children).toEqual(['ok']);
+    await t.victim.intact();
   });
 });
 
@@ -146,15 +140,15 @@ describe('an authenticated body larger than any request needs', () => {
     // Chunked: refused as soon as what was read passes the route's limit (24.5 KiB).
     expect(await oversized(false, 32 * 1024)).toEqual({ status: 413, body: expect.objectContaining({ error: 'E2BIG' }) });
     // What fits a wire message still goes through.
-    expect(await call(base, 'PUT', '/v1/node/attack/fits', { token: root, body: { value: 'v'.repeat(4000) } })).toMatchObject({ status: 200 });
-    expect((await call(base, 'GET', '/v1/node/local/domain/6/secret', { token: root })).body.value).toBe(SECRET);
-    await victim.intact();
+    expect(await call(t.base, 'PUT', '/v1/node/attack/fits', { token: t.root, body: { value: 'v'.repeat(4000) } })).toMatchObject({ status: 200 });
+    expect((await call(t.base, 'GET', '/v1/node/local/domain/6/secret', { token: t.root })).body.value).toBe(SECRET);
+    await t.victim.intact();
   });
 });
 
 describe('a WebSocket message larger than any request needs', () => {
   it('closes the client with 1009 (message too big), in JSON and binary mode, and others go on', async () => {
-    const ws = `${base.replace(/^http/, 'ws')}/v1/ws?token=${root}`;
+    const ws = `${t.base.replace(/^http/, 'ws')}/v1/ws?token=${t.root}`;
     // 40 KiB: more than a request with one payload in any JSON spelling (24.5 KiB).
     const big = bigBody(40 * 1024);
     const json = await JsonWs.open(ws);
@@ -166,6 +160,6 @@ describe('a WebSocket message larger than any request needs', () => {
     const other = await JsonWs.open(ws);
     expect(await other.ok({ op: 'read', path: '/attack/ok' })).toEqual({ value: 'served', encoding: 'utf8' });
     other.close();
-    await victim.intact();
+    await t.victim.intact();
   });
 });

@@ -3,10 +3,11 @@
  * itself over its own socket) and dom0's ability to use the store. `plantVictim(d)` sets them up
  * before the attack; `intact()` afterwards asserts that the daemon still runs, a fresh dom0
  * connection on the Unix socket can write and read back, and domain 6's node is as it left it.
+ * `startTarget(args)` is the daemon under attack: the gateway on loopback, the victim planted.
  */
 import { readFile } from 'node:fs/promises';
 import { expect } from 'vitest';
-import type { RunningDaemon } from '../helpers/daemon.js';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import type { Wire } from '../helpers/wire.js';
 
 export const SECRET_PATH = '/local/domain/6/secret';
@@ -38,6 +39,26 @@ export async function plantVictim(d: RunningDaemon): Promise<Victim> {
       expect(await dom6.read(SECRET_PATH)).toBe(SECRET);
     },
   };
+}
+
+export interface Target {
+  readonly d: RunningDaemon;
+  /** The gateway's `http://127.0.0.1:PORT` and its privileged token. */
+  readonly base: string;
+  readonly root: string;
+  readonly victim: Victim;
+}
+
+/** `startTarget(args)` starts the daemon with `--http 127.0.0.1:0` and `args`, and plants the victim. */
+export async function startTarget(args: readonly string[] = []): Promise<Target> {
+  const d = await startDaemon({ args: ['--http', '127.0.0.1:0', ...args] });
+  try {
+    const { url, token } = await d.gateway();
+    return { d, base: url, root: token, victim: await plantVictim(d) };
+  } catch (e) {
+    await d.stop();
+    throw e;
+  }
 }
 
 /** `rssBytes(pid)` is the resident set of a process, from `/proc/<pid>/status` (VmRSS, in kB). */
