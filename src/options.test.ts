@@ -8,6 +8,14 @@ describe('--http', () => {
     expect(parseOptions(['--http', 'unix:/tmp/h.sock'])).toMatchObject({ http: { kind: 'unix', path: '/tmp/h.sock' } });
   });
 
+  it('refuses clients without a token unless --http-anonymous read is given, and only with --http', () => {
+    expect(parseOptions(['--http', '8080'])).toMatchObject({ httpAnonymous: 'none' });
+    expect(parseOptions(['--http', '8080', '--http-anonymous', 'read'])).toMatchObject({ httpAnonymous: 'read' });
+    expect(parseOptions(['--http', '8080', '--http-anonymous', 'none'])).toMatchObject({ httpAnonymous: 'none' });
+    expect(() => parseOptions(['--http', '8080', '--http-anonymous', 'write'])).toThrow(/--http-anonymous must be one of none, read/);
+    expect(() => parseOptions(['--http-anonymous', 'read'])).toThrow(/--http-anonymous needs --http/);
+  });
+
   it('rejects a bad address with a message', () => {
     expect(() => parseOptions(['--http', 'no port'])).toThrow(/bad --http/);
     expect(() => parseOptions(['--http'])).toThrow();

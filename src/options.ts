@@ -1,7 +1,16 @@
 import { parseArgs } from 'node:util';
 import type { Limits } from '../store/index.js';
 import { SYNC_MODES, type SyncMode } from '../server/persistence/index.js';
-import { parseListenAddress, QUOTA_NAMES, SOCKET_IO, type ListenAddress, type LogFormat, type SocketIo } from '../server/index.js';
+import {
+  ANONYMOUS_ACCESS,
+  parseListenAddress,
+  QUOTA_NAMES,
+  SOCKET_IO,
+  type AnonymousAccess,
+  type ListenAddress,
+  type LogFormat,
+  type SocketIo,
+} from '../server/index.js';
 
 export interface DaemonConfig {
   readonly rundir: string | undefined;
@@ -19,6 +28,8 @@ export interface DaemonConfig {
   readonly liveUpdateState: string | undefined;
   /** Where the HTTP/WebSocket gateway listens; off when undefined. */
   readonly http: ListenAddress | undefined;
+  /** What a gateway client without a token may do: nothing (default) or read as a guest would. */
+  readonly httpAnonymous: AnonymousAccess;
   /** How Unix-socket clients are read and written (server/socket-transport.ts). */
   readonly socketIo: SocketIo;
   /** Descriptors never given to guests (server/descriptor-reserve.ts); undefined: the default. */
@@ -51,7 +62,10 @@ export const USAGE = `usage: nxenstored [options]
                         that left its state in FILE (see CONTROL live-update)
   --http ADDR           start the HTTP/WebSocket gateway on HOST:PORT (host defaults to
                         127.0.0.1; port 0 picks one) or unix:/path; writes <rundir>/http-token
-                        and <rundir>/http-address
+                        and <rundir>/http-address. Every client needs a token (401 without)
+  --http-anonymous MODE with --http: what a client without a token may do: none (default)
+                        or read: only nodes every domain may read, as an unprivileged domain
+                        with no grants; never write, watch events filtered the same way
   --socket-io MODE      direct (default): read and write Unix-socket clients below Node's
                         streams, where this Node allows it; stream: through net.Socket
   --fd-reserve N        file descriptors guests may never take, kept for dom0's socket,
@@ -78,6 +92,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'idle-exit': { type: 'string' },
       'live-update-state': { type: 'string' },
       http: { type: 'string' },
+      'http-anonymous': { type: 'string' },
       'socket-io': { type: 'string', default: 'direct' },
       'fd-reserve': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -112,6 +127,12 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
   if (!SOCKET_IO.includes(socketIo)) throw new Error(`--socket-io must be one of ${SOCKET_IO.join(', ')}`);
   const reserve = values['fd-reserve'];
   if (reserve !== undefined && !/^\d{1,9}$/.test(reserve)) throw new Error('--fd-reserve takes a number of descriptors');
+  const anonymous = values['http-anonymous'];
+  // Without a gateway the mode would be silently meaningless, as --sync without --data-dir.
+  if (anonymous !== undefined && values.http === undefined) throw new Error('--http-anonymous needs --http');
+  if (anonymous !== undefined && !(ANONYMOUS_ACCESS as readonly string[]).includes(anonymous)) {
+    throw new Error(`--http-anonymous must be one of ${ANONYMOUS_ACCESS.join(', ')}`);
+  }
   const idle = values['turn-idle-ms'];
   if (idle !== undefined && !/^[1-9]\d{0,8}$/.test(idle)) throw new Error(`--turn-idle-ms must be a positive number of milliseconds`);
   return {
@@ -127,6 +148,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     turnIdleMs: idle === undefined ? undefined : Number(idle),
     limits: limits as Partial<Limits>,
     http: values.http === undefined ? undefined : parseListenAddress(values.http),
+    httpAnonymous: (anonymous ?? 'none') as AnonymousAccess,
     socketIo,
     fdReserve: reserve === undefined ? undefined : Number(reserve),
   };
