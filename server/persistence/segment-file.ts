@@ -1,7 +1,13 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 
-/** The calls a log segment makes on its file: tests inject a handle that fails (journal.test.ts). */
-export type SegmentHandle = Pick<FileHandle, 'writev' | 'datasync' | 'truncate' | 'stat' | 'close'>;
+/** The calls a log segment makes on its file (a `FileHandle`'s): tests inject a handle that fails. */
+export interface SegmentHandle {
+  writev(buffers: readonly Buffer[], position: number): Promise<{ bytesWritten: number }>;
+  datasync(): Promise<void>;
+  truncate(len: number): Promise<void>;
+  stat(): Promise<{ size: number }>;
+  close(): Promise<void>;
+}
 
 /** `openSegment(path, flags)` opens a segment: 'a' never truncates (the first one), 'w' starts it empty. */
 export type OpenSegment = (path: string, flags: 'a' | 'w') => Promise<SegmentHandle>;
@@ -50,7 +56,7 @@ export class SegmentFile {
     try {
       let rest = batch;
       while (rest.length > 0) {
-        const { bytesWritten } = await this.fh.writev(rest as Buffer[], at);
+        const { bytesWritten } = await this.fh.writev(rest, at);
         if (bytesWritten <= 0) throw Object.assign(new Error('writev made no progress'), { code: 'EIO' });
         at += bytesWritten;
         rest = after(rest, bytesWritten);

@@ -40,9 +40,9 @@ export class FaultySegments {
         wroteHalf = false;
         await fh.truncate(len);
       },
-      stat: (opts) => fh.stat(opts),
+      stat: () => fh.stat(),
       close: () => fh.close(),
-    } as SegmentHandle;
+    };
     return handle;
   };
 }
