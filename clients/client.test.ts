@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Op, encodeFrame, replyPayload } from '../protocol/index.js';
-import { XsError } from '../store/index.js';
+import { XsError } from '../protocol/index.js';
 import { XsClient } from './client.js';
 import { ConnectionClosedError, ProtocolError } from './errors.js';
 import { FakeXenstored, type FakeRequest } from './testing/fake-xenstored.js';

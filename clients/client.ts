@@ -16,20 +16,12 @@ import {
   requestPayload,
 } from '../protocol/index.js';
 import type { Frame } from '../protocol/index.js';
-import { XsError, isXsErrorCode } from '../store/index.js';
+import { XsError, isXsErrorCode } from '../protocol/index.js';
 import { fromWire, toWire } from './byte-string.js';
 import { ConnectionClosedError, ProtocolError } from './errors.js';
+import type { DirectoryPart } from './directory-part.js';
 import { withTransaction, type TransactionOptions, type TxView } from './transaction.js';
 import { WatchStream } from './watch-stream.js';
-
-/** One chunk of a DIRECTORY_PART listing (spec §7.6). */
-export interface DirectoryPart {
-  /** The node's generation as decimal text (a u64); a change means the listing changed. */
-  readonly generation: string;
-  readonly names: string[];
-  /** True when this chunk ends the listing. */
-  readonly done: boolean;
-}
 
 export interface WatchOptions {
   /** Events kept for a slow consumer before the oldest are dropped (see watch-stream.ts). */

@@ -2,7 +2,8 @@
  * Public surface of clients/: the xenstore client library and the `nxs` CLI.
  */
 export { XsClient } from './client.js';
-export type { DirectoryPart, WatchOptions } from './client.js';
+export type { WatchOptions } from './client.js';
+export type { DirectoryPart } from './directory-part.js';
 export { ConnectionClosedError, ProtocolError } from './errors.js';
 export { DEFAULT_RUNDIR, defaultRundir, defaultSocketPath, guestSocketPath, readOnlySocketPath } from './socket-path.js';
 export { DEFAULT_RETRIES, TxView, withTransaction } from './transaction.js';

@@ -1,4 +1,4 @@
-import { XsError } from '../store/index.js';
+import { XsError } from '../protocol/index.js';
 import type { XsClient } from './client.js';
 import { ConnectionClosedError, ProtocolError } from './errors.js';
 import type { TxView } from './transaction.js';

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Op, replyPayload } from '../protocol/index.js';
-import { XsError } from '../store/index.js';
+import { XsError } from '../protocol/index.js';
 import { XsClient } from './client.js';
 import { FakeXenstored, type FakeRequest } from './testing/fake-xenstored.js';
 import { withTransaction } from './transaction.js';

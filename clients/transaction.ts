@@ -1,5 +1,5 @@
-import { XsError } from '../store/index.js';
-import type { DirectoryPart, XsClient } from './client.js';
+import { XsError } from '../protocol/index.js';
+import type { DirectoryPart } from './directory-part.js';
 
 /**
  * Transactions with the retry loop every real client writes by hand (spec §9.4: libxl's
@@ -20,12 +20,32 @@ export interface TransactionOptions {
 }
 
 /**
+ * What a transaction needs of a client: the tree operations, each with the transaction id to carry
+ * in its header, and START/END. `XsClient` is one; declared here, not imported, so that the client
+ * can offer `transaction()` without the two files importing each other.
+ */
+export interface TransactionalClient {
+  transactionStart(): Promise<number>;
+  transactionEnd(id: number, commit: boolean): Promise<void>;
+  read(path: string, tx: number): Promise<string>;
+  readBytes(path: string, tx: number): Promise<Buffer>;
+  write(path: string, value: string | Buffer, tx: number): Promise<void>;
+  mkdir(path: string, tx: number): Promise<void>;
+  rm(path: string, tx: number): Promise<void>;
+  directory(path: string, tx: number): Promise<string[]>;
+  directoryPart(path: string, offset: number, tx: number): Promise<DirectoryPart>;
+  getPerms(path: string, tx: number): Promise<string[]>;
+  setPerms(path: string, perms: readonly string[], tx: number): Promise<void>;
+  exists(path: string, tx: number): Promise<boolean>;
+}
+
+/**
  * The tree operations of one open transaction: each call carries the transaction id in the
  * request header (spec §9.1). Valid only inside the callback it was given to.
  */
 export class TxView {
   constructor(
-    private readonly client: XsClient,
+    private readonly client: TransactionalClient,
     /** The transaction id the daemon assigned (the header's `tx_id`). */
     readonly id: number,
   ) {}
@@ -71,7 +91,7 @@ const isEagain = (e: unknown): boolean => e instanceof XsError && e.code === 'EA
  * aborts the transaction (END `F`) and is rethrown.
  */
 export async function withTransaction<T>(
-  client: XsClient,
+  client: TransactionalClient,
   fn: (tx: TxView) => Promise<T>,
   opts: TransactionOptions = {},
 ): Promise<T> {
@@ -103,7 +123,7 @@ export async function withTransaction<T>(
  * already propagating the error that made it abort, and a transaction that cannot be ended
  * dies with its connection anyway (spec §9.1).
  */
-async function abort(client: XsClient, id: number): Promise<void> {
+async function abort(client: TransactionalClient, id: number): Promise<void> {
   try {
     await client.transactionEnd(id, false);
   } catch {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { XsError } from '../store/index.js';
+import { XsError } from '../protocol/index.js';
 import { ListingError, listTree, type ListOptions, type TreeReader } from './tree-listing.js';
 
 /** An in-memory tree: path → value (undefined: unreadable), perms (undefined: unreadable), children. */

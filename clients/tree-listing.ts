@@ -1,4 +1,4 @@
-import { XsError } from '../store/index.js';
+import { XsError } from '../protocol/index.js';
 import { childPath } from './path.js';
 import { sanitise } from './sanitise.js';
 

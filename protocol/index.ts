@@ -1,6 +1,7 @@
 /**
- * Public surface of protocol/: the pure wire layer (no I/O, no logger, no store imports).
- * Other folders import from here only.
+ * Public surface of protocol/: the pure wire layer (no I/O, no logger, no store imports) and the one
+ * error type. Other folders import from here only. The JSON messages of the HTTP/WebSocket side
+ * (zod schemas) are `protocol/json/`, so that loading the wire layer never loads zod.
  */
 export { Op, isOp, opName } from './op.js';
 export type { OpName } from './op.js';
@@ -12,6 +13,7 @@ export { encodeFrame } from './frame-encoder.js';
 export { ARGS_MAX, argsN, flagArg, joinStrings, oneArg, parseUint, splitArgs, writeArgs } from './payload.js';
 export { XSD_ERRORS, decodeErrorPayload, encodeErrorPayload, isXsdError } from './wire-error.js';
 export type { XsdErrorName } from './wire-error.js';
+export { XsError, XS_ERROR_CODES, isXsErrorCode, type XsErrorCode } from './xs-error.js';
 export {
   parseDecimal,
   parseDirectory,
@@ -21,18 +23,3 @@ export {
   replyPayload,
   requestPayload,
 } from './messages.js';
-export {
-  VALUE_TEXT_MAX,
-  batchBodySchema,
-  childrenQuerySchema,
-  eventSchema,
-  nodeQuerySchema,
-  permsBodySchema,
-  replySchema,
-  requestSchema,
-  serverMessageSchema,
-  tokenBodySchema,
-  treeQuerySchema,
-  writeBodySchema,
-} from './schemas.js';
-export type { BatchOp, GatewayEvent, GatewayMessage, GatewayOp, GatewayReply, GatewayRequest } from './schemas.js';

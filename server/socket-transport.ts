@@ -94,6 +94,14 @@ function pipeHandle(socket: Socket): PipeHandle | undefined {
     : undefined;
 }
 
+/**
+ * `socketIoMode(requested)` is the mode sockets are served in: `direct` only when asked for and this
+ * runtime has the internals it uses (the start-up line says which, so a fallback is never silent).
+ */
+export function socketIoMode(requested: SocketIo): SocketIo {
+  return requested === 'direct' && streamWrap() !== undefined ? 'direct' : 'stream';
+}
+
 /** Every handle reads into this one buffer: reads are delivered one at a time, on one thread. */
 let shared: Buffer | undefined;
 

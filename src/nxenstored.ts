@@ -2,7 +2,8 @@
 /**
  * nxenstored: the xenstore daemon. Wiring only: options, store, listeners, signals.
  */
-import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, startGateway } from '../server/index.js';
+import { runtimeWarning } from './runtime.js';
+import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, socketIoMode, startGateway } from '../server/index.js';
 import { LiveUpdater, takeOver, type TakenOver } from '../server/live-update/index.js';
 import { Journal, lockDataDir, recover } from '../server/persistence/index.js';
 import { createNotifier, idleExitTimer, takeActivation } from '../server/systemd/index.js';
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger(config.logFormat, config.logLevel);
+  if (runtimeWarning !== undefined) log.warn(runtimeWarning);
   // Both read and clear their variables first, so that no child process inherits them.
   const activation = takeActivation();
   // Live update hands the manager's socket to the next process, which notifies once it is main.
@@ -110,7 +112,10 @@ async function main(): Promise<void> {
   });
   // The per-domain node counts add up to the tree's size: no walk of the tree.
   const status = () => `serving ${[...daemon.store.quota.values()].reduce((a, b) => a + b, 0)} nodes, generation ${daemon.store.generation}`;
-  log.info({ rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid, activated: activation !== undefined }, 'ready');
+  log.info(
+    { rundir, socket: listeners.socket, socket_ro: listeners.socketRo, pid: process.pid, activated: activation !== undefined, node: process.version, socketIo: socketIoMode(config.socketIo) },
+    'ready',
+  );
   log.info(`clients: export XENSTORED_PATH=${listeners.socket}`);
   // The gateway is a listener too: it accepts before we say we are ready.
   // sd_notify(3): only now is the store loaded and every listener accepting.

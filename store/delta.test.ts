@@ -4,7 +4,7 @@ import { DOM0, guest, type Caller } from './caller.js';
 import { checkStore } from './check.js';
 import { applyDeltas, decodeDelta, deltaOf, encodeDelta, type Delta } from './delta.js';
 import { forgetDomain } from './domain-cleanup.js';
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { execute } from './operations.js';
 import type { Change, StoreRequest } from './request.js';

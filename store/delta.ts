@@ -1,4 +1,4 @@
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import { addedSubtree, diff, type Difference } from './diff.js';
 import { permsBits, XsNode } from './node.js';
 import { isSpecialName, SPECIAL_NAMES, type SpecialName } from './path.js';

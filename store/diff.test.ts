@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Map as ImmMap } from 'immutable';
 import { DOM0 } from './caller.js';
 import { diff, type Difference } from './diff.js';
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { XsNode } from './node.js';
 import { execute } from './operations.js';

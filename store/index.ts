@@ -2,7 +2,7 @@
  * The store engine: a persistent trie with Xen's paths, permissions, quotas and transactions.
  * Pure: no I/O, no logger, no clock. The server holds the live `Store` and calls these.
  */
-export { XsError, XS_ERROR_CODES, isXsErrorCode, type XsErrorCode } from './errors.js';
+export { XsError, XS_ERROR_CODES, isXsErrorCode, type XsErrorCode } from '../protocol/index.js';
 export { DOM0, guest, type Caller } from './caller.js';
 export { DEFAULT_LIMITS, LIMIT_NAMES, type Limits, type LimitName } from './limits.js';
 export {

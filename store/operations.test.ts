@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DOM0, guest, type Caller } from './caller.js';
-import { XsError, type XsErrorCode } from './errors.js';
+import { XsError, type XsErrorCode } from '../protocol/index.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { execute, type Outcome } from './operations.js';
 import { formatPerms } from './perms.js';

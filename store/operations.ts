@@ -1,6 +1,6 @@
 import { Map as ImmMap } from 'immutable';
 import type { Caller } from './caller.js';
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import type { Limits } from './limits.js';
 import { XsNode } from './node.js';
 import { isSpecialName, parseNodePath, type NodePath, type SpecialName } from './path.js';

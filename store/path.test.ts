@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import {
   ROOT,
   commonPrefixLength,

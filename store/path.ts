@@ -1,4 +1,4 @@
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 
 /**
  * Xen paths (spec §3). A tree path is kept as its canonical absolute string plus its segments

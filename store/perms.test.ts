@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DOM0, guest, type Caller } from './caller.js';
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import {
   DOM0_ONLY,
   Need,

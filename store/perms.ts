@@ -1,4 +1,4 @@
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import type { Caller } from './caller.js';
 
 /**

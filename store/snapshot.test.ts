@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DOM0, guest, type Caller } from './caller.js';
 import { checkStore } from './check.js';
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { execute } from './operations.js';
 import type { StoreRequest } from './request.js';

@@ -1,6 +1,6 @@
 import { Map as ImmMap } from 'immutable';
 import { crc32 } from 'node:zlib';
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import { XsNode, type Children } from './node.js';
 import { SPECIAL_NAMES, type SpecialName } from './path.js';
 import { DOM0_ONLY, samePerms, type AccessLetter, type PermEntry, type Perms } from './perms.js';

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DOM0, guest, type Caller } from './caller.js';
-import { XsError } from './errors.js';
+import { XsError } from '../protocol/index.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import type { XsNode } from './node.js';
 import { forgetDomain } from './domain-cleanup.js';

@@ -1,5 +1,5 @@
 import type { Caller } from './caller.js';
-import { XsError, type XsErrorCode } from './errors.js';
+import { XsError, type XsErrorCode } from '../protocol/index.js';
 import type { Limits } from './limits.js';
 import { execute } from './operations.js';
 import type { Children, XsNode } from './node.js';

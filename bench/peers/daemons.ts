@@ -9,6 +9,8 @@ const run = promisify(execFile);
 /** The repository root, from `dist/bench/peers/daemons.js`. */
 export const REPO = resolve(import.meta.dirname, '..', '..', '..');
 export const REFD = resolve(REPO, '..', 'shared', 'refd');
+/** Where `test/setup/tools.sh` had refd unpack Xen's daemons: inside the checkout. */
+const XEN_DIR = process.env['XEN_DIR'] ?? join(REPO, '.xen-tools', 'refd');
 
 /** One daemon under test: where its socket is and how to stop it. */
 export interface RunningDaemon {
@@ -30,7 +32,7 @@ export async function startDaemon(kind: DaemonKind, dir: string, name: string, e
   if (kind === 'nxenstored') return startOurs(dir, name, exposeGc);
   if (kind === 'node-floor') return startOurs(dir, name, false, 'null-xenstored');
   const script = join(REFD, kind === 'cxenstored' ? 'start-cxenstored.sh' : 'start-oxenstored.sh');
-  const env = { ...process.env, ...(kind === 'oxenstored-nolog' ? { XS_ACCESS_LOG: '0' } : {}) };
+  const env = { ...process.env, XEN_DIR, ...(kind === 'oxenstored-nolog' ? { XS_ACCESS_LOG: '0' } : {}) };
   await run(script, [dir], { env });
   const pid = Number(readFileSync(join(dir, 'pid'), 'utf8').trim());
   return {
@@ -38,7 +40,7 @@ export async function startDaemon(kind: DaemonKind, dir: string, name: string, e
     socket: join(dir, 'socket'),
     pid,
     stop: async () => {
-      await run(join(REFD, 'stop.sh'), [dir]).catch(() => undefined);
+      await run(join(REFD, 'stop.sh'), [dir], { env }).catch(() => undefined);
     },
   };
 }

@@ -10,10 +10,9 @@ import {
   parseDirectory,
   parseWatchEvent,
   requestPayload,
-  requestSchema,
-  type GatewayRequest,
   type Header,
 } from '../../protocol/index.js';
+import { requestSchema, type GatewayRequest } from '../../protocol/json/index.js';
 import { isXsErrorCode, type Caller } from '../../store/index.js';
 import type { Connection, ConnectionKind, Transport } from '../connection.js';
 import { describeZod, toHttpError } from './errors.js';

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 
 const REFD = process.env['REFD_DIR'] ?? resolve(REPO, '..', 'shared', 'refd');
-const XEN_DIR = process.env['XEN_DIR'] ?? '/tmp/xen';
+const XEN_DIR = process.env['XEN_DIR'] ?? join(REPO, '.xen-tools', 'refd');
 
 /** Probes where nxenstored deliberately answers unlike both Xen daemons (README, compatibility). */
 const DELIBERATE: Readonly<Record<string, string>> = {
@@ -64,20 +64,20 @@ describe('wire probes against cxenstored and oxenstored', () => {
       if (!existsSync(join(REFD, f))) throw new Error(`missing ${join(REFD, f)}: the reference daemons live in ../shared/refd`);
     }
     if (!existsSync(join(XEN_DIR, 'root'))) {
-      throw new Error(`no ${XEN_DIR}/root: run ${join(REFD, 'setup.sh')} first (CI's .ci/run does)`);
+      throw new Error(`no ${XEN_DIR}/root: run 'bash test/setup/tools.sh' (npm test does), which runs ${join(REFD, 'setup.sh')} with XEN_DIR=${XEN_DIR}`);
     }
     nx = await startDaemon();
     for (const which of ['c', 'o']) {
       const dir = mkdtempSync(join(tmpdir(), `nxs-refd-${which}-`));
       peers.push(dir);
-      execFileSync('bash', [join(REFD, `start-${which}xenstored.sh`), dir], { stdio: 'pipe', env: { ...process.env, XS_ACCESS_LOG: '0' } });
+      execFileSync('bash', [join(REFD, `start-${which}xenstored.sh`), dir], { stdio: 'pipe', env: { ...process.env, XEN_DIR, XS_ACCESS_LOG: '0' } });
     }
   });
 
   afterAll(async () => {
     for (const dir of peers) {
       try {
-        execFileSync('bash', [join(REFD, 'stop.sh'), dir], { stdio: 'pipe' });
+        execFileSync('bash', [join(REFD, 'stop.sh'), dir], { stdio: 'pipe', env: { ...process.env, XEN_DIR } });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -4,19 +4,19 @@
  * - The libxenstore clients (`xenstore-read`, `-write`, `-ls`, ...) come from Debian's
  *   xenstore-utils, in /usr/bin.
  * - `xenstore-control` and `test-xenstore` come from xen-utils-4.17, whose /usr/bin entries are
- *   wrappers that demand a hypervisor; CI unpacks the package into `<repo>/.xen-tools/root` and we run
- *   the real binaries from `usr/lib/xen-4.17/bin`.
+ *   wrappers that demand a hypervisor; `test/setup/tools.sh` (run by `npm test`) unpacks the package
+ *   into `<repo>/.xen-tools/root` and we run the real binaries from `usr/lib/xen-4.17/bin`.
  *
- * Search order: `$XEN_TOOLS_BIN`, then (clients only) /usr/bin, then the unpacked trees
- * `<repo>/.xen-tools/root`, `/tmp/xu/root`, `/tmp/xen/root`. A missing tool is an error with a clear
- * message, never a skipped test: CI installs all of them.
+ * Search order: `$XEN_TOOLS_BIN`, then (clients only) /usr/bin, then the checkout's own
+ * `.xen-tools/root`; never a shared /tmp tree, which may belong to another checkout. A missing tool
+ * is an error that says how to get it, never a skipped test.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './daemon.js';
 
-const UNPACKED_ROOTS = [join(REPO, '.xen-tools', 'root'), '/tmp/xu/root', '/tmp/xen/root'];
+const UNPACKED_ROOTS = [join(REPO, '.xen-tools', 'root')];
 const LIB_BIN = join('usr', 'lib', 'xen-4.17', 'bin');
 
 /** Tools that only exist as real binaries inside the unpacked xen-utils package. */
@@ -50,8 +50,8 @@ export function xenTool(name: string): string {
   const found = tried.find(executable);
   if (found === undefined) {
     const how = UNPACKED_ONLY.has(name)
-      ? `unpack Debian's xen-utils-4.17 into ${join(REPO, '.xen-tools', 'root')} (see .ci/) or set XEN_TOOLS_BIN`
-      : 'install Debian package xenstore-utils (apt-get install xenstore-utils) or set XEN_TOOLS_BIN';
+      ? `run 'bash test/setup/tools.sh' (npm test does), which unpacks Debian's xen-utils-4.17 into ${join(REPO, '.xen-tools', 'root')}, or set XEN_TOOLS_BIN`
+      : `run 'bash test/setup/tools.sh' as root (npm test does), which installs Debian's xenstore-utils and libxenmisc4.17, or set XEN_TOOLS_BIN`;
     throw new Error(`Xen tool ${name} not found (tried ${tried.join(', ')}): ${how}`);
   }
   return found;

@@ -92,6 +92,11 @@ describe.each(['direct', 'stream'])('clients that do not read (XSA-326, §16.24)
     await d?.stop();
   });
 
+  it('says at start-up which Node and which socket I/O mode serve', () => {
+    // This Node has what the direct path uses; a fallback to streams would show here.
+    expect(d.output()).toMatch(new RegExp(`ready .*node=${process.version.replace(/\./g, '\\.')} .*socketIo=${mode}`));
+  });
+
   it('a watcher that never reads does not stall the daemon for others', async () => {
     const sleeper = await d.connect();
     const token = 'z'.repeat(2000);

@@ -1,16 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import {
-  childrenQuerySchema,
-  nodeQuerySchema,
-  Op,
-  parseDecimal,
-  parseDirectory,
-  parseDirectoryPart,
-  permsBodySchema,
-  requestPayload,
-  treeQuerySchema,
-  writeBodySchema,
-} from '../../../protocol/index.js';
+import { Op, parseDecimal, parseDirectory, parseDirectoryPart, requestPayload } from '../../../protocol/index.js';
+import { childrenQuerySchema, nodeQuerySchema, permsBodySchema, treeQuerySchema, writeBodySchema } from '../../../protocol/json/index.js';
 import { XsError } from '../../../store/index.js';
 import type { Gateway } from '../gateway.js';
 import { requireToken, type Identity } from '../identity.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { tokenBodySchema } from '../../../protocol/index.js';
+import { tokenBodySchema } from '../../../protocol/json/index.js';
 import { XsError } from '../../../store/index.js';
 import type { Gateway } from '../gateway.js';
 import { requirePrivileged } from '../identity.js';

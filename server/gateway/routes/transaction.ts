@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { batchBodySchema, decodeErrorPayload, Op, opName, parseDecimal, parseDirectory, requestPayload, type BatchOp } from '../../../protocol/index.js';
+import { decodeErrorPayload, Op, opName, parseDecimal, parseDirectory, requestPayload } from '../../../protocol/index.js';
+import { batchBodySchema, type BatchOp } from '../../../protocol/json/index.js';
 import { XsError } from '../../../store/index.js';
 import { HttpError } from '../errors.js';
 import type { Gateway } from '../gateway.js';

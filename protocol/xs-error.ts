@@ -1,4 +1,4 @@
-import { XSD_ERRORS, type XsdErrorName } from '../protocol/index.js';
+import { XSD_ERRORS, type XsdErrorName } from './wire-error.js';
 
 /**
  * The one error type of nxenstored. Its `code` is the Xen error name that goes on the wire
@@ -8,6 +8,9 @@ import { XSD_ERRORS, type XsdErrorName } from '../protocol/index.js';
  *
  * Where the two Xen daemons answer differently we use cxenstored's codes (spec §15): oxenstored's
  * EQUOTA is not in Xen's table, so libxenstore would turn it into EINVAL; we never send it.
+ *
+ * It lives in protocol/ beside the table, so that the store, the server and the client library
+ * share it without loading each other: the store and the clients need the codes, not the engine.
  */
 export const XS_ERROR_CODES = XSD_ERRORS;
 

@@ -7,8 +7,7 @@
  * checked here: the store does that and answers EINVAL/ENOSPC as it would on the wire.
  */
 import { z } from 'zod';
-import { PAYLOAD_MAX } from './header.js';
-import { XSD_ERRORS } from './wire-error.js';
+import { PAYLOAD_MAX, XSD_ERRORS } from '../index.js';
 
 /** Longest accepted `value` text: base64 of a full payload (5464 chars) with room to spare. */
 export const VALUE_TEXT_MAX = 2 * PAYLOAD_MAX;

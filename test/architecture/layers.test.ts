@@ -1,0 +1,39 @@
+/**
+ * The layering the README describes, checked on the sources: the store and the wire protocol are
+ * pure and import no cycle; the store and the client library load neither zod nor fastify (a
+ * client, or a daemon without `--http`, must not pay for the gateway's packages); the protocol
+ * never imports the store.
+ */
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/daemon.js';
+import { cycles, importGraph, reaches } from './import-graph.js';
+
+const graph = importGraph(REPO, ['src', 'store', 'protocol', 'server', 'clients']);
+const inFolder = (folder: string) => (file: string) => file.startsWith(`${folder}/`);
+
+describe('import graph', () => {
+  it('reads every import, type-only ones included', () => {
+    // Guards the reader itself: a graph with no edges would pass every check below.
+    expect(graph.edges.get('store/index.ts')?.length).toBeGreaterThan(5);
+    expect(graph.edges.get('protocol/json/schemas.ts')).toContainEqual({ target: 'zod', typeOnly: false });
+    expect([...graph.edges.values()].flat().some((e) => e.typeOnly)).toBe(true);
+    expect(cycles({ edges: new Map([['a', [{ target: 'b', typeOnly: true }]], ['b', [{ target: 'a', typeOnly: false }]]]) })).toEqual([['a', 'b']]);
+  });
+
+  it.each(['store', 'protocol', 'clients'])('has no import cycle in %s/, counting import type', (folder) => {
+    expect(cycles(graph).filter((c) => c.some(inFolder(folder)))).toEqual([]);
+  });
+
+  it.each(['store/index.ts', 'clients/index.ts', 'protocol/index.ts'])('%s loads neither zod nor fastify', (entry) => {
+    const loaded = reaches(graph, entry);
+    const heavy = ['zod', 'fastify', 'ws', 'pino'].filter((p) => loaded.has(p)).map((p) => `${p} via ${loaded.get(p)!.join(' -> ')}`);
+    expect(heavy).toEqual([]);
+  });
+
+  it('keeps the protocol and the store apart from the server, and the protocol from the store', () => {
+    const across = [...graph.edges]
+      .filter(([file]) => inFolder('store')(file) || inFolder('protocol')(file))
+      .flatMap(([file, edges]) => edges.filter((e) => /^(server|src|clients)\//.test(e.target) || (inFolder('protocol')(file) && inFolder('store')(e.target))).map((e) => `${file} -> ${e.target}`));
+    expect(across).toEqual([]);
+  });
+});
