@@ -103,9 +103,7 @@ describe('Journal', () => {
     expect(j.stats.batches).toBe(1);
     expect(outcomes.every((o) => o.lost === 'durable')).toBe(true);
     await j.close(s);
-    const r = recover(d);
-    expect(r.store).toEqual(s);
-    expect(r.warnings).toEqual([]);
+    expectOnDisk(d, s);
   });
 
   it('never acknowledges a batch the disk refuses: the file is cut back, the store rolled back, output released as ENOSPC', async () => {
@@ -131,9 +129,7 @@ describe('Journal', () => {
     expect(j.pending()).toBeUndefined();
     expect(j.stats.lostBatches).toBe(1);
     // What is on disk is exactly the durable store: no torn tail, nothing unacknowledged.
-    const onDisk = recover(d);
-    expect(onDisk.store).toEqual(durable);
-    expect(onDisk.warnings).toEqual([]);
+    expectOnDisk(d, durable);
 
     // Until the backoff is over, writes are refused before they change anything.
     expect(() => j.admit()).toThrow(XsError);
@@ -159,9 +155,7 @@ describe('Journal', () => {
     expect(() => j.admit()).not.toThrow();
     s = resumed.next;
     await j.close(s);
-    const r = recover(d);
-    expect(r.store).toEqual(s);
-    expect(r.warnings).toEqual([]);
+    expectOnDisk(d, s);
   });
 
   it('treats a failed fdatasync as a lost batch (EIO): it may not be on disk, so it is not acknowledged', async () => {
@@ -198,6 +192,13 @@ describe('Journal', () => {
     expect(recover(d).store).toEqual(s);
   });
 });
+
+/** What the directory holds is exactly `s`, with no torn tail to drop. */
+function expectOnDisk(d: string, s: Store): void {
+  const r = recover(d);
+  expect(r.store).toEqual(s);
+  expect(r.warnings).toEqual([]);
+}
 
 function dirBytes(d: string): number {
   return readdirSync(d).reduce((n, f) => n + statSync(join(d, f)).size, 0);
