@@ -97,9 +97,12 @@ describe('a lost batch', () => {
     // Requests on top of an unsynced commit: all of their output is held.
     const w2 = writer.write('/a', '2');
     await settle(log, 2);
+    const before = daemon.stats.requests;
     const r2 = reader.read('/a');
     const newTx = txer.txStart();
     const watchB = watcher.watch('/b', 'wb');
+    // All three have run (against the unsynced version) before the batch is lost.
+    while (daemon.stats.requests - before < 3) await new Promise((r) => setTimeout(r, 2));
     await new Promise((r) => setTimeout(r, 20));
     expect([writer, reader, txer].map((c) => c.received.length)).toEqual([1, 0, 2]);
 
