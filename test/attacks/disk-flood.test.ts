@@ -6,9 +6,9 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
-import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
+import { useTmpfs } from '../helpers/tmpfs.js';
 import type { Wire } from '../helpers/wire.js';
 
 const RATE = 256 * 1024;
@@ -17,16 +17,12 @@ const COMPACT_AFTER = 256 * 1024;
 const FLOOD_MS = 3000;
 const VALUE = 2000;
 
-let disk: Tmpfs;
+const disk = useTmpfs('64m');
 const daemons: RunningDaemon[] = [];
 
-beforeAll(() => {
-  disk = mountTmpfs('64m');
-});
 afterEach(async () => {
   for (const d of daemons.splice(0)) await d.stop();
 });
-afterAll(() => disk?.unmount());
 
 async function start(dir: string): Promise<RunningDaemon> {
   const args = ['--data-dir', dir, '--log-rate', String(RATE), '--log-burst', String(BURST), '--compact-after', String(COMPACT_AFTER)];
@@ -48,7 +44,7 @@ function dirBytes(dir: string): number {
 
 describe('a guest flooding the log (issue 17 item 5)', () => {
   it('is held to its budget; the data directory stays within its bound; dom0 and other guests are served and lose nothing', async () => {
-    const data = join(disk.dir, 'data');
+    const data = join(disk().dir, 'data');
     let d = await start(data);
     const dom0 = await d.connect();
     const quiet = await guest(d, dom0, 6);

@@ -6,22 +6,18 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
-import { fill, mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
+import { fill, useTmpfs } from '../helpers/tmpfs.js';
 import type { Wire } from '../helpers/wire.js';
 
-let disk: Tmpfs;
+const disk = useTmpfs('2m');
 const daemons: RunningDaemon[] = [];
 
-beforeAll(() => {
-  disk = mountTmpfs('2m');
-});
 afterEach(async () => {
   for (const d of daemons.splice(0)) await d.stop();
-  rmSync(join(disk.dir, 'filler'), { force: true });
+  rmSync(join(disk().dir, 'filler'), { force: true });
 });
-afterAll(() => disk?.unmount());
 
 async function start(dir: string): Promise<RunningDaemon> {
   const d = await startDaemon({ args: ['--data-dir', dir] });
@@ -52,11 +48,20 @@ const value = (tag: string) => tag.padEnd(3000, '.');
 
 describe('a full disk (issue 17 item 4)', () => {
   it('refuses writes with ENOSPC and never acknowledges them; reads go on; writes resume without a restart; a restart finds exactly the acknowledged writes', async () => {
-    const data = join(disk.dir, 'data');
+    const data = join(disk().dir, 'data');
     let d = await start(data);
     const c = await d.connect();
     const acked = new Map<string, string>();
     const refused = new Set<string>();
+    /** Writes `value(path)` and files the path as acknowledged or refused (ENOSPC, nothing else). */
+    const attempt = (path: string): Promise<void> =>
+      c.write(path, value(path)).then(
+        () => void acked.set(path, value(path)),
+        (e: unknown) => {
+          expect(String(e)).toMatch(/ENOSPC/);
+          refused.add(path);
+        },
+      );
     for (let i = 0; i < 10; i++) {
       await c.write(`/before/${i}`, value(`b${i}`));
       acked.set(`/before/${i}`, value(`b${i}`));
@@ -64,21 +69,10 @@ describe('a full disk (issue 17 item 4)', () => {
     const tx = await c.txStart();
     await c.write('/tx/x', 'in a transaction', tx);
 
-    fill(join(disk.dir, 'filler'));
+    fill(join(disk().dir, 'filler'));
     // Pipelined writes (many per batch: the short-write case), until the disk refuses some.
     for (let round = 0; refused.size === 0 && round < 20; round++) {
-      await Promise.all(
-        Array.from({ length: 8 }, (_, k) => {
-          const path = `/full/${round}/${k}`;
-          return c.write(path, value(path)).then(
-            () => void acked.set(path, value(path)),
-            (e: unknown) => {
-              expect(String(e)).toMatch(/ENOSPC/);
-              refused.add(path);
-            },
-          );
-        }),
-      );
+      await Promise.all(Array.from({ length: 8 }, (_, k) => attempt(`/full/${round}/${k}`)));
     }
     expect(refused.size).toBeGreaterThan(0);
     // A read pipelined behind a refused commit never shows its value. The commit's record (two
@@ -95,16 +89,7 @@ describe('a full disk (issue 17 item 4)', () => {
     expect(await c.txEnd(tx, true)).toMatch(/^(EAGAIN|ENOSPC)$/);
     // A client retrying as fast as it can: one write at most fits the tail of the log's last
     // page (and ends the outage); the rest are refused, with no log line each.
-    for (let i = 0; i < 50; i++) {
-      const path = `/retry/${i}`;
-      await c.write(path, value(path)).then(
-        () => void acked.set(path, value(path)),
-        (e: unknown) => {
-          expect(String(e)).toMatch(/ENOSPC/);
-          refused.add(path);
-        },
-      );
-    }
+    for (let i = 0; i < 50; i++) await attempt(`/retry/${i}`);
     expect(refused.size).toBeGreaterThan(50);
     expect(d.output().split('write-ahead log write failed').length - 1).toBeLessThanOrEqual(2);
 
@@ -117,7 +102,7 @@ describe('a full disk (issue 17 item 4)', () => {
     expect(await other.read('/before/0')).toBe(value('b0'));
 
     // Space returns: the same process takes writes again.
-    rmSync(join(disk.dir, 'filler'));
+    rmSync(join(disk().dir, 'filler'));
     await writeOnceSpaceReturns(c, '/resumed', 'yes');
     acked.set('/resumed', 'yes');
     for (let i = 0; i < 5; i++) {
@@ -138,13 +123,13 @@ describe('a full disk (issue 17 item 4)', () => {
   });
 
   it('starts on a full disk: serves reads, answers writes ENOSPC, and takes them once space returns', async () => {
-    const data = join(disk.dir, 'start-full');
+    const data = join(disk().dir, 'start-full');
     let d = await start(data);
     let c = await d.connect();
     await c.write('/kept', value('kept'));
     await d.stop(); // a clean stop: it removes its lock file, so the next start must write a new one
 
-    fill(join(disk.dir, 'filler'));
+    fill(join(disk().dir, 'filler'));
     d = await start(data);
     c = await d.connect();
     expect(await c.read('/kept')).toBe(value('kept'));
@@ -152,7 +137,7 @@ describe('a full disk (issue 17 item 4)', () => {
     await expect(c.read('/new')).rejects.toThrow(/ENOENT/);
     expect(d.exited()).toBeUndefined();
 
-    rmSync(join(disk.dir, 'filler'));
+    rmSync(join(disk().dir, 'filler'));
     await writeOnceSpaceReturns(c, '/new', value('new'));
     await crash(d);
     d = await start(data);

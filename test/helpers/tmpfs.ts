@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface Tmpfs {
   readonly dir: string;
@@ -32,6 +33,19 @@ export function mountTmpfs(size: string): Tmpfs {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `useTmpfs(size)` gives the calling test file a tmpfs, mounted before its first test and unmounted
+ * after its last; the returned function is the mount (inside tests and hooks).
+ */
+export function useTmpfs(size: string): () => Tmpfs {
+  let disk: Tmpfs | undefined;
+  beforeAll(() => {
+    disk = mountTmpfs(size);
+  });
+  afterAll(() => disk?.unmount());
+  return () => disk!;
 }
 
 /**
