@@ -1,8 +1,9 @@
 import { Socket } from 'node:net';
 import { FrameDecoder, type Frame } from '../protocol/index.js';
-import type { Caller, Transaction } from '../store/index.js';
+import type { Caller, Transaction, XsErrorCode } from '../store/index.js';
 import type { DomainBudget } from './domain-budget.js';
 import { restartStreamReading, stopStreamReading } from './node-internals.js';
+import { lostReply } from './process.js';
 import { SocketTransport } from './socket-transport.js';
 
 /**
@@ -28,7 +29,11 @@ import { SocketTransport } from './socket-transport.js';
 export interface OutputGate {
   pending(): number | undefined;
   readonly durable: number;
-  after(generation: number, release: () => void): void;
+  /**
+   * `release()` once `generation` is durable; `release(code)` when it never will be (the log
+   * failed, and the store went back to `durable`): output held since is answered with `code`.
+   */
+  after(generation: number, release: (lost?: XsErrorCode) => void): void;
 }
 
 /** Replies and events held for the disk before a connection's input is paused (cf. `outstanding`). */
@@ -103,6 +108,8 @@ export class Connection {
   private eventsWhileFull = 0;
   /** Live update stopped reading the socket (`suspendInput`). */
   private suspended = false;
+  /** Not read until the domain's disk budget has tokens again (`throttle`). */
+  private throttled = false;
 
   constructor(
     readonly socket: Transport,
@@ -127,7 +134,7 @@ export class Connection {
       this.eventsWhileFull = 0;
       if (this.paused) {
         this.paused = false;
-        socket.resume();
+        if (!this.throttled) socket.resume();
         this.pump();
       }
     });
@@ -184,7 +191,7 @@ export class Connection {
     this.heldBytes += frame.length;
     if (gen !== undefined && gen > this.heldWaitingFor) {
       this.heldWaitingFor = gen;
-      gate.after(gen, () => this.releaseHeld());
+      gate.after(gen, (lost) => this.releaseHeld(lost));
     }
     // A client pipelining faster than the disk syncs stops being read, as one whose socket is
     // full does (xb.ml `can_input`): held output cannot grow without bound.
@@ -195,9 +202,14 @@ export class Connection {
     return true;
   }
 
-  private releaseHeld(): void {
+  private releaseHeld(lost?: XsErrorCode): void {
     const durable = this.gate!.durable;
     let n = 0;
+    // After a loss nothing is pending any more: everything held goes, the lost part as errors.
+    if (lost !== undefined) {
+      n = this.held.length;
+      this.heldWaitingFor = -1;
+    }
     while (n < this.held.length && this.held[n]!.gen <= durable) n++;
     const ready = this.held.splice(0, n);
     for (const h of ready) this.heldBytes -= h.frame.length;
@@ -205,7 +217,7 @@ export class Connection {
     this.gate = undefined; // write them now, in order
     for (const h of ready) {
       if (h.event) this.sendEvent(h.frame);
-      else this.send(h.frame);
+      else this.send(lost !== undefined && h.gen > durable ? lostReply(h.frame, lost) : h.frame);
     }
     this.gate = gate;
     if (this.heldPaused && this.held.length < HELD_MAX) {
@@ -213,7 +225,7 @@ export class Connection {
       // Still paused if the socket itself is full: its 'drain' resumes input then.
       if (this.paused && !this.socket.writableNeedDrain) {
         this.paused = false;
-        this.socket.resume();
+        if (!this.throttled) this.socket.resume();
         this.pump();
       }
     }
@@ -341,8 +353,25 @@ export class Connection {
     });
   }
 
+  /**
+   * `throttle(ms)` takes no request from this client for `ms`: its domain spent its disk budget
+   * (server/disk-budget.ts). What it sends meanwhile waits in the kernel's socket buffer, and then
+   * in the client; its replies and watch events still go out.
+   */
+  throttle(ms: number): void {
+    if (this.throttled || this.state !== 'open') return;
+    this.throttled = true;
+    this.socket.pause();
+    setTimeout(() => {
+      this.throttled = false;
+      if (this.state !== 'open') return;
+      if (!this.paused && !this.suspended) this.socket.resume();
+      this.pump();
+    }, ms).unref();
+  }
+
   private pump(): void {
-    while (!this.paused && !this.waiting && this.state === 'open') {
+    while (!this.paused && !this.throttled && !this.waiting && this.state === 'open') {
       const admit = this.admission();
       if (admit !== undefined) {
         const type = this.decoder.peekType();

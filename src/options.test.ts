@@ -30,6 +30,16 @@ describe('persistence options', () => {
     expect(() => parseOptions(['--data-dir', '/d', '--sync', 'sometimes'])).toThrow(/--sync must be one of/);
   });
 
+  it('reads the disk budget and the compaction trigger, with K/M/G, only with --data-dir', () => {
+    expect(parseOptions(['--data-dir', '/d'])).toMatchObject({ diskBudget: { rate: 65536, burst: 1048576 }, compactAfter: 8 * 1048576 });
+    expect(parseOptions(['--data-dir', '/d', '--log-rate', '0', '--log-burst', '2m', '--compact-after', '100K'])).toMatchObject({
+      diskBudget: { rate: 0, burst: 2 * 1048576 },
+      compactAfter: 102400,
+    });
+    expect(() => parseOptions(['--log-rate', '1K'])).toThrow(/--log-rate needs --data-dir/);
+    expect(() => parseOptions(['--data-dir', '/d', '--log-burst', '1.5M'])).toThrow(/--log-burst takes a number of bytes/);
+  });
+
   it('takes --idle-exit only with --data-dir', () => {
     expect(() => parseOptions(['--idle-exit', '30'])).toThrow(/--idle-exit needs --data-dir/);
     expect(parseOptions(['--data-dir', '/d', '--idle-exit', '30'])).toMatchObject({ idleExit: 30 });
