@@ -25,7 +25,7 @@ import {
   type Transaction,
   XsError,
 } from '../store/index.js';
-import { Connection, FlushScheduler, type ConnectionKind, type OutputGate, type Transport } from './connection/index.js';
+import { Connection, FlushScheduler, type Admission, type ConnectionKind, type OutputGate, type Transport } from './connection/index.js';
 import type { Domain } from './domain.js';
 import type { LiveUpdater } from './live-update/index.js';
 import { Fairness } from './fairness.js';
@@ -109,7 +109,7 @@ export class Daemon {
    * and what follows, unread in the connection's decoder until `conn.poll()`. Live update defers
    * requests with it while it hands over. Undefined: everything is taken.
    */
-  admit: ((conn: Connection, type: number) => boolean) | undefined;
+  admit: Admission<Connection> | undefined;
 
   constructor(readonly options: DaemonOptions) {
     this.log = options.log;

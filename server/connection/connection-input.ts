@@ -26,7 +26,7 @@ export interface PausableInput {
 export class ConnectionInput<C extends Lifecycle> implements PausableInput {
   private readonly decoder = new FrameDecoder();
   /** Not reading: the client's output is backed up (`pause`, `resume`). */
-  paused = false;
+  private stopped = false;
   private awaiting = false;
 
   constructor(
@@ -47,6 +47,10 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
     return this.decoder.buffered();
   }
 
+  get paused(): boolean {
+    return this.stopped;
+  }
+
   /** True while a request's reply is awaited (`awaitReply`): no request is taken meanwhile. */
   get awaitingReply(): boolean {
     return this.awaiting;
@@ -54,13 +58,13 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
 
   /** Stops reading the transport (its output is backed up); the caller checks `paused` first. */
   pause(): void {
-    this.paused = true;
+    this.stopped = true;
     this.transport.pause();
   }
 
   /** Reads again, and takes the requests that waited. */
   resume(): void {
-    this.paused = false;
+    this.stopped = false;
     this.transport.resume();
     this.pump();
   }
@@ -90,7 +94,7 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
 
   /** Takes the requests waiting in the decoder, as long as nothing stops it. */
   pump(): void {
-    while (!this.paused && !this.awaiting && this.owner.state === 'open') {
+    while (!this.stopped && !this.awaiting && this.owner.state === 'open') {
       const admit = this.admission();
       if (admit !== undefined) {
         const type = this.decoder.peekType();
