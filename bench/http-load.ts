@@ -136,6 +136,8 @@ async function measure(
 }
 
 const auth = (s: Server) => ({ authorization: `Bearer ${s.token}`, 'content-type': 'application/json' });
+/** Reads carry the token too: the gateway answers no client without one (README, gateway). */
+const readAuth = (s: Server) => ({ authorization: `Bearer ${s.token}` });
 const readPath = (i: number) => `/v1/node/bench/r/k${i}`;
 
 /** Writes the read keys (and a node per batch key) before the rows run. */
@@ -199,8 +201,8 @@ async function oneRound(t: 'tcp' | 'unix', s: Server, { etcd, floor }: Others): 
   }));
   // Pipelined rows over TCP only, where etcd answers the same load.
   for (const depth of t === 'tcp' ? DEPTHS : [1]) {
-    await measure(atDepth(`read ${t}`, depth), 'nxenstored', s, reads, {}, depth);
-    if (floor !== undefined && t === 'tcp') await measure(atDepth('read tcp', depth), FLOOR, floor, reads, {}, depth);
+    await measure(atDepth(`read ${t}`, depth), 'nxenstored', s, reads, readAuth(s), depth);
+    if (floor !== undefined && t === 'tcp') await measure(atDepth('read tcp', depth), FLOOR, floor, reads, readAuth(s), depth);
     if (etcd !== undefined && t === 'tcp') await measure(atDepth('read tcp', depth), 'etcd', etcd, etcdReads, {}, depth);
     await measure(atDepth(`write ${t}`, depth), 'nxenstored', s, writes, auth(s), depth);
     if (floor !== undefined && t === 'tcp') await measure(atDepth('write tcp', depth), FLOOR, floor, writes, auth(s), depth);

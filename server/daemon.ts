@@ -29,11 +29,12 @@ import { Connection, FlushScheduler, type Admission, type ConnectionKind, type O
 import type { Domain } from './domain.js';
 import type { LiveUpdater } from './live-update/index.js';
 import { Fairness } from './fairness.js';
+import { DiskBudget, type DiskBudgetOptions } from './disk-budget.js';
 import { Domains } from './domains.js';
 import { defaultReserve, DescriptorReserve, openFileLimit } from './descriptor-reserve.js';
 import { DomainBudgets } from './domain-budgets.js';
 import { Quotas } from './quotas.js';
-import { process as processFrame } from './process.js';
+import { lostReply, process as processFrame } from './process.js';
 import type { Watch } from './watch.js';
 import { WatchRegistry } from './watch-registry.js';
 import { socketTransport, type SocketIo } from './socket-transport.js';
@@ -66,7 +67,19 @@ export interface DaemonOptions {
    * Persistence (server/persistence): told of every new live version before anything is sent,
    * and the gate that holds replies and events until that version is durable.
    */
-  readonly journal?: { record(before: Store, after: Store, changes?: readonly Change[]): void } & OutputGate;
+  readonly journal?: CommitLog;
+  /** Per-domain disk budget of the log (disk-budget.ts); off when undefined or with no journal. */
+  readonly diskBudget?: DiskBudgetOptions;
+}
+
+/** What the daemon needs of persistence (server/persistence/journal.ts `Journal`). */
+export interface CommitLog extends OutputGate {
+  /** Queues the delta from `before` to `after`; returns its size in bytes, when known. */
+  record(before: Store, after: Store, changes?: readonly Change[]): number | void;
+  /** Throws XsError (ENOSPC) while the log cannot take a commit: called before one becomes live. */
+  admit?(): void;
+  /** `fn(durable)` is called when a log write failed: the live store must go back to `durable`. */
+  onRollBack?(fn: (durable: Store) => void): void;
 }
 
 /**
@@ -110,6 +123,8 @@ export class Daemon {
    * requests with it while it hands over. Undefined: everything is taken.
    */
   admit: Admission<Connection> | undefined;
+  /** Guests' log bytes per second (disk-budget.ts); only with persistence. */
+  private readonly diskBudget: DiskBudget | undefined;
 
   constructor(readonly options: DaemonOptions) {
     this.log = options.log;
@@ -125,6 +140,8 @@ export class Daemon {
     );
     const limit = openFileLimit();
     this.descriptors = new DescriptorReserve(limit, options.fdReserve ?? defaultReserve(limit), this.log);
+    options.journal?.onRollBack?.((durable) => this.rollBack(durable));
+    if (options.journal !== undefined && options.diskBudget !== undefined) this.diskBudget = new DiskBudget(options.diskBudget);
   }
 
   /**
@@ -187,6 +204,7 @@ export class Daemon {
       admission: () => this.admit,
       flushes: this.flushes,
       gate: this.options.journal,
+      lostReply,
     });
     // Counted here, not where accepted: a live update's next process adopts connections too.
     if (!caller.privileged) conn.budget = this.budgets.join(conn);
@@ -224,14 +242,17 @@ export class Daemon {
   apply(caller: Caller, limits: Limits, req: StoreRequest): StoreReply {
     const before = this.store;
     const out = execute(before, caller, limits, req);
-    if (out.changes.length > 0) this.install(advance(out.store, before), before, out.changes);
+    if (out.changes.length > 0) {
+      this.options.journal?.admit?.();
+      this.install(advance(out.store, before), before, out.changes, caller);
+    }
     return out.reply;
   }
 
   /** `commit(tx)` ends a transaction with "T": installs it and fires its watches, or reports why not. */
   commit(tx: Transaction): CommitResult {
     const before = this.store;
-    return this.settle(commit(before, tx), before);
+    return this.settle(commit(before, tx), before, tx.caller);
   }
 
   /**
@@ -249,13 +270,21 @@ export class Daemon {
         return turnEnd.then(() => (conn.state === 'open' ? this.commitFor(conn, tx) : { kind: 'conflict' as const }));
       }
     }
-    return this.settle(result, before);
+    return this.settle(result, before, tx.caller);
   }
 
-  private settle(result: CommitResult, before: Store): CommitResult {
+  private settle(result: CommitResult, before: Store, by: Caller): CommitResult {
     if (result.kind === 'committed') {
+      if (result.store !== before) {
+        try {
+          this.options.journal?.admit?.();
+        } catch (e) {
+          if (e instanceof XsError) return { kind: 'failed', code: e.code };
+          throw e;
+        }
+      }
       this.stats.commits[result.path]++;
-      this.install(result.store, before, result.changes);
+      this.install(result.store, before, result.changes, by);
     } else if (result.kind === 'conflict') {
       this.stats.conflicts++;
     }
@@ -275,13 +304,49 @@ export class Daemon {
    * `complete`: every node that differs is on or below a path in `changes` (true of requests and
    * commits), which lets the journal walk only those paths (store/delta.ts).
    */
-  private install(next: Store, before: Store, changes: readonly Change[], complete = true): void {
+  private install(next: Store, before: Store, changes: readonly Change[], by: Caller | undefined, complete = true): void {
     if (next !== before) {
-      this.options.journal?.record(before, next, complete ? changes : undefined);
+      const bytes = this.options.journal?.record(before, next, complete ? changes : undefined);
       this.store = next;
       this.history.record(next);
+      if (this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number') {
+        const wait = this.diskBudget.charge(by.domid, bytes);
+        if (wait > 0) this.throttle(by.domid, wait);
+      }
     }
     for (const c of changes) this.fire(c, before, next);
+  }
+
+  /** Stops reading the connections of guest `domid` for `ms`: it spent its disk budget (disk-budget.ts). */
+  private throttle(domid: number, ms: number): void {
+    for (const conn of this.connections) {
+      if (conn.caller.domid === domid && !conn.caller.privileged) conn.throttle(ms);
+    }
+  }
+
+  /**
+   * `rollBack(durable)`: a log write failed (server/persistence/journal.ts), so the versions after
+   * `durable` will never be durable; none of them was shown to anyone (the output gate held it).
+   * The live store and its history go back to `durable`. A transaction started on a lost version
+   * goes too: the reply that gave its id became the error. Every other open transaction is
+   * abandoned with EAGAIN — some of its requests may have been answered with the error while it
+   * holds their effect — and its client retries it whole, as after any conflict (spec §9.2).
+   * Watch events already queued are delivered: a spurious event only makes a watcher re-read.
+   * Quotas are counted in the store, so they come back with it.
+   */
+  private rollBack(durable: Store): void {
+    this.store = durable;
+    this.history.rewind(durable);
+    for (const conn of this.connections) {
+      for (const [id, tx] of conn.transactions) {
+        if (tx.base.generation > durable.generation) {
+          conn.transactions.delete(id);
+          this.fairness.ended(conn, id, tx, 'aborted');
+        } else {
+          tx.abandon('EAGAIN');
+        }
+      }
+    }
   }
 
   /**
@@ -369,6 +434,8 @@ export class Daemon {
    * fires.
    */
   release(domid: number): void {
+    // Refused whole on a full disk: the domain stays, so the toolstack's retry finds it.
+    this.options.journal?.admit?.();
     this.domains.release(domid);
     // A stub domain's rights over its target end with the target: a domain reusing the id must
     // not be controlled through them (spec §6.5, XSA-322).
@@ -376,8 +443,9 @@ export class Daemon {
     const before = this.store;
     const { store, changes } = forgetDomain(before, domid);
     // Not complete: the release also drops ACL entries on nodes it does not report.
-    this.install(advance(store, before), before, changes, false);
+    this.install(advance(store, before), before, changes, undefined, false);
     this.quotas.forget(domid);
+    this.diskBudget?.forget(domid);
     for (const hook of this.releaseHooks) hook(domid);
     this.log.info({ domid }, 'domain released');
     this.fireSpecial('@releaseDomain');

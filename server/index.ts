@@ -7,4 +7,12 @@ export { chooseRundir, prepareRundir, SYSTEM_RUNDIR } from './rundir.js';
 export { createLogger, type LogFormat } from './logger.js';
 export { Quotas, QUOTA_NAMES } from './quotas.js';
 export { HANDLERS } from './handlers/index.js';
-export { startGateway, parseListenAddress, type GatewayHandle, type ListenAddress } from './gateway/index.js';
+export {
+  ANONYMOUS_ACCESS,
+  startGateway,
+  parseListenAddress,
+  type AnonymousAccess,
+  type GatewayHandle,
+  type GatewaySettings,
+  type ListenAddress,
+} from './gateway/index.js';

@@ -1,4 +1,4 @@
-import { encodeErrorPayload, encodeFrame, Op, opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
+import { decodeHeader, encodeErrorPayload, encodeFrame, Op, opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
 import { XsError, type XsErrorCode } from '../store/index.js';
 import type { Connection } from './connection/index.js';
 import type { Daemon } from './daemon.js';
@@ -84,4 +84,23 @@ function access(daemon: Daemon, conn: Connection, frame: Frame, outcome: string)
     },
     'access',
   );
+}
+
+/**
+ * Replies whose content does not depend on the store: they stay true when the store is rolled
+ * back (the watch was registered, or removed, all the same).
+ */
+const UNAFFECTED_BY_ROLLBACK: ReadonlySet<number> = new Set([Op.WATCH, Op.UNWATCH, Op.RESET_WATCHES]);
+
+/**
+ * `lostReply(frame, code)` is what a held reply becomes when the commits it waited for are lost
+ * (a log write failed; server/persistence/journal.ts): the request's error `code` (ENOSPC on a
+ * full disk), with its req_id and tx_id. It was computed from a version of the store that is gone:
+ * a write's OK would acknowledge what was undone, a read's data would show it. Watch replies are
+ * kept. The request is not run again: a client retries on its error, against the durable store.
+ */
+export function lostReply(frame: Buffer, code: XsErrorCode): Buffer {
+  const h = decodeHeader(frame, 0);
+  if (UNAFFECTED_BY_ROLLBACK.has(h.type)) return frame;
+  return encodeFrame(Op.ERROR, h.reqId, h.txId, encodeErrorPayload(code));
 }

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   let journal: Journal | undefined;
   let store: Store | undefined;
   const quotas = new Quotas(config.limits);
-  const tuning = { fairness: config.fairness, turnIdleMs: config.turnIdleMs, socketIo: config.socketIo, fdReserve: config.fdReserve };
+  const tuning = { fairness: config.fairness, turnIdleMs: config.turnIdleMs, socketIo: config.socketIo, fdReserve: config.fdReserve, diskBudget: config.diskBudget };
   // One daemon per data directory; a live update's next process takes it from its parent.
   const dataDir = config.dataDir;
   let unlock = dataDir === undefined ? undefined : lockDataDir(dataDir, config.liveUpdateState === undefined ? undefined : process.ppid);
@@ -51,14 +51,14 @@ async function main(): Promise<void> {
       quotas,
       tuning,
       // The log goes on in a segment after the store handed over, as after a restart.
-      journal: dataDir === undefined ? undefined : async (s) => (journal = await Journal.open({ dir: dataDir, sync: config.sync, log }, s)),
+      journal: dataDir === undefined ? undefined : async (s) => (journal = await Journal.open({ dir: dataDir, sync: config.sync, compactAfter: config.compactAfter, log }, s)),
     });
   } else if (config.dataDir !== undefined) {
     const t0 = performance.now();
     const recovery = recover(config.dataDir);
     for (const w of recovery.warnings) log.warn({ dataDir: config.dataDir }, w);
     store = recovery.store;
-    journal = await Journal.open({ dir: config.dataDir, sync: config.sync, log }, store);
+    journal = await Journal.open({ dir: config.dataDir, sync: config.sync, compactAfter: config.compactAfter, log }, store);
     const ms = Math.round(performance.now() - t0);
     log.info({ dataDir: config.dataDir, generation: store.generation, from: recovery.snapshot, replayed: recovery.replayed, ms }, 'store recovered');
   }
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   // The gateway's clients (HTTP, WebSocket) are not handed over by a live update: it closes the
   // gateway just before the spawn, and the next process listens again, with the same privileged
   // token and the guest tokens the previous process had issued (README, Live update).
-  const http = config.http;
+  const http = config.http === undefined ? undefined : { address: config.http, anonymous: config.httpAnonymous };
   const tokenFile = join(rundir, 'http-token');
   let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
   if (http !== undefined && handoff === undefined) gateway = await startGateway(daemon, http, rundir);

@@ -8,6 +8,14 @@ describe('--http', () => {
     expect(parseOptions(['--http', 'unix:/tmp/h.sock'])).toMatchObject({ http: { kind: 'unix', path: '/tmp/h.sock' } });
   });
 
+  it('refuses clients without a token unless --http-anonymous read is given, and only with --http', () => {
+    expect(parseOptions(['--http', '8080'])).toMatchObject({ httpAnonymous: 'none' });
+    expect(parseOptions(['--http', '8080', '--http-anonymous', 'read'])).toMatchObject({ httpAnonymous: 'read' });
+    expect(parseOptions(['--http', '8080', '--http-anonymous', 'none'])).toMatchObject({ httpAnonymous: 'none' });
+    expect(() => parseOptions(['--http', '8080', '--http-anonymous', 'write'])).toThrow(/--http-anonymous must be one of none, read/);
+    expect(() => parseOptions(['--http-anonymous', 'read'])).toThrow(/--http-anonymous needs --http/);
+  });
+
   it('rejects a bad address with a message', () => {
     expect(() => parseOptions(['--http', 'no port'])).toThrow(/bad --http/);
     expect(() => parseOptions(['--http'])).toThrow();
@@ -20,6 +28,16 @@ describe('persistence options', () => {
     expect(parseOptions(['--data-dir', '/d', '--sync', 'none'])).toMatchObject({ sync: 'none' });
     expect(() => parseOptions(['--sync', 'none'])).toThrow(/--sync needs --data-dir/);
     expect(() => parseOptions(['--data-dir', '/d', '--sync', 'sometimes'])).toThrow(/--sync must be one of/);
+  });
+
+  it('reads the disk budget and the compaction trigger, with K/M/G, only with --data-dir', () => {
+    expect(parseOptions(['--data-dir', '/d'])).toMatchObject({ diskBudget: { rate: 65536, burst: 1048576 }, compactAfter: 8 * 1048576 });
+    expect(parseOptions(['--data-dir', '/d', '--log-rate', '0', '--log-burst', '2m', '--compact-after', '100K'])).toMatchObject({
+      diskBudget: { rate: 0, burst: 2 * 1048576 },
+      compactAfter: 102400,
+    });
+    expect(() => parseOptions(['--log-rate', '1K'])).toThrow(/--log-rate needs --data-dir/);
+    expect(() => parseOptions(['--data-dir', '/d', '--log-burst', '1.5M'])).toThrow(/--log-burst takes a number of bytes/);
   });
 
   it('takes --idle-exit only with --data-dir', () => {

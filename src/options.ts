@@ -1,7 +1,17 @@
 import { parseArgs } from 'node:util';
 import type { Limits } from '../store/index.js';
-import { SYNC_MODES, type SyncMode } from '../server/persistence/index.js';
-import { parseListenAddress, QUOTA_NAMES, SOCKET_IO, type ListenAddress, type LogFormat, type SocketIo } from '../server/index.js';
+import { COMPACT_AFTER_DEFAULT, SYNC_MODES, type SyncMode } from '../server/persistence/index.js';
+import { DISK_BUDGET_DEFAULT, type DiskBudgetOptions } from '../server/disk-budget.js';
+import {
+  ANONYMOUS_ACCESS,
+  parseListenAddress,
+  QUOTA_NAMES,
+  SOCKET_IO,
+  type AnonymousAccess,
+  type ListenAddress,
+  type LogFormat,
+  type SocketIo,
+} from '../server/index.js';
 
 export interface DaemonConfig {
   readonly rundir: string | undefined;
@@ -15,10 +25,15 @@ export interface DaemonConfig {
   readonly dataDir: string | undefined;
   readonly sync: SyncMode;
   readonly idleExit: number | undefined;
+  /** Per-guest log budget (server/disk-budget.ts) and the compaction trigger, in bytes. */
+  readonly diskBudget: DiskBudgetOptions;
+  readonly compactAfter: number;
   /** Live update: started by the previous process, which left its state in this file. */
   readonly liveUpdateState: string | undefined;
   /** Where the HTTP/WebSocket gateway listens; off when undefined. */
   readonly http: ListenAddress | undefined;
+  /** What a gateway client without a token may do: nothing (default) or read as a guest would. */
+  readonly httpAnonymous: AnonymousAccess;
   /** How Unix-socket clients are read and written (server/socket-transport.ts). */
   readonly socketIo: SocketIo;
   /** Descriptors never given to guests (server/descriptor-reserve.ts); undefined: the default. */
@@ -43,6 +58,13 @@ export const USAGE = `usage: nxenstored [options]
   --sync MODE           with --data-dir: always (default: replies wait for fdatasync, one
                         per batch), batch (replies wait for write(2); fsync every second),
                         none (nothing waits)
+  --log-rate BYTES      with --data-dir: each guest may add BYTES a second to the log
+                        (default 64K; K, M, G suffixes; 0 = unlimited); a guest over
+                        it is slowed (its requests are not read until it is within it)
+  --log-burst BYTES     with --data-dir: what a guest may write at once after a quiet
+                        spell (default 1M)
+  --compact-after BYTES with --data-dir: snapshot once the log since the last snapshot
+                        exceeds BYTES and the snapshot's size (default 8M)
   --idle-exit SECONDS   with --data-dir: exit after SECONDS without a request or a new
                         connection, while no client holds a watch or a transaction
                         (for socket activation: systemd starts us again on demand)
@@ -51,7 +73,10 @@ export const USAGE = `usage: nxenstored [options]
                         that left its state in FILE (see CONTROL live-update)
   --http ADDR           start the HTTP/WebSocket gateway on HOST:PORT (host defaults to
                         127.0.0.1; port 0 picks one) or unix:/path; writes <rundir>/http-token
-                        and <rundir>/http-address
+                        and <rundir>/http-address. Every client needs a token (401 without)
+  --http-anonymous MODE with --http: what a client without a token may do: none (default)
+                        or read: only nodes every domain may read, as an unprivileged domain
+                        with no grants; never write, watch events filtered the same way
   --socket-io MODE      direct (default): read and write Unix-socket clients below Node's
                         streams, where this Node allows it; stream: through net.Socket
   --fd-reserve N        file descriptors guests may never take, kept for dom0's socket,
@@ -76,8 +101,12 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'data-dir': { type: 'string' },
       sync: { type: 'string' },
       'idle-exit': { type: 'string' },
+      'log-rate': { type: 'string' },
+      'log-burst': { type: 'string' },
+      'compact-after': { type: 'string' },
       'live-update-state': { type: 'string' },
       http: { type: 'string' },
+      'http-anonymous': { type: 'string' },
       'socket-io': { type: 'string', default: 'direct' },
       'fd-reserve': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -108,16 +137,32 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     if (dataDir === undefined) throw new Error('--idle-exit needs --data-dir (an idle exit would lose the store)');
     idleExit = Number(values['idle-exit']);
   }
+  for (const flag of ['log-rate', 'log-burst', 'compact-after'] as const) {
+    if (values[flag] !== undefined && dataDir === undefined) throw new Error(`--${flag} needs --data-dir (without it nothing is written to disk)`);
+  }
+  const diskBudget = {
+    rate: bytesOption('log-rate', values['log-rate']) ?? DISK_BUDGET_DEFAULT.rate,
+    burst: bytesOption('log-burst', values['log-burst']) ?? DISK_BUDGET_DEFAULT.burst,
+  };
+  const compactAfter = bytesOption('compact-after', values['compact-after']) ?? COMPACT_AFTER_DEFAULT;
   const socketIo = values['socket-io'] as SocketIo;
   if (!SOCKET_IO.includes(socketIo)) throw new Error(`--socket-io must be one of ${SOCKET_IO.join(', ')}`);
   const reserve = values['fd-reserve'];
   if (reserve !== undefined && !/^\d{1,9}$/.test(reserve)) throw new Error('--fd-reserve takes a number of descriptors');
+  const anonymous = values['http-anonymous'];
+  // Without a gateway the mode would be silently meaningless, as --sync without --data-dir.
+  if (anonymous !== undefined && values.http === undefined) throw new Error('--http-anonymous needs --http');
+  if (anonymous !== undefined && !(ANONYMOUS_ACCESS as readonly string[]).includes(anonymous)) {
+    throw new Error(`--http-anonymous must be one of ${ANONYMOUS_ACCESS.join(', ')}`);
+  }
   const idle = values['turn-idle-ms'];
   if (idle !== undefined && !/^[1-9]\d{0,8}$/.test(idle)) throw new Error(`--turn-idle-ms must be a positive number of milliseconds`);
   return {
     dataDir,
     sync,
     idleExit,
+    diskBudget,
+    compactAfter,
     liveUpdateState: values['live-update-state'],
     rundir: values.rundir,
     logFormat,
@@ -127,7 +172,18 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     turnIdleMs: idle === undefined ? undefined : Number(idle),
     limits: limits as Partial<Limits>,
     http: values.http === undefined ? undefined : parseListenAddress(values.http),
+    httpAnonymous: (anonymous ?? 'none') as AnonymousAccess,
     socketIo,
     fdReserve: reserve === undefined ? undefined : Number(reserve),
   };
+}
+
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** `bytesOption(flag, text)` reads a byte count with an optional K, M or G (binary) suffix. */
+function bytesOption(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d{1,12})([KMG]?)$/i.exec(text);
+  if (!m) throw new Error(`--${flag} takes a number of bytes, optionally with K, M or G (got ${JSON.stringify(text)})`);
+  return Number(m[1]) * UNITS[m[2]!.toUpperCase()]!;
 }

@@ -119,4 +119,27 @@ describe('History', () => {
       { numRuns: 500 },
     );
   });
+
+  it('rewinds to a version: newer ones are forgotten and their generations can be given again', () => {
+    const [v0, v1, v2, v3] = chain(4);
+    const h = new History(8);
+    for (const v of [v0!, v1!, v2!, v3!]) h.record(v);
+    h.rewind(v1!);
+    expect(h.latest()).toBe(v1);
+    expect(h.at(3)).toBe(v1);
+    expect(h.oldest()).toBe(v0);
+    const again = advance(execute(v1!, DOM0, DEFAULT_LIMITS, { op: 'write', path: '/m', value: 'x' }).store, v1!);
+    expect(again.generation).toBe(2);
+    h.record(again);
+    expect(h.at(2)).toBe(again);
+  });
+
+  it('rewinds to a version it no longer keeps', () => {
+    const vs = chain(6);
+    const h = new History(2);
+    for (const v of vs) h.record(v);
+    h.rewind(vs[1]!);
+    expect(h.latest()).toBe(vs[1]);
+    expect(h.oldest()).toBe(vs[1]);
+  });
 });

@@ -38,6 +38,19 @@ export class History {
     return oldest !== undefined && generation >= oldest.generation ? best : undefined;
   }
 
+  /**
+   * `rewind(s)` forgets every version newer than `s` and makes `s` the newest: the live store went
+   * back to `s` (a log write failed, server/persistence/journal.ts), and the generations after it
+   * will be given again to other versions.
+   */
+  rewind(s: Store): void {
+    const kept = this.ring.filter((v): v is Store => v !== undefined && v.generation < s.generation).sort((a, b) => a.generation - b.generation);
+    this.ring.fill(undefined);
+    this.newest = -1;
+    for (const v of kept) this.record(v);
+    this.record(s);
+  }
+
   /** The oldest and newest versions kept. */
   oldest(): Store | undefined {
     if (this.newest < 0) return undefined;

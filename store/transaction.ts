@@ -359,6 +359,16 @@ export class Transaction {
     return !this.caller.privileged && owned(live.quota, this.caller.domid) !== owned(this.base.quota, this.caller.domid);
   }
 
+  /**
+   * `abandon(code)` fails the transaction for good: its later requests and its commit answer
+   * `code`. The daemon abandons open transactions with EAGAIN when the live store is rolled back
+   * (a log write failed): some of their replies were turned into errors, so what they hold is no
+   * longer what their client was told.
+   */
+  abandon(code: XsErrorCode): void {
+    this.failure ??= code;
+  }
+
   /** Set once the transaction can no longer commit (see `execute`). */
   get failed(): XsErrorCode | undefined {
     return this.failure;

@@ -3,6 +3,7 @@
  * speaks. Apart from the wire layer (protocol/index.ts) because zod is only needed with `--http`.
  */
 export {
+  BATCH_OPS_MAX,
   VALUE_TEXT_MAX,
   batchBodySchema,
   childrenQuerySchema,

@@ -160,9 +160,12 @@ export const batchOpSchema = z.discriminatedUnion('op', [
     }),
 ]);
 
+/** Most ops one `POST /v1/transaction` may carry (its body limit is sized from it). */
+export const BATCH_OPS_MAX = 1024;
+
 /** `POST /v1/transaction`: the ops run in order inside one transaction, retried on EAGAIN. */
 export const batchBodySchema = z.strictObject({
-  ops: z.array(batchOpSchema).min(1).max(1024),
+  ops: z.array(batchOpSchema).min(1).max(BATCH_OPS_MAX),
   retries: z.int().min(0).max(100).optional(),
 });
 

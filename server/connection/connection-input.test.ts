@@ -71,6 +71,24 @@ describe('ConnectionInput', () => {
     expect(taken).toEqual([1]);
   });
 
+  it('takes no request while throttled, then reads on unless paused or suspended meanwhile', async () => {
+    const { peer, taken, input } = setup();
+    input.throttle(5, { suspended: false });
+    expect(peer.reading).toBe(false);
+    peer.emit('data', request(1));
+    input.pause();
+    input.resume(); // the drain of a full socket: still throttled
+    expect(peer.reading).toBe(false);
+    expect(taken).toEqual([]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(peer.reading).toBe(true);
+    expect(taken).toEqual([1]);
+    const suspension = { suspended: true };
+    input.throttle(5, suspension);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(peer.reading).toBe(false); // live update's stop stays
+  });
+
   it('leaves requests the admission refuses, and what follows, unread until pumped again', () => {
     const { peer, taken, input, setAdmission } = setup();
     setAdmission((_o, type) => type !== Op.TRANSACTION_START);

@@ -21,13 +21,16 @@ export interface PausableInput {
  * - `paused`: the client's output is backed up (its socket is full, or too much waits for the
  *   disk), so its requests are not read until it drains (XSA-326; oxenstored `xb.ml` `can_input`);
  * - `awaitReply(done)`: a request's handler has not finished, and its reply must come first;
- * - `admission`: live update defers requests while it hands over.
+ * - `admission`: live update defers requests while it hands over;
+ * - `throttle(ms)`: its domain spent its disk budget (server/disk-budget.ts).
  */
 export class ConnectionInput<C extends Lifecycle> implements PausableInput {
   private readonly decoder = new FrameDecoder();
   /** Not reading: the client's output is backed up (`pause`, `resume`). */
   private stopped = false;
   private awaiting = false;
+  /** Not read until the domain's disk budget has tokens again (`throttle`). */
+  private throttled = false;
 
   constructor(
     private readonly owner: C,
@@ -65,8 +68,25 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
   /** Reads again, and takes the requests that waited. */
   resume(): void {
     this.stopped = false;
-    this.transport.resume();
+    if (!this.throttled) this.transport.resume();
     this.pump();
+  }
+
+  /**
+   * `throttle(ms, suspension)` takes no request from this client for `ms`. What it sends meanwhile
+   * waits in the kernel's socket buffer, and then in the client; its replies and events still go
+   * out. Reading restarts after it unless something else stopped it meanwhile.
+   */
+  throttle(ms: number, suspension: { readonly suspended: boolean }): void {
+    if (this.throttled || this.owner.state !== 'open') return;
+    this.throttled = true;
+    this.transport.pause();
+    setTimeout(() => {
+      this.throttled = false;
+      if (this.owner.state !== 'open') return;
+      if (!this.stopped && !suspension.suspended) this.transport.resume();
+      this.pump();
+    }, ms).unref();
   }
 
   /**
@@ -94,7 +114,7 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
 
   /** Takes the requests waiting in the decoder, as long as nothing stops it. */
   pump(): void {
-    while (!this.stopped && !this.awaiting && this.owner.state === 'open') {
+    while (!this.stopped && !this.throttled && !this.awaiting && this.owner.state === 'open') {
       const admit = this.admission();
       if (admit !== undefined) {
         const type = this.decoder.peekType();

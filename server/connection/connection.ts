@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Frame } from '../../protocol/index.js';
-import type { Caller, Transaction } from '../../store/index.js';
+import type { Caller, Transaction, XsErrorCode } from '../../store/index.js';
 import type { DomainBudget } from '../domain-budget.js';
 import { ConnectionInput, type Admission } from './connection-input.js';
 import { ConnectionOutput } from './connection-output.js';
@@ -26,6 +26,8 @@ export interface ConnectionHooks {
   readonly flushes: FlushScheduler;
   /** Set when persistence is on: replies and events wait for the commits they may reflect. */
   readonly gate: OutputGate | undefined;
+  /** What a held reply becomes when the commits it waited for are lost (server/process.ts). */
+  readonly lostReply: (frame: Buffer, code: XsErrorCode) => Buffer;
 }
 
 let nextId = 1;
@@ -63,7 +65,7 @@ export class Connection {
             if (this.state !== 'open') return;
             if (event) output.queueEvent(frame);
             else output.queue(frame);
-          });
+          }, hooks.lostReply);
     this.suspension = new InputSuspension(socket, input);
     let failure: Error | undefined;
     socket.on('drain', () => {
@@ -169,6 +171,14 @@ export class Connection {
   /** Undoes `suspend()` (the update failed, or this is the next process taking over). */
   unsuspend(): void {
     this.suspension.unsuspend();
+  }
+
+  /**
+   * `throttle(ms)` takes no request from this client for `ms`: its domain spent its disk budget
+   * (server/disk-budget.ts).
+   */
+  throttle(ms: number): void {
+    this.input.throttle(ms, this.suspension);
   }
 
   /** Live update: every byte received and not yet answered (whole requests, then a partial one). */

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import type { XsErrorCode } from '../../store/index.js';
 import { DurabilityHold, type OutputGate } from './durability-hold.js';
 
 /** A journal whose durability the test moves by hand. */
 class Gate implements OutputGate {
   appended = 0;
   durable = 0;
-  private waiters: { gen: number; release: () => void }[] = [];
+  private waiters: { gen: number; release: (lost?: XsErrorCode) => void }[] = [];
   pending(): number | undefined {
     return this.appended > this.durable ? this.appended : undefined;
   }
-  after(gen: number, release: () => void): void {
+  after(gen: number, release: (lost?: XsErrorCode) => void): void {
     this.waiters.push({ gen, release });
   }
   sync(upTo = this.appended): void {
@@ -18,6 +19,11 @@ class Gate implements OutputGate {
     this.waiters = this.waiters.filter((w) => w.gen > upTo);
     for (const w of ready) w.release();
   }
+  /** What the journal does when a batch cannot be written: back to `durable`, everyone told. */
+  lose(code: XsErrorCode): void {
+    this.appended = this.durable;
+    for (const w of this.waiters.splice(0)) w.release(code);
+  }
 }
 
 function setup() {
@@ -25,7 +31,13 @@ function setup() {
   const sent: string[] = [];
   const input = { paused: false, resumes: 0, pause() { this.paused = true; }, resume() { this.paused = false; this.resumes++; } };
   const transport = { writableNeedDrain: false };
-  const hold = new DurabilityHold(gate, input, transport, (frame, event) => sent.push(`${event ? 'event' : 'reply'} ${frame.toString('latin1')}`));
+  const hold = new DurabilityHold(
+    gate,
+    input,
+    transport,
+    (frame, event) => sent.push(`${event ? 'event' : 'reply'} ${frame.toString('latin1')}`),
+    (frame, code) => Buffer.from(`${code} for ${frame.toString('latin1')}`, 'latin1'),
+  );
   return { gate, sent, input, transport, hold };
 }
 
@@ -56,6 +68,26 @@ describe('DurabilityHold', () => {
     expect(sent).toEqual(['reply ack', 'event ev', 'reply r2', 'reply late']);
     expect(hold.bytes).toBe(0);
     expect(hold.holdForDisk(frame('now'), false)).toBe(false);
+  });
+
+  it('sends everything held when its commits are lost: replies of lost commits as the error, events as they are', () => {
+    const { gate, sent, hold } = setup();
+    gate.appended = 1;
+    gate.sync(1);
+    gate.appended = 2;
+    hold.holdForDisk(frame('r2'), false);
+    hold.holdForDisk(frame('ev'), true);
+    gate.appended = 3;
+    hold.holdForDisk(frame('r3'), false);
+    gate.lose('ENOSPC');
+    expect(sent).toEqual(['reply ENOSPC for r2', 'event ev', 'reply ENOSPC for r3']);
+    expect(hold.bytes).toBe(0);
+    // Nothing pending any more: output flows, and a new commit is waited for again.
+    expect(hold.holdForDisk(frame('now'), false)).toBe(false);
+    gate.appended = 2;
+    expect(hold.holdForDisk(frame('r4'), false)).toBe(true);
+    gate.sync();
+    expect(sent.at(-1)).toBe('reply r4');
   });
 
   it('pauses the input at 1024 held frames and resumes it once they are sent', () => {

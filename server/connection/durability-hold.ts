@@ -1,3 +1,4 @@
+import type { XsErrorCode } from '../../store/index.js';
 import type { PausableInput } from './connection-input.js';
 import type { Transport } from './transport.js';
 
@@ -8,7 +9,11 @@ import type { Transport } from './transport.js';
 export interface OutputGate {
   pending(): number | undefined;
   readonly durable: number;
-  after(generation: number, release: () => void): void;
+  /**
+   * `release()` once `generation` is durable; `release(code)` when it never will be (the log
+   * failed, and the store went back to `durable`): output held since is answered with `code`.
+   */
+  after(generation: number, release: (lost?: XsErrorCode) => void): void;
 }
 
 /** Frames held for the disk before the connection's input is paused (cf. `outstanding`). */
@@ -32,7 +37,7 @@ export class DurabilityHold {
   /** Input paused because too much output waits for the disk (see `holdForDisk`). */
   private pausedInput = false;
   /** Bound once: the gate calls it back for every generation waited for. */
-  private readonly onDurable = (): void => this.release();
+  private readonly onDurable = (lost?: XsErrorCode): void => this.release(lost);
 
   constructor(
     private readonly gate: OutputGate,
@@ -40,6 +45,8 @@ export class DurabilityHold {
     private readonly transport: Pick<Transport, 'writableNeedDrain'>,
     /** Sends a released frame on, past this hold. */
     private readonly deliver: (frame: Buffer, event: boolean) => void,
+    /** What a held reply becomes when its commits are lost (server/process.ts `lostReply`). */
+    private readonly lostReply: (frame: Buffer, code: XsErrorCode) => Buffer,
   ) {}
 
   /** `holdForDisk(frame, event)` keeps the frame (true) when a commit is not yet durable or frames wait already; false: send it now. */
@@ -67,14 +74,19 @@ export class DurabilityHold {
     return this.heldBytes;
   }
 
-  /** Sends on, in order, every frame whose commit is now durable. */
-  private release(): void {
+  /** Sends on, in order, every frame whose commit is now durable; after a loss, all of them. */
+  private release(lost?: XsErrorCode): void {
     const durable = this.gate.durable;
     let n = 0;
+    // After a loss nothing is pending any more: everything held goes, the lost part as errors.
+    if (lost !== undefined) {
+      n = this.held.length;
+      this.waitingFor = -1;
+    }
     while (n < this.held.length && this.held[n]!.gen <= durable) n++;
     const ready = this.held.splice(0, n);
     for (const h of ready) this.heldBytes -= h.frame.length;
-    for (const h of ready) this.deliver(h.frame, h.event);
+    for (const h of ready) this.deliver(!h.event && lost !== undefined && h.gen > durable ? this.lostReply(h.frame, lost) : h.frame, h.event);
     if (this.pausedInput && this.held.length < HELD_MAX) {
       this.pausedInput = false;
       // Still paused if the socket itself is full: its 'drain' resumes input then.

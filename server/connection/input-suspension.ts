@@ -10,18 +10,23 @@ import { netSocketOf, type Transport } from './transport.js';
  * its own stop.
  */
 export class InputSuspension {
-  private suspended = false;
+  private stopped = false;
 
   constructor(
     private readonly transport: Transport,
     private readonly input: PausableInput,
   ) {}
 
+  /** True from `suspend()` to `unsuspend()`. */
+  get suspended(): boolean {
+    return this.stopped;
+  }
+
   /** `suspend()` stops reading the socket at its descriptor. */
   suspend(): void {
     const socket = netSocketOf(this.transport);
-    if (this.suspended || socket === undefined) return;
-    this.suspended = true;
+    if (this.stopped || socket === undefined) return;
+    this.stopped = true;
     if (this.transport.suspend !== undefined) {
       // Nothing is buffered above the handle on this path: stopping the handle is all.
       this.transport.suspend();
@@ -33,8 +38,8 @@ export class InputSuspension {
   /** `unsuspend()` undoes `suspend()` (the update failed, or this is the next process). */
   unsuspend(): void {
     const socket = netSocketOf(this.transport);
-    if (!this.suspended || socket === undefined) return;
-    this.suspended = false;
+    if (!this.stopped || socket === undefined) return;
+    this.stopped = false;
     if (this.transport.unsuspend !== undefined) {
       this.transport.unsuspend(); // still paused if the input is (its own flag)
       return;

@@ -1,11 +1,13 @@
 import { Op, opName } from '../../protocol/index.js';
 import type { Daemon } from '../daemon.js';
+import type { AnonymousAccess } from './access.js';
 import { callerOf, identityKey, type Identity, type Tokens } from './identity.js';
 import { Metrics } from './metrics.js';
 import { Session, wireError, type ReplyFrame } from './session.js';
 
 /**
- * What the gateway's routes share: the daemon, the tokens, the metrics, and one pooled Session
+ * What the gateway's routes share: the daemon, the tokens, what a client without credentials may
+ * do (`anonymous`, access.ts), the metrics, and one pooled Session
  * per identity for plain HTTP requests. HTTP requests are one-shot (a batch transaction starts and
  * ends inside one request), so a pooled session never holds a transaction or a watch between
  * requests and can serve every request of its identity.
@@ -18,6 +20,7 @@ export class Gateway {
   constructor(
     readonly daemon: Daemon,
     readonly tokens: Tokens,
+    readonly anonymous: AnonymousAccess = 'none',
   ) {
     this.metrics = new Metrics(daemon);
     // A released domain's tokens die with it: a later domain with the same id must not act

@@ -3,22 +3,37 @@ import { DOM0, guest, type Caller } from '../../store/index.js';
 import { HttpError } from './errors.js';
 
 /**
- * Who a gateway request acts as. No credentials: a read-only client (socket_ro semantics:
- * privileged reads, no writes). The privileged token: dom0. A guest token: unprivileged domain N,
- * with its permissions and quotas.
+ * Who a gateway request acts as. No credentials: anonymous, refused unless the gateway allows
+ * anonymous reads (access.ts), and then an unprivileged domain that may only read. The
+ * privileged token: dom0. A guest token: unprivileged domain N, with its permissions and quotas.
  */
 export type Identity =
-  | { readonly kind: 'read-only' }
+  | { readonly kind: 'anonymous' }
   | { readonly kind: 'dom0' }
   | { readonly kind: 'guest'; readonly domid: number };
 
-export const READ_ONLY: Identity = Object.freeze({ kind: 'read-only' });
+export const ANONYMOUS: Identity = Object.freeze({ kind: 'anonymous' });
 const DOM0_IDENTITY: Identity = Object.freeze({ kind: 'dom0' });
-const RO_CALLER: Caller = Object.freeze({ domid: 0, privileged: true, readOnly: true });
+
+/**
+ * The domain an anonymous client acts as: 0x10000, one past the largest domid (Xen's domid_t is
+ * 16 bits). No permission entry can name it (the wire's domids are 0..65535, store/perms.ts), so
+ * it owns nothing and no ACL grants it anything: it reads exactly the nodes whose entry 0 grants
+ * read to every domain. No INTRODUCE can name it either (guests are below 0x7FF0), so it never has
+ * a domain socket, quota overrides, a SET_TARGET or a RELEASE that could change what it may do.
+ * A reserved id such as DOMID_INVALID (0x7FF4) would not do: a permission list may name it.
+ */
+export const ANONYMOUS_DOMID = 0x10000;
+
+/**
+ * Unprivileged (the permission checks and the XSA-115 watch filter apply) and read-only (every
+ * request that writes is EACCES before it runs, server/process.ts), whatever the route.
+ */
+const ANONYMOUS_CALLER: Caller = Object.freeze({ domid: ANONYMOUS_DOMID, privileged: false, readOnly: true });
 
 /** `callerOf(identity, target)` is the store's Caller; `target` is a guest's SET_TARGET, if any. */
 export function callerOf(identity: Identity, target?: number): Caller {
-  if (identity.kind === 'read-only') return RO_CALLER;
+  if (identity.kind === 'anonymous') return ANONYMOUS_CALLER;
   if (identity.kind === 'dom0') return DOM0;
   return guest(identity.domid, target);
 }
@@ -74,7 +89,7 @@ export class Tokens {
 
   /**
    * `identify(authorization, queryToken)` reads `Authorization: Bearer <token>` (or, for
-   * WebSockets, which browsers cannot give headers, `?token=`). None: read-only. A malformed
+   * WebSockets, which browsers cannot give headers, `?token=`). None: anonymous. A malformed
    * header or an unknown token is 401: a client that tried to authenticate must learn it failed,
    * not silently get fewer rights.
    */
@@ -87,7 +102,7 @@ export class Tokens {
     } else if (queryToken !== undefined) {
       token = queryToken;
     }
-    if (token === undefined) return READ_ONLY;
+    if (token === undefined) return ANONYMOUS;
     const b = Buffer.from(token);
     if (b.length === this.privilegedBytes.length && timingSafeEqual(b, this.privilegedBytes)) return DOM0_IDENTITY;
     const domid = this.guests.get(token);
@@ -102,15 +117,4 @@ function newToken(): string {
 
 export function unauthorized(message: string): HttpError {
   return new HttpError(401, 'EACCES', message, { 'www-authenticate': 'Bearer realm="nxenstored"' });
-}
-
-/** `requireToken(identity, what)` is 401 for the read-only identity: `what` needs a token. */
-export function requireToken(identity: Identity, what: string): void {
-  if (identity.kind === 'read-only') throw unauthorized(`${what} needs a bearer token`);
-}
-
-/** `requirePrivileged(identity, what)` is 401 without a token, 403 for a guest token. */
-export function requirePrivileged(identity: Identity, what: string): void {
-  requireToken(identity, what);
-  if (identity.kind !== 'dom0') throw new HttpError(403, 'EACCES', `${what} needs the privileged token`);
 }

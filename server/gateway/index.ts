@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon.js';
 import { listenUnix } from '../unix-socket.js';
+import { authorize, type AnonymousAccess } from './access.js';
+import { SMALL_BODY_MAX } from './body-limits.js';
 import { toHttpError } from './errors.js';
 import { Gateway } from './gateway.js';
-import { Tokens } from './identity.js';
+import { ANONYMOUS, Tokens } from './identity.js';
 import { formatUrl, type ListenAddress } from './listen-address.js';
 import { OriginGuard } from './origin.js';
 import { nodeRoutes } from './routes/node.js';
@@ -21,10 +23,8 @@ import { WS_PATH, WsEndpoint } from './ws.js';
 
 export { parseListenAddress, formatUrl, DEFAULT_HTTP_HOST, type ListenAddress } from './listen-address.js';
 export { Tokens, type Identity } from './identity.js';
+export { ANONYMOUS_ACCESS, type AnonymousAccess } from './access.js';
 export { NODE_REPLY_SCHEMA } from './routes/node.js';
-
-/** Largest request body: a 1024-op batch of base64 values fits. */
-const BODY_LIMIT = 16 * 1024 * 1024;
 
 export interface GatewayHandle {
   /** `http://host:port` or `unix:/path`, also written to `<rundir>/http-address`. */
@@ -50,7 +50,8 @@ export function fastifyOptions() {
   return {
     logger: false,
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT,
+    // The routes that take a real body say how big it may be (body-limits.ts).
+    bodyLimit: SMALL_BODY_MAX,
     routerOptions: { maxParamLength: 8192 },
   } as const;
 }
@@ -62,16 +63,29 @@ export function fastifyOptions() {
 export async function buildApp(gw: Gateway, ready: () => boolean, guard?: OriginGuard): Promise<FastifyInstance> {
   const app = Fastify(fastifyOptions());
 
-  if (guard !== undefined) {
-    app.addHook('onRequest', (req, _reply, done) => {
-      try {
-        guard.checkHost(req.headers);
-        done();
-      } catch (e) {
-        done(e as Error);
+  // fastify refuses an object as a request decorator's initial value (it would be shared by
+  // every request): null until the onRequest hook below sets it, before any handler runs.
+  app.decorateRequest('identity', null, []);
+  // Who the caller is and whether it may call the route, decided before fastify reads the body
+  // (onRequest runs before body parsing): a refused client costs no memory for what it sends.
+  app.addHook('onRequest', (req, _reply, done) => {
+    try {
+      guard?.checkHost(req.headers);
+      // A route that does not say who may call it is privileged. An unknown URL is 404 for
+      // anyone: it shows nothing (the routes are documented), and a typo is not reported as a
+      // credentials problem.
+      const access = req.routeOptions.config.access ?? (req.is404 ? 'public' : 'privileged');
+      if (access === 'public') {
+        req.identity = ANONYMOUS;
+      } else {
+        req.identity = gw.tokens.identify(req.headers.authorization);
+        authorize(req.identity, access, gw.anonymous, `${req.method} ${req.url.split('?')[0]}`);
       }
-    });
-  }
+      done();
+    } catch (e) {
+      done(e as Error);
+    }
+  });
   app.addHook('onResponse', (req, reply, done) => {
     gw.metrics.request(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
     done();
@@ -88,7 +102,7 @@ export async function buildApp(gw: Gateway, ready: () => boolean, guard?: Origin
   await app.register(nodeRoutes, { gateway: gw });
   await app.register(transactionRoutes, { gateway: gw });
   await app.register(serviceRoutes, { gateway: gw, ready });
-  app.get(WS_PATH, (_req, reply) =>
+  app.get(WS_PATH, { config: { access: 'public' } }, (_req, reply) =>
     reply.code(426).header('upgrade', 'websocket').send({ error: 'EINVAL', message: 'this is a WebSocket endpoint: send an Upgrade request' }),
   );
   try {
@@ -99,15 +113,21 @@ export async function buildApp(gw: Gateway, ready: () => boolean, guard?: Origin
   return app;
 }
 
+/** How the gateway is set up from the command line (`--http`, `--http-anonymous`). */
+export interface GatewaySettings {
+  readonly address: ListenAddress;
+  readonly anonymous: AnonymousAccess;
+}
+
 /**
- * `startGateway(daemon, addr, rundir, privileged?, guests?)` makes the privileged token (or keeps
- * the one given: a live update's next process keeps its predecessor's, and its guest tokens),
- * starts fastify and the WebSocket endpoint on `addr`, and writes `<rundir>/http-token` and
- * `<rundir>/http-address`.
+ * `startGateway(daemon, settings, rundir, privileged?, guests?)` makes the privileged token (or
+ * keeps the one given: a live update's next process keeps its predecessor's, and its guest
+ * tokens), starts fastify and the WebSocket endpoint on `settings.address`, and writes
+ * `<rundir>/http-token` and `<rundir>/http-address`.
  */
 export async function startGateway(
   daemon: Daemon,
-  addr: ListenAddress,
+  settings: GatewaySettings,
   rundir: string,
   privileged?: string,
   guests?: Iterable<readonly [string, number]>,
@@ -118,7 +138,8 @@ export async function startGateway(
   rmSync(tokenFile, { force: true });
   writeFileSync(tokenFile, `${tokens.privileged}\n`, { mode: 0o600, flag: 'wx' });
 
-  const gw = new Gateway(daemon, tokens);
+  const addr = settings.address;
+  const gw = new Gateway(daemon, tokens, settings.anonymous);
   let stopping = false;
   const guard = new OriginGuard(addr);
   const app = await buildApp(gw, () => !stopping, guard);
@@ -143,7 +164,7 @@ export async function startGateway(
   const addressFile = join(rundir, 'http-address');
   writeFileSync(`${addressFile}.tmp`, `${url}\n`);
   renameSync(`${addressFile}.tmp`, addressFile);
-  daemon.log.info({ url, token: tokenFile }, 'HTTP gateway listening');
+  daemon.log.info({ url, token: tokenFile, anonymous: settings.anonymous }, 'HTTP gateway listening');
 
   return {
     url,

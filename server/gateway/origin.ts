@@ -17,8 +17,9 @@ function hostName(hostPort: string): string {
 }
 
 /**
- * Browser-borne attacks on a loopback service. Reads need no token here, so a web page must not
- * be able to make the victim's browser read the store for it:
+ * Browser-borne attacks on a loopback service. With --http-anonymous read a request needs no
+ * token, and the web view keeps one in its tab, so a web page must not be able to make the
+ * victim's browser read the store for it:
  * - DNS rebinding: a page on `evil.example` whose name now resolves to 127.0.0.1 sends requests
  *   with `Host: evil.example`. On a loopback listen, only loopback host names are answered.
  * - Cross-site WebSocket hijacking: WebSockets are not bound by the same-origin policy, so an

@@ -49,10 +49,12 @@ function conflictNext(n: number): void {
   };
 }
 
+const auth = () => ({ authorization: `Bearer ${gw.tokens.privileged}` });
+
 const batch = (retries?: number) => ({
   method: 'POST' as const,
   url: '/v1/transaction',
-  headers: { authorization: `Bearer ${gw.tokens.privileged}` },
+  headers: auth(),
   payload: { ops: [{ op: 'write', path: '/r/v', value: 'x' }], ...(retries === undefined ? {} : { retries }) },
 });
 
@@ -85,7 +87,7 @@ describe('GET /v1/node', () => {
     const names = Array.from({ length: CHILDREN_MAX + 1000 }, (_, i) => `c${String(i).padStart(5, '0')}`);
     const replies = names.map((n) => s.request(Op.MKDIR, requestPayload.mkdir(`/huge/${n}`)));
     for (const r of await Promise.all(replies)) expect(r.header.type).toBe(Op.MKDIR);
-    const r = await app.inject({ url: '/v1/node/huge?children=1&perms=1' });
+    const r = await app.inject({ url: '/v1/node/huge?children=1&perms=1', headers: auth() });
     expect(r.statusCode).toBe(200);
     const body = r.json();
     expect(Object.keys(body)).toEqual(['path', 'value', 'encoding', 'children', 'childrenNext', 'perms']);
@@ -95,14 +97,14 @@ describe('GET /v1/node', () => {
     expect(body.children.length).toBeLessThan(names.length);
     // childrenNext is the byte offset of the first name not shown (DIRECTORY_PART, spec §7.6).
     expect(body.childrenNext).toBe(body.children.reduce((n: number, c: string) => n + c.length + 1, 0));
-    const rest = await app.inject({ url: `/v1/children/huge?offset=${body.childrenNext}` });
+    const rest = await app.inject({ url: `/v1/children/huge?offset=${body.childrenNext}`, headers: auth() });
     expect(rest.json().children).toEqual(names.slice(body.children.length));
   });
 
   it('validates a query string, and reads without one', async () => {
-    expect((await app.inject({ url: '/v1/node/huge?colour=1' })).statusCode).toBe(400);
-    expect((await app.inject({ url: '/v1/node/huge?' })).json()).toEqual({ path: '/huge', value: '', encoding: 'utf8' });
-    expect((await app.inject({ url: '/v1/node/huge?encoding=base64' })).json()).toEqual({ path: '/huge', value: '', encoding: 'base64' });
+    expect((await app.inject({ url: '/v1/node/huge?colour=1', headers: auth() })).statusCode).toBe(400);
+    expect((await app.inject({ url: '/v1/node/huge?', headers: auth() })).json()).toEqual({ path: '/huge', value: '', encoding: 'utf8' });
+    expect((await app.inject({ url: '/v1/node/huge?encoding=base64', headers: auth() })).json()).toEqual({ path: '/huge', value: '', encoding: 'base64' });
   });
 });
 
@@ -119,7 +121,7 @@ describe('GET /readyz', () => {
     const before = daemon.stats.requests;
     await app.inject({ url: '/healthz' });
     await app.inject({ url: '/readyz' });
-    await app.inject({ url: '/metrics' });
+    await app.inject({ url: '/metrics', headers: auth() });
     expect(daemon.stats.requests).toBe(before);
   });
 });

@@ -85,10 +85,10 @@ describe('Session with delayed replies', () => {
       payload: { ops: [{ op: 'write', path: '/g/z', value: '' }, { op: 'expect', path: '/g/x', value: 'other' }] },
     });
     expect(failed.statusCode).toBe(412);
-    const node = await app.inject({ url: '/v1/node/g?children=1&perms=1' });
+    const node = await app.inject({ url: '/v1/node/g?children=1&perms=1', headers: auth() });
     expect(node.json()).toEqual({ path: '/g', value: '', encoding: 'utf8', children: ['x', 'y'], perms: ['n0'] });
-    const tree = await app.inject({ url: '/v1/tree/g' });
+    const tree = await app.inject({ url: '/v1/tree/g', headers: auth() });
     expect(tree.json()).toMatchObject({ nodes: 3, truncated: false, tree: { children: [{ name: 'x' }, { name: 'y' }] } });
-    expect((await app.inject({ url: '/v1/node/g/none' })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/v1/node/g/none', headers: auth() })).statusCode).toBe(404);
   });
 });

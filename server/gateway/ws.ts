@@ -15,6 +15,8 @@ import {
 import { requestSchema, type GatewayRequest } from '../../protocol/json/index.js';
 import { isXsErrorCode, type Caller } from '../../store/index.js';
 import type { Connection, ConnectionKind, Transport } from '../connection/index.js';
+import { authorize } from './access.js';
+import { WS_MESSAGE_MAX } from './body-limits.js';
 import { describeZod, toHttpError } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { callerOf, type Identity } from './identity.js';
@@ -29,13 +31,11 @@ export const WS_PATH = '/v1/ws';
 export const BINARY_PROTOCOL = 'xenstore';
 /** Subprotocol name for the JSON mode, for clients that want to name it (it is the default). */
 export const JSON_PROTOCOL = 'xenstore-json';
-/** Largest message a client may send: a JSON request with a full base64 value fits many times. */
-const MAX_MESSAGE = 64 * 1024;
-
 /**
  * The WebSocket endpoint, on the HTTP server's `upgrade` event (ws's `noServer` mode): the
- * credentials are checked before the handshake (401 as a plain HTTP answer), then the client is a
- * Connection of the daemon like any socket client, in one of two modes:
+ * credentials are checked before the handshake, before any message is read (401 as a plain HTTP
+ * answer; a client without a token is a reader, refused unless anonymous reads are allowed), then
+ * the client is a Connection of the daemon like any socket client, in one of two modes:
  * - JSON (default): requests `{ id, op, ... }` validated with zod, one reply each, and watch
  *   events `{ event: "watch", path, token }` in the order the daemon fires them (commit order);
  * - binary (subprotocol `xenstore`): messages carry raw wire bytes, framed by the same decoder as
@@ -44,7 +44,8 @@ const MAX_MESSAGE = 64 * 1024;
 export class WsEndpoint {
   private readonly wss = new WebSocketServer({
     noServer: true,
-    maxPayload: MAX_MESSAGE,
+    // A bigger message closes the client (1009) as soon as its header announces it, unread.
+    maxPayload: WS_MESSAGE_MAX,
     perMessageDeflate: false,
     handleProtocols: (offered) => (offered.has(BINARY_PROTOCOL) ? BINARY_PROTOCOL : offered.has(JSON_PROTOCOL) ? JSON_PROTOCOL : false),
   });
@@ -87,6 +88,9 @@ export class WsEndpoint {
       this.guard.checkHost(req.headers);
       this.guard.checkOrigin(req.headers);
       identity = this.gw.tokens.identify(req.headers.authorization, url.searchParams.get('token') ?? undefined);
+      // Reads and watches: an anonymous client may have them only where anonymous reads are on,
+      // as an unprivileged read-only domain (identity.ts), its watch events filtered (XSA-115).
+      authorize(identity, 'read', this.gw.anonymous, 'a WebSocket');
     } catch (e) {
       const { status, body } = toHttpError(e);
       return refuse(socket, status, body.error, body.message);
@@ -96,9 +100,10 @@ export class WsEndpoint {
 
   private serve(ws: WebSocket, identity: Identity): void {
     const daemon = this.gw.daemon;
-    const domid = identity.kind === 'guest' ? identity.domid : 0;
     const domain = identity.kind === 'guest' ? daemon.domains.get(identity.domid) : undefined;
     const caller = callerOf(identity, domain?.target);
+    // The limits of the domain the client acts as (an anonymous client: the unprivileged defaults).
+    const domid = caller.domid;
     const limit = () => daemon.quotas.limitsFor(domid).watchEvents;
     const onSlow = () => {
       this.gw.metrics.wsSlowCloses++;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,4 +48,22 @@ describe('lockDataDir', () => {
     writeFileSync(join(d, LOCK), 'garbage');
     lockDataDir(d)();
   });
+
+  it('honours a lock written as a symbolic link to the pid (what a start on a full disk writes)', () => {
+    const d = fresh();
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+    try {
+      symlinkSync(String(other.pid), join(d, LOCK));
+      expect(() => lockDataDir(d)).toThrow(new RegExp(`in use by process ${other.pid}`));
+    } finally {
+      other.kill('SIGKILL');
+    }
+    rmSync(join(d, LOCK));
+    symlinkSync(String(process.pid), join(d, LOCK));
+    const release = lockDataDir(d);
+    expect(readFileSync(join(d, LOCK), 'latin1')).toBe(`${process.pid}\n`); // a file again, once there is room
+    release();
+    expect(existsSync(join(d, LOCK))).toBe(false);
+  });
 });
+

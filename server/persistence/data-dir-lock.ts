@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareDataDir } from './data-dir.js';
 
@@ -24,8 +24,18 @@ export function lockDataDir(dir: string, handedOverBy?: number): () => void {
     throw new Error(`data directory ${dir} is in use by process ${holder} (${path}); one daemon per data directory`);
   }
   // Written whole, then renamed: a reader never sees half a pid.
-  writeFileSync(`${path}.tmp`, `${process.pid}\n`, { mode: 0o644 });
-  renameSync(`${path}.tmp`, path);
+  try {
+    writeFileSync(`${path}.tmp`, `${process.pid}\n`, { mode: 0o644 });
+    renameSync(`${path}.tmp`, path);
+  } catch (e) {
+    if (!noSpace(e)) throw e;
+    // A full disk (issue 17) must not keep the daemon from starting to serve reads, and a pid
+    // file needs a data block. A symbolic link whose target is the pid needs none (ext4 and tmpfs
+    // keep a short target in the inode), and is renamed into place just as atomically.
+    rmSync(`${path}.tmp`, { force: true });
+    symlinkSync(String(process.pid), `${path}.tmp`);
+    renameSync(`${path}.tmp`, path);
+  }
   return () => {
     if (readHolder(path) === process.pid) unlinkSync(path);
   };
@@ -33,10 +43,20 @@ export function lockDataDir(dir: string, handedOverBy?: number): () => void {
 
 function readHolder(path: string): number | undefined {
   try {
-    const pid = Number(readFileSync(path, 'latin1').trim());
+    const pid = Number(readLockText(path).trim());
     return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The pid's text: a file's contents, or a symbolic link's target (written on a full disk). */
+function readLockText(path: string): string {
+  try {
+    return readlinkSync(path, 'latin1');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+    return readFileSync(path, 'latin1');
   }
 }
 
@@ -52,4 +72,9 @@ function isDaemon(pid: number): boolean {
   } catch {
     return true; // alive, and we cannot tell what it is: assume the worst
   }
+}
+
+function noSpace(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }

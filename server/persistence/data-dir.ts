@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -89,9 +89,13 @@ export async function writeSnapshotFile(dir: string, bytes: Buffer): Promise<voi
   try {
     await fh.writeFile(bytes);
     await fh.sync();
-  } finally {
+  } catch (e) {
+    // A half-written snapshot on a full disk would keep the space the log needs to resume.
     await fh.close();
+    rmSync(tmp, { force: true });
+    throw e;
   }
+  await fh.close();
   try {
     renameSync(join(dir, SNAPSHOT), join(dir, SNAPSHOT_PREV));
   } catch (e) {

@@ -1,10 +1,11 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { advance, DEFAULT_LIMITS, DOM0, execute, type Store } from '../../store/index.js';
-import { Journal, recover, type SyncMode } from './journal.js';
+import { advance, DEFAULT_LIMITS, DOM0, execute, XsError, type Store, type XsErrorCode } from '../../store/index.js';
+import { FaultySegments } from '../../test/helpers/faulty-segment.js';
+import { Journal, recover, type JournalOptions, type SyncMode } from './journal.js';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -21,9 +22,18 @@ function dir(): string {
 const write = (s: Store, path: string, value: string): Store =>
   advance(execute(s, DOM0, DEFAULT_LIMITS, { op: 'write', path, value }).store, s);
 
-async function opened(d: string, sync: SyncMode, snapshotEvery?: number): Promise<{ j: Journal; s: Store }> {
+async function opened(d: string, sync: SyncMode, snapshotEvery?: number, more: Partial<JournalOptions> = {}): Promise<{ j: Journal; s: Store }> {
   const s = recover(d).store;
-  return { j: await Journal.open({ dir: d, sync, log, snapshotEvery }, s), s };
+  return { j: await Journal.open({ dir: d, sync, log, snapshotEvery, ...more }, s), s };
+}
+
+/** Records `next` after `s` and returns it, with a waiter that says how its output was released. */
+function commitOn(j: Journal, s: Store, path: string, value: string): { next: Store; outcome: { lost: XsErrorCode | 'durable' | undefined } } {
+  const next = write(s, path, value);
+  j.record(s, next);
+  const outcome: { lost: XsErrorCode | 'durable' | undefined } = { lost: undefined };
+  j.after(next.generation, (lost) => (outcome.lost = lost ?? 'durable'));
+  return { next, outcome };
 }
 
 describe('Journal', () => {
@@ -77,4 +87,119 @@ describe('Journal', () => {
     expect(r.store).toEqual(s);
     await j.close(s);
   });
+
+  it('writes every byte of a batch the file system takes in short writes (as a nearly full one does)', async () => {
+    const d = dir();
+    const faults = new FaultySegments();
+    faults.short = true;
+    let { j, s } = await opened(d, 'always', undefined, { openSegment: faults.open });
+    const outcomes = [];
+    for (let i = 0; i < 50; i++) {
+      const c = commitOn(j, s, `/short/${i}`, 'v'.repeat(1000));
+      outcomes.push(c.outcome);
+      s = c.next;
+    }
+    await j.idle();
+    expect(j.stats.batches).toBe(1);
+    expect(outcomes.every((o) => o.lost === 'durable')).toBe(true);
+    await j.close(s);
+    expectOnDisk(d, s);
+  });
+
+  it('never acknowledges a batch the disk refuses: the file is cut back, the store rolled back, output released as ENOSPC', async () => {
+    const d = dir();
+    const faults = new FaultySegments();
+    let { j, s } = await opened(d, 'always', undefined, { openSegment: faults.open });
+    let rolledBack: Store | undefined;
+    j.onRollBack((durable) => (rolledBack = durable));
+    const first = commitOn(j, s, '/kept', 'a');
+    await j.idle();
+    expect(first.outcome.lost).toBe('durable');
+    const durable = first.next;
+
+    // Two commits in one batch, the second built on the first; the disk fills in the middle.
+    faults.noSpace = true;
+    const a = commitOn(j, durable, '/lost/1', 'x'.repeat(3000));
+    const b = commitOn(j, a.next, '/lost/2', 'y');
+    await j.idle();
+    expect(a.outcome.lost).toBe('ENOSPC');
+    expect(b.outcome.lost).toBe('ENOSPC');
+    expect(rolledBack).toBe(durable);
+    expect(j.durable).toBe(durable.generation);
+    expect(j.pending()).toBeUndefined();
+    expect(j.stats.lostBatches).toBe(1);
+    // What is on disk is exactly the durable store: no torn tail, nothing unacknowledged.
+    expectOnDisk(d, durable);
+
+    // Until the backoff is over, writes are refused before they change anything.
+    expect(() => j.admit()).toThrow(XsError);
+    try {
+      j.admit();
+    } catch (e) {
+      expect((e as XsError).code).toBe('ENOSPC');
+    }
+    // A retry that fails again keeps refusing; one that succeeds ends the outage.
+    await new Promise((r) => setTimeout(r, 60));
+    expect(() => j.admit()).not.toThrow();
+    const again = commitOn(j, durable, '/lost/3', 'z');
+    await j.idle();
+    expect(again.outcome.lost).toBe('ENOSPC');
+    expect(() => j.admit()).toThrow(XsError);
+
+    faults.noSpace = false;
+    await new Promise((r) => setTimeout(r, 120));
+    expect(() => j.admit()).not.toThrow();
+    const resumed = commitOn(j, durable, '/after', 'ok'); // the generation after the durable one, again
+    await j.idle();
+    expect(resumed.outcome.lost).toBe('durable');
+    expect(() => j.admit()).not.toThrow();
+    s = resumed.next;
+    await j.close(s);
+    expectOnDisk(d, s);
+  });
+
+  it('treats a failed fdatasync as a lost batch (EIO): it may not be on disk, so it is not acknowledged', async () => {
+    const d = dir();
+    const faults = new FaultySegments();
+    const { j, s } = await opened(d, 'always', undefined, { openSegment: faults.open });
+    faults.syncFails = true;
+    const c = commitOn(j, s, '/x', '1');
+    await j.idle();
+    expect(c.outcome.lost).toBe('EIO');
+    faults.syncFails = false;
+    await j.close(s);
+    expect(recover(d).store).toEqual(s);
+  });
+
+  it('compacts once the log since the last snapshot outgrows the snapshot: the directory stays within 5 x max(store, --compact-after)', async () => {
+    const d = dir();
+    const compactAfter = 16 * 1024;
+    let { j, s } = await opened(d, 'always', undefined, { compactAfter });
+    for (let i = 0; i < 50; i++) s = write(s, `/other/${i}`, 'v'.repeat(100)); // a store of some size
+    let max = 0;
+    for (let i = 0; i < 400; i++) {
+      const next = write(s, '/hot', String(i).repeat(2000 / String(i).length));
+      j.record(s, next);
+      s = next;
+      await j.idle();
+      max = Math.max(max, dirBytes(d));
+    }
+    expect(j.stats.snapshots).toBeGreaterThan(10);
+    const snapshot = statSync(join(d, 'snapshot')).size;
+    // 400 records of 2 KiB: 800 KiB of log without compaction.
+    expect(max).toBeLessThanOrEqual(5 * Math.max(snapshot, compactAfter) + 8 * 1024);
+    await j.close(s);
+    expect(recover(d).store).toEqual(s);
+  });
 });
+
+/** What the directory holds is exactly `s`, with no torn tail to drop. */
+function expectOnDisk(d: string, s: Store): void {
+  const r = recover(d);
+  expect(r.store).toEqual(s);
+  expect(r.warnings).toEqual([]);
+}
+
+function dirBytes(d: string): number {
+  return readdirSync(d).reduce((n, f) => n + statSync(join(d, f)).size, 0);
+}

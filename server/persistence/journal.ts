@@ -1,5 +1,4 @@
-import { closeSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, ftruncateSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -14,6 +13,7 @@ import {
   type Change,
   type Delta,
   type Store,
+  type XsErrorCode,
 } from '../../store/index.js';
 import type { OutputGate } from '../connection/index.js';
 import {
@@ -27,6 +27,8 @@ import {
   SNAPSHOT_PREV,
   writeSnapshotFile,
 } from './data-dir.js';
+import { LogOutage } from './log-outage.js';
+import { SegmentFile, type OpenSegment } from './segment-file.js';
 import { frameRecord, scanRecords } from './wal.js';
 
 /**
@@ -47,6 +49,13 @@ export interface JournalOptions {
   readonly log: Logger;
   /** Take a snapshot (and drop old log segments) after this many records. */
   readonly snapshotEvery?: number;
+  /**
+   * Also take one once the log written since the last snapshot exceeds this many bytes and the
+   * last snapshot's size (`--compact-after`; COMPACT_AFTER_DEFAULT).
+   */
+  readonly compactAfter?: number;
+  /** How segments are opened (tests inject failing file handles). */
+  readonly openSegment?: OpenSegment;
 }
 
 export interface Recovery {
@@ -131,12 +140,24 @@ export function recover(dir: string): Recovery {
   return { store: applyDeltas(base, deltas), snapshot: from, replayed: deltas.length, warnings };
 }
 
+/** The size of the file at `path`, 0 when there is none. */
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
 /** Byte offset of record `r` in the segment, from the payloads' lengths. */
 function offsetOf(records: readonly Buffer[], r: number): number {
   let off = 0;
   for (let i = 0; i < r; i++) off += 8 + records[i]!.length;
   return off;
 }
+
+/** Compaction: a snapshot once the log since the last one outgrows the snapshot (k = 1) and this. */
+export const COMPACT_AFTER_DEFAULT = 8 * 1024 * 1024;
 
 /**
  * The live side of persistence: `record(before, after)` is called for every new live version
@@ -146,30 +167,57 @@ function offsetOf(records: readonly Buffer[], r: number): number {
  * queued or in flight carries the newest generation and leaves once that generation is durable.
  * Gating all output, reads included, is what keeps a reply from revealing a write that a crash
  * could still undo.
+ *
+ * A batch that cannot be made durable (a full disk, issue 17) is never acknowledged, and what it
+ * changed does not stay visible. The daemon has kept serving while the batch was in flight, so
+ * later versions are built on it; all of them go: the live store is rolled back to the newest
+ * durable version (`onRollBack`, the daemon's `rollBack`), the queue is dropped, and every output
+ * still held is released with the failure's Xen error (`after`'s `release(lost)`): replies become
+ * that error (server/process.ts `lostReply`), since each was computed from a version that no
+ * longer exists; watch events go out as they are, a spurious event being harmless (a watcher
+ * re-reads and finds the durable value). Nothing built on the failed versions was shown to
+ * anyone: all of it was behind the gate. Then, while `LogOutage` says so, writes are refused
+ * (`admit`) before they change anything, and one is tried after each backoff: the first that is
+ * written ends the outage. The alternative, exiting and letting the next start recover (this
+ * file's first design), turned a full disk into a supervisor's restart loop and kept the daemon
+ * from serving reads.
  */
 export class Journal implements OutputGate {
   /** Newest generation recorded, and newest one durable in the sense of the sync mode. */
   private appended: number;
   durable: number;
+  /** The versions at `appended` and at `durable`: the rollback target after a failed batch. */
+  private latest: Store;
+  private durableStore: Store;
   private queue: Buffer[] = [];
-  private waiters: { gen: number; release: () => void }[] = [];
+  private waiters: { gen: number; release: (lost?: XsErrorCode) => void }[] = [];
   private flushing = false;
   private closed = false;
   private idlers: (() => void)[] = [];
   private sinceSnapshot = 0;
+  /** Log bytes recorded since the last snapshot was asked for, and the last snapshot's size. */
+  private logBytes: number;
+  private snapshotBytes: number;
   private snapshotWanted: Store | undefined;
   private snapshotting: Promise<void> | undefined;
   private dirtySinceSync = false;
   private readonly syncTimer: NodeJS.Timeout | undefined;
-  readonly stats = { records: 0, batches: 0, syncs: 0, snapshots: 0 };
+  private readonly outage: LogOutage;
+  private rollBack: ((durable: Store) => void) | undefined;
+  readonly stats = { records: 0, batches: 0, syncs: 0, snapshots: 0, lostBatches: 0 };
 
   private constructor(
     private readonly options: JournalOptions,
-    private fh: FileHandle,
+    private file: SegmentFile,
     private segmentFirst: number,
-    generation: number,
+    store: Store,
+    sizes: { log: number; snapshot: number },
   ) {
-    this.appended = this.durable = generation;
+    this.appended = this.durable = store.generation;
+    this.latest = this.durableStore = store;
+    this.logBytes = sizes.log;
+    this.snapshotBytes = sizes.snapshot;
+    this.outage = new LogOutage(options.log);
     if (options.sync === 'batch') {
       this.syncTimer = setInterval(() => void this.syncNow(), 1000);
       this.syncTimer.unref();
@@ -181,41 +229,65 @@ export class Journal implements OutputGate {
     const first = store.generation + 1;
     // After `recover`, a segment of that name is empty or absent: anything in it would have been
     // replayed (the store would be past `first`). Never truncate a segment that holds records.
-    const fh = await open(join(options.dir, segmentName(first)), 'a', 0o600);
-    if ((await fh.stat()).size > 0) {
-      await fh.close();
+    const file = await SegmentFile.open(join(options.dir, segmentName(first)), 'a', options.openSegment);
+    if (file.size > 0) {
+      await file.close();
       throw new Error(`${segmentName(first)} already holds records after generation ${store.generation}; refusing to overwrite it`);
     }
     fsyncDir(options.dir);
-    return new Journal(options, fh, first, store.generation);
+    // The log already on disk counts towards the next compaction (a restart does not reset it).
+    const sizes = { log: segments(options.dir).reduce((n, s) => n + fileSize(join(options.dir, s.name)), 0), snapshot: fileSize(join(options.dir, SNAPSHOT)) };
+    return new Journal(options, file, first, store, sizes);
   }
 
   get mode(): SyncMode {
     return this.options.sync;
   }
 
+  /** `onRollBack(fn)`: `fn(durable)` puts the live store back to `durable` after a failed batch. */
+  onRollBack(fn: (durable: Store) => void): void {
+    this.rollBack = fn;
+  }
+
   /**
-   * `record(before, after, changes?)` queues the delta from the live version to the next;
-   * `changes`, when they cover every changed node, narrow the walk (store/delta.ts `deltaOf`).
+   * `admit()` throws XsError (ENOSPC, or EIO) while the log cannot be written and no retry is due:
+   * the daemon calls it before a change becomes live, so that a refused write changes nothing.
    */
-  record(before: Store, after: Store, changes?: readonly Change[]): void {
+  admit(): void {
+    this.outage.check();
+  }
+
+  /**
+   * `record(before, after, changes?)` queues the delta from the live version to the next and
+   * returns its size in bytes (the domain's disk budget is charged with it); `changes`, when they
+   * cover every changed node, narrow the walk (store/delta.ts `deltaOf`).
+   */
+  record(before: Store, after: Store, changes?: readonly Change[]): number {
     if (this.closed) throw new Error('journal closed');
     const hints = changes?.map((c) => c.path);
-    this.queue.push(frameRecord(encodeDelta(deltaOf(before, after, hints))));
+    const rec = frameRecord(encodeDelta(deltaOf(before, after, hints)));
+    this.queue.push(rec);
     this.appended = after.generation;
+    this.latest = after;
     this.stats.records++;
-    if (++this.sinceSnapshot >= (this.options.snapshotEvery ?? 100_000)) {
+    this.logBytes += rec.length;
+    // Two triggers: a count, and the log outgrowing the snapshot (which bounds the data directory
+    // by a multiple of the store's size however fast it is rewritten: README, Persistence).
+    const compactAt = Math.max(this.options.compactAfter ?? COMPACT_AFTER_DEFAULT, this.snapshotBytes);
+    if (++this.sinceSnapshot >= (this.options.snapshotEvery ?? 100_000) || this.logBytes >= compactAt) {
       this.sinceSnapshot = 0;
+      this.logBytes = 0;
       this.snapshotWanted = after;
     }
     this.kick();
+    return rec.length;
   }
 
   pending(): number | undefined {
     return this.options.sync !== 'none' && this.appended > this.durable ? this.appended : undefined;
   }
 
-  after(generation: number, release: () => void): void {
+  after(generation: number, release: (lost?: XsErrorCode) => void): void {
     if (generation <= this.durable) release();
     else this.waiters.push({ gen: generation, release });
   }
@@ -233,14 +305,21 @@ export class Journal implements OutputGate {
     return new Promise<void>((r) => this.idlers.push(r));
   }
 
-  /** `close(store)`: flush, sync, take a final snapshot (a fast next start), close the segment. */
+  /**
+   * `close(store)`: flush, sync, take a final snapshot (a fast next start), close the segment. On
+   * a full disk the snapshot fails and the log, which holds every durable commit, is kept.
+   */
   async close(store: Store): Promise<void> {
     await this.idle();
     this.closed = true;
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
-    await this.fh.datasync();
-    if (store.generation > 0) await this.writeSnapshot(store);
-    await this.fh.close();
+    try {
+      await this.file.sync();
+      if (store.generation > 0 && store.generation <= this.durable) await this.writeSnapshot(store);
+    } catch (e) {
+      this.options.log.warn({ err: (e as Error).message }, 'no final snapshot; the log is kept');
+    }
+    await this.file.close();
   }
 
   private kick(): void {
@@ -254,29 +333,24 @@ export class Journal implements OutputGate {
     try {
       for (;;) {
         if (this.queue.length > 0) {
-          const batch = this.queue;
-          const upTo = this.appended;
-          this.queue = [];
-          await this.fh.writev(batch);
-          if (this.options.sync === 'always') {
-            await this.fh.datasync();
-            this.stats.syncs++;
-          } else {
-            this.dirtySinceSync = true;
-          }
-          this.stats.batches++;
-          this.release(upTo);
+          await this.writeBatch();
         } else if (this.snapshotWanted !== undefined && this.snapshotting === undefined && !this.closed) {
           // Everything recorded is written: later records go to a new segment, so that the old
           // ones can be dropped once the snapshot is durable. The snapshot itself is written in
           // the background; commits keep flowing meanwhile.
           const store = this.snapshotWanted;
           this.snapshotWanted = undefined;
-          await this.rotate();
+          try {
+            await this.rotate();
+          } catch (e) {
+            // The log goes on in the current segment; the next trigger tries again.
+            this.options.log.error({ err: (e as Error).message }, 'could not start a new log segment; no snapshot this time');
+            continue;
+          }
           this.snapshotting = this.writeSnapshot(store)
             .catch((e: unknown) => {
               // The log still holds everything; the next snapshot will try again.
-              this.options.log.error({ err: e }, 'snapshot failed; the log is kept');
+              this.options.log.error({ err: (e as Error).message }, 'snapshot failed; the log is kept');
             })
             .finally(() => {
               this.snapshotting = undefined;
@@ -288,13 +362,46 @@ export class Journal implements OutputGate {
         }
       }
     } catch (e) {
-      // Without a working log nothing acknowledged can be promised any more. Exit, and let the
-      // next start recover what reached the disk (PostgreSQL's "fsyncgate" lesson: never retry).
+      // Not a write failure (those are `lose`): a bug. Exit, and let the next start recover.
       this.options.log.fatal({ err: e }, 'write-ahead log failed; exiting');
       process.exit(1);
     }
     this.flushing = false;
     this.wakeIdlers();
+  }
+
+  /** Writes (and syncs, per mode) the queued records as one batch; a failure loses the batch. */
+  private async writeBatch(): Promise<void> {
+    const batch = this.queue;
+    const upTo = this.appended;
+    const store = this.latest;
+    this.queue = [];
+    try {
+      await this.file.append(batch, this.options.sync === 'always');
+    } catch (e) {
+      this.lose(e);
+      return;
+    }
+    if (this.options.sync === 'always') this.stats.syncs++;
+    else this.dirtySinceSync = true;
+    this.stats.batches++;
+    this.durableStore = store;
+    this.outage.recovered();
+    this.release(upTo);
+  }
+
+  /** The batch in flight, and everything recorded since, will never be durable: see the class comment. */
+  private lose(e: unknown): void {
+    const code = this.outage.failed(e);
+    this.stats.lostBatches++;
+    this.queue = [];
+    this.appended = this.durable;
+    this.latest = this.durableStore;
+    if (this.snapshotWanted !== undefined && this.snapshotWanted.generation > this.durable) this.snapshotWanted = undefined;
+    this.rollBack?.(this.durableStore);
+    const lost = this.waiters;
+    this.waiters = [];
+    for (const w of lost) w.release(code);
   }
 
   private wakeIdlers(): void {
@@ -312,28 +419,43 @@ export class Journal implements OutputGate {
     for (const w of ready) w.release();
   }
 
+  /**
+   * `--sync batch`'s once-a-second fdatasync. Its replies have left already, so a failure cannot
+   * be answered; it is logged, and a snapshot (which rewrites the whole store) is asked for.
+   */
   private async syncNow(): Promise<void> {
     if (!this.dirtySinceSync || this.closed) return;
     this.dirtySinceSync = false;
-    await this.fh.datasync();
-    this.stats.syncs++;
+    try {
+      await this.file.sync();
+      this.stats.syncs++;
+    } catch (e) {
+      this.options.log.error({ err: (e as Error).message }, 'fdatasync of the log failed; a snapshot will rewrite the store');
+      this.snapshotWanted = this.durableStore;
+      this.kick();
+    }
   }
 
   /** Starts a new segment after everything appended so far (called with nothing queued). */
   private async rotate(): Promise<void> {
-    const old = this.fh;
     const first = this.appended + 1;
     if (first === this.segmentFirst) return; // the current segment is still empty
-    this.fh = await open(join(this.options.dir, segmentName(first)), 'w', 0o600);
+    const next = await SegmentFile.open(join(this.options.dir, segmentName(first)), 'w', this.options.openSegment);
+    const old = this.file;
+    this.file = next;
     this.segmentFirst = first;
     fsyncDir(this.options.dir);
-    await old.datasync();
-    await old.close();
+    try {
+      await old.sync();
+    } finally {
+      await old.close();
+    }
   }
 
   private async writeSnapshot(store: Store): Promise<void> {
     const bytes = await encodeInSlices(store);
     await writeSnapshotFile(this.options.dir, bytes);
+    this.snapshotBytes = bytes.length;
     this.stats.snapshots++;
     this.prune();
     this.options.log.info({ generation: store.generation, bytes: bytes.length }, 'snapshot written');

@@ -1,9 +1,11 @@
 /**
  * The live web view in a real browser: Debian's chromium driven by playwright-core, against the
- * real daemon started with `--http 127.0.0.1:0`. The page loads, a node expands (its children are
- * fetched only then), values written by ANOTHER client over the Unix socket appear live, the watch
- * feed shows the chosen subtree's events in order, and with the privileged token the page sets a
- * value, adds and removes a node. A screenshot is saved as `test-artifacts/web-view.png`.
+ * real daemon started with `--http 127.0.0.1:0`. Without a token the page shows nothing of the
+ * store and says how to get one (the gateway answers no client without one); with the privileged
+ * token a node expands (its children are fetched only then), values written by ANOTHER client
+ * over the Unix socket appear live, the watch feed shows the chosen subtree's events in order,
+ * and the page sets a value, adds and removes a node. A screenshot is saved as
+ * `test-artifacts/web-view.png`.
  *
  * The waits below bound hangs only (playwright's timeouts); nothing here measures time.
  * Without /usr/bin/chromium the suite fails, saying how to get it: it is never skipped.
@@ -110,9 +112,27 @@ describe('web view in chromium', () => {
     }
   });
 
-  it('loads the tree lazily: children are fetched when a node is expanded', async () => {
+  it('without a token: shows nothing of the store, edits nothing, and says how to get a token', async () => {
     await page.goto(`${base}/`);
+    await page.waitForSelector('#locked:not([hidden])');
+    const notice = await page.textContent('#locked');
+    expect(notice).toContain('<rundir>/http-token');
+    expect(notice).toContain('nxs token --domid N');
+    expect(await page.textContent('#locked-reason')).toBe('No token is set.');
+    await page.waitForSelector('#status.locked');
+    expect(await page.locator('#view').isHidden()).toBe(true);
+    expect(await page.locator('#tree li.node').count()).toBe(0);
+    // The controls sit in a disabled fieldset.
+    for (const control of ['#edit-value', '#edit-save', '#add-name', '#add-save', '#remove-btn']) {
+      expect(await page.locator(control).isDisabled(), control).toBe(true);
+    }
+  });
+
+  it('loads the tree lazily with a token: children are fetched when a node is expanded', async () => {
+    await page.fill('#token', token);
+    await page.click('#token-form button[type=submit]');
     await page.waitForSelector('#status.live');
+    expect(await page.locator('#locked').isHidden()).toBe(true);
     await page.waitForSelector(row('/web'));
     // Not expanded yet: nothing below /web is in the page.
     expect(await page.locator(row('/web/a')).count()).toBe(0);
@@ -166,21 +186,14 @@ describe('web view in chromium', () => {
     expect(await feedPaths()).toEqual(['/web/zz', '/web/a', '/web']);
   });
 
-  it('edits nothing without a token', async () => {
-    await page.click(`${row('/web/a')} > .line`);
-    await page.waitForFunction(() => document.querySelector('#d-path')?.textContent === '/web/a');
-    // The controls sit in a disabled fieldset.
-    for (const control of ['#edit-value', '#edit-save', '#add-name', '#add-save', '#remove-btn']) {
-      expect(await page.locator(control).isDisabled(), control).toBe(true);
-    }
-  });
-
   it('with the privileged token: sets a value, adds a child and removes it', async () => {
     await page.fill('#token', token);
     await page.click('#token-form button[type=submit]');
     await page.waitForSelector('#editing:not([disabled])');
     await page.waitForSelector('#status.live');
     expect(await page.evaluate(() => sessionStorage.getItem('nxenstored.token'))).toBe(token);
+    await page.click(`${row('/web/a')} > .line`);
+    await page.waitForFunction(() => document.querySelector('#d-path')?.textContent === '/web/a');
 
     await page.fill('#edit-value', 'from the browser');
     await page.click('#edit-save');
@@ -218,10 +231,11 @@ describe('web view in chromium', () => {
     await page.click('#edit-save');
     await page.waitForFunction(() => document.querySelector('#message')?.textContent?.includes('EACCES'));
     expect(await c.read('/web/a')).toBe('from the browser');
-    // Forgetting the token makes the page read-only, with dom0's read access (socket_ro).
+    // Forgetting the token locks the page again: the gateway answers no client without one.
     await page.click('#token-forget');
-    await valueShown('/web/a', 'from the browser');
-    await page.waitForSelector('#editing[disabled]');
+    await page.waitForSelector('#locked:not([hidden])');
+    expect(await page.locator(row('/web/a')).count()).toBe(0);
+    await page.waitForSelector('#editing[disabled]', { state: 'attached' });
   });
 
   it('saves a screenshot, with no script error or CSP violation on the way', async () => {

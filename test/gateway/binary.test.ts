@@ -131,12 +131,8 @@ describe('binary mode', () => {
     ws.ws.close();
   });
 
-  it('has the read-only semantics without a token', async () => {
-    const ws = await BinaryWs.open();
-    ws.ws.send(frame(Op.WRITE, '/ro|x', 1));
-    ws.ws.send(frame(Op.READ, '/split/x|', 2));
-    expect(show(await ws.until(2))).toEqual([`${Op.ERROR} 1 0 EACCES|`, `${Op.READ} 2 0 1`]);
-    ws.ws.close();
+  it('refuses a client without a token at the handshake (401: no anonymous reads by default)', async () => {
+    await expect(BinaryWs.open()).rejects.toThrow(/401/);
   });
 
   it('closes with 1002 on an oversized header (spec §1.3) and 1003 on a text message', async () => {

@@ -1,7 +1,8 @@
 /**
  * The HTTP API against the real daemon over real TCP: every route, every error status the
  * routes can reach, and the token rules (none, privileged, guest). Semantics are the wire's:
- * what HTTP writes, a Unix socket client reads, and the other way round.
+ * what HTTP writes, a Unix socket client reads, and the other way round. Reads are made with the
+ * privileged token (`get`): without one the gateway answers 401 (test/attacks/gateway-anonymous).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
@@ -23,7 +24,7 @@ afterAll(async () => {
   await d?.stop();
 });
 
-const get = (path: string, token?: string) => call(base, 'GET', path, token === undefined ? {} : { token });
+const get = (path: string, token = root) => call(base, 'GET', path, { token });
 
 describe('startup', () => {
   it('listens on loopback and writes the address and a 0600 token file', async () => {
@@ -292,9 +293,11 @@ describe('POST /v1/transaction', () => {
     expect(exists.status).toBe(412);
   });
 
-  it('lets read-only batches run without a token, and refuses writing ones (401)', async () => {
-    const ro = await call(base, 'POST', '/v1/transaction', { body: { ops: [{ op: 'read', path: '/y/v' }, { op: 'expect', path: '/y/v', value: 'old' }] } });
+  it('runs read-only batches with a token, refuses any batch without one (401), and validates ops', async () => {
+    const ro = await call(base, 'POST', '/v1/transaction', { token: root, body: { ops: [{ op: 'read', path: '/y/v' }, { op: 'expect', path: '/y/v', value: 'old' }] } });
     expect(ro).toMatchObject({ status: 200, body: { results: [{ value: 'old', encoding: 'utf8' }, null] } });
+    // What a batch does is in its body, which is not read without credentials.
+    expect(await call(base, 'POST', '/v1/transaction', { body: { ops: [{ op: 'read', path: '/y/v' }] } })).toMatchObject({ status: 401 });
     expect(await call(base, 'POST', '/v1/transaction', { body: { ops: [{ op: 'write', path: '/y/v', value: '' }] } })).toMatchObject({
       status: 401,
     });
@@ -306,13 +309,16 @@ describe('POST /v1/transaction', () => {
 });
 
 describe('service routes', () => {
-  it('answers /healthz and /readyz', async () => {
-    expect(await get('/healthz')).toMatchObject({ status: 200, body: { ok: true } });
-    expect(await get('/readyz')).toMatchObject({ status: 200, body: { ready: true } });
+  it('answers /healthz and /readyz, to anyone', async () => {
+    expect(await call(base, 'GET', '/healthz')).toMatchObject({ status: 200, body: { ok: true } });
+    expect(await call(base, 'GET', '/readyz')).toMatchObject({ status: 200, body: { ready: true } });
   });
 
-  it('serves Prometheus metrics counting what happened', async () => {
+  it('serves Prometheus metrics counting what happened, to the privileged token only', async () => {
     await get('/v1/node/r/missing');
+    expect(await call(base, 'GET', '/metrics')).toMatchObject({ status: 401 });
+    const guest = (await call(base, 'POST', '/v1/tokens', { token: root, body: { domid: 13 } })).body.token;
+    expect(await get('/metrics', guest)).toMatchObject({ status: 403 }); // every domain's usage
     const m = await get('/metrics');
     expect(m.status).toBe(200);
     expect(m.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);

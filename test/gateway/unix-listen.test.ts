@@ -45,10 +45,12 @@ async function nxs(argv: string[]): Promise<{ code: number; out: string; err: st
 
 describe('gateway on a Unix socket', () => {
   it('serves HTTP there, mode 0600, and says so in http-address', async () => {
-    const { url } = await live.gateway();
+    const { url, token } = await live.gateway();
     expect(url).toBe(`unix:${socketPath}`);
     expect(statSync(socketPath).mode & 0o777).toBe(0o600);
-    expect(await get('/v1/node/tool')).toEqual({ status: 200, body: { path: '/tool', value: '', encoding: 'utf8' } });
+    expect(await get('/v1/node/tool', token)).toEqual({ status: 200, body: { path: '/tool', value: '', encoding: 'utf8' } });
+    // The socket's mode is no reason to trust its clients: no token, no answer.
+    expect(await get('/v1/node/tool')).toMatchObject({ status: 401, body: { error: 'EACCES' } });
   });
 
   it('nxs token --domid N prints a token that acts as guest N', async () => {

@@ -86,7 +86,7 @@ describe('JSON protocol', () => {
 
 describe('watches and transactions', () => {
   it('delivers events in commit order: nothing before the commit, one per node after', async () => {
-    const watcher = await client(); // read-only may watch (socket_ro semantics)
+    const watcher = await client(`?token=${root}`);
     const unix = await d.connect();
     await watcher.ok({ op: 'watch', path: '/tw', token: 'T' });
     await unix.watch('/tw', 'U');
@@ -101,7 +101,7 @@ describe('watches and transactions', () => {
     await writer.ok({ op: 'mkdir', path: '/tw/c', tx });
     expect(await writer.ok({ op: 'read', path: '/tw/a', tx })).toEqual({ value: '2', encoding: 'utf8' });
     // Not committed: invisible outside, and no event yet.
-    expect(await call(base, 'GET', '/v1/node/tw/a')).toMatchObject({ status: 404 });
+    expect(await call(base, 'GET', '/v1/node/tw/a', { token: root })).toMatchObject({ status: 404 });
     expect(await watcher.ok({ op: 'read', path: '/tw' }).catch(() => 'ENOENT')).toBe('ENOENT');
     expect(watcher.pendingEvents()).toEqual([]);
     await writer.ok({ op: 'transaction-end', tx, commit: true });
@@ -144,18 +144,19 @@ describe('watches and transactions', () => {
   it('drops the watches and transactions of a closed client', async () => {
     const c = await client(`?token=${root}`);
     await c.ok({ op: 'watch', path: '/gone', token: 'g' });
-    const before = (await call(base, 'GET', '/metrics')).body as string;
+    const metrics = async () => (await call(base, 'GET', '/metrics', { token: root })).body as string;
+    const before = await metrics();
     const count = (text: string) => Number(/^nxenstored_watches (\d+)$/m.exec(text)![1]);
     expect(count(before)).toBeGreaterThan(0);
     expect(before).toMatch(/^nxenstored_connections\{kind="ws"\} [1-9]/m);
     c.close();
     await c.closed;
     for (let i = 0; i < 100; i++) {
-      const now = count((await call(base, 'GET', '/metrics')).body as string);
+      const now = count(await metrics());
       if (now === count(before) - 1) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    expect(count((await call(base, 'GET', '/metrics')).body as string)).toBe(count(before) - 1);
+    expect(count(await metrics())).toBe(count(before) - 1);
   });
 });
 
@@ -186,15 +187,13 @@ describe('credentials', () => {
 
   it('refuses a cross-site upgrade (another Origin) with 403, accepts its own', async () => {
     await expect(client('', { origin: 'http://evil.example' })).rejects.toMatchObject({ status: 403 });
-    const own = await client('', { origin: base });
+    const own = await client(`?token=${root}`, { origin: base });
     expect(await own.ok({ op: 'read', path: '/j/a' })).toMatchObject({ value: 'v1' });
   });
 
-  it('without a token is read-only: reads and watches work, writes are EACCES', async () => {
-    const c = await client();
-    expect(await c.ok({ op: 'read', path: '/j/a' })).toMatchObject({ value: 'v1' });
-    expect(await c.ask({ op: 'write', path: '/j/a', value: 'x' })).toMatchObject({ ok: false, error: 'EACCES' });
-    expect(await c.ask({ op: 'rm', path: '/j/a' })).toMatchObject({ ok: false, error: 'EACCES' });
+  it('refuses a client without a token at the handshake with 401 (no anonymous reads by default)', async () => {
+    await expect(client()).rejects.toMatchObject({ status: 401 });
+    await expect(client('', { protocols: ['xenstore'] })).rejects.toMatchObject({ status: 401 });
   });
 
   it('takes the token from the Authorization header too', async () => {
@@ -231,7 +230,7 @@ describe('credentials', () => {
 
 describe('slow consumer', () => {
   it('closes a client that does not read its events with 1013 and a reason', async () => {
-    const slow = await JsonWs.open(`${wsBase}/v1/ws`);
+    const slow = await JsonWs.open(`${wsBase}/v1/ws?token=${root}`);
     open.push(slow);
     // A long token makes every event ~3 KiB: the kernel buffers fill after a few thousand.
     await slow.ok({ op: 'watch', path: '/flood', token: 't'.repeat(3000) });
@@ -241,7 +240,7 @@ describe('slow consumer', () => {
     let closes = 0;
     for (let round = 0; round < 20 && closes === 0; round++) {
       expect((await call(base, 'POST', '/v1/transaction', { token: root, body: { ops } })).status).toBe(200);
-      closes = Number(/^nxenstored_ws_slow_consumer_closes_total (\d+)$/m.exec((await call(base, 'GET', '/metrics')).body)![1]);
+      closes = Number(/^nxenstored_ws_slow_consumer_closes_total (\d+)$/m.exec((await call(base, 'GET', '/metrics', { token: root })).body)![1]);
     }
     expect(closes).toBe(1);
     slow.ws.resume();
@@ -249,6 +248,6 @@ describe('slow consumer', () => {
     expect(closed.code).toBe(1013);
     expect(closed.reason).toMatch(/slow consumer/);
     // Everyone else is unaffected.
-    expect(await call(base, 'GET', '/v1/node/flood/0')).toMatchObject({ status: 200 });
+    expect(await call(base, 'GET', '/v1/node/flood/0', { token: root })).toMatchObject({ status: 200 });
   });
 });

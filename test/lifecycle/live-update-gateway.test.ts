@@ -27,9 +27,9 @@ const address = () => {
   }
 };
 
-async function get(url: string, path: string): Promise<{ status: number; body: unknown } | undefined> {
+async function get(url: string, path: string, token: string): Promise<{ status: number; body: unknown } | undefined> {
   try {
-    const r = await fetch(`${url}/v1/node${path}`);
+    const r = await fetch(`${url}/v1/node${path}`, { headers: { authorization: `Bearer ${token}` } });
     return { status: r.status, body: await r.json() };
   } catch {
     return undefined; // not listening (yet)
@@ -61,7 +61,7 @@ describe('live update with --http', () => {
     // Port 0: the new process picks a port of its own and says so in http-address.
     const next = await eventually(address, (a) => a !== url && a.startsWith('http://'));
     expect(next).not.toBe(url);
-    const read = await eventually(() => get(next, '/lu/gw'), (r) => r?.status === 200);
+    const read = await eventually(() => get(next, '/lu/gw', token), (r) => r?.status === 200);
     expect(read?.body).toMatchObject({ path: '/lu/gw', value: 'before' });
 
     const again = await fetch(`${next}/v1/node/lu/gw`, {

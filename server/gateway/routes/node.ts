@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Op, parseDecimal, parseDirectory, parseDirectoryPart, requestPayload } from '../../../protocol/index.js';
 import { childrenQuerySchema, nodeQuerySchema, permsBodySchema, treeQuerySchema, writeBodySchema } from '../../../protocol/json/index.js';
 import { XsError } from '../../../store/index.js';
+import { PAYLOAD_BODY_MAX } from '../body-limits.js';
 import type { Gateway } from '../gateway.js';
-import { requireToken, type Identity } from '../identity.js';
 import type { Session } from '../session.js';
 import { decodeValue, encodeValue, type Encoding } from '../values.js';
 
@@ -61,36 +61,35 @@ function nodeReply(path: string, bytes: Buffer, encoding: Encoding | undefined):
  */
 export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway }): Promise<void> {
   const gw = opts.gateway;
-  const who = (req: FastifyRequest): Identity => gw.tokens.identify(req.headers.authorization);
-  /**
-   * A request that changes the store: refused without a token (401, before its body is looked
-   * at), then sent on the identity's session; the route answers `{ ok: true }` once it applied.
-   */
-  const change = async (req: FastifyRequest, what: string, op: number, payload: (path: string) => Buffer) => {
-    const id = who(req);
-    requireToken(id, what);
+  // Who may call each route is decided before its body is read (access.ts, the onRequest hook):
+  // reads take a token or, when allowed, none; changes take a token, and a body of one payload.
+  const read = { config: { access: 'read' } } as const;
+  const change = { config: { access: 'token' } } as const;
+  const withBody = { ...change, bodyLimit: PAYLOAD_BODY_MAX } as const;
+  /** Sends a request that changes the store on the identity's session; `{ ok: true }` once applied. */
+  const apply = async (req: FastifyRequest, op: number, payload: (path: string) => Buffer) => {
     const path = xenPath(req);
-    await gw.run(gw.session(id), op, payload(path), 0, path);
+    await gw.run(gw.session(req.identity), op, payload(path), 0, path);
     return { ok: true };
   };
 
   for (const prefix of ['/v1/node', '/v1/node/*']) {
-    app.get(prefix, { schema: { response: { 200: NODE_REPLY_SCHEMA } } }, async (req): Promise<NodeReply> => {
+    app.get(prefix, { ...read, schema: { response: { 200: NODE_REPLY_SCHEMA } } }, async (req): Promise<NodeReply> => {
       // Most reads carry no query string, and then every flag is off: zod runs only when there
       // is one to validate (the hot path of a plain read).
       const q = req.url.includes('?') ? nodeQuerySchema.parse(req.query) : NO_FLAGS;
       const path = xenPath(req);
-      const s = gw.session(who(req));
-      const read = gw.run(s, Op.READ, requestPayload.read(path), 0, path);
-      if (!q.perms && !q.children) return nodeReply(path, await read, q.encoding);
+      const s = gw.session(req.identity);
+      const value = gw.run(s, Op.READ, requestPayload.read(path), 0, path);
+      if (!q.perms && !q.children) return nodeReply(path, await value, q.encoding);
       // Sent back to back, so value, permissions and (the first page of) children are of one
       // version; the reply to the READ is awaited first, so a missing node is its error.
-      const [value, permList, page] = await Promise.all([
-        read,
+      const [bytes, permList, page] = await Promise.all([
+        value,
         q.perms ? perms(gw, s, path) : undefined,
         q.children ? listChildren(gw, s, path, 0, CHILDREN_MAX) : undefined,
       ]);
-      const out = nodeReply(path, value, q.encoding);
+      const out = nodeReply(path, bytes, q.encoding);
       if (page !== undefined) {
         out.children = page.names;
         if (page.next !== undefined) out.childrenNext = page.next;
@@ -99,37 +98,37 @@ export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway 
       return out;
     });
 
-    app.put(prefix, (req) =>
-      change(req, 'writing', Op.WRITE, (path) => {
+    app.put(prefix, withBody, (req) =>
+      apply(req, Op.WRITE, (path) => {
         const body = writeBodySchema.parse(req.body);
         return requestPayload.write(path, decodeValue(body.value, body.encoding));
       }),
     );
-    app.delete(prefix, (req) => change(req, 'removing', Op.RM, requestPayload.rm));
+    app.delete(prefix, change, (req) => apply(req, Op.RM, requestPayload.rm));
   }
 
-  app.post('/v1/mkdir/*', (req) => change(req, 'mkdir', Op.MKDIR, requestPayload.mkdir));
+  app.post('/v1/mkdir/*', change, (req) => apply(req, Op.MKDIR, requestPayload.mkdir));
 
-  app.get('/v1/perms/*', async (req) => {
+  app.get('/v1/perms/*', read, async (req) => {
     const path = xenPath(req);
-    return { path, perms: await perms(gw, gw.session(who(req)), path) };
+    return { path, perms: await perms(gw, gw.session(req.identity), path) };
   });
 
-  app.put('/v1/perms/*', (req) =>
-    change(req, 'setting permissions', Op.SET_PERMS, (path) => requestPayload.setPerms(path, permsBodySchema.parse(req.body).perms)),
+  app.put('/v1/perms/*', withBody, (req) =>
+    apply(req, Op.SET_PERMS, (path) => requestPayload.setPerms(path, permsBodySchema.parse(req.body).perms)),
   );
 
-  app.get('/v1/children/*', async (req) => {
+  app.get('/v1/children/*', read, async (req) => {
     const q = childrenQuerySchema.parse(req.query);
     const path = xenPath(req);
-    const page = await listChildren(gw, gw.session(who(req)), path, q.offset, CHILDREN_MAX);
+    const page = await listChildren(gw, gw.session(req.identity), path, q.offset, CHILDREN_MAX);
     return { path, generation: page.generation, children: page.names, ...(page.next === undefined ? {} : { next: page.next }) };
   });
 
-  app.get('/v1/tree/*', async (req) => {
+  app.get('/v1/tree/*', read, async (req) => {
     const q = treeQuerySchema.parse(req.query);
     const path = xenPath(req);
-    return gw.withSession(who(req), (s) => subtree(gw, s, path, q));
+    return gw.withSession(req.identity, (s) => subtree(gw, s, path, q));
   });
 }
 

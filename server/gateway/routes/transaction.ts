@@ -2,16 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { decodeErrorPayload, Op, opName, parseDecimal, parseDirectory, requestPayload } from '../../../protocol/index.js';
 import { batchBodySchema, type BatchOp } from '../../../protocol/json/index.js';
 import { XsError } from '../../../store/index.js';
+import { BATCH_BODY_MAX } from '../body-limits.js';
 import { HttpError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
-import { requireToken } from '../identity.js';
 import type { ReplyFrame, Session } from '../session.js';
 import { decodeValue, encodeValue } from '../values.js';
 
 /** Attempts after the first when the commit answers EAGAIN (override per batch with `retries`). */
 export const DEFAULT_RETRIES = 8;
-
-const WRITES: ReadonlySet<BatchOp['op']> = new Set(['write', 'mkdir', 'rm', 'set-perms']);
 
 /**
  * `POST /v1/transaction` `{ ops: [...], retries? }`: the ops run in order inside one xenstore
@@ -25,15 +23,17 @@ const WRITES: ReadonlySet<BatchOp['op']> = new Set(['write', 'mkdir', 'rm', 'set
  * answered 409. A failed guard is 412 (nothing was written); a failed op is that op's error.
  * Success: `{ ok: true, results, attempts }`, one result per op (read: `{ value, encoding }`,
  * directory / get-perms: names, others null).
+ *
+ * A batch needs a token, even one that only reads: what it does is in its body, and the
+ * credentials are judged before the body is read (access.ts); the body may be as big as
+ * BATCH_OPS_MAX full-size ops (body-limits.ts).
  */
 export async function transactionRoutes(app: FastifyInstance, opts: { gateway: Gateway }): Promise<void> {
   const gw = opts.gateway;
-  app.post('/v1/transaction', async (req) => {
-    const id = gw.tokens.identify(req.headers.authorization);
+  app.post('/v1/transaction', { config: { access: 'token' }, bodyLimit: BATCH_BODY_MAX }, async (req) => {
     const body = batchBodySchema.parse(req.body);
-    if (body.ops.some((o) => WRITES.has(o.op))) requireToken(id, 'a batch that writes');
     const retries = body.retries ?? DEFAULT_RETRIES;
-    return gw.withSession(id, async (s) => {
+    return gw.withSession(req.identity, async (s) => {
       for (let attempt = 1; ; attempt++) {
         const outcome = await attemptBatch(gw, s, body.ops);
         if (outcome !== 'conflict') return { ok: true, results: outcome, attempts: attempt };

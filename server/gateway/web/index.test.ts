@@ -37,6 +37,11 @@ describe('web view plugin', () => {
       expect(r.headers['content-security-policy'], url).toContain("frame-ancestors 'none'");
       expect(r.headers['x-content-type-options'], url).toBe('nosniff');
     }
+    // Opened without a token, the page says where one comes from (the gateway answers no store
+    // request without one).
+    const page = (await a.inject({ url: '/' })).body;
+    expect(page).toContain('<code>&lt;rundir&gt;/http-token</code>');
+    expect(page).toContain('<code>nxs token --domid N</code>');
     await a.close();
   });
 

@@ -2,7 +2,8 @@
  * The live web view, as a fastify plugin: `app.register(webView)` serves the page at `/` and its
  * script and stylesheet under `/ui/`. The page itself is plain HTML/CSS/JS in `ui/` (no framework,
  * no build step); it talks to the gateway's public API only (`/v1/node`, `/v1/ws`), so it can do
- * nothing a curl user could not.
+ * nothing a curl user could not. The three files are public (they hold nothing of the store): a
+ * browser opening the page has no token yet, and the page tells the user how to get one.
  *
  * The assets are read once at registration. tsc copies no non-TS files into dist/, so from the
  * build (`dist/server/gateway/web/index.js`) they are found in the source tree beside dist/; run
@@ -13,6 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Access } from '../access.js';
 
 interface Asset {
   readonly body: Buffer;
@@ -64,7 +66,7 @@ function loadAssets(dir: string): Map<string, Asset> {
 export async function webView(app: FastifyInstance): Promise<void> {
   const assets = loadAssets(uiDirectory());
   for (const [url, asset] of assets) {
-    app.get(url, (req: FastifyRequest, reply: FastifyReply) => {
+    app.get(url, { config: { access: 'public' satisfies Access } }, (req: FastifyRequest, reply: FastifyReply) => {
       void reply.headers(SECURITY_HEADERS).header('etag', asset.etag);
       if (req.headers['if-none-match'] === asset.etag) return reply.code(304).send();
       return reply.type(asset.type).send(asset.body);

@@ -4,6 +4,9 @@
 // It speaks only the gateway's public API: GET/PUT/DELETE /v1/node/<path> over HTTP, and one
 // WebSocket (/v1/ws) for watches. Values are arbitrary bytes written by anyone, so every piece of
 // data reaches the page through textContent or a property, never as markup.
+//
+// The gateway answers no client without a token (unless started with --http-anonymous read): a
+// 401 locks the page, which then shows nothing of the store and says how to get a token.
 
 const TOKEN_KEY = 'nxenstored.token';
 /** Children shown per directory before a "show more" button (DIRECTORY_PART-sized listings exist). */
@@ -57,10 +60,13 @@ class ApiError extends Error {
 }
 
 let token = sessionStorage.getItem(TOKEN_KEY) ?? '';
+/** True while the gateway refuses us (401): see lock() and enter(). */
+let locked = false;
 
 async function api(method, path, query, body) {
+  const sent = token;
   const headers = {};
-  if (token) headers.authorization = `Bearer ${token}`;
+  if (sent) headers.authorization = `Bearer ${sent}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   let res;
   try {
@@ -78,6 +84,10 @@ async function api(method, path, query, body) {
     data = await res.json();
   } catch {
     /* not JSON: reported below by status */
+  }
+  // Only a refusal of the token still in use locks (an answer to one since replaced does not).
+  if (res.status === 401 && sent === token) {
+    lock(token ? 'The token in use was refused: it is unknown, was revoked, or its domain was released.' : 'No token is set.');
   }
   if (!res.ok) {
     throw new ApiError(res.status, (data && data.error) || `HTTP ${res.status}`, (data && data.message) || res.statusText);
@@ -402,6 +412,7 @@ function setStatus(state, detail) {
 
 function connectWs() {
   clearTimeout(ws.timer);
+  if (locked) return;
   const url = new URL('/v1/ws', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   if (token) url.searchParams.set('token', token);
@@ -558,7 +569,7 @@ function showGone() {
 }
 
 function updateIdentity() {
-  $('identity').textContent = token ? 'token set: edits allowed as its identity' : 'read-only (no token)';
+  $('identity').textContent = token ? 'token set: edits allowed as its identity' : 'no token';
   /** @type {HTMLFieldSetElement} */ ($('editing')).disabled = !token;
   $('edit-hint').hidden = !!token;
   /** @type {HTMLInputElement} */ ($('token')).value = token;
@@ -569,7 +580,53 @@ function setToken(t) {
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
   else sessionStorage.removeItem(TOKEN_KEY);
   updateIdentity();
+  if (locked) {
+    void enter();
+    return;
+  }
   reconnectWs();
+  // Re-read what is shown under the new identity now, not only once the WebSocket opens: one
+  // that is not answered at all (401) must lock the page at once.
+  refreshAll();
+}
+
+/**
+ * No usable token (401): nothing of the store stays on the page, the WebSocket is closed and not
+ * opened again, and the notice says how to get a token. Setting a token enters again.
+ */
+function lock(reason) {
+  $('locked-reason').textContent = reason;
+  if (locked) return;
+  locked = true;
+  $('locked').hidden = false;
+  $('view').hidden = true;
+  clearTimeout(ws.timer);
+  const old = ws.sock;
+  ws.sock = null;
+  for (const p of ws.pending.values()) p.reject(new ApiError(401, 'ECLOSED', 'no usable token'));
+  ws.pending.clear();
+  if (old) old.close(1000, 'no usable token');
+  rows.clear();
+  selected = null;
+  $('tree').replaceChildren();
+  $('d-body').hidden = true;
+  $('d-empty').hidden = false;
+  $('feed-list').replaceChildren();
+  setStatus('locked');
+}
+
+/** Shows the store from the root down, as the current token (or none) may see it. */
+async function enter() {
+  locked = false;
+  $('locked').hidden = true;
+  $('view').hidden = false;
+  const root = createRow('/');
+  $('tree').replaceChildren(root.li);
+  select('/');
+  // The first read tells whether this identity is answered at all: a 401 locks the page before a
+  // WebSocket is opened (a page cannot see why a WebSocket handshake was refused, only that it was).
+  await expand(root);
+  if (!locked) connectWs();
 }
 
 let removeArmed = 0;
@@ -578,11 +635,11 @@ function wire() {
   $('token-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     setToken(/** @type {HTMLInputElement} */ ($('token')).value);
-    say(token ? 'Token in use (kept in this tab only).' : 'No token: read-only.', 'ok');
+    say(token ? 'Token in use (kept in this tab only).' : 'No token.', 'ok');
   });
   $('token-forget').addEventListener('click', () => {
     setToken('');
-    say('Token forgotten: read-only.', 'ok');
+    say('Token forgotten.', 'ok');
   });
   $('reveal-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -656,12 +713,8 @@ function wire() {
 function start() {
   wire();
   updateIdentity();
-  const root = createRow('/');
-  $('tree').append(root.li);
   ws.watches.set(TREE_TOKEN, '/');
-  connectWs();
-  void expand(root);
-  select('/');
+  void enter();
 }
 
 start();
