@@ -1,6 +1,6 @@
 import { replyPayload, type Header } from '../protocol/index.js';
 import { XsError, type Limits, type Transaction } from '../store/index.js';
-import type { Connection } from './connection.js';
+import type { Connection } from './connection/index.js';
 import type { Daemon } from './daemon.js';
 
 /** Everything a handler may use to answer one request. */

@@ -1,6 +1,6 @@
 import { decodeHeader, encodeErrorPayload, encodeFrame, Op, opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
 import { XsError, type XsErrorCode } from '../store/index.js';
-import type { Connection } from './connection.js';
+import type { Connection } from './connection/index.js';
 import type { Daemon } from './daemon.js';
 import type { HandlerSpec, Reply, RequestContext } from './handler.js';
 import { HANDLERS } from './handlers/index.js';
@@ -26,7 +26,7 @@ export function process(daemon: Daemon, conn: Connection, frame: Frame): void {
   if (reply instanceof Promise) {
     // Only domain introduction awaits (a socket to open). Later requests of this connection are
     // still answered in order: the connection waits for this reply before it reads on.
-    conn.hold(reply.then((r) => send(daemon, conn, frame, r), (e: unknown) => failed(daemon, conn, frame, e)));
+    conn.awaitReply(reply.then((r) => send(daemon, conn, frame, r), (e: unknown) => failed(daemon, conn, frame, e)));
   } else {
     send(daemon, conn, frame, reply);
   }

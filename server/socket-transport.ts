@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import type { Transport } from './connection.js';
+import type { Transport } from './connection/index.js';
 import { pipeHandle, streamWrap, type PipeHandle, type StreamWrap } from './node-internals.js';
 
 /**
@@ -188,8 +188,8 @@ export class SocketTransport extends EventEmitter implements Transport {
   /**
    * The client closed its end (EOF). It may still read: a client that sends its requests and then
    * shuts down its writing side (`nc -N`, a script's `shutdown(SHUT_WR)`) waits for the replies.
-   * They are flushed at the end of this turn of the event loop (server/connection.ts `flushAll`,
-   * queued before this callback ran), so close once that is done and libuv has written them, as a
+   * They are flushed at the end of this turn of the event loop (server/connection/flush-scheduler.ts,
+   * scheduled before this callback ran), so close once that is done and libuv has written them, as a
    * `net.Socket` without `allowHalfOpen` does.
    */
   private ended(): void {
