@@ -23,7 +23,11 @@ export interface Limits {
   readonly watches: number;
   /** Watch events queued for one connection before further events are dropped (XSA-326). */
   readonly watchEvents: number;
-  /** Replies queued for one connection before we stop reading its requests (XSA-326). */
+  /**
+   * Xen's `outstanding` quota (requests in flight per connection), accepted and reported so that
+   * `quota set outstanding` works, but not enforced: a connection's unread output is bounded in
+   * bytes by `memory`, and its input stops while its socket will not take more (XSA-326).
+   */
   readonly outstanding: number;
   /**
    * Connections a domain may hold open on its socket at once. Xen gives a guest one ring, so one
