@@ -1,6 +1,6 @@
 import { XsError, type Limits } from '../store/index.js';
 import type { Connection } from './connection.js';
-import type { WatchRegistry } from './watch-registry.js';
+import type { WatchRegistry } from './watches/index.js';
 
 /**
  * What one unprivileged domain holds in the daemon, summed over every connection acting as it

@@ -1,7 +1,8 @@
-import { decodeHeader, encodeErrorPayload, encodeFrame, Op, opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
+import { decodeHeader, encodeErrorPayload, encodeFrame, Op, opName, PAYLOAD_MAX, replyPayload, type Frame } from '../protocol/index.js';
 import { XsError, type XsErrorCode } from '../store/index.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './daemon.js';
+import type { ConnDelivery } from './dispatch/outcome.js';
 import type { HandlerSpec, Reply, RequestContext } from './handler.js';
 import { HANDLERS } from './handlers/index.js';
 
@@ -49,13 +50,41 @@ function context(daemon: Daemon, conn: Connection, frame: Frame, spec: HandlerSp
 
 function send(daemon: Daemon, conn: Connection, frame: Frame, reply: Reply): void {
   const { header } = frame;
+  const events = reply.deliveries;
+  if (events !== undefined) for (let i = 0; i < events.length; i++) deliver(daemon, events[i]!);
   // A byte string's length is its size in bytes (latin1), so a READ's value goes into the frame
   // with one copy. Spec §1.4 (XSA-72): a reply that does not fit a message is E2BIG, always.
   const payload = reply.payload;
   if (payload.length > PAYLOAD_MAX) return failed(daemon, conn, frame, new XsError('E2BIG', 'reply too large'));
   if (daemon.options.accessLog) access(daemon, conn, frame, 'OK');
   conn.send(encodeFrame(header.type, header.reqId, header.txId, payload));
-  if (reply.after !== undefined) void reply.after();
+  if (reply.initial !== undefined) deliver(daemon, reply.initial);
+}
+
+/**
+ * Queues one watch event; events that would not fit a message are dropped (XSA-324), and so are
+ * events for a guest that is not reading while its output takes it past its `memory` quota
+ * (cxenstored stops sending to a domain over its hard memory quota, spec §10.2). A guest that
+ * reads is never dropped from: its output does not stay.
+ */
+export function deliver(daemon: Daemon, d: ConnDelivery): void {
+  const owner = d.conn;
+  const payload = replyPayload.watchEvent(d.path, d.watch.token);
+  if (payload.length > PAYLOAD_MAX) return dropped(daemon, owner, d.path, 'watch event too large for a message; dropped', true);
+  const frame = encodeFrame(Op.WATCH_EVENT, 0, 0, payload);
+  if (owner.budget !== undefined && owner.isBacklogged && owner.budget.overMemory(daemon.quotas.limitsFor(owner.caller.domid), frame.length)) {
+    return dropped(daemon, owner, d.path, 'watcher is not reading and at its memory quota; event dropped', true);
+  }
+  if (!owner.sendEvent(frame)) dropped(daemon, owner, d.path, 'watcher is not reading; event dropped', false);
+}
+
+/**
+ * Counts an event dropped for `conn` and logs the first and every thousandth: whoever makes
+ * events be dropped (a watcher that does not read, a huge token) must not flood the log.
+ */
+function dropped(daemon: Daemon, conn: Connection, path: string, why: string, count: boolean): void {
+  const n = count ? ++conn.droppedEvents : conn.droppedEvents;
+  if (n === 1 || n % 1000 === 0) daemon.log.warn({ conn: conn.id, path, dropped: n }, why);
 }
 
 function failed(daemon: Daemon, conn: Connection, frame: Frame, e: unknown): void {

@@ -1,6 +1,6 @@
 import { argsN, oneArg, parseUint, replyPayload, splitArgs } from '../../protocol/index.js';
 import { homeOf, XsError } from '../../store/index.js';
-import { OK_REPLY, required, type Handler } from '../handler.js';
+import { ok, OK_REPLY, required, type Handler } from '../handler.js';
 
 /** Domain ids of real guests: below DOMID_FIRST_RESERVED (0x7FF0). */
 const DOMID_MAX_GUEST = 0x7fef;
@@ -31,14 +31,12 @@ export const introduce: Handler = async (ctx, payload) => {
   if (!/^-?\d{1,20}$/.test(args[1]!)) throw new XsError('EINVAL', 'bad frame number');
   const port = domid(args[2], 0x7fffffff);
   if (port === 0) throw new XsError('EINVAL', 'bad event channel');
-  await ctx.daemon.introduce(id, args[1]!, port);
-  return OK_REPLY;
+  return ok(await ctx.daemon.introduce(id, args[1]!, port));
 };
 
 /** RELEASE `domid|` (spec §7.12). */
 export const release: Handler = (ctx, payload) => {
-  ctx.daemon.release(introduced(ctx, payload).domid);
-  return OK_REPLY;
+  return ok(ctx.daemon.release(introduced(ctx, payload).domid));
 };
 
 /** RESUME `domid|`: re-arms @releaseDomain after a shutdown (spec §7.13). */

@@ -1,6 +1,7 @@
 import { flagArg, replyPayload } from '../../protocol/index.js';
 import { Transaction, XsError, type CommitResult } from '../../store/index.js';
-import { OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
+import type { Outcome } from '../dispatch/outcome.js';
+import { ok, OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
 /**
  * TRANSACTION_START (spec §9.1): must carry tx_id 0 (an open id is EBUSY: no nesting; an unknown
@@ -42,11 +43,11 @@ export const transactionEnd: Handler = (ctx, payload) => {
     daemon.fairness.ended(conn, header.txId, tx, 'aborted');
     return OK_REPLY;
   }
-  const settle = (result: CommitResult): Reply => {
+  const settle = (result: Outcome<CommitResult>): Reply => {
     daemon.fairness.ended(conn, header.txId, tx, result.kind);
     if (result.kind === 'conflict') throw new XsError('EAGAIN', 'transaction conflicts with a commit');
     if (result.kind === 'failed') throw new XsError(result.code, 'transaction failed');
-    return OK_REPLY;
+    return ok(result.deliveries);
   };
   const result = daemon.commitFor(conn, tx);
   // A commit held back by the turn (fairness.ts) answers when it is decided.

@@ -1,6 +1,6 @@
 import { joinStrings, oneArg, PAYLOAD_MAX, parseUint, splitArgs, writeArgs } from '../../protocol/index.js';
 import { formatPerms, requestBytes, type StoreReply, type StoreRequest } from '../../store/index.js';
-import { OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
+import { ok, OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
 /**
  * The tree operations (spec §7.1–7.7): parse the payload, run the request in the header's
@@ -13,6 +13,13 @@ function run(ctx: RequestContext, req: StoreRequest): StoreReply {
   if (ctx.tx === undefined) return ctx.daemon.apply(ctx.conn.caller, ctx.limits, req);
   ctx.conn.budget?.admitBytes(ctx.limits, requestBytes(req));
   return ctx.tx.execute(req);
+}
+
+/** `change(ctx, req)` runs a request that may change the tree: OK after the events it caused. */
+function change(ctx: RequestContext, req: StoreRequest): Reply {
+  if (ctx.tx === undefined) return ok(ctx.daemon.apply(ctx.conn.caller, ctx.limits, req).deliveries);
+  run(ctx, req);
+  return OK_REPLY;
 }
 
 const path = (payload: Buffer): string => required(oneArg(payload));
@@ -35,26 +42,22 @@ export const getPerms: Handler = (ctx, payload) => {
 
 export const write: Handler = (ctx, payload) => {
   const { path, value } = required(writeArgs(payload));
-  run(ctx, { op: 'write', path, value });
-  return OK_REPLY;
+  return change(ctx, { op: 'write', path, value });
 };
 
 export const mkdir: Handler = (ctx, payload) => {
-  run(ctx, { op: 'mkdir', path: path(payload) });
-  return OK_REPLY;
+  return change(ctx, { op: 'mkdir', path: path(payload) });
 };
 
 export const rm: Handler = (ctx, payload) => {
-  run(ctx, { op: 'rm', path: path(payload) });
-  return OK_REPLY;
+  return change(ctx, { op: 'rm', path: path(payload) });
 };
 
 /** SET_PERMS `path|perm|perm|…|`: at least one permission (spec §7.7). */
 export const setPerms: Handler = (ctx, payload) => {
   const args = required(splitArgs(payload, 2 + ctx.limits.permissions + 64));
   if (args.length < 2) required(undefined, 'SET_PERMS needs a path and at least one permission');
-  run(ctx, { op: 'set-perms', path: args[0]!, perms: args.slice(1) });
-  return OK_REPLY;
+  return change(ctx, { op: 'set-perms', path: args[0]!, perms: args.slice(1) });
 };
 
 /**

@@ -1,7 +1,7 @@
 import { splitArgs } from '../../protocol/index.js';
 import { parseWatchPath, XsError } from '../../store/index.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
-import { watchBytes } from '../watch-registry.js';
+import { watchBytes } from '../watches/index.js';
 
 /**
  * WATCH `path|token|` (spec §8.1): OK, then at once one event with the path as registered.
@@ -19,7 +19,7 @@ export const watch: Handler = (ctx, payload) => {
   const w = { owner: conn, path, canonical: p.path, token, relative: p.kind === 'node' && path !== p.path };
   conn.budget?.admitWatch(limits, watchBytes(w));
   daemon.watches.add(w);
-  return { payload: OK_REPLY.payload, after: () => daemon.event(w, path) };
+  return { payload: OK_REPLY.payload, initial: { conn, watch: w, path } };
 };
 
 /** UNWATCH `path|token|`: by canonical path, so relative and absolute forms match (spec §8.1). */
