@@ -3,7 +3,7 @@ import { FrameDecoder, type Frame } from '../protocol/index.js';
 import type { Caller, Transaction, XsErrorCode } from '../store/index.js';
 import type { DomainBudget } from './domain-budget.js';
 import { restartStreamReading, stopStreamReading } from './node-internals.js';
-import { lostReply } from './process.js';
+import { lostReply } from './dispatch/frames.js';
 import { SocketTransport } from './socket-transport.js';
 
 /**

@@ -1,7 +1,8 @@
-import { decodeHeader, encodeErrorPayload, encodeFrame, Op, opName, PAYLOAD_MAX, replyPayload, type Frame } from '../protocol/index.js';
+import { opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
 import { XsError, type XsErrorCode } from '../store/index.js';
 import type { Connection } from './connection.js';
 import type { Daemon } from './daemon.js';
+import { errorFrame, eventFrame, replyFrame } from './dispatch/frames.js';
 import type { ConnDelivery } from './dispatch/outcome.js';
 import type { HandlerSpec, Reply, RequestContext } from './handler.js';
 import { HANDLERS } from './handlers/index.js';
@@ -10,7 +11,7 @@ import { HANDLERS } from './handlers/index.js';
  * `process(daemon, conn, frame)` answers one request: exactly one reply frame, of the request's
  * type or ERROR, echoing req_id and tx_id (spec §1.2). Never throws: an XsError becomes its Xen
  * error name, anything else is logged and answered EIO (oxenstored's "nothrow guarantee"). This is
- * the one place where errors become bytes.
+ * the one place where errors become codes (dispatch/frames.ts makes the bytes).
  */
 export function process(daemon: Daemon, conn: Connection, frame: Frame): void {
   const { header } = frame;
@@ -57,7 +58,7 @@ function send(daemon: Daemon, conn: Connection, frame: Frame, reply: Reply): voi
   const payload = reply.payload;
   if (payload.length > PAYLOAD_MAX) return failed(daemon, conn, frame, new XsError('E2BIG', 'reply too large'));
   if (daemon.options.accessLog) access(daemon, conn, frame, 'OK');
-  conn.send(encodeFrame(header.type, header.reqId, header.txId, payload));
+  conn.send(replyFrame(header, payload));
   if (reply.initial !== undefined) deliver(daemon, reply.initial);
 }
 
@@ -69,9 +70,8 @@ function send(daemon: Daemon, conn: Connection, frame: Frame, reply: Reply): voi
  */
 export function deliver(daemon: Daemon, d: ConnDelivery): void {
   const owner = d.conn;
-  const payload = replyPayload.watchEvent(d.path, d.watch.token);
-  if (payload.length > PAYLOAD_MAX) return dropped(daemon, owner, d.path, 'watch event too large for a message; dropped', true);
-  const frame = encodeFrame(Op.WATCH_EVENT, 0, 0, payload);
+  const frame = eventFrame(d.path, d.watch.token);
+  if (frame === undefined) return dropped(daemon, owner, d.path, 'watch event too large for a message; dropped', true);
   if (owner.budget !== undefined && owner.isBacklogged && owner.budget.overMemory(daemon.quotas.limitsFor(owner.caller.domid), frame.length)) {
     return dropped(daemon, owner, d.path, 'watcher is not reading and at its memory quota; event dropped', true);
   }
@@ -96,8 +96,7 @@ function failed(daemon: Daemon, conn: Connection, frame: Frame, e: unknown): voi
     daemon.log.error({ conn: conn.id, op: opName(frame.header.type), err: e }, 'request failed unexpectedly');
   }
   if (daemon.options.accessLog) access(daemon, conn, frame, code);
-  const { header } = frame;
-  conn.send(encodeFrame(Op.ERROR, header.reqId, header.txId, encodeErrorPayload(code)));
+  conn.send(errorFrame(frame.header, code));
 }
 
 function access(daemon: Daemon, conn: Connection, frame: Frame, outcome: string): void {
@@ -113,23 +112,4 @@ function access(daemon: Daemon, conn: Connection, frame: Frame, outcome: string)
     },
     'access',
   );
-}
-
-/**
- * Replies whose content does not depend on the store: they stay true when the store is rolled
- * back (the watch was registered, or removed, all the same).
- */
-const UNAFFECTED_BY_ROLLBACK: ReadonlySet<number> = new Set([Op.WATCH, Op.UNWATCH, Op.RESET_WATCHES]);
-
-/**
- * `lostReply(frame, code)` is what a held reply becomes when the commits it waited for are lost
- * (a log write failed; server/persistence/journal.ts): the request's error `code` (ENOSPC on a
- * full disk), with its req_id and tx_id. It was computed from a version of the store that is gone:
- * a write's OK would acknowledge what was undone, a read's data would show it. Watch replies are
- * kept. The request is not run again: a client retries on its error, against the durable store.
- */
-export function lostReply(frame: Buffer, code: XsErrorCode): Buffer {
-  const h = decodeHeader(frame, 0);
-  if (UNAFFECTED_BY_ROLLBACK.has(h.type)) return frame;
-  return encodeFrame(Op.ERROR, h.reqId, h.txId, encodeErrorPayload(code));
 }
