@@ -23,7 +23,6 @@ import {
 } from '../store/index.js';
 import { Connection, type ConnectionKind, type OutputGate, type Transport } from './connection.js';
 import type { Domain } from './domain.js';
-import type { LiveUpdater } from './live-update/index.js';
 import { Fairness } from './fairness.js';
 import { DiskBudget, type DiskBudgetOptions } from './disk-budget.js';
 import { Domains } from './domains.js';
@@ -33,6 +32,7 @@ import { Quotas } from './quotas.js';
 import { process as processFrame } from './process.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 import { outcome, type ConnDelivery, type Outcome } from './dispatch/outcome.js';
+import type { LiveUpdateCommand, Ports, Stats } from './dispatch/ports.js';
 import { socketTransport, type SocketIo } from './socket-transport.js';
 
 export interface DaemonOptions {
@@ -84,7 +84,7 @@ export interface CommitLog extends OutputGate {
  * request dispatch is the table in `process.ts`. All actions run on Node's one thread, so every
  * request is atomic with respect to every other, as in both Xen daemons (spec §8.8).
  */
-export class Daemon {
+export class Daemon implements Ports {
   store: Store;
   readonly history: History;
   readonly watches = new WatchRegistry<Connection>();
@@ -99,7 +99,7 @@ export class Daemon {
   readonly quotas: Quotas;
   /** Who wins among conflicting transactions once one has kept losing (fairness.ts). */
   readonly fairness: Fairness;
-  readonly stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
+  readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
   private readonly releaseHooks = new Set<(domid: number) => void>();
   /**
@@ -110,7 +110,7 @@ export class Daemon {
    */
   active = true;
   /** Live update (`server/live-update/`), once the listeners exist: CONTROL `live-update` drives it. */
-  liveUpdate: LiveUpdater | undefined;
+  liveUpdate: (LiveUpdateCommand & { stopping(): boolean }) | undefined;
   /**
    * Asked before a connection takes its next request (of that message type): `false` leaves it,
    * and what follows, unread in the connection's decoder until `conn.poll()`. Live update defers

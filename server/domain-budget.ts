@@ -1,6 +1,20 @@
 import { XsError, type Limits } from '../store/index.js';
-import type { Connection } from './connection.js';
-import type { WatchRegistry } from './watches/index.js';
+
+/**
+ * What a budget reads of a connection (connection.ts `Connection`, which holds its budget: named
+ * here by shape, so that the two files do not import each other).
+ */
+export interface Member {
+  readonly transactions: ReadonlyMap<number, { readonly bytes: number }>;
+  /** Output held for the disk, queued, or not yet written. */
+  readonly pendingBytes: number;
+}
+
+/** What a budget reads of the watch registry (watches/registry.ts). */
+export interface WatchCounts<C> {
+  count(owner: C): number;
+  bytes(owner: C): number;
+}
 
 /**
  * What one unprivileged domain holds in the daemon, summed over every connection acting as it
@@ -15,15 +29,15 @@ import type { WatchRegistry } from './watches/index.js';
  * measures, and closing a connection gives everything back with no bookkeeping of its own.
  * Privileged connections have no budget (spec §6.4: exempt from every per-domain quota).
  */
-export class DomainBudget {
+export class DomainBudget<C extends Member = Member> {
   /** Every connection acting as this domain: its socket's, and the gateway's for its tokens. */
-  readonly connections = new Set<Connection>();
+  readonly connections = new Set<C>();
   /** Of those, the connections to the domain's own socket: what the `connections` quota bounds. */
   sockets = 0;
 
   constructor(
     readonly domid: number,
-    private readonly watches: WatchRegistry<Connection>,
+    private readonly watches: WatchCounts<C>,
   ) {}
 
   /** Watches of the domain's connections. */

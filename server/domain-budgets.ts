@@ -8,14 +8,14 @@ import type { WatchRegistry } from './watches/index.js';
  * connections, and a domid that is reused starts from nothing (XSA-483's lesson).
  */
 export class DomainBudgets {
-  private readonly byId = new Map<number, DomainBudget>();
+  private readonly byId = new Map<number, DomainBudget<Connection>>();
   /** Connections to guest sockets, all domains together: what the descriptor reserve bounds. */
   private socketCount = 0;
 
   constructor(private readonly watches: WatchRegistry<Connection>) {}
 
   /** `get(domid)` is the domain's budget, if it has connections. */
-  get(domid: number): DomainBudget | undefined {
+  get(domid: number): DomainBudget<Connection> | undefined {
     return this.byId.get(domid);
   }
 
@@ -28,10 +28,10 @@ export class DomainBudgets {
    * `join(conn)` charges a new connection to its domain's budget and returns the budget. A
    * connection of kind 'domain' came through the domain's own socket and holds a descriptor.
    */
-  join(conn: Connection): DomainBudget {
+  join(conn: Connection): DomainBudget<Connection> {
     const domid = conn.caller.domid;
     let b = this.byId.get(domid);
-    if (b === undefined) this.byId.set(domid, (b = new DomainBudget(domid, this.watches)));
+    if (b === undefined) this.byId.set(domid, (b = new DomainBudget<Connection>(domid, this.watches)));
     b.connections.add(conn);
     if (conn.kind === 'domain') {
       b.sockets++;

@@ -1,12 +1,12 @@
 import { replyPayload, type Header } from '../protocol/index.js';
 import { XsError, type Limits, type Transaction } from '../store/index.js';
 import type { Connection } from './connection.js';
-import type { Daemon } from './daemon.js';
 import type { ConnDelivery, Outcome } from './dispatch/outcome.js';
+import type { Ports } from './dispatch/ports.js';
 
-/** Everything a handler may use to answer one request. */
-export interface RequestContext {
-  readonly daemon: Daemon;
+/** Everything a handler may use to answer one request: `port` is what it may ask of the daemon. */
+export interface RequestContext<P = Ports> {
+  readonly port: P;
   readonly conn: Connection;
   readonly header: Header;
   /** The transaction named by the header's tx_id, for handlers that run inside one. */
@@ -24,7 +24,7 @@ export type Reply = Outcome<{
   readonly initial?: ConnDelivery;
 }>;
 
-export type Handler = (ctx: RequestContext, payload: Buffer) => Reply | Promise<Reply>;
+export type Handler<P = Ports> = (ctx: RequestContext<P>, payload: Buffer) => Reply | Promise<Reply>;
 
 /**
  * How the dispatcher treats a message type before calling its handler:

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import type { Transport } from './connection.js';
 import { pipeHandle, streamWrap, type PipeHandle, type StreamWrap } from './node-internals.js';
 
 /**
@@ -58,7 +57,7 @@ let shared: Buffer | undefined;
  * `socketTransport(socket, direct)` is the transport to serve `socket` with: a `SocketTransport`
  * when `direct` and the runtime offers what it needs, else the socket itself (its streams).
  */
-export function socketTransport(socket: Socket, direct: boolean): Transport {
+export function socketTransport(socket: Socket, direct: boolean): SocketTransport | Socket {
   if (!direct) return socket;
   const wrap = streamWrap();
   const handle = pipeHandle(socket);
@@ -66,7 +65,7 @@ export function socketTransport(socket: Socket, direct: boolean): Transport {
   return new SocketTransport(socket, handle, wrap);
 }
 
-export class SocketTransport extends EventEmitter implements Transport {
+export class SocketTransport extends EventEmitter {
   /** Bytes handed to libuv that the kernel has not taken yet. */
   private pending = 0;
   private needDrain = false;
