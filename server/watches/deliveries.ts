@@ -30,20 +30,21 @@ export function deliveries<C extends Watcher>(
   before: Store,
   after: Store,
 ): readonly Delivery<C>[] {
+  // Allocated at the first match: a change nobody watches costs no array (the common case).
   let out: Delivery<C>[] | undefined;
-  const add = (w: Watch<C>, path: string): void => void (out ??= []).push({ conn: w.owner, watch: w, path });
   for (const change of changes) {
     // Special names are not tree paths: `/` is not their ancestor, and their watches fire only
     // for domain introduction and release (spec §3.1, §8.6), not for a change of their permissions.
     if (change.path.charCodeAt(0) === 0x40 /* @ */) continue;
     watches.forEachAbove(change.path, (w) => {
       if (mayHear(w.owner.caller, change.path, before, change.kind === 'set' ? after : undefined)) {
-        add(w, w.relative ? relativeTo(change.path, w.owner.caller.domid) : change.path);
+        const path = w.relative ? relativeTo(change.path, w.owner.caller.domid) : change.path;
+        (out ??= []).push({ conn: w.owner, watch: w, path });
       }
     });
     if (change.kind === 'remove') {
       watches.forEachBelow(change.path, (w) => {
-        if (mayHear(w.owner.caller, w.canonical, before, undefined)) add(w, w.path);
+        if (mayHear(w.owner.caller, w.canonical, before, undefined)) (out ??= []).push({ conn: w.owner, watch: w, path: w.path });
       });
     }
   }
