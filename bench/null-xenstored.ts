@@ -40,7 +40,7 @@ function answer(type: number, nextTx: () => number): Buffer {
   }
 }
 
-/** Output waits for the end of the event loop's turn, as in server/connection.ts. */
+/** Output waits for the end of the event loop's turn, as in server/connection/flush-scheduler.ts. */
 const dirty = new Set<{ flush(): void }>();
 let scheduled = false;
 function later(c: { flush(): void }): void {

@@ -21,7 +21,7 @@ import {
   type Transaction,
   XsError,
 } from '../store/index.js';
-import { Connection, type ConnectionKind, type OutputGate, type Transport } from './connection.js';
+import { Connection, FlushScheduler, type Admission, type ConnectionKind, type OutputGate, type Transport } from './connection/index.js';
 import type { Domain } from './domain.js';
 import { Fairness } from './fairness.js';
 import { DiskBudget, type DiskBudgetOptions } from './disk-budget.js';
@@ -30,6 +30,7 @@ import { defaultReserve, DescriptorReserve, openFileLimit } from './descriptor-r
 import { DomainBudgets } from './domain-budgets.js';
 import { Quotas } from './quotas.js';
 import { process as processFrame } from './process.js';
+import { lostReply } from './dispatch/frames.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 import { outcome, type ConnDelivery, type Outcome } from './dispatch/outcome.js';
 import type { LiveUpdateCommand, Ports, Stats } from './dispatch/ports.js';
@@ -91,6 +92,8 @@ export class Daemon implements Ports {
   /** What each unprivileged domain holds, over all its connections (domain-budget.ts). */
   readonly budgets = new DomainBudgets(this.watches);
   readonly connections = new Set<Connection>();
+  /** Every connection's output leaves once per turn of the event loop, together (flush-scheduler.ts). */
+  private readonly flushes = new FlushScheduler();
   readonly domains: Domains;
   /** The descriptors guests may not take, and the count of connections refused for them. */
   readonly descriptors: DescriptorReserve;
@@ -116,7 +119,7 @@ export class Daemon implements Ports {
    * and what follows, unread in the connection's decoder until `conn.poll()`. Live update defers
    * requests with it while it hands over. Undefined: everything is taken.
    */
-  admit: ((conn: Connection, type: number) => boolean) | undefined;
+  admit: Admission<Connection> | undefined;
   /** Guests' log bytes per second (disk-budget.ts); only with persistence. */
   private readonly diskBudget: DiskBudget | undefined;
 
@@ -191,16 +194,15 @@ export class Daemon implements Ports {
   }
 
   private open(socket: Transport, kind: ConnectionKind, caller: Caller): Connection {
-    const conn = new Connection(
-      socket,
-      kind,
-      caller,
-      (c: Connection, f: Frame) => processFrame(this, c, f),
-      (c: Connection, error: Error | undefined) => this.closed(c, error),
-      () => this.quotas.limitsFor(caller.domid).watchEvents,
-      () => this.admit,
-    );
-    conn.gate = this.options.journal;
+    const conn = new Connection(socket, kind, caller, {
+      onFrame: (c: Connection, f: Frame) => processFrame(this, c, f),
+      onClose: (c: Connection, error: Error | undefined) => this.closed(c, error),
+      maxEvents: () => this.quotas.limitsFor(caller.domid).watchEvents,
+      admission: () => this.admit,
+      flushes: this.flushes,
+      gate: this.options.journal,
+      lostReply,
+    });
     // Counted here, not where accepted: a live update's next process adopts connections too.
     if (!caller.privileged) conn.budget = this.budgets.join(conn);
     if (kind === 'socket_ro') this.readOnlySockets++;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createStore, DEFAULT_LIMITS, guest, Transaction, XsError, type Limits } from '../store/index.js';
-import type { Connection } from './connection.js';
+import type { Connection } from './connection/index.js';
 import { DomainBudgets } from './domain-budgets.js';
 import { WatchRegistry, watchBytes } from './watches/index.js';
 

@@ -1,17 +1,17 @@
 import { XsError, type Limits } from '../store/index.js';
 
 /**
- * What a budget reads of a connection (connection.ts `Connection`, which holds its budget: named
- * here by shape, so that the two files do not import each other).
+ * What a budget reads of a connection charged to it (a `Connection`; named by shape, so that a
+ * connection can carry its budget without the two files importing each other).
  */
-export interface Member {
+export interface Charged {
   readonly transactions: ReadonlyMap<number, { readonly bytes: number }>;
-  /** Output held for the disk, queued, or not yet written. */
+  /** Output held, queued or unwritten for the connection. */
   readonly pendingBytes: number;
 }
 
-/** What a budget reads of the watch registry (watches/registry.ts). */
-export interface WatchCounts<C> {
+/** What a budget reads of the watch registry: each connection's watches. */
+interface WatchCounts<C> {
   count(owner: C): number;
   bytes(owner: C): number;
 }
@@ -29,7 +29,7 @@ export interface WatchCounts<C> {
  * measures, and closing a connection gives everything back with no bookkeeping of its own.
  * Privileged connections have no budget (spec §6.4: exempt from every per-domain quota).
  */
-export class DomainBudget<C extends Member = Member> {
+export class DomainBudget<C extends Charged = Charged> {
   /** Every connection acting as this domain: its socket's, and the gateway's for its tokens. */
   readonly connections = new Set<C>();
   /** Of those, the connections to the domain's own socket: what the `connections` quota bounds. */

@@ -1,4 +1,4 @@
-import type { Connection } from './connection.js';
+import type { Connection } from './connection/index.js';
 import { DomainBudget } from './domain-budget.js';
 import type { WatchRegistry } from './watches/index.js';
 
@@ -41,7 +41,7 @@ export class DomainBudgets {
   }
 
   /** `leave(conn, budget)` gives a closed connection's share back. */
-  leave(conn: Connection, budget: DomainBudget): void {
+  leave(conn: Connection, budget: DomainBudget<Connection>): void {
     if (!budget.connections.delete(conn)) return;
     if (conn.kind === 'domain') {
       budget.sockets--;

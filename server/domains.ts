@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { Connection } from './connection.js';
+import type { Connection } from './connection/index.js';
 import type { Domain } from './domain.js';
 import { listenUnix } from './unix-socket.js';
 

@@ -1,6 +1,6 @@
 import { replyPayload, type Header } from '../protocol/index.js';
 import { XsError, type Limits, type Transaction } from '../store/index.js';
-import type { Connection } from './connection.js';
+import type { Connection } from './connection/index.js';
 import type { ConnDelivery, Outcome } from './dispatch/outcome.js';
 import type { Ports } from './dispatch/ports.js';
 

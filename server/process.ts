@@ -1,6 +1,6 @@
 import { opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
 import { XsError, type XsErrorCode } from '../store/index.js';
-import type { Connection } from './connection.js';
+import type { Connection } from './connection/index.js';
 import { errorFrame, eventFrame, replyFrame } from './dispatch/frames.js';
 import type { ConnDelivery } from './dispatch/outcome.js';
 import type { DispatchPort, Ports } from './dispatch/ports.js';
@@ -28,7 +28,7 @@ export function process(port: Ports, conn: Connection, frame: Frame): void {
   if (reply instanceof Promise) {
     // Only domain introduction awaits (a socket to open). Later requests of this connection are
     // still answered in order: the connection waits for this reply before it reads on.
-    conn.hold(reply.then((r) => send(port, conn, frame, r), (e: unknown) => failed(port, conn, frame, e)));
+    conn.awaitReply(reply.then((r) => send(port, conn, frame, r), (e: unknown) => failed(port, conn, frame, e)));
   } else {
     send(port, conn, frame, reply);
   }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import type { Transport } from './connection/index.js';
 import { pipeHandle, streamWrap, type PipeHandle, type StreamWrap } from './node-internals.js';
 
 /**
@@ -57,7 +58,7 @@ let shared: Buffer | undefined;
  * `socketTransport(socket, direct)` is the transport to serve `socket` with: a `SocketTransport`
  * when `direct` and the runtime offers what it needs, else the socket itself (its streams).
  */
-export function socketTransport(socket: Socket, direct: boolean): SocketTransport | Socket {
+export function socketTransport(socket: Socket, direct: boolean): Transport {
   if (!direct) return socket;
   const wrap = streamWrap();
   const handle = pipeHandle(socket);
@@ -65,7 +66,7 @@ export function socketTransport(socket: Socket, direct: boolean): SocketTranspor
   return new SocketTransport(socket, handle, wrap);
 }
 
-export class SocketTransport extends EventEmitter {
+export class SocketTransport extends EventEmitter implements Transport {
   /** Bytes handed to libuv that the kernel has not taken yet. */
   private pending = 0;
   private needDrain = false;
@@ -187,8 +188,8 @@ export class SocketTransport extends EventEmitter {
   /**
    * The client closed its end (EOF). It may still read: a client that sends its requests and then
    * shuts down its writing side (`nc -N`, a script's `shutdown(SHUT_WR)`) waits for the replies.
-   * They are flushed at the end of this turn of the event loop (server/connection.ts `flushAll`,
-   * queued before this callback ran), so close once that is done and libuv has written them, as a
+   * They are flushed at the end of this turn of the event loop (server/connection/flush-scheduler.ts,
+   * scheduled before this callback ran), so close once that is done and libuv has written them, as a
    * `net.Socket` without `allowHalfOpen` does.
    */
   private ended(): void {

@@ -1,4 +1,4 @@
-import type { Connection } from '../connection.js';
+import type { Connection } from '../connection/index.js';
 import type { Delivery } from '../watches/index.js';
 
 /** One watch event for one of our connections. */

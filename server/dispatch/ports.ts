@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Header } from '../../protocol/index.js';
 import type { Caller, CommitPath, CommitResult, Limits, Store, StoreReply, StoreRequest, Transaction } from '../../store/index.js';
-import type { Connection } from '../connection.js';
+import type { Connection } from '../connection/index.js';
 import type { DescriptorReserve } from '../descriptor-reserve.js';
 import type { Domain } from '../domain.js';
 import type { DomainBudgets } from '../domain-budgets.js';

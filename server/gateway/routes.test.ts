@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op, requestPayload } from '../../protocol/index.js';
 import type { CommitResult, Transaction } from '../../store/index.js';
-import type { Connection } from '../connection.js';
+import type { Connection } from '../connection/index.js';
 import { Daemon } from '../daemon.js';
 import { Quotas } from '../quotas.js';
 import { Gateway } from './gateway.js';

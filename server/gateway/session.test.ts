@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op, requestPayload } from '../../protocol/index.js';
 import { DOM0 } from '../../store/index.js';
-import { Connection } from '../connection.js';
+import { Connection } from '../connection/index.js';
 import { Daemon } from '../daemon.js';
 import { Quotas } from '../quotas.js';
 import { Gateway } from './gateway.js';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { decodeErrorPayload, decodeHeader, HEADER_SIZE, Op, opName, PAYLOAD_MAX, type Header } from '../../protocol/index.js';
 import { isXsErrorCode, XsError, type Caller } from '../../store/index.js';
-import type { Connection, ConnectionKind, Transport } from '../connection.js';
+import type { Connection, ConnectionKind, Transport } from '../connection/index.js';
 import type { Daemon } from '../daemon.js';
 import { process as processFrame } from '../process.js';
 
@@ -91,7 +91,7 @@ export class Session {
 
   /**
    * One write of the connection carries every frame it queued in that turn of the event loop
-   * (`Connection.flush` joins them), so a write is split back into its frames here.
+   * (`ConnectionOutput.flush` joins them), so a write is split back into its frames here.
    */
   private receive(bytes: Buffer): void {
     for (let at = 0; at + HEADER_SIZE <= bytes.length; ) {

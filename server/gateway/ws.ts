@@ -14,7 +14,7 @@ import {
 } from '../../protocol/index.js';
 import { requestSchema, type GatewayRequest } from '../../protocol/json/index.js';
 import { isXsErrorCode, type Caller } from '../../store/index.js';
-import type { Connection, ConnectionKind, Transport } from '../connection.js';
+import type { Connection, ConnectionKind, Transport } from '../connection/index.js';
 import { authorize } from './access.js';
 import { WS_MESSAGE_MAX } from './body-limits.js';
 import { describeZod, toHttpError } from './errors.js';

@@ -3,7 +3,7 @@ import { rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Op, type Header } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { Connection } from '../connection/index.js';
 import type { Daemon } from '../daemon.js';
 import type { Listeners } from '../listeners.js';
 import { descriptor } from '../node-internals.js';
@@ -140,7 +140,7 @@ export class LiveUpdater {
         if (session.cancelled) return this.failed('Cancellation was requested');
         if (session.conn.state === 'closed') return this.failed('the requesting connection closed');
         const open = [...daemon.connections].filter((c) => c.transactions.size > 0);
-        const busy = [...daemon.connections].filter((c) => c !== session.conn && c.holding);
+        const busy = [...daemon.connections].filter((c) => c !== session.conn && c.awaitingReply);
         if (open.length === 0 && busy.length === 0) break;
         if (Date.now() >= deadline) {
           if (busy.length > 0) return this.failed(`requests still in progress on ${busy.length} connection(s)`);
@@ -217,7 +217,7 @@ export class LiveUpdater {
       // Reached only when this process serves on.
       daemon.admit = undefined;
       for (const c of daemon.connections) {
-        c.resumeInput();
+        c.unsuspend();
         c.poll();
       }
       if (suspended) {
@@ -262,7 +262,7 @@ export class LiveUpdater {
       const socket = conn.netSocket;
       const fd = socket === undefined ? undefined : descriptor(socket);
       if (conn.state !== 'open' || fd === undefined) continue;
-      conn.suspendInput();
+      conn.suspend();
       passed.add(conn);
       if (conn === session.conn) reply = { connection: connections.length, reqId: header.reqId, txId: header.txId };
       connections.push({ fd: pass(fd), ...describe(daemon, conn, force) });
@@ -328,7 +328,7 @@ async function forwardLate(daemon: Daemon, child: ChildProcess, passed: Set<Conn
     const late = [...daemon.connections].find((c) => !passed.has(c) && c.state === 'open' && c.netSocket !== undefined);
     if (late === undefined) return;
     passed.add(late);
-    late.suspendInput();
+    late.suspend();
     const message = { type: 'late', connection: describe(daemon, late, false) };
     await new Promise<void>((ok, fail) => {
       child.send(message, late.netSocket, (e) => (e === null || e === undefined ? ok() : fail(e)));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Op, replyPayload } from '../../protocol/index.js';
 import { DOM0, guest, type Caller, type Store } from '../../store/index.js';
-import type { Connection } from '../connection.js';
+import type { Connection } from '../connection/index.js';
 import { Daemon, type DaemonOptions } from '../daemon.js';
 import { listen, type Listeners } from '../listeners.js';
 import type { Quotas } from '../quotas.js';
@@ -78,7 +78,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   const connections: Connection[] = [];
   for (const c of state.connections) {
     const conn = adoptConnection(daemon, new Socket({ fd: c.fd, readable: true, writable: true }), c);
-    conn.suspendInput();
+    conn.suspend();
     connections.push(conn);
   }
   // Connections the previous process accepted after it spawned us arrive over the IPC channel,
@@ -88,7 +88,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
     if (!(handle instanceof Socket)) return;
     try {
       const conn = adoptConnection(daemon, handle, parseLate((m as { connection?: unknown }).connection));
-      if (!serving) conn.suspendInput();
+      if (!serving) conn.suspend();
       options.log.info({ conn: conn.id, kind: conn.kind }, 'live-update: adopted a connection accepted after the spawn');
     } catch (e) {
       options.log.error({ err: (e as Error).message }, 'live-update: a passed connection is unusable; closed');
@@ -116,7 +116,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
       }
       daemon.admit = undefined;
       for (const conn of daemon.connections) {
-        conn.resumeInput();
+        conn.unsuspend();
         conn.poll();
       }
       writeFileSync(join(state.rundir, PID_FILE), `${process.pid}\n`, { mode: 0o644 });

@@ -15,7 +15,7 @@ import {
   type Store,
   type XsErrorCode,
 } from '../../store/index.js';
-import type { OutputGate } from '../connection.js';
+import type { OutputGate } from '../connection/index.js';
 import {
   fsyncDir,
   prepareDataDir,

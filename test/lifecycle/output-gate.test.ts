@@ -1,5 +1,5 @@
 /**
- * The durability barrier (`OutputGate`, server/connection.ts): with persistence on, no reply and
+ * The durability barrier (`OutputGate`, server/connection/durability-hold.ts): with persistence on, no reply and
  * no watch event leaves before the commit it may reflect is durable, on any connection, reads
  * included, and each connection's output keeps its order. In-process, with a gate the test
  * releases by hand, so the "not yet" is a fact about the daemon's state, not about timing.

@@ -1,0 +1,119 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { encodeFrame, Op, type Frame } from '../../protocol/index.js';
+import { ConnectionInput, type Admission } from './connection-input.js';
+import type { ConnectionState } from './connection-state.js';
+import type { Transport } from './transport.js';
+
+class Peer extends EventEmitter implements Transport {
+  readonly writableLength = 0;
+  readonly writableNeedDrain = false;
+  reading = true;
+  destroyed: Error | undefined;
+  write(): boolean {
+    return true;
+  }
+  pause(): void {
+    this.reading = false;
+  }
+  resume(): void {
+    this.reading = true;
+  }
+  destroy(e?: Error): void {
+    this.destroyed = e;
+  }
+}
+
+function setup() {
+  const owner = { state: 'open' as ConnectionState };
+  const peer = new Peer();
+  const taken: number[] = [];
+  let admit: Admission<typeof owner> | undefined;
+  const input = new ConnectionInput(owner, peer, (_o, f: Frame) => taken.push(f.header.reqId), () => admit);
+  return { owner, peer, taken, input, setAdmission: (a: typeof admit) => (admit = a) };
+}
+
+const request = (reqId: number, type: number = Op.READ) => encodeFrame(type, reqId, 0, Buffer.from('/a\0', 'latin1'));
+
+describe('ConnectionInput', () => {
+  it('takes every whole request of a chunk, in order, and keeps a partial one', () => {
+    const { peer, taken, input } = setup();
+    const third = request(3);
+    peer.emit('data', Buffer.concat([request(1), request(2), third.subarray(0, 5)]));
+    expect(taken).toEqual([1, 2]);
+    expect(input.partialBytes).toBe(5);
+    peer.emit('data', third.subarray(5));
+    expect(taken).toEqual([1, 2, 3]);
+  });
+
+  it('takes no request while a reply is awaited, and the waiting ones after it', async () => {
+    const { peer, taken, input } = setup();
+    let done!: () => void;
+    peer.emit('data', request(1));
+    input.awaitReply(new Promise<void>((r) => (done = r)));
+    peer.emit('data', Buffer.concat([request(2), request(3)]));
+    expect(taken).toEqual([1]);
+    expect(input.awaitingReply).toBe(true);
+    done();
+    await new Promise((r) => setImmediate(r));
+    expect(input.awaitingReply).toBe(false);
+    expect(taken).toEqual([1, 2, 3]);
+  });
+
+  it('takes no request while paused; resume reads on and takes them', () => {
+    const { peer, taken, input } = setup();
+    input.pause();
+    expect(peer.reading).toBe(false);
+    peer.emit('data', request(1));
+    expect(taken).toEqual([]);
+    input.resume();
+    expect(peer.reading).toBe(true);
+    expect(taken).toEqual([1]);
+  });
+
+  it('takes no request while throttled, then reads on unless paused or suspended meanwhile', async () => {
+    const { peer, taken, input } = setup();
+    input.throttle(5, { suspended: false });
+    expect(peer.reading).toBe(false);
+    peer.emit('data', request(1));
+    input.pause();
+    input.resume(); // the drain of a full socket: still throttled
+    expect(peer.reading).toBe(false);
+    expect(taken).toEqual([]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(peer.reading).toBe(true);
+    expect(taken).toEqual([1]);
+    const suspension = { suspended: true };
+    input.throttle(5, suspension);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(peer.reading).toBe(false); // live update's stop stays
+  });
+
+  it('leaves requests the admission refuses, and what follows, unread until pumped again', () => {
+    const { peer, taken, input, setAdmission } = setup();
+    setAdmission((_o, type) => type !== Op.TRANSACTION_START);
+    peer.emit('data', Buffer.concat([request(1), request(2, Op.TRANSACTION_START), request(3)]));
+    expect(taken).toEqual([1]);
+    expect(input.unread().length).toBe(2 * request(1).length);
+    setAdmission(undefined);
+    input.pump();
+    expect(taken).toEqual([1, 2, 3]);
+  });
+
+  it('takes nothing once the connection is closed', () => {
+    const { owner, peer, taken } = setup();
+    owner.state = 'closed';
+    peer.emit('data', request(1));
+    expect(taken).toEqual([]);
+  });
+
+  it('ends the connection on a header announcing more than 4096 bytes', () => {
+    const { peer, taken } = setup();
+    const header = Buffer.alloc(16);
+    header.writeUInt32LE(Op.READ, 0);
+    header.writeUInt32LE(4097, 12);
+    peer.emit('data', header);
+    expect(taken).toEqual([]);
+    expect(peer.destroyed?.message).toMatch(/oversized request \(4097 bytes\)/);
+  });
+});

@@ -1,0 +1,133 @@
+import { FrameDecoder, type Frame } from '../../protocol/index.js';
+import type { Lifecycle } from './connection-state.js';
+import type { Transport } from './transport.js';
+
+/**
+ * `admit(owner, type)` says whether a connection may take its next request, of message type
+ * `type`; `false` leaves it, and what follows, unread until `pump()` is called again.
+ */
+export type Admission<C> = (owner: C, type: number) => boolean;
+
+/** What the output and the disk hold see of the input: they pause it while output is backed up. */
+export interface PausableInput {
+  readonly paused: boolean;
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * A connection's requests: the frame decoder fed by the transport, and the pump that hands each
+ * whole request to `onFrame`, one at a time, in order, while nothing stops it:
+ * - `paused`: the client's output is backed up (its socket is full, or too much waits for the
+ *   disk), so its requests are not read until it drains (XSA-326; oxenstored `xb.ml` `can_input`);
+ * - `awaitReply(done)`: a request's handler has not finished, and its reply must come first;
+ * - `admission`: live update defers requests while it hands over;
+ * - `throttle(ms)`: its domain spent its disk budget (server/disk-budget.ts).
+ */
+export class ConnectionInput<C extends Lifecycle> implements PausableInput {
+  private readonly decoder = new FrameDecoder();
+  /** Not reading: the client's output is backed up (`pause`, `resume`). */
+  private stopped = false;
+  private awaiting = false;
+  /** Not read until the domain's disk budget has tokens again (`throttle`). */
+  private throttled = false;
+
+  constructor(
+    private readonly owner: C,
+    private readonly transport: Transport,
+    private readonly onFrame: (owner: C, frame: Frame) => void,
+    /** The predicate that may defer requests, or undefined when every request is taken: then the hot path reads no header twice. */
+    private readonly admission: () => Admission<C> | undefined,
+  ) {
+    transport.on('data', (chunk: Buffer) => {
+      this.decoder.push(chunk);
+      this.pump();
+    });
+  }
+
+  /** Bytes of a request received but not yet complete. */
+  get partialBytes(): number {
+    return this.decoder.buffered();
+  }
+
+  get paused(): boolean {
+    return this.stopped;
+  }
+
+  /** True while a request's reply is awaited (`awaitReply`): no request is taken meanwhile. */
+  get awaitingReply(): boolean {
+    return this.awaiting;
+  }
+
+  /** Stops reading the transport (its output is backed up); the caller checks `paused` first. */
+  pause(): void {
+    this.stopped = true;
+    this.transport.pause();
+  }
+
+  /** Reads again, and takes the requests that waited. */
+  resume(): void {
+    this.stopped = false;
+    if (!this.throttled) this.transport.resume();
+    this.pump();
+  }
+
+  /**
+   * `throttle(ms, suspension)` takes no request from this client for `ms`. What it sends meanwhile
+   * waits in the kernel's socket buffer, and then in the client; its replies and events still go
+   * out. Reading restarts after it unless something else stopped it meanwhile.
+   */
+  throttle(ms: number, suspension: { readonly suspended: boolean }): void {
+    if (this.throttled || this.owner.state !== 'open') return;
+    this.throttled = true;
+    this.transport.pause();
+    setTimeout(() => {
+      this.throttled = false;
+      if (this.owner.state !== 'open') return;
+      if (!this.stopped && !suspension.suspended) this.transport.resume();
+      this.pump();
+    }, ms).unref();
+  }
+
+  /**
+   * `awaitReply(done)` stops taking requests until `done` settles: the few handlers that must wait
+   * (opening a domain's socket) keep this connection's replies in request order (spec §1.2).
+   */
+  awaitReply(done: Promise<void>): void {
+    this.awaiting = true;
+    void done.finally(() => {
+      this.awaiting = false;
+      this.pump();
+    });
+  }
+
+  /** Every byte received and not yet taken (whole requests, then a partial one). */
+  unread(): Buffer {
+    return this.decoder.unconsumed();
+  }
+
+  /** Bytes received some other way (live update: the previous process's), before any new one. */
+  inject(bytes: Buffer): void {
+    this.decoder.push(bytes);
+    this.pump();
+  }
+
+  /** Takes the requests waiting in the decoder, as long as nothing stops it. */
+  pump(): void {
+    while (!this.stopped && !this.throttled && !this.awaiting && this.owner.state === 'open') {
+      const admit = this.admission();
+      if (admit !== undefined) {
+        const type = this.decoder.peekType();
+        if (type === undefined || !admit(this.owner, type)) break;
+      }
+      const f = this.decoder.next();
+      if (f === undefined) break;
+      this.onFrame(this.owner, f);
+    }
+    if (this.decoder.error !== undefined) {
+      // Spec §1.3: a header announcing more than 4096 bytes kills the connection (cxenstored);
+      // nothing after it can be trusted to be a header.
+      this.transport.destroy(new Error(`oversized request (${this.decoder.error.len} bytes)`));
+    }
+  }
+}
