@@ -1,17 +1,13 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { encodeFrame, Op, PAYLOAD_MAX, replyPayload, type Frame } from '../protocol/index.js';
+import type { Frame } from '../protocol/index.js';
 import {
   commit,
   createStore,
   execute,
   forgetDomain,
   advance,
-  has,
   History,
-  lookup,
-  Need,
-  relativeTo,
   DOM0,
   guest,
   type Caller,
@@ -27,16 +23,17 @@ import {
 } from '../store/index.js';
 import { Connection, FlushScheduler, type Admission, type ConnectionKind, type OutputGate, type Transport } from './connection/index.js';
 import type { Domain } from './domain.js';
-import type { LiveUpdater } from './live-update/index.js';
 import { Fairness } from './fairness.js';
 import { DiskBudget, type DiskBudgetOptions } from './disk-budget.js';
 import { Domains } from './domains.js';
 import { defaultReserve, DescriptorReserve, openFileLimit } from './descriptor-reserve.js';
 import { DomainBudgets } from './domain-budgets.js';
 import { Quotas } from './quotas.js';
-import { lostReply, process as processFrame } from './process.js';
-import type { Watch } from './watch.js';
-import { WatchRegistry } from './watch-registry.js';
+import { process as processFrame } from './process.js';
+import { lostReply } from './dispatch/frames.js';
+import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
+import { outcome, type ConnDelivery, type Outcome } from './dispatch/outcome.js';
+import type { LiveUpdateCommand, Ports, Stats } from './dispatch/ports.js';
 import { socketTransport, type SocketIo } from './socket-transport.js';
 
 export interface DaemonOptions {
@@ -88,7 +85,7 @@ export interface CommitLog extends OutputGate {
  * request dispatch is the table in `process.ts`. All actions run on Node's one thread, so every
  * request is atomic with respect to every other, as in both Xen daemons (spec §8.8).
  */
-export class Daemon {
+export class Daemon implements Ports {
   store: Store;
   readonly history: History;
   readonly watches = new WatchRegistry<Connection>();
@@ -105,7 +102,7 @@ export class Daemon {
   readonly quotas: Quotas;
   /** Who wins among conflicting transactions once one has kept losing (fairness.ts). */
   readonly fairness: Fairness;
-  readonly stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
+  readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
   private readonly releaseHooks = new Set<(domid: number) => void>();
   /**
@@ -116,7 +113,7 @@ export class Daemon {
    */
   active = true;
   /** Live update (`server/live-update/`), once the listeners exist: CONTROL `live-update` drives it. */
-  liveUpdate: LiveUpdater | undefined;
+  liveUpdate: (LiveUpdateCommand & { stopping(): boolean }) | undefined;
   /**
    * Asked before a connection takes its next request (of that message type): `false` leaves it,
    * and what follows, unread in the connection's decoder until `conn.poll()`. Live update defers
@@ -238,19 +235,17 @@ export class Daemon {
     else this.log.debug({ conn: conn.id }, 'connection closed');
   }
 
-  /** `apply(caller, limits, req)` runs one request outside any transaction and fires its watches. */
-  apply(caller: Caller, limits: Limits, req: StoreRequest): StoreReply {
+  /** `apply(caller, limits, req)` runs one request outside any transaction: its reply and the watch events it causes. */
+  apply(caller: Caller, limits: Limits, req: StoreRequest): Outcome<StoreReply> {
     const before = this.store;
     const out = execute(before, caller, limits, req);
-    if (out.changes.length > 0) {
-      this.options.journal?.admit?.();
-      this.install(advance(out.store, before), before, out.changes, caller);
-    }
-    return out.reply;
+    if (out.changes.length === 0) return out.reply;
+    this.options.journal?.admit?.();
+    return outcome(out.reply, this.install(advance(out.store, before), before, out.changes, caller));
   }
 
-  /** `commit(tx)` ends a transaction with "T": installs it and fires its watches, or reports why not. */
-  commit(tx: Transaction): CommitResult {
+  /** `commit(tx)` ends a transaction with "T": installs it (with its watch events), or reports why not. */
+  commit(tx: Transaction): Outcome<CommitResult> {
     const before = this.store;
     return this.settle(commit(before, tx), before, tx.caller);
   }
@@ -258,9 +253,9 @@ export class Daemon {
   /**
    * `commitFor(conn, tx)` is `commit(tx)` for a client connection, under the fairness turn: a
    * commit that would change what the turn's transaction reserved waits for the turn to end and is
-   * then decided against the store of that moment (fairness.ts); the result is then a promise.
+   * then decided against the store of that moment (fairness.ts); the outcome is then a promise.
    */
-  commitFor(conn: Connection, tx: Transaction): CommitResult | Promise<CommitResult> {
+  commitFor(conn: Connection, tx: Transaction): Outcome<CommitResult> | Promise<Outcome<CommitResult>> {
     const before = this.store;
     const result = commit(before, tx);
     if (result.kind === 'committed' && result.store !== before) {
@@ -273,7 +268,7 @@ export class Daemon {
     return this.settle(result, before, tx.caller);
   }
 
-  private settle(result: CommitResult, before: Store, by: Caller): CommitResult {
+  private settle(result: CommitResult, before: Store, by: Caller): Outcome<CommitResult> {
     if (result.kind === 'committed') {
       if (result.store !== before) {
         try {
@@ -284,10 +279,9 @@ export class Daemon {
         }
       }
       this.stats.commits[result.path]++;
-      this.install(result.store, before, result.changes, by);
-    } else if (result.kind === 'conflict') {
-      this.stats.conflicts++;
+      return outcome(result, this.install(result.store, before, result.changes, by));
     }
+    if (result.kind === 'conflict') this.stats.conflicts++;
     return result;
   }
 
@@ -304,7 +298,7 @@ export class Daemon {
    * `complete`: every node that differs is on or below a path in `changes` (true of requests and
    * commits), which lets the journal walk only those paths (store/delta.ts).
    */
-  private install(next: Store, before: Store, changes: readonly Change[], by: Caller | undefined, complete = true): void {
+  private install(next: Store, before: Store, changes: readonly Change[], by: Caller | undefined, complete = true): readonly ConnDelivery[] {
     if (next !== before) {
       const bytes = this.options.journal?.record(before, next, complete ? changes : undefined);
       this.store = next;
@@ -314,7 +308,7 @@ export class Daemon {
         if (wait > 0) this.throttle(by.domid, wait);
       }
     }
-    for (const c of changes) this.fire(c, before, next);
+    return deliveries(this.watches, changes, before, next);
   }
 
   /** Stops reading the connections of guest `domid` for `ms`: it spent its disk budget (disk-budget.ts). */
@@ -350,90 +344,27 @@ export class Daemon {
   }
 
   /**
-   * Fires the watches a change matches (spec §8.2–8.5): watches on the node and its ancestors get
-   * the changed path; on removal, watches strictly below it get their own path (oxenstored's rule,
-   * recorded in the README). Unprivileged watchers only hear of nodes they could read, or whose
-   * parent they could read, before or after the change (XSA-115).
+   * `introduce(domid, mfn, port)` starts serving a domain on its own socket; its deliveries are
+   * `@introduceDomain`'s. A repeated INTRODUCE with the same frame keeps the domain as it is
+   * (oxenstored) and fires nothing; with a different one it is EINVAL (spec §7.11).
    */
-  private fire(change: Change, before: Store, after: Store): void {
-    // Special names are not tree paths: `/` is not their ancestor, and their watches fire only
-    // for domain introduction and release (spec §3.1, §8.6), not for a change of their permissions.
-    if (change.path.charCodeAt(0) === 0x40 /* @ */) return;
-    this.watches.forEachAbove(change.path, (w) => {
-      if (this.mayHear(w.owner, change.path, before, change.kind === 'set' ? after : undefined)) {
-        this.event(w, w.relative ? relativeTo(change.path, w.owner.caller.domid) : change.path);
-      }
-    });
-    if (change.kind === 'remove') {
-      this.watches.forEachBelow(change.path, (w) => {
-        if (this.mayHear(w.owner, w.canonical, before, undefined)) this.event(w, w.path);
-      });
-    }
-  }
-
-  private mayHear(conn: Connection, path: string, before: Store, after: Store | undefined): boolean {
-    if (conn.caller.privileged) return true;
-    const segs = path === '/' ? [] : path.slice(1).split('/');
-    return readableNear(before, segs, conn.caller) || (after !== undefined && readableNear(after, segs, conn.caller));
-  }
-
-  /** Fires `@introduceDomain` or `@releaseDomain` for the connections its permissions allow. */
-  fireSpecial(name: SpecialName): void {
-    const perms = this.store.special[name];
-    this.watches.forEachSpecial(name, (w) => {
-      if (has(perms, w.owner.caller, Need.READ)) this.event(w, name);
-    });
-  }
-
-  /**
-   * Queues one watch event; events that would not fit a message are dropped (XSA-324), and so are
-   * events for a guest that is not reading while its output takes it past its `memory` quota
-   * (cxenstored stops sending to a domain over its hard memory quota, spec §10.2). A guest that
-   * reads is never dropped from: its output does not stay.
-   */
-  event(w: Watch<Connection>, path: string): void {
-    const owner = w.owner;
-    const payload = replyPayload.watchEvent(path, w.token);
-    if (payload.length > PAYLOAD_MAX) return this.dropped(owner, path, 'watch event too large for a message; dropped', true);
-    const frame = encodeFrame(Op.WATCH_EVENT, 0, 0, payload);
-    if (owner.budget !== undefined && owner.isBacklogged && owner.budget.overMemory(this.quotas.limitsFor(owner.caller.domid), frame.length)) {
-      return this.dropped(owner, path, 'watcher is not reading and at its memory quota; event dropped', true);
-    }
-    if (!owner.sendEvent(frame)) this.dropped(owner, path, 'watcher is not reading; event dropped', false);
-  }
-
-  /**
-   * Counts an event dropped for `conn` and logs the first and every thousandth: whoever makes
-   * events be dropped (a watcher that does not read, a huge token) must not flood the log.
-   */
-  private dropped(conn: Connection, path: string, why: string, count: boolean): void {
-    const n = count ? ++conn.droppedEvents : conn.droppedEvents;
-    if (n === 1 || n % 1000 === 0) this.log.warn({ conn: conn.id, path, dropped: n }, why);
-  }
-
-  /**
-   * `introduce(domid, mfn, port)` starts serving a domain on its own socket and fires
-   * `@introduceDomain`. A repeated INTRODUCE with the same frame keeps the domain as it is
-   * (oxenstored); with a different one it is EINVAL (spec §7.11).
-   */
-  async introduce(domid: number, mfn: string, port: number): Promise<'new' | 'same'> {
+  async introduce(domid: number, mfn: string, port: number): Promise<readonly ConnDelivery[]> {
     const known = this.domains.get(domid);
     if (known !== undefined) {
       if (known.mfn !== mfn) throw new XsError('EINVAL', `domain ${domid} was introduced with another frame`);
-      return 'same';
+      return NO_DELIVERIES;
     }
     await this.domains.introduce(domid, mfn, port);
     this.log.info({ domid, socket: this.domains.socketPath(domid) }, 'domain introduced');
-    this.fireSpecial('@introduceDomain');
-    return 'new';
+    return this.special('@introduceDomain');
   }
 
   /**
    * `release(domid)` stops serving a domain: its connections close (their watches and transactions
-   * die), its nodes and ACL entries are removed from the store (spec §6.6), and `@releaseDomain`
-   * fires.
+   * die), its nodes and ACL entries are removed from the store (spec §6.6); its deliveries are
+   * the removals' and then `@releaseDomain`'s.
    */
-  release(domid: number): void {
+  release(domid: number): readonly ConnDelivery[] {
     // Refused whole on a full disk: the domain stays, so the toolstack's retry finds it.
     this.options.journal?.admit?.();
     this.domains.release(domid);
@@ -443,12 +374,18 @@ export class Daemon {
     const before = this.store;
     const { store, changes } = forgetDomain(before, domid);
     // Not complete: the release also drops ACL entries on nodes it does not report.
-    this.install(advance(store, before), before, changes, undefined, false);
+    const removed = this.install(advance(store, before), before, changes, undefined, false);
     this.quotas.forget(domid);
     this.diskBudget?.forget(domid);
     for (const hook of this.releaseHooks) hook(domid);
     this.log.info({ domid }, 'domain released');
-    this.fireSpecial('@releaseDomain');
+    const released = this.special('@releaseDomain');
+    return removed.length === 0 ? released : released.length === 0 ? removed : [...removed, ...released];
+  }
+
+  /** The deliveries of `@introduceDomain` or `@releaseDomain`, as its permissions allow (spec §8.6). */
+  private special(name: SpecialName): readonly ConnDelivery[] {
+    return specialDeliveries(this.watches, name, this.store.special[name]);
   }
 
   /**
@@ -475,11 +412,3 @@ export class Daemon {
   }
 }
 
-/** True when the caller may read the node at `segs`, or its parent (XSA-115 delivery rule). */
-function readableNear(s: Store, segs: readonly string[], caller: Caller): boolean {
-  const node = lookup(s.root, segs);
-  if (node !== undefined && has(node.perms, caller, Need.READ)) return true;
-  if (segs.length === 0) return false;
-  const parent = lookup(s.root, segs, segs.length - 1);
-  return parent !== undefined && has(parent.perms, caller, Need.READ);
-}

@@ -1,6 +1,6 @@
 import type { Connection } from './connection/index.js';
 import { DomainBudget } from './domain-budget.js';
-import type { WatchRegistry } from './watch-registry.js';
+import type { WatchRegistry } from './watches/index.js';
 
 /**
  * The budgets of the unprivileged domains that have connections, by domid. A budget exists while

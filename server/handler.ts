@@ -1,11 +1,12 @@
 import { replyPayload, type Header } from '../protocol/index.js';
 import { XsError, type Limits, type Transaction } from '../store/index.js';
 import type { Connection } from './connection/index.js';
-import type { Daemon } from './daemon.js';
+import type { ConnDelivery, Outcome } from './dispatch/outcome.js';
+import type { Ports } from './dispatch/ports.js';
 
-/** Everything a handler may use to answer one request. */
-export interface RequestContext {
-  readonly daemon: Daemon;
+/** Everything a handler may use to answer one request: `port` is what it may ask of the daemon. */
+export interface RequestContext<P = Ports> {
+  readonly port: P;
   readonly conn: Connection;
   readonly header: Header;
   /** The transaction named by the header's tx_id, for handlers that run inside one. */
@@ -14,15 +15,16 @@ export interface RequestContext {
 }
 
 /**
- * A successful answer: the reply payload (a byte string or bytes), and optionally work to do once
- * the reply is queued (the initial event after WATCH's OK, spec §8.1). Failures are thrown XsErrors.
+ * A successful answer: the reply payload (a byte string or bytes), after the watch events the
+ * request caused (dispatch/outcome.ts). Failures are thrown XsErrors.
  */
-export interface Reply {
+export type Reply = Outcome<{
   readonly payload: Buffer | string;
-  readonly after?: () => void | Promise<void>;
-}
+  /** WATCH's initial event, which follows its OK (spec §8.1). */
+  readonly initial?: ConnDelivery;
+}>;
 
-export type Handler = (ctx: RequestContext, payload: Buffer) => Reply | Promise<Reply>;
+export type Handler<P = Ports> = (ctx: RequestContext<P>, payload: Buffer) => Reply | Promise<Reply>;
 
 /**
  * How the dispatcher treats a message type before calling its handler:
@@ -39,6 +41,11 @@ export interface HandlerSpec {
 }
 
 export const OK_REPLY: Reply = Object.freeze({ payload: replyPayload.ok() });
+
+/** OK, after the watch events the request caused; the shared OK_REPLY when it caused none. */
+export function ok(deliveries: readonly ConnDelivery[] | undefined): Reply {
+  return deliveries === undefined || deliveries.length === 0 ? OK_REPLY : { payload: OK_REPLY.payload, deliveries };
+}
 
 /** `required(x)` is `x`, or EINVAL for a malformed payload (spec §5: "malformed payload"). */
 export function required<T>(x: T | undefined, what = 'malformed payload'): T {

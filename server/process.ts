@@ -1,38 +1,40 @@
-import { decodeHeader, encodeErrorPayload, encodeFrame, Op, opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
+import { opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
 import { XsError, type XsErrorCode } from '../store/index.js';
 import type { Connection } from './connection/index.js';
-import type { Daemon } from './daemon.js';
+import { errorFrame, eventFrame, replyFrame } from './dispatch/frames.js';
+import type { ConnDelivery } from './dispatch/outcome.js';
+import type { DispatchPort, Ports } from './dispatch/ports.js';
 import type { HandlerSpec, Reply, RequestContext } from './handler.js';
 import { HANDLERS } from './handlers/index.js';
 
 /**
- * `process(daemon, conn, frame)` answers one request: exactly one reply frame, of the request's
+ * `process(port, conn, frame)` answers one request: exactly one reply frame, of the request's
  * type or ERROR, echoing req_id and tx_id (spec §1.2). Never throws: an XsError becomes its Xen
  * error name, anything else is logged and answered EIO (oxenstored's "nothrow guarantee"). This is
- * the one place where errors become bytes.
+ * the one place where errors become codes (dispatch/frames.ts makes the bytes).
  */
-export function process(daemon: Daemon, conn: Connection, frame: Frame): void {
+export function process(port: Ports, conn: Connection, frame: Frame): void {
   const { header } = frame;
-  daemon.stats.requests++;
-  daemon.touch();
+  port.stats.requests++;
+  port.touch();
   const spec = HANDLERS[header.type];
   let reply: Reply | Promise<Reply>;
   try {
     if (spec === undefined) throw new XsError('ENOSYS', `unknown message type ${header.type}`);
-    reply = spec.handle(context(daemon, conn, frame, spec), frame.payload);
+    reply = spec.handle(context(port, conn, frame, spec), frame.payload);
   } catch (e) {
-    return failed(daemon, conn, frame, e);
+    return failed(port, conn, frame, e);
   }
   if (reply instanceof Promise) {
     // Only domain introduction awaits (a socket to open). Later requests of this connection are
     // still answered in order: the connection waits for this reply before it reads on.
-    conn.awaitReply(reply.then((r) => send(daemon, conn, frame, r), (e: unknown) => failed(daemon, conn, frame, e)));
+    conn.awaitReply(reply.then((r) => send(port, conn, frame, r), (e: unknown) => failed(port, conn, frame, e)));
   } else {
-    send(daemon, conn, frame, reply);
+    send(port, conn, frame, reply);
   }
 }
 
-function context(daemon: Daemon, conn: Connection, frame: Frame, spec: HandlerSpec): RequestContext {
+function context(port: Ports, conn: Connection, frame: Frame, spec: HandlerSpec): RequestContext {
   const { header } = frame;
   const caller = conn.caller;
   if (spec.privileged && !caller.privileged) throw new XsError('EACCES', `${opName(header.type)} is privileged`);
@@ -44,36 +46,62 @@ function context(daemon: Daemon, conn: Connection, frame: Frame, spec: HandlerSp
     if (tx === undefined) throw new XsError('ENOENT', `no transaction ${header.txId}`);
     if (spec.tx === 'check') tx = undefined;
   }
-  return { daemon, conn, header, tx, limits: daemon.quotas.limitsFor(caller.domid) };
+  return { port, conn, header, tx, limits: port.quotas.limitsFor(caller.domid) };
 }
 
-function send(daemon: Daemon, conn: Connection, frame: Frame, reply: Reply): void {
+function send(port: Ports, conn: Connection, frame: Frame, reply: Reply): void {
   const { header } = frame;
+  const events = reply.deliveries;
+  if (events !== undefined) for (let i = 0; i < events.length; i++) deliver(port, events[i]!);
   // A byte string's length is its size in bytes (latin1), so a READ's value goes into the frame
   // with one copy. Spec §1.4 (XSA-72): a reply that does not fit a message is E2BIG, always.
   const payload = reply.payload;
-  if (payload.length > PAYLOAD_MAX) return failed(daemon, conn, frame, new XsError('E2BIG', 'reply too large'));
-  if (daemon.options.accessLog) access(daemon, conn, frame, 'OK');
-  conn.send(encodeFrame(header.type, header.reqId, header.txId, payload));
-  if (reply.after !== undefined) void reply.after();
+  if (payload.length > PAYLOAD_MAX) return failed(port, conn, frame, new XsError('E2BIG', 'reply too large'));
+  if (port.options.accessLog) access(port, conn, frame, 'OK');
+  conn.send(replyFrame(header, payload));
+  if (reply.initial !== undefined) deliver(port, reply.initial);
 }
 
-function failed(daemon: Daemon, conn: Connection, frame: Frame, e: unknown): void {
+/**
+ * Queues one watch event; events that would not fit a message are dropped (XSA-324), and so are
+ * events for a guest that is not reading while its output takes it past its `memory` quota
+ * (cxenstored stops sending to a domain over its hard memory quota, spec §10.2). A guest that
+ * reads is never dropped from: its output does not stay.
+ */
+function deliver(port: DispatchPort, d: ConnDelivery): void {
+  const owner = d.conn;
+  const frame = eventFrame(d.path, d.watch.token);
+  if (frame === undefined) return dropped(port, owner, d.path, 'watch event too large for a message; dropped', true);
+  if (owner.budget !== undefined && owner.isBacklogged && owner.budget.overMemory(port.quotas.limitsFor(owner.caller.domid), frame.length)) {
+    return dropped(port, owner, d.path, 'watcher is not reading and at its memory quota; event dropped', true);
+  }
+  if (!owner.sendEvent(frame)) dropped(port, owner, d.path, 'watcher is not reading; event dropped', false);
+}
+
+/**
+ * Counts an event dropped for `conn` and logs the first and every thousandth: whoever makes
+ * events be dropped (a watcher that does not read, a huge token) must not flood the log.
+ */
+function dropped(port: DispatchPort, conn: Connection, path: string, why: string, count: boolean): void {
+  const n = count ? ++conn.droppedEvents : conn.droppedEvents;
+  if (n === 1 || n % 1000 === 0) port.log.warn({ conn: conn.id, path, dropped: n }, why);
+}
+
+function failed(port: DispatchPort, conn: Connection, frame: Frame, e: unknown): void {
   let code: XsErrorCode;
   if (e instanceof XsError) {
     code = e.code;
   } else {
     code = 'EIO';
-    daemon.log.error({ conn: conn.id, op: opName(frame.header.type), err: e }, 'request failed unexpectedly');
+    port.log.error({ conn: conn.id, op: opName(frame.header.type), err: e }, 'request failed unexpectedly');
   }
-  if (daemon.options.accessLog) access(daemon, conn, frame, code);
-  const { header } = frame;
-  conn.send(encodeFrame(Op.ERROR, header.reqId, header.txId, encodeErrorPayload(code)));
+  if (port.options.accessLog) access(port, conn, frame, code);
+  conn.send(errorFrame(frame.header, code));
 }
 
-function access(daemon: Daemon, conn: Connection, frame: Frame, outcome: string): void {
+function access(port: DispatchPort, conn: Connection, frame: Frame, outcome: string): void {
   const { header } = frame;
-  daemon.log.info(
+  port.log.info(
     {
       conn: conn.id,
       domid: conn.caller.domid,
@@ -84,23 +112,4 @@ function access(daemon: Daemon, conn: Connection, frame: Frame, outcome: string)
     },
     'access',
   );
-}
-
-/**
- * Replies whose content does not depend on the store: they stay true when the store is rolled
- * back (the watch was registered, or removed, all the same).
- */
-const UNAFFECTED_BY_ROLLBACK: ReadonlySet<number> = new Set([Op.WATCH, Op.UNWATCH, Op.RESET_WATCHES]);
-
-/**
- * `lostReply(frame, code)` is what a held reply becomes when the commits it waited for are lost
- * (a log write failed; server/persistence/journal.ts): the request's error `code` (ENOSPC on a
- * full disk), with its req_id and tx_id. It was computed from a version of the store that is gone:
- * a write's OK would acknowledge what was undone, a read's data would show it. Watch replies are
- * kept. The request is not run again: a client retries on its error, against the durable store.
- */
-export function lostReply(frame: Buffer, code: XsErrorCode): Buffer {
-  const h = decodeHeader(frame, 0);
-  if (UNAFFECTED_BY_ROLLBACK.has(h.type)) return frame;
-  return encodeFrame(Op.ERROR, h.reqId, h.txId, encodeErrorPayload(code));
 }

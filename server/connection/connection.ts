@@ -26,7 +26,7 @@ export interface ConnectionHooks {
   readonly flushes: FlushScheduler;
   /** Set when persistence is on: replies and events wait for the commits they may reflect. */
   readonly gate: OutputGate | undefined;
-  /** What a held reply becomes when the commits it waited for are lost (server/process.ts). */
+  /** What a held reply becomes when the commits it waited for are lost (server/dispatch/frames.ts `lostReply`). */
   readonly lostReply: (frame: Buffer, code: XsErrorCode) => Buffer;
 }
 

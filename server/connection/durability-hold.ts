@@ -45,7 +45,7 @@ export class DurabilityHold {
     private readonly transport: Pick<Transport, 'writableNeedDrain'>,
     /** Sends a released frame on, past this hold. */
     private readonly deliver: (frame: Buffer, event: boolean) => void,
-    /** What a held reply becomes when its commits are lost (server/process.ts `lostReply`). */
+    /** What a held reply becomes when its commits are lost (server/dispatch/frames.ts `lostReply`). */
     private readonly lostReply: (frame: Buffer, code: XsErrorCode) => Buffer,
   ) {}
 

@@ -1,5 +1,6 @@
 import { replyPayload, splitArgs } from '../../protocol/index.js';
 import { checkStore, owned, subtreeSize, XsError } from '../../store/index.js';
+import type { ControlPort } from '../dispatch/ports.js';
 import { required, type Handler, type RequestContext } from '../handler.js';
 
 /**
@@ -9,7 +10,7 @@ import { required, type Handler, type RequestContext } from '../handler.js';
  */
 type Command = {
   readonly usage: string;
-  readonly run: (ctx: RequestContext, args: string[]) => string | Promise<string>;
+  readonly run: (ctx: RequestContext<ControlPort>, args: string[]) => string | Promise<string>;
 };
 
 const COMMANDS: Readonly<Record<string, Command>> = {
@@ -20,7 +21,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   print: {
     usage: 'print <text>                write <text> to the daemon log',
     run: (ctx, args) => {
-      ctx.daemon.log.info({ conn: ctx.conn.id }, args.join(' '));
+      ctx.port.log.info({ conn: ctx.conn.id }, args.join(' '));
       return 'OK';
     },
   },
@@ -29,15 +30,15 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     run: (ctx, args) => {
       if (args.length > 0) {
         if (args[0] !== 'on' && args[0] !== 'off') throw new XsError('EINVAL', 'log on|off');
-        ctx.daemon.options.accessLog = args[0] === 'on';
+        ctx.port.options.accessLog = args[0] === 'on';
       }
-      return `access log ${ctx.daemon.options.accessLog ? 'on' : 'off'}`;
+      return `access log ${ctx.port.options.accessLog ? 'on' : 'off'}`;
     },
   },
   quota: {
     usage: 'quota [set <name> <value> | <domid>]  show or set quotas, or a domain\'s usage',
     run: (ctx, args) => {
-      const q = ctx.daemon.quotas;
+      const q = ctx.port.quotas;
       if (args.length === 0) return q.names().map((n) => `${n.padEnd(18)} ${q.get(n)}`).join('\n');
       if (args[0] === 'set') {
         if (args.length !== 3 || !/^\d+$/.test(args[2]!)) throw new XsError('EINVAL', 'quota set <name> <value>');
@@ -51,8 +52,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   check: {
     usage: 'check                       verify the store\'s invariants',
     run: (ctx) => {
-      const problems = checkStore(ctx.daemon.store);
-      if (problems.length > 0) ctx.daemon.log.error({ problems }, 'store check failed');
+      const problems = checkStore(ctx.port.store);
+      if (problems.length > 0) ctx.port.log.error({ problems }, 'store check failed');
       return problems.length === 0 ? 'OK' : problems.join('\n');
     },
   },
@@ -63,7 +64,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       const gc = (globalThis as { gc?: () => void }).gc;
       if (gc !== undefined) gc();
       const m = process.memoryUsage();
-      const nodes = subtreeSize(ctx.daemon.store.root);
+      const nodes = subtreeSize(ctx.port.store.root);
       return [
         `nodes ${nodes}`,
         `heapUsed ${m.heapUsed}`,
@@ -76,14 +77,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     usage: 'live-update -f FILE | -c CMDLINE | -s [-t SECONDS] [-F] | -a   hand over to a new process',
     run: (ctx, args) => {
       // Absent only in daemons assembled without listeners (tests of the dispatcher).
-      if (ctx.daemon.liveUpdate === undefined) throw new XsError('ENOSYS', 'live update is not available');
-      return ctx.daemon.liveUpdate.command(ctx.conn, ctx.header, args);
+      if (ctx.port.liveUpdate === undefined) throw new XsError('ENOSYS', 'live update is not available');
+      return ctx.port.liveUpdate.command(ctx.conn, ctx.header, args);
     },
   },
   stats: {
     usage: 'stats                       requests, commits by path, conflicts, connections',
     run: (ctx) => {
-      const d = ctx.daemon;
+      const d = ctx.port;
       const c = d.stats.commits;
       return [
         `generation ${d.store.generation}`,
@@ -104,8 +105,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
  * A domain's usage against its quotas, `used/max` (cxenstored's `quota <domid>`), from its
  * budget (domain-budget.ts): a domain without connections holds nothing but its nodes.
  */
-function usage(ctx: RequestContext, domid: number): string {
-  const d = ctx.daemon;
+function usage(ctx: RequestContext<ControlPort>, domid: number): string {
+  const d = ctx.port;
   const limits = d.quotas.limitsFor(domid);
   const b = d.budgets.get(domid);
   return [
@@ -118,7 +119,7 @@ function usage(ctx: RequestContext, domid: number): string {
   ].join('\n');
 }
 
-export const control: Handler = (ctx, payload) => {
+export const control: Handler<ControlPort> = (ctx, payload) => {
   const args = required(splitArgs(payload, 64));
   const name = args[0];
   if (name === undefined) throw new XsError('EINVAL', 'CONTROL needs a command');

@@ -1,6 +1,7 @@
 import { argsN, oneArg, parseUint, replyPayload, splitArgs } from '../../protocol/index.js';
 import { homeOf, XsError } from '../../store/index.js';
-import { OK_REPLY, required, type Handler } from '../handler.js';
+import type { DomainPort } from '../dispatch/ports.js';
+import { ok, OK_REPLY, required, type Handler, type RequestContext } from '../handler.js';
 
 /** Domain ids of real guests: below DOMID_FIRST_RESERVED (0x7FF0). */
 const DOMID_MAX_GUEST = 0x7fef;
@@ -9,11 +10,11 @@ const DOMID_SELF = 0x7ff0;
 const domid = (s: string | undefined, max = 0xffff): number => required(s === undefined ? undefined : parseUint(s, max), 'bad domain id');
 
 /** The domain named by a one-argument payload, which must be introduced (ENOENT otherwise). */
-function introduced(ctx: Parameters<Handler>[0], payload: Buffer) {
+function introduced(ctx: RequestContext<DomainPort>, payload: Buffer) {
   const id = domid(oneArg(payload));
   // cxenstored answers EINVAL for dom0, which is never introduced or released (spec §7.12).
   if (id === 0) throw new XsError('EINVAL', 'dom0 is not an introduced domain');
-  const domain = ctx.daemon.domains.get(id);
+  const domain = ctx.port.domains.get(id);
   if (domain === undefined) throw new XsError('ENOENT', `domain ${id} is not introduced`);
   return domain;
 }
@@ -23,7 +24,7 @@ function introduced(ctx: Parameters<Handler>[0], payload: Buffer) {
  * dom0 and reserved ids are EINVAL (dom0 is served by the privileged socket); port must be > 0
  * (cxenstored); the frame number is kept as given (signed decimal in Xen's docs).
  */
-export const introduce: Handler = async (ctx, payload) => {
+export const introduce: Handler<DomainPort> = async (ctx, payload) => {
   const args = required(splitArgs(payload, 3));
   if (args.length !== 3) required(undefined, 'INTRODUCE takes domid, mfn and port');
   const id = domid(args[0]);
@@ -31,31 +32,29 @@ export const introduce: Handler = async (ctx, payload) => {
   if (!/^-?\d{1,20}$/.test(args[1]!)) throw new XsError('EINVAL', 'bad frame number');
   const port = domid(args[2], 0x7fffffff);
   if (port === 0) throw new XsError('EINVAL', 'bad event channel');
-  await ctx.daemon.introduce(id, args[1]!, port);
-  return OK_REPLY;
+  return ok(await ctx.port.introduce(id, args[1]!, port));
 };
 
 /** RELEASE `domid|` (spec §7.12). */
-export const release: Handler = (ctx, payload) => {
-  ctx.daemon.release(introduced(ctx, payload).domid);
-  return OK_REPLY;
+export const release: Handler<DomainPort> = (ctx, payload) => {
+  return ok(ctx.port.release(introduced(ctx, payload).domid));
 };
 
 /** RESUME `domid|`: re-arms @releaseDomain after a shutdown (spec §7.13). */
-export const resume: Handler = (ctx, payload) => {
+export const resume: Handler<DomainPort> = (ctx, payload) => {
   introduced(ctx, payload).shutdown = false;
   return OK_REPLY;
 };
 
 /** IS_DOMAIN_INTRODUCED `domid|` → `T|` / `F|`; dom0 and DOMID_SELF are always there (§7.14). */
-export const isDomainIntroduced: Handler = (ctx, payload) => {
+export const isDomainIntroduced: Handler<DomainPort> = (ctx, payload) => {
   const id = domid(oneArg(payload));
-  const yes = id === 0 || id === DOMID_SELF || ctx.daemon.domains.has(id);
+  const yes = id === 0 || id === DOMID_SELF || ctx.port.domains.has(id);
   return { payload: replyPayload.flag(yes) };
 };
 
 /** GET_DOMAIN_PATH `domid|` → `/local/domain/<domid>|`, no permission or existence check (§7.8). */
-export const getDomainPath: Handler = (_ctx, payload) => ({
+export const getDomainPath: Handler<DomainPort> = (_ctx, payload) => ({
   payload: replyPayload.string(homeOf(domid(oneArg(payload)))),
 });
 
@@ -64,13 +63,13 @@ export const getDomainPath: Handler = (_ctx, payload) => ({
  * domains must be introduced (cxenstored); dom0 never is, so nobody can be made to act for dom0,
  * which would amount to privilege (oxenstored treats a target of 0 as privileged).
  */
-export const setTarget: Handler = (ctx, payload) => {
+export const setTarget: Handler<DomainPort> = (ctx, payload) => {
   const args = required(argsN(payload, 2));
   const id = domid(args[0]);
   const target = domid(args[1]);
-  const domain = ctx.daemon.domains.get(id);
+  const domain = ctx.port.domains.get(id);
   if (domain === undefined) throw new XsError('ENOENT', `domain ${id} is not introduced`);
-  if (!ctx.daemon.domains.has(target)) throw new XsError('ENOENT', `domain ${target} is not introduced`);
-  ctx.daemon.setTarget(domain, target);
+  if (!ctx.port.domains.has(target)) throw new XsError('ENOENT', `domain ${target} is not introduced`);
+  ctx.port.setTarget(domain, target);
   return OK_REPLY;
 };

@@ -1,5 +1,6 @@
 import { oneArg, parseUint, replyPayload, splitArgs } from '../../protocol/index.js';
 import { XsError } from '../../store/index.js';
+import type { DomainPort } from '../dispatch/ports.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
 
 /**
@@ -10,21 +11,21 @@ import { OK_REPLY, required, type Handler } from '../handler.js';
  */
 export const SUPPORTED_FEATURES = 0;
 
-export const getFeature: Handler = (ctx, payload) => {
+export const getFeature: Handler<DomainPort> = (ctx, payload) => {
   if (payload.length === 0) return { payload: replyPayload.decimal(SUPPORTED_FEATURES) };
   if (!ctx.conn.caller.privileged) throw new XsError('EACCES', 'GET_FEATURE of a domain is privileged');
   const domid = required(parseUint(required(oneArg(payload)), 0xffff), 'bad domain id');
-  if (domid !== 0 && !ctx.daemon.domains.has(domid)) throw new XsError('ENOENT', `no domain ${domid}`);
+  if (domid !== 0 && !ctx.port.domains.has(domid)) throw new XsError('ENOENT', `no domain ${domid}`);
   return { payload: replyPayload.decimal(SUPPORTED_FEATURES) };
 };
 
-export const setFeature: Handler = (ctx, payload) => {
+export const setFeature: Handler<DomainPort> = (ctx, payload) => {
   const args = required(splitArgs(payload, 2));
   if (args.length !== 2) required(undefined, 'SET_FEATURE takes domid and value');
   const domid = required(parseUint(args[0]!, 0xffff), 'bad domain id');
   const value = required(parseUint(args[1]!, 0xffffffff), 'bad feature value');
   // Features are fixed at introduction (EBUSY after it), and only supported bits may be set.
-  if (ctx.daemon.domains.has(domid)) throw new XsError('EBUSY', `domain ${domid} is already introduced`);
+  if (ctx.port.domains.has(domid)) throw new XsError('EBUSY', `domain ${domid} is already introduced`);
   if ((value & ~SUPPORTED_FEATURES) !== 0) throw new XsError('EINVAL', 'unsupported feature bits');
   return OK_REPLY;
 };

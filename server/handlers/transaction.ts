@@ -1,6 +1,8 @@
 import { flagArg, replyPayload } from '../../protocol/index.js';
 import { Transaction, XsError, type CommitResult } from '../../store/index.js';
-import { OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
+import type { Outcome } from '../dispatch/outcome.js';
+import type { TransactionPort } from '../dispatch/ports.js';
+import { ok, OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
 /**
  * TRANSACTION_START (spec §9.1): must carry tx_id 0 (an open id is EBUSY: no nesting; an unknown
@@ -8,23 +10,23 @@ import { OK_REPLY, required, type Handler, type Reply, type RequestContext } fro
  * pointer: the transaction holds the live version it started from. An unprivileged domain may
  * hold `transactions` open over all its connections (ENOSPC beyond).
  */
-export const transactionStart: Handler = (ctx) => {
-  const { conn, daemon, header, limits } = ctx;
+export const transactionStart: Handler<TransactionPort> = (ctx) => {
+  const { conn, port, header, limits } = ctx;
   if (header.txId !== 0) throw new XsError('EBUSY', 'transactions do not nest');
   conn.budget?.admitTransaction(limits);
   // A connection whose transactions keep failing waits here for its turn (fairness.ts).
-  const turn = daemon.fairness.admit(conn);
+  const turn = port.fairness.admit(conn);
   return turn === undefined ? open(ctx) : turn.then(() => open(ctx));
 };
 
-function open(ctx: RequestContext): Reply {
-  const { conn, daemon, limits } = ctx;
+function open(ctx: RequestContext<TransactionPort>): Reply {
+  const { conn, port, limits } = ctx;
   // Checked again after a wait for the turn: the domain's other connections may have opened some.
   conn.budget?.admitTransaction(limits);
   const id = conn.allocTxId();
-  const tx = new Transaction(daemon.store, conn.caller, limits);
+  const tx = new Transaction(port.store, conn.caller, limits);
   conn.transactions.set(id, tx);
-  daemon.fairness.started(conn, id, tx);
+  port.fairness.started(conn, id, tx);
   return { payload: replyPayload.decimal(id) };
 }
 
@@ -32,23 +34,23 @@ function open(ctx: RequestContext): Reply {
  * TRANSACTION_END `T|` commits, `F|` aborts (exactly these, cxenstored's rule). The transaction is
  * gone afterwards whatever the outcome; EAGAIN means nothing was applied and no watch fired.
  */
-export const transactionEnd: Handler = (ctx, payload) => {
-  const { conn, daemon, header } = ctx;
+export const transactionEnd: Handler<TransactionPort> = (ctx, payload) => {
+  const { conn, port, header } = ctx;
   const tx = ctx.tx;
   if (tx === undefined) throw new XsError('ENOENT', 'TRANSACTION_END outside a transaction');
   const doCommit = required(flagArg(payload), 'TRANSACTION_END takes T or F');
   conn.transactions.delete(header.txId);
   if (!doCommit) {
-    daemon.fairness.ended(conn, header.txId, tx, 'aborted');
+    port.fairness.ended(conn, header.txId, tx, 'aborted');
     return OK_REPLY;
   }
-  const settle = (result: CommitResult): Reply => {
-    daemon.fairness.ended(conn, header.txId, tx, result.kind);
+  const settle = (result: Outcome<CommitResult>): Reply => {
+    port.fairness.ended(conn, header.txId, tx, result.kind);
     if (result.kind === 'conflict') throw new XsError('EAGAIN', 'transaction conflicts with a commit');
     if (result.kind === 'failed') throw new XsError(result.code, 'transaction failed');
-    return OK_REPLY;
+    return ok(result.deliveries);
   };
-  const result = daemon.commitFor(conn, tx);
+  const result = port.commitFor(conn, tx);
   // A commit held back by the turn (fairness.ts) answers when it is decided.
   return result instanceof Promise ? result.then(settle) : settle(result);
 };

@@ -1,6 +1,7 @@
 import { joinStrings, oneArg, PAYLOAD_MAX, parseUint, splitArgs, writeArgs } from '../../protocol/index.js';
 import { formatPerms, requestBytes, type StoreReply, type StoreRequest } from '../../store/index.js';
-import { OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
+import type { TreePort } from '../dispatch/ports.js';
+import { ok, OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
 /**
  * The tree operations (spec §7.1–7.7): parse the payload, run the request in the header's
@@ -9,52 +10,55 @@ import { OK_REPLY, required, type Handler, type Reply, type RequestContext } fro
  * `memory` quota first (ENOSPC when it would not fit; XSA-326: many transactions holding large
  * values ran cxenstored out of memory, and ran ours out of heap, issue 17).
  */
-function run(ctx: RequestContext, req: StoreRequest): StoreReply {
-  if (ctx.tx === undefined) return ctx.daemon.apply(ctx.conn.caller, ctx.limits, req);
+function run(ctx: RequestContext<TreePort>, req: StoreRequest): StoreReply {
+  if (ctx.tx === undefined) return ctx.port.apply(ctx.conn.caller, ctx.limits, req);
   ctx.conn.budget?.admitBytes(ctx.limits, requestBytes(req));
   return ctx.tx.execute(req);
 }
 
+/** `change(ctx, req)` runs a request that may change the tree: OK after the events it caused. */
+function change(ctx: RequestContext<TreePort>, req: StoreRequest): Reply {
+  if (ctx.tx === undefined) return ok(ctx.port.apply(ctx.conn.caller, ctx.limits, req).deliveries);
+  run(ctx, req);
+  return OK_REPLY;
+}
+
 const path = (payload: Buffer): string => required(oneArg(payload));
 
-export const read: Handler = (ctx, payload) => {
+export const read: Handler<TreePort> = (ctx, payload) => {
   const r = run(ctx, { op: 'read', path: path(payload) });
   // READ's reply is the raw value, no trailing NUL (spec §7.1).
   return { payload: r.kind === 'value' ? r.value : '' };
 };
 
-export const directory: Handler = (ctx, payload) => {
+export const directory: Handler<TreePort> = (ctx, payload) => {
   const r = run(ctx, { op: 'directory', path: path(payload) });
   return { payload: r.kind === 'names' ? joinStrings(r.names) : '' };
 };
 
-export const getPerms: Handler = (ctx, payload) => {
+export const getPerms: Handler<TreePort> = (ctx, payload) => {
   const r = run(ctx, { op: 'get-perms', path: path(payload) });
   return { payload: r.kind === 'perms' ? joinStrings(formatPerms(r.perms)) : '' };
 };
 
-export const write: Handler = (ctx, payload) => {
+export const write: Handler<TreePort> = (ctx, payload) => {
   const { path, value } = required(writeArgs(payload));
-  run(ctx, { op: 'write', path, value });
-  return OK_REPLY;
+  return change(ctx, { op: 'write', path, value });
 };
 
-export const mkdir: Handler = (ctx, payload) => {
-  run(ctx, { op: 'mkdir', path: path(payload) });
-  return OK_REPLY;
+export const mkdir: Handler<TreePort> = (ctx, payload) => {
+  return change(ctx, { op: 'mkdir', path: path(payload) });
 };
 
-export const rm: Handler = (ctx, payload) => {
-  run(ctx, { op: 'rm', path: path(payload) });
-  return OK_REPLY;
+export const rm: Handler<TreePort> = (ctx, payload) => {
+  return change(ctx, { op: 'rm', path: path(payload) });
 };
 
 /** SET_PERMS `path|perm|perm|…|`: at least one permission (spec §7.7). */
-export const setPerms: Handler = (ctx, payload) => {
+export const setPerms: Handler<TreePort> = (ctx, payload) => {
   const args = required(splitArgs(payload, 2 + ctx.limits.permissions + 64));
   if (args.length < 2) required(undefined, 'SET_PERMS needs a path and at least one permission');
-  run(ctx, { op: 'set-perms', path: args[0]!, perms: args.slice(1) });
-  return OK_REPLY;
+  return change(ctx, { op: 'set-perms', path: args[0]!, perms: args.slice(1) });
 };
 
 /**
@@ -63,7 +67,7 @@ export const setPerms: Handler = (ctx, payload) => {
  * Our generation is a hash of the listing itself: a client restarts exactly when the list it is
  * paging through changed, which is what the generation is for, with no counter kept per node.
  */
-export const directoryPart: Handler = (ctx, payload) => {
+export const directoryPart: Handler<TreePort> = (ctx, payload) => {
   const args = required(splitArgs(payload, 2));
   if (args.length !== 2) required(undefined, 'DIRECTORY_PART needs a path and an offset');
   const offset = required(parseUint(args[1]!, Number.MAX_SAFE_INTEGER), 'bad offset');

@@ -1,7 +1,8 @@
 import { splitArgs } from '../../protocol/index.js';
 import { parseWatchPath, XsError } from '../../store/index.js';
+import type { WatchPort } from '../dispatch/ports.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
-import { watchBytes } from '../watch-registry.js';
+import { watchBytes } from '../watches/index.js';
 
 /**
  * WATCH `path|token|` (spec §8.1): OK, then at once one event with the path as registered.
@@ -9,28 +10,28 @@ import { watchBytes } from '../watch-registry.js';
  * unprivileged domain may hold `watches` of them over all its connections (E2BIG beyond,
  * cxenstored 4.17), and their paths and tokens count against its `memory` (ENOSPC beyond).
  */
-export const watch: Handler = (ctx, payload) => {
+export const watch: Handler<WatchPort> = (ctx, payload) => {
   const args = required(splitArgs(payload, 3));
   if (args.length !== 2) required(undefined, 'WATCH takes a path and a token');
   const [path, token] = args as [string, string];
-  const { daemon, conn, limits } = ctx;
+  const { port, conn, limits } = ctx;
   const p = parseWatchPath(path, conn.caller.domid, limits.pathMax);
-  if (daemon.watches.find(conn, p.path, token) !== undefined) throw new XsError('EEXIST', 'watch exists');
+  if (port.watches.find(conn, p.path, token) !== undefined) throw new XsError('EEXIST', 'watch exists');
   const w = { owner: conn, path, canonical: p.path, token, relative: p.kind === 'node' && path !== p.path };
   conn.budget?.admitWatch(limits, watchBytes(w));
-  daemon.watches.add(w);
-  return { payload: OK_REPLY.payload, after: () => daemon.event(w, path) };
+  port.watches.add(w);
+  return { payload: OK_REPLY.payload, initial: { conn, watch: w, path } };
 };
 
 /** UNWATCH `path|token|`: by canonical path, so relative and absolute forms match (spec §8.1). */
-export const unwatch: Handler = (ctx, payload) => {
+export const unwatch: Handler<WatchPort> = (ctx, payload) => {
   const args = required(splitArgs(payload, 2));
   if (args.length !== 2) required(undefined, 'UNWATCH takes a path and a token');
-  const { daemon, conn, limits } = ctx;
+  const { port, conn, limits } = ctx;
   const p = parseWatchPath(args[0]!, conn.caller.domid, limits.pathMax);
-  const w = daemon.watches.find(conn, p.path, args[1]!);
+  const w = port.watches.find(conn, p.path, args[1]!);
   if (w === undefined) throw new XsError('ENOENT', 'no such watch');
-  daemon.watches.remove(w);
+  port.watches.remove(w);
   return OK_REPLY;
 };
 
@@ -38,8 +39,8 @@ export const unwatch: Handler = (ctx, payload) => {
  * RESET_WATCHES: drops every watch and every open transaction of the connection (spec §7.15),
  * whatever tx_id it carries (XSA-484), from every index (XSA-330).
  */
-export const resetWatches: Handler = (ctx) => {
-  ctx.daemon.watches.removeOwner(ctx.conn);
+export const resetWatches: Handler<WatchPort> = (ctx) => {
+  ctx.port.watches.removeOwner(ctx.conn);
   ctx.conn.transactions.clear();
   return OK_REPLY;
 };

@@ -2,12 +2,13 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { encodeFrame, Op, replyPayload } from '../../protocol/index.js';
+import { Op, replyPayload } from '../../protocol/index.js';
 import { DOM0, guest, type Caller, type Store } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
 import { Daemon, type DaemonOptions } from '../daemon.js';
 import { listen, type Listeners } from '../listeners.js';
 import type { Quotas } from '../quotas.js';
+import { replyFrame } from '../dispatch/frames.js';
 import { AbortedTransaction } from './aborted-transaction.js';
 import { decodeHandoff, parseLate, type LateConnection } from './handoff-state.js';
 
@@ -111,7 +112,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
       for (const d of state.domains) daemon.domains.get(d.domid)?.server.listen({ fd: d.fd });
       const reply = state.reply;
       if (reply !== undefined) {
-        connections[reply.connection]!.send(encodeFrame(Op.CONTROL, reply.reqId, reply.txId, replyPayload.string('OK')));
+        connections[reply.connection]!.send(replyFrame({ type: Op.CONTROL, reqId: reply.reqId, txId: reply.txId }, replyPayload.string('OK')));
       }
       daemon.admit = undefined;
       for (const conn of daemon.connections) {

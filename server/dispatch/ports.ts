@@ -1,0 +1,86 @@
+import type { Logger } from 'pino';
+import type { Header } from '../../protocol/index.js';
+import type { Caller, CommitPath, CommitResult, Limits, Store, StoreReply, StoreRequest, Transaction } from '../../store/index.js';
+import type { Connection } from '../connection/index.js';
+import type { DescriptorReserve } from '../descriptor-reserve.js';
+import type { Domain } from '../domain.js';
+import type { DomainBudgets } from '../domain-budgets.js';
+import type { Domains } from '../domains.js';
+import type { Fairness } from '../fairness.js';
+import type { Quotas } from '../quotas.js';
+import type { WatchRegistry } from '../watches/index.js';
+import type { ConnDelivery, Outcome } from './outcome.js';
+
+/**
+ * What request handling may use of the daemon, one port per handler family, each with only the
+ * verbs its handlers call (fastify hands a plugin an encapsulated instance, not the server).
+ * `Daemon` implements them all; nothing here names it, so the dispatch does not import the daemon.
+ */
+
+/** The tree operations (handlers/tree.ts): a request on the live store. */
+export interface TreePort {
+  apply(caller: Caller, limits: Limits, req: StoreRequest): Outcome<StoreReply>;
+}
+
+/** Transactions (handlers/transaction.ts): start on the live version, commit under the fairness turn. */
+export interface TransactionPort {
+  readonly store: Store;
+  readonly fairness: Pick<Fairness, 'admit' | 'started' | 'ended'>;
+  commitFor(conn: Connection, tx: Transaction): Outcome<CommitResult> | Promise<Outcome<CommitResult>>;
+}
+
+/** WATCH, UNWATCH, RESET_WATCHES (handlers/watch.ts). */
+export interface WatchPort {
+  readonly watches: Pick<WatchRegistry<Connection>, 'find' | 'add' | 'remove' | 'removeOwner'>;
+}
+
+/** Domain management (handlers/domain.ts, handlers/feature.ts). */
+export interface DomainPort {
+  readonly domains: Pick<Domains, 'get' | 'has'>;
+  introduce(domid: number, mfn: string, port: number): Promise<readonly ConnDelivery[]>;
+  release(domid: number): readonly ConnDelivery[];
+  setTarget(domain: Domain, target: number | undefined): void;
+}
+
+/** GET_QUOTA / SET_QUOTA (handlers/quota.ts). */
+export interface QuotaPort {
+  readonly quotas: Pick<Quotas, 'names' | 'get' | 'set' | 'limitsFor'>;
+}
+
+/** Requests, commits by path, conflicts: what CONTROL `stats` reports and live update hands over. */
+export interface Stats {
+  requests: number;
+  readonly commits: Record<CommitPath, number>;
+  conflicts: number;
+}
+
+/** What CONTROL `live-update` drives (server/live-update/live-updater.ts). */
+export interface LiveUpdateCommand {
+  command(conn: Connection, header: Header, args: readonly string[]): string | Promise<string>;
+}
+
+/** CONTROL (handlers/control.ts): the daemon's figures, its access log switch, live update. */
+export interface ControlPort extends QuotaPort {
+  readonly log: Logger;
+  readonly options: { accessLog: boolean };
+  readonly store: Store;
+  readonly stats: Stats;
+  readonly liveUpdate: LiveUpdateCommand | undefined;
+  readonly fairness: Pick<Fairness, 'stats'>;
+  readonly connections: ReadonlySet<Connection>;
+  readonly budgets: Pick<DomainBudgets, 'get' | 'sockets'>;
+  readonly descriptors: Pick<DescriptorReserve, 'guestCap' | 'refused'>;
+  readonly domains: Pick<Domains, 'all' | 'has' | 'size'>;
+  readonly watches: Pick<WatchRegistry<Connection>, 'count'>;
+}
+
+/** The dispatch itself (process.ts): counting, the access log, event quotas. */
+export interface DispatchPort extends QuotaPort {
+  readonly log: Logger;
+  readonly options: { readonly accessLog: boolean };
+  readonly stats: Stats;
+  touch(): void;
+}
+
+/** Every port: what the dispatch is given, and passes on to each handler as its own. */
+export type Ports = TreePort & TransactionPort & WatchPort & DomainPort & ControlPort & DispatchPort;

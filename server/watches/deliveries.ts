@@ -1,0 +1,76 @@
+import { has, lookup, Need, relativeTo, type Caller, type Change, type Perms, type Store } from '../../store/index.js';
+import type { WatchRegistry } from './registry.js';
+import type { Watch } from './watch.js';
+
+/** A watch's owner as matching sees it: who it acts as, read when the change happens. */
+export interface Watcher {
+  readonly caller: Caller;
+}
+
+/** One watch event to send: `watch` fired for `conn`, reporting `path` (spec §8.2). */
+export interface Delivery<C> {
+  readonly conn: C;
+  readonly watch: Watch<C>;
+  readonly path: string;
+}
+
+/** The deliveries of a change no watch matched: shared, so the common case allocates nothing. */
+export const NO_DELIVERIES: readonly never[] = Object.freeze([]);
+
+/**
+ * `deliveries(watches, changes, before, after)` is the events a request or commit causes, in the
+ * order they are sent (spec §8.2–8.5): watches on the node and its ancestors get the changed
+ * path; on removal, watches strictly below it get their own path (oxenstored's rule, recorded in
+ * the README). Unprivileged watchers only hear of nodes they could read, or whose parent they
+ * could read, before or after the change (XSA-115).
+ */
+export function deliveries<C extends Watcher>(
+  watches: WatchRegistry<C>,
+  changes: readonly Change[],
+  before: Store,
+  after: Store,
+): readonly Delivery<C>[] {
+  // Allocated at the first match: a change nobody watches costs no array (the common case).
+  let out: Delivery<C>[] | undefined;
+  for (const change of changes) {
+    // Special names are not tree paths: `/` is not their ancestor, and their watches fire only
+    // for domain introduction and release (spec §3.1, §8.6), not for a change of their permissions.
+    if (change.path.charCodeAt(0) === 0x40 /* @ */) continue;
+    watches.forEachAbove(change.path, (w) => {
+      if (mayHear(w.owner.caller, change.path, before, change.kind === 'set' ? after : undefined)) {
+        const path = w.relative ? relativeTo(change.path, w.owner.caller.domid) : change.path;
+        (out ??= []).push({ conn: w.owner, watch: w, path });
+      }
+    });
+    if (change.kind === 'remove') {
+      watches.forEachBelow(change.path, (w) => {
+        if (mayHear(w.owner.caller, w.canonical, before, undefined)) (out ??= []).push({ conn: w.owner, watch: w, path: w.path });
+      });
+    }
+  }
+  return out ?? NO_DELIVERIES;
+}
+
+/** `specialDeliveries(watches, name, perms)`: `@introduceDomain` or `@releaseDomain` for those its permissions allow. */
+export function specialDeliveries<C extends Watcher>(watches: WatchRegistry<C>, name: string, perms: Perms): readonly Delivery<C>[] {
+  let out: Delivery<C>[] | undefined;
+  watches.forEachSpecial(name, (w) => {
+    if (has(perms, w.owner.caller, Need.READ)) (out ??= []).push({ conn: w.owner, watch: w, path: name });
+  });
+  return out ?? NO_DELIVERIES;
+}
+
+function mayHear(caller: Caller, path: string, before: Store, after: Store | undefined): boolean {
+  if (caller.privileged) return true;
+  const segs = path === '/' ? [] : path.slice(1).split('/');
+  return readableNear(before, segs, caller) || (after !== undefined && readableNear(after, segs, caller));
+}
+
+/** True when the caller may read the node at `segs`, or its parent (XSA-115 delivery rule). */
+function readableNear(s: Store, segs: readonly string[], caller: Caller): boolean {
+  const node = lookup(s.root, segs);
+  if (node !== undefined && has(node.perms, caller, Need.READ)) return true;
+  if (segs.length === 0) return false;
+  const parent = lookup(s.root, segs, segs.length - 1);
+  return parent !== undefined && has(parent.perms, caller, Need.READ);
+}
