@@ -26,8 +26,9 @@ export function process(port: Ports, conn: Connection, frame: Frame): void {
     return failed(port, conn, frame, e);
   }
   if (reply instanceof Promise) {
-    // Only domain introduction awaits (a socket to open). Later requests of this connection are
-    // still answered in order: the connection waits for this reply before it reads on.
+    // A few answers are decided later: INTRODUCE opens a socket, a commit may wait for its
+    // fairness turn, CONTROL live-update waits for the next process. Later requests of this
+    // connection are still answered in order: the connection waits for this reply before it reads on.
     conn.awaitReply(reply.then((r) => send(port, conn, frame, r), (e: unknown) => failed(port, conn, frame, e)));
   } else {
     send(port, conn, frame, reply);
