@@ -9,8 +9,8 @@ import { addAll } from './quota.js';
 /**
  * One version of the whole store, as an immutable value: the trie's root, the nodes each domain
  * owns, and the permissions of the two special watch names (which are not tree nodes: spec §8.6,
- * cxenstored's choice, recorded in the README). The server owns the single `let current` that
- * points at the live version; a transaction holds the version it started from.
+ * cxenstored's choice, recorded in the README). The daemon holds the one reference to the live
+ * version (`Daemon.store`); a transaction holds the version it started from.
  *
  * `generation` numbers the committed versions: each commit that changes anything gets the next one.
  */
