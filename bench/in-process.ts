@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { encodeFrame, Op } from '../protocol/index.js';
 import { vmScript } from './loadgen/loads.js';
 import { createLogger, Daemon, Quotas } from '../server/index.js';
-import type { Transport } from '../server/connection/index.js';
+import type { Transport } from '../server/transport/index.js';
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '20000' }, load: { type: 'string', default: 'tx' } },

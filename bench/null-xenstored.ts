@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { encodeFrame, FrameDecoder, Op } from '../protocol/index.js';
-import { socketTransport } from '../server/socket-transport.js';
+import { socketTransport } from '../server/transport/index.js';
 
 const { values } = parseArgs({
   options: { socket: { type: 'string' }, 'socket-io': { type: 'string', default: 'direct' } },

@@ -21,20 +21,13 @@ import {
   type Transaction,
   XsError,
 } from '../store/index.js';
-import { Connection, FlushScheduler, type Admission, type ConnectionKind, type OutputGate, type Transport } from './connection/index.js';
-import type { Domain } from './domain.js';
-import { Fairness } from './fairness.js';
-import { DiskBudget, type DiskBudgetOptions } from './disk-budget.js';
-import { Domains } from './domains.js';
-import { defaultReserve, DescriptorReserve, openFileLimit } from './descriptor-reserve.js';
-import { DomainBudgets } from './domain-budgets.js';
-import { Quotas } from './quotas.js';
-import { process as processFrame } from './process.js';
-import { lostReply } from './dispatch/frames.js';
+import { Connection, FlushScheduler, type Admission, type ConnectionKind, type OutputGate } from './connection/index.js';
+import { type Domain, Domains } from './domains/index.js';
+import { Fairness } from './transactions/index.js';
+import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quotas/index.js';
+import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
+import { process as processFrame, lostReply, outcome, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
-import { outcome, type ConnDelivery, type Outcome } from './dispatch/outcome.js';
-import type { LiveUpdateCommand, Ports, Stats } from './dispatch/ports.js';
-import { socketTransport, type SocketIo } from './socket-transport.js';
 
 export interface DaemonOptions {
   readonly rundir: string;
@@ -42,19 +35,19 @@ export interface DaemonOptions {
   readonly quotas: Quotas;
   /** Log every request and reply, like oxenstored's access log (off by default: hot path). */
   accessLog: boolean;
-  /** Transaction fairness (fairness.ts); false gives first-come-first-served commits. */
+  /** Transaction fairness (transactions/fairness.ts); false gives first-come-first-served commits. */
   readonly fairness?: boolean;
-  /** How long a turn holder may make no progress while others wait (fairness.ts). */
+  /** How long a turn holder may make no progress while others wait (transactions/fairness.ts). */
   readonly turnIdleMs?: number;
   /**
    * How Unix-socket clients are read and written: 'direct' below Node's streams where the runtime
-   * allows (socket-transport.ts; the default), 'stream' through `net.Socket`'s streams.
+   * allows (transport/socket-transport.ts; the default), 'stream' through `net.Socket`'s streams.
    */
   readonly socketIo?: SocketIo;
   /** Committed versions kept for point-in-time reads and diffs. */
   readonly historySize?: number;
   /**
-   * Descriptors never given to guest connections (descriptor-reserve.ts); by default 256, or a
+   * Descriptors never given to guest connections (transport/descriptor-reserve.ts); by default 256, or a
    * quarter of a lower RLIMIT_NOFILE.
    */
   readonly fdReserve?: number | undefined;
@@ -65,7 +58,7 @@ export interface DaemonOptions {
    * and the gate that holds replies and events until that version is durable.
    */
   readonly journal?: CommitLog;
-  /** Per-domain disk budget of the log (disk-budget.ts); off when undefined or with no journal. */
+  /** Per-domain disk budget of the log (quotas/disk-budget.ts); off when undefined or with no journal. */
   readonly diskBudget?: DiskBudgetOptions;
 }
 
@@ -81,15 +74,15 @@ export interface CommitLog extends OutputGate {
 
 /**
  * The daemon's state and the actions on it: the single pointer to the live store version, the
- * history of versions, connections, domains and watches. Sockets are wired in `listeners.ts`;
- * request dispatch is the table in `process.ts`. All actions run on Node's one thread, so every
+ * history of versions, connections, domains and watches. Sockets are wired in `transport/listeners.ts`;
+ * request dispatch is the table in `dispatch/process.ts`. All actions run on Node's one thread, so every
  * request is atomic with respect to every other, as in both Xen daemons (spec §8.8).
  */
 export class Daemon implements Ports {
   store: Store;
   readonly history: History;
   readonly watches = new WatchRegistry<Connection>();
-  /** What each unprivileged domain holds, over all its connections (domain-budget.ts). */
+  /** What each unprivileged domain holds, over all its connections (quotas/domain-budget.ts). */
   readonly budgets = new DomainBudgets(this.watches);
   readonly connections = new Set<Connection>();
   /** Every connection's output leaves once per turn of the event loop, together (flush-scheduler.ts). */
@@ -100,7 +93,7 @@ export class Daemon implements Ports {
   private readOnlySockets = 0;
   readonly log: Logger;
   readonly quotas: Quotas;
-  /** Who wins among conflicting transactions once one has kept losing (fairness.ts). */
+  /** Who wins among conflicting transactions once one has kept losing (transactions/fairness.ts). */
   readonly fairness: Fairness;
   readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
@@ -120,7 +113,7 @@ export class Daemon implements Ports {
    * requests with it while it hands over. Undefined: everything is taken.
    */
   admit: Admission<Connection> | undefined;
-  /** Guests' log bytes per second (disk-budget.ts); only with persistence. */
+  /** Guests' log bytes per second (quotas/disk-budget.ts); only with persistence. */
   private readonly diskBudget: DiskBudget | undefined;
 
   constructor(readonly options: DaemonOptions) {
@@ -144,7 +137,7 @@ export class Daemon implements Ports {
   /**
    * `accept(socket, kind)` starts serving a connection of the privileged or read-only socket, or
    * closes it: `socket_ro` may hold a quarter of the descriptor reserve, so that dom0 keeps the
-   * rest whatever read-only clients do (descriptor-reserve.ts). dom0's socket is never refused.
+   * rest whatever read-only clients do (transport/descriptor-reserve.ts). dom0's socket is never refused.
    */
   accept(socket: Socket, kind: Exclude<ConnectionKind, 'domain'>): Connection | undefined {
     if (kind === 'socket_ro' && !this.descriptors.readOnlyRoom(this.readOnlySockets)) {
@@ -253,7 +246,7 @@ export class Daemon implements Ports {
   /**
    * `commitFor(conn, tx)` is `commit(tx)` for a client connection, under the fairness turn: a
    * commit that would change what the turn's transaction reserved waits for the turn to end and is
-   * then decided against the store of that moment (fairness.ts); the outcome is then a promise.
+   * then decided against the store of that moment (transactions/fairness.ts); the outcome is then a promise.
    */
   commitFor(conn: Connection, tx: Transaction): Outcome<CommitResult> | Promise<Outcome<CommitResult>> {
     const before = this.store;
@@ -286,7 +279,7 @@ export class Daemon implements Ports {
   }
 
   /**
-   * `touch()` records client activity for `--idle-exit`: called for every request (process.ts) and
+   * `touch()` records client activity for `--idle-exit`: called for every request (dispatch/process.ts) and
    * every new connection. Health probes (the gateway's `/healthz`) must NOT call it, or monitoring
    * would keep an idle daemon alive forever.
    */
@@ -311,7 +304,7 @@ export class Daemon implements Ports {
     return deliveries(this.watches, changes, before, next);
   }
 
-  /** Stops reading the connections of guest `domid` for `ms`: it spent its disk budget (disk-budget.ts). */
+  /** Stops reading the connections of guest `domid` for `ms`: it spent its disk budget (quotas/disk-budget.ts). */
   private throttle(domid: number, ms: number): void {
     for (const conn of this.connections) {
       if (conn.caller.domid === domid && !conn.caller.privileged) conn.throttle(ms);

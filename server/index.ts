@@ -1,12 +1,12 @@
 /** The server: sockets, connections, dispatch, watches and domains around the store. */
 export { Daemon, type DaemonOptions } from './daemon.js';
-export { listen, type InheritedListeners, type Listeners } from './listeners.js';
-export { SOCKET_IO, socketIoMode, type SocketIo } from './socket-transport.js';
-export { answers } from './unix-socket.js';
-export { chooseRundir, prepareRundir, SYSTEM_RUNDIR } from './rundir.js';
+export { listen, type InheritedListeners, type Listeners } from './transport/index.js';
+export { SOCKET_IO, socketIoMode, type SocketIo } from './transport/index.js';
+export { answers } from './transport/index.js';
+export { chooseRundir, prepareRundir, SYSTEM_RUNDIR } from './transport/index.js';
 export { createLogger, type LogFormat } from './logger.js';
-export { Quotas, QUOTA_NAMES } from './quotas.js';
-export { HANDLERS } from './handlers/index.js';
+export { Quotas, QUOTA_NAMES } from './quotas/index.js';
+export { HANDLERS } from './dispatch/index.js';
 export {
   ANONYMOUS_ACCESS,
   startGateway,

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Limits } from '../store/index.js';
 import { COMPACT_AFTER_DEFAULT, SYNC_MODES, type SyncMode } from '../server/persistence/index.js';
-import { DISK_BUDGET_DEFAULT, type DiskBudgetOptions } from '../server/disk-budget.js';
+import { DISK_BUDGET_DEFAULT, type DiskBudgetOptions } from '../server/quotas/index.js';
 import {
   ANONYMOUS_ACCESS,
   parseListenAddress,
@@ -25,7 +25,7 @@ export interface DaemonConfig {
   readonly dataDir: string | undefined;
   readonly sync: SyncMode;
   readonly idleExit: number | undefined;
-  /** Per-guest log budget (server/disk-budget.ts) and the compaction trigger, in bytes. */
+  /** Per-guest log budget (server/quotas/disk-budget.ts) and the compaction trigger, in bytes. */
   readonly diskBudget: DiskBudgetOptions;
   readonly compactAfter: number;
   /** Live update: started by the previous process, which left its state in this file. */
@@ -34,9 +34,9 @@ export interface DaemonConfig {
   readonly http: ListenAddress | undefined;
   /** What a gateway client without a token may do: nothing (default) or read as a guest would. */
   readonly httpAnonymous: AnonymousAccess;
-  /** How Unix-socket clients are read and written (server/socket-transport.ts). */
+  /** How Unix-socket clients are read and written (server/transport/socket-transport.ts). */
   readonly socketIo: SocketIo;
-  /** Descriptors never given to guests (server/descriptor-reserve.ts); undefined: the default. */
+  /** Descriptors never given to guests (server/transport/descriptor-reserve.ts); undefined: the default. */
   readonly fdReserve: number | undefined;
 }
 

@@ -319,7 +319,7 @@ export class Transaction {
   /**
    * `rerunOn(live)` is a new transaction on `live` that has executed this one's requests, in
    * order, whatever they answer now (errors included). What a retry of this transaction would
-   * observe: the server uses it to protect a retry's reads (server/fairness.ts).
+   * observe: the server uses it to protect a retry's reads (server/transactions/fairness.ts).
    */
   rerunOn(live: Store): Transaction {
     const again = new Transaction(live, this.caller, this.limits);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeFrame, Op, type Frame } from '../../protocol/index.js';
 import { ConnectionInput, type Admission } from './connection-input.js';
 import type { ConnectionState } from './connection-state.js';
-import type { Transport } from './transport.js';
+import type { Transport } from '../transport/index.js';
 
 class Peer extends EventEmitter implements Transport {
   readonly writableLength = 0;

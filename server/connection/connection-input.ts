@@ -1,6 +1,6 @@
 import { FrameDecoder, type Frame } from '../../protocol/index.js';
 import type { Lifecycle } from './connection-state.js';
-import type { Transport } from './transport.js';
+import type { Transport } from '../transport/index.js';
 
 /**
  * `admit(owner, type)` says whether a connection may take its next request, of message type
@@ -22,7 +22,7 @@ export interface PausableInput {
  *   disk), so its requests are not read until it drains (XSA-326; oxenstored `xb.ml` `can_input`);
  * - `awaitReply(done)`: a request's handler has not finished, and its reply must come first;
  * - `admission`: live update defers requests while it hands over;
- * - `throttle(ms)`: its domain spent its disk budget (server/disk-budget.ts).
+ * - `throttle(ms)`: its domain spent its disk budget (server/quotas/disk-budget.ts).
  */
 export class ConnectionInput<C extends Lifecycle> implements PausableInput {
   private readonly decoder = new FrameDecoder();

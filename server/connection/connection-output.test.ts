@@ -4,7 +4,7 @@ import type { PausableInput } from './connection-input.js';
 import { ConnectionOutput } from './connection-output.js';
 import type { ConnectionState } from './connection-state.js';
 import { FlushScheduler } from './flush-scheduler.js';
-import type { Transport } from './transport.js';
+import type { Transport } from '../transport/index.js';
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 

@@ -1,7 +1,7 @@
 import type { PausableInput } from './connection-input.js';
 import type { Lifecycle } from './connection-state.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
-import type { Transport } from './transport.js';
+import type { Transport } from '../transport/index.js';
 
 /** Queued output beyond which a connection flushes at once (and may pause, see `flush`). */
 const FLUSH_BYTES = 16 * 1024;

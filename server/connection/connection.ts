@@ -1,20 +1,20 @@
 import type { Socket } from 'node:net';
 import type { Frame } from '../../protocol/index.js';
 import type { Caller, Transaction, XsErrorCode } from '../../store/index.js';
-import type { DomainBudget } from '../domain-budget.js';
+import type { DomainBudget } from '../quotas/index.js';
 import { ConnectionInput, type Admission } from './connection-input.js';
 import { ConnectionOutput } from './connection-output.js';
 import type { ConnectionState } from './connection-state.js';
 import { DurabilityHold, type OutputGate } from './durability-hold.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import { InputSuspension } from './input-suspension.js';
-import { netSocketOf, type Transport } from './transport.js';
+import { netSocketOf, type Transport } from '../transport/index.js';
 
 export type ConnectionKind = 'socket' | 'socket_ro' | 'domain' | 'http' | 'ws' | 'ws-binary';
 
 /** What a connection is served with, from the daemon. */
 export interface ConnectionHooks {
-  /** Answers one request (process.ts). */
+  /** Answers one request (dispatch/process.ts). */
   readonly onFrame: (conn: Connection, frame: Frame) => void;
   /** The connection's teardown, once, when its transport has closed. */
   readonly onClose: (conn: Connection, error: Error | undefined) => void;
@@ -42,7 +42,7 @@ export class Connection {
   readonly id = nextId++;
   state: ConnectionState = 'open';
   readonly transactions = new Map<number, Transaction>();
-  /** The budget of the unprivileged domain this connection acts as (domain-budget.ts). */
+  /** The budget of the unprivileged domain this connection acts as (quotas/domain-budget.ts). */
   budget: DomainBudget<Connection> | undefined;
   private nextTx = 1;
   private readonly input: ConnectionInput<Connection>;
@@ -175,7 +175,7 @@ export class Connection {
 
   /**
    * `throttle(ms)` takes no request from this client for `ms`: its domain spent its disk budget
-   * (server/disk-budget.ts).
+   * (server/quotas/disk-budget.ts).
    */
   throttle(ms: number): void {
     this.input.throttle(ms, this.suspension);

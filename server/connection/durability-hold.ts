@@ -1,6 +1,6 @@
 import type { XsErrorCode } from '../../store/index.js';
 import type { PausableInput } from './connection-input.js';
-import type { Transport } from './transport.js';
+import type { Transport } from '../transport/index.js';
 
 /**
  * Persistence's output barrier (server/persistence/journal.ts): while commits are not yet durable,

@@ -4,4 +4,3 @@ export type { ConnectionState } from './connection-state.js';
 export type { Admission } from './connection-input.js';
 export type { OutputGate } from './durability-hold.js';
 export { FlushScheduler } from './flush-scheduler.js';
-export type { Transport } from './transport.js';

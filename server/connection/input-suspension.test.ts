@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { InputSuspension } from './input-suspension.js';
-import type { Transport } from './transport.js';
+import type { Transport } from '../transport/index.js';
 
 /** A transport that reads below the streams (as SocketTransport), or a gateway's (no socket). */
 class Below extends EventEmitter implements Transport {

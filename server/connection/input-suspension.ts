@@ -1,6 +1,5 @@
-import { restartStreamReading, stopStreamReading } from '../node-internals.js';
+import { restartStreamReading, stopStreamReading, netSocketOf, type Transport } from '../transport/index.js';
 import type { PausableInput } from './connection-input.js';
-import { netSocketOf, type Transport } from './transport.js';
 
 /**
  * Live update's stop of a connection's reading. What Node already read moves into the decoder;

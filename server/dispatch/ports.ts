@@ -2,12 +2,10 @@ import type { Logger } from 'pino';
 import type { Header } from '../../protocol/index.js';
 import type { Caller, CommitPath, CommitResult, Limits, Store, StoreReply, StoreRequest, Transaction } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
-import type { DescriptorReserve } from '../descriptor-reserve.js';
-import type { Domain } from '../domain.js';
-import type { DomainBudgets } from '../domain-budgets.js';
-import type { Domains } from '../domains.js';
-import type { Fairness } from '../fairness.js';
-import type { Quotas } from '../quotas.js';
+import type { DescriptorReserve } from '../transport/index.js';
+import type { Domain, Domains } from '../domains/index.js';
+import type { DomainBudgets, Quotas } from '../quotas/index.js';
+import type { Fairness } from '../transactions/index.js';
 import type { WatchRegistry } from '../watches/index.js';
 import type { ConnDelivery, Outcome } from './outcome.js';
 
@@ -68,13 +66,13 @@ export interface ControlPort extends QuotaPort {
   readonly liveUpdate: LiveUpdateCommand | undefined;
   readonly fairness: Pick<Fairness, 'stats'>;
   readonly connections: ReadonlySet<Connection>;
-  readonly budgets: Pick<DomainBudgets, 'get' | 'sockets'>;
+  readonly budgets: Pick<DomainBudgets<Connection>, 'get' | 'sockets'>;
   readonly descriptors: Pick<DescriptorReserve, 'guestCap' | 'refused'>;
   readonly domains: Pick<Domains, 'all' | 'has' | 'size'>;
   readonly watches: Pick<WatchRegistry<Connection>, 'count'>;
 }
 
-/** The dispatch itself (process.ts): counting, the access log, event quotas. */
+/** The dispatch itself (dispatch/process.ts): counting, the access log, event quotas. */
 export interface DispatchPort extends QuotaPort {
   readonly log: Logger;
   readonly options: { readonly accessLog: boolean };

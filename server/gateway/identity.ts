@@ -27,7 +27,7 @@ export const ANONYMOUS_DOMID = 0x10000;
 
 /**
  * Unprivileged (the permission checks and the XSA-115 watch filter apply) and read-only (every
- * request that writes is EACCES before it runs, server/process.ts), whatever the route.
+ * request that writes is EACCES before it runs, server/dispatch/process.ts), whatever the route.
  */
 const ANONYMOUS_CALLER: Caller = Object.freeze({ domid: ANONYMOUS_DOMID, privileged: false, readOnly: true });
 

@@ -7,7 +7,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon.js';
-import { listenUnix } from '../unix-socket.js';
+import { listenUnix } from '../transport/index.js';
 import { authorize, type AnonymousAccess } from './access.js';
 import { SMALL_BODY_MAX } from './body-limits.js';
 import { toHttpError } from './errors.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../daemon.js';
-import { Quotas } from '../quotas.js';
+import { Quotas } from '../quotas/index.js';
 import { Metrics } from './metrics.js';
 
 const rundir = mkdtempSync(join(tmpdir(), 'nxs-metrics-'));

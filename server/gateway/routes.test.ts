@@ -11,7 +11,7 @@ import { Op, requestPayload } from '../../protocol/index.js';
 import type { CommitResult, Transaction } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
 import { Daemon } from '../daemon.js';
-import { Quotas } from '../quotas.js';
+import { Quotas } from '../quotas/index.js';
 import { Gateway } from './gateway.js';
 import { Tokens } from './identity.js';
 import { buildApp } from './index.js';
@@ -36,7 +36,7 @@ afterAll(async () => {
 
 /** Makes the next `n` commits report a conflict, as if another client had committed first. */
 function conflictNext(n: number): void {
-  // TRANSACTION_END commits through `commitFor` (the fairness turn's entry, server/fairness.ts).
+  // TRANSACTION_END commits through `commitFor` (the fairness turn's entry, server/transactions/fairness.ts).
   const real = daemon.commitFor.bind(daemon);
   let left = n;
   daemon.commitFor = (conn: Connection, tx: Transaction): CommitResult | Promise<CommitResult> => {

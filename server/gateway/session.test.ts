@@ -12,7 +12,7 @@ import { Op, requestPayload } from '../../protocol/index.js';
 import { DOM0 } from '../../store/index.js';
 import { Connection } from '../connection/index.js';
 import { Daemon } from '../daemon.js';
-import { Quotas } from '../quotas.js';
+import { Quotas } from '../quotas/index.js';
 import { Gateway } from './gateway.js';
 import { Tokens } from './identity.js';
 import { buildApp } from './index.js';

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { decodeErrorPayload, decodeHeader, HEADER_SIZE, Op, opName, PAYLOAD_MAX, type Header } from '../../protocol/index.js';
 import { isXsErrorCode, XsError, type Caller } from '../../store/index.js';
-import type { Connection, ConnectionKind, Transport } from '../connection/index.js';
+import type { Connection, ConnectionKind } from '../connection/index.js';
+import type { Transport } from '../transport/index.js';
 import type { Daemon } from '../daemon.js';
-import { process as processFrame } from '../process.js';
+import { process as processFrame } from '../dispatch/index.js';
 
 /** A reply frame as the daemon sent it (type ERROR for a failure). */
 export interface ReplyFrame {

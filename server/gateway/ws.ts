@@ -14,7 +14,8 @@ import {
 } from '../../protocol/index.js';
 import { requestSchema, type GatewayRequest } from '../../protocol/json/index.js';
 import { isXsErrorCode, type Caller } from '../../store/index.js';
-import type { Connection, ConnectionKind, Transport } from '../connection/index.js';
+import type { Connection, ConnectionKind } from '../connection/index.js';
+import type { Transport } from '../transport/index.js';
 import { authorize } from './access.js';
 import { WS_MESSAGE_MAX } from './body-limits.js';
 import { describeZod, toHttpError } from './errors.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createStore, DOM0, execute, DEFAULT_LIMITS } from '../../store/index.js';
-import { Quotas } from '../quotas.js';
+import { Quotas } from '../quotas/index.js';
 import { decodeHandoff, encodeHandoff, HANDOFF_VERSION, parseLate, type HandoffState } from './handoff-state.js';
 
 const state: HandoffState = {

@@ -5,8 +5,7 @@ import { join, resolve } from 'node:path';
 import { Op, type Header } from '../../protocol/index.js';
 import type { Connection } from '../connection/index.js';
 import type { Daemon } from '../daemon.js';
-import type { Listeners } from '../listeners.js';
-import { descriptor } from '../node-internals.js';
+import { type Listeners, descriptor } from '../transport/index.js';
 import { parseLiveUpdate } from './command.js';
 import { encodeHandoff, HANDOFF_VERSION, type ConnectionHandoff, type HandoffState, type LateConnection } from './handoff-state.js';
 

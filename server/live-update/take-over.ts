@@ -6,9 +6,9 @@ import { Op, replyPayload } from '../../protocol/index.js';
 import { DOM0, guest, type Caller, type Store } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
 import { Daemon, type DaemonOptions } from '../daemon.js';
-import { listen, type Listeners } from '../listeners.js';
-import type { Quotas } from '../quotas.js';
-import { replyFrame } from '../dispatch/frames.js';
+import { listen, type Listeners } from '../transport/index.js';
+import type { Quotas } from '../quotas/index.js';
+import { replyFrame } from '../dispatch/index.js';
 import { AbortedTransaction } from './aborted-transaction.js';
 import { decodeHandoff, parseLate, type LateConnection } from './handoff-state.js';
 

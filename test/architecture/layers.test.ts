@@ -41,12 +41,12 @@ describe('import graph', () => {
 });
 
 describe('Node internals', () => {
-  it('are reached only through server/node-internals.ts', () => {
+  it('are reached only through server/transport/node-internals.ts', () => {
     // Private fields and deprecated bindings change between Node lines: one module to check on a
     // new Node, each accessor with its public-API fallback beside it.
     const internal = /\b_handle\b|_readableState|_writableState|process\.binding|internalBinding/;
-    const users = [...graph.edges.keys()].filter((f) => f !== 'server/node-internals.ts' && internal.test(code(readFileSync(join(REPO, f), 'utf8'))));
+    const users = [...graph.edges.keys()].filter((f) => f !== 'server/transport/node-internals.ts' && internal.test(code(readFileSync(join(REPO, f), 'utf8'))));
     expect(users).toEqual([]);
-    expect(internal.test(readFileSync(join(REPO, 'server/node-internals.ts'), 'utf8'))).toBe(true);
+    expect(internal.test(readFileSync(join(REPO, 'server/transport/node-internals.ts'), 'utf8'))).toBe(true);
   });
 });

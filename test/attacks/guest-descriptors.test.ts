@@ -7,7 +7,7 @@
  *
  * Guests are refused (accept-and-close) once they hold every descriptor outside the reserve, and
  * each on its own socket once it holds its `connections` quota; refusals are counted, not logged
- * one line each (server/descriptor-reserve.ts). dom0's socket, socket_ro (a quarter of the
+ * one line each (server/transport/descriptor-reserve.ts). dom0's socket, socket_ro (a quarter of the
  * reserve at most) and INTRODUCE keep working.
  */
 import { describe, expect, it } from 'vitest';

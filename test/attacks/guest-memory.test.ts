@@ -5,7 +5,7 @@
  * connections x 10 transactions x 300 writes of 2 KiB (120 MB if the daemon kept it all) against
  * a 256 KiB `memory` quota.
  *
- * The domain's budget (server/domain-budget.ts) allows 8 connections and 10 transactions over all
+ * The domain's budget (server/quotas/domain-budget.ts) allows 8 connections and 10 transactions over all
  * of them, and charges every request a transaction keeps to the domain's `memory`: past it the
  * guest is answered ENOSPC (spec §10.2, cxenstored's per-domain memory quota; XSA-326). Output
  * waiting for a guest that does not read counts too: events for it are dropped past the quota.

@@ -5,7 +5,7 @@
  * 128 watches (12,800, ~51 MB of tokens if the daemon kept them all), then a removal that fires
  * every one of them.
  *
- * `watches` is the domain's (server/domain-budget.ts): 128 over all its connections, E2BIG beyond
+ * `watches` is the domain's (server/quotas/domain-budget.ts): 128 over all its connections, E2BIG beyond
  * (cxenstored 4.17, spec §8.1); their tokens count against its `memory`; connections past 8 are
  * closed. Everything is given back when the connections close (XSA-330: no watch may outlive them).
  */

@@ -1,5 +1,5 @@
 /**
- * Transaction fairness (server/fairness.ts): a transaction that keeps losing to conflicting
+ * Transaction fairness (server/transactions/fairness.ts): a transaction that keeps losing to conflicting
  * commits gets the turn and then wins; a rival commit that would change what the turn reserved
  * waits for the turn to end and is then decided as usual. Every scenario is driven step by step,
  * so "starves" and "wins" are counted attempts, never time: the idle guard (the one timed part of

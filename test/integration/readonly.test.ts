@@ -1,6 +1,6 @@
 /**
  * The read-only socket `<rundir>/socket_ro` (spec §1.1, Xen ≤ 4.14 semantics, and our choice for the
- * daemon-state requests recorded in server/handlers/index.ts): every request that would change the
+ * daemon-state requests recorded in server/dispatch/handlers/index.ts): every request that would change the
  * store or the daemon is EACCES; reads, watches and transactions work.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

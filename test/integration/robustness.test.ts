@@ -80,7 +80,7 @@ describe('deep trees (XSA-418)', () => {
   });
 });
 
-// Both socket I/O paths (server/socket-transport.ts): below the streams (default) and through them.
+// Both socket I/O paths (server/transport/socket-transport.ts): below the streams (default) and through them.
 describe.each(['direct', 'stream'])('clients that do not read (XSA-326, §16.24), --socket-io %s', (mode) => {
   let d: RunningDaemon;
   let c: Wire;

@@ -1,7 +1,7 @@
-import { flagArg, replyPayload } from '../../protocol/index.js';
-import { Transaction, XsError, type CommitResult } from '../../store/index.js';
-import type { Outcome } from '../dispatch/outcome.js';
-import type { TransactionPort } from '../dispatch/ports.js';
+import { flagArg, replyPayload } from '../../../protocol/index.js';
+import { Transaction, XsError, type CommitResult } from '../../../store/index.js';
+import type { Outcome } from '../outcome.js';
+import type { TransactionPort } from '../ports.js';
 import { ok, OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
 /**
@@ -14,7 +14,7 @@ export const transactionStart: Handler<TransactionPort> = (ctx) => {
   const { conn, port, header, limits } = ctx;
   if (header.txId !== 0) throw new XsError('EBUSY', 'transactions do not nest');
   conn.budget?.admitTransaction(limits);
-  // A connection whose transactions keep failing waits here for its turn (fairness.ts).
+  // A connection whose transactions keep failing waits here for its turn (transactions/fairness.ts).
   const turn = port.fairness.admit(conn);
   return turn === undefined ? open(ctx) : turn.then(() => open(ctx));
 };
@@ -51,6 +51,6 @@ export const transactionEnd: Handler<TransactionPort> = (ctx, payload) => {
     return ok(result.deliveries);
   };
   const result = port.commitFor(conn, tx);
-  // A commit held back by the turn (fairness.ts) answers when it is decided.
+  // A commit held back by the turn (transactions/fairness.ts) answers when it is decided.
   return result instanceof Promise ? result.then(settle) : settle(result);
 };

@@ -1,4 +1,4 @@
-import { Op } from '../../protocol/index.js';
+import { Op } from '../../../protocol/index.js';
 import type { HandlerSpec } from '../handler.js';
 import { control } from './control.js';
 import { getDomainPath, introduce, isDomainIntroduced, release, resume, setTarget } from './domain.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, XsError, type LimitName, type Limits } from '../store/index.js';
+import { DEFAULT_LIMITS, XsError, type LimitName, type Limits } from '../../store/index.js';
 
 /**
  * The quota settings: global values (Xen's defaults unless configured) and per-domain overrides,

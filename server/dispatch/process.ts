@@ -1,9 +1,9 @@
-import { opName, PAYLOAD_MAX, type Frame } from '../protocol/index.js';
-import { XsError, type XsErrorCode } from '../store/index.js';
-import type { Connection } from './connection/index.js';
-import { errorFrame, eventFrame, replyFrame } from './dispatch/frames.js';
-import type { ConnDelivery } from './dispatch/outcome.js';
-import type { DispatchPort, Ports } from './dispatch/ports.js';
+import { opName, PAYLOAD_MAX, type Frame } from '../../protocol/index.js';
+import { XsError, type XsErrorCode } from '../../store/index.js';
+import type { Connection } from '../connection/index.js';
+import { errorFrame, eventFrame, replyFrame } from './frames.js';
+import type { ConnDelivery } from './outcome.js';
+import type { DispatchPort, Ports } from './ports.js';
 import type { HandlerSpec, Reply, RequestContext } from './handler.js';
 import { HANDLERS } from './handlers/index.js';
 

@@ -1,6 +1,5 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Daemon } from './daemon.js';
 import { listenUnix } from './unix-socket.js';
 
 export interface Listeners {
@@ -21,11 +20,20 @@ export interface InheritedListeners {
 }
 
 /**
+ * What the listeners hand an accepted socket to (the `Daemon`; named by shape, so that transport/
+ * does not import the daemon, which imports transport/).
+ */
+export interface Acceptor {
+  accept(socket: Socket, kind: 'socket' | 'socket_ro'): unknown;
+  acceptFailed(who: string, e: Error): void;
+}
+
+/**
  * `listen(daemon, rundir, inherited?)` opens `<rundir>/socket` (privileged: dom0) and
  * `<rundir>/socket_ro` (read-only, Xen ≤ 4.14 semantics), both mode 0600; or, given inherited
  * descriptors, listens on those and leaves the socket files alone.
  */
-export async function listen(daemon: Daemon, rundir: string, inherited?: InheritedListeners): Promise<Listeners> {
+export async function listen(daemon: Acceptor, rundir: string, inherited?: InheritedListeners): Promise<Listeners> {
   const socket = join(rundir, 'socket');
   const socketRo = join(rundir, 'socket_ro');
   const rw = createServer((s) => daemon.accept(s, 'socket'));

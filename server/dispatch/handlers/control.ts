@@ -1,6 +1,6 @@
-import { replyPayload, splitArgs } from '../../protocol/index.js';
-import { checkStore, owned, subtreeSize, XsError } from '../../store/index.js';
-import type { ControlPort } from '../dispatch/ports.js';
+import { replyPayload, splitArgs } from '../../../protocol/index.js';
+import { checkStore, owned, subtreeSize, XsError } from '../../../store/index.js';
+import type { ControlPort } from '../ports.js';
 import { required, type Handler, type RequestContext } from '../handler.js';
 
 /**
@@ -103,7 +103,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
 
 /**
  * A domain's usage against its quotas, `used/max` (cxenstored's `quota <domid>`), from its
- * budget (domain-budget.ts): a domain without connections holds nothing but its nodes.
+ * budget (quotas/domain-budget.ts): a domain without connections holds nothing but its nodes.
  */
 function usage(ctx: RequestContext<ControlPort>, domid: number): string {
   const d = ctx.port;

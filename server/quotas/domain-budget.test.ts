@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createStore, DEFAULT_LIMITS, guest, Transaction, XsError, type Limits } from '../store/index.js';
-import type { Connection } from './connection/index.js';
+import { createStore, DEFAULT_LIMITS, guest, Transaction, XsError, type Limits } from '../../store/index.js';
+import type { Connection } from '../connection/index.js';
 import { DomainBudgets } from './domain-budgets.js';
-import { WatchRegistry, watchBytes } from './watches/index.js';
+import { WatchRegistry, watchBytes } from '../watches/index.js';
 
 /** The part of a connection a budget reads: who it is, its transactions, its pending output. */
 function conn(domid: number, kind: Connection['kind'] = 'domain', pendingBytes = 0): Connection {

@@ -1,5 +1,5 @@
-import type { Store, Transaction } from '../store/index.js';
-import type { Connection } from './connection/index.js';
+import type { Store, Transaction } from '../../store/index.js';
+import type { Connection } from '../connection/index.js';
 
 /**
  * Transaction fairness: the TURN. A bounded rule so that a transaction that keeps losing to

@@ -1,6 +1,6 @@
-import { argsN, oneArg, parseUint, replyPayload, splitArgs } from '../../protocol/index.js';
-import { homeOf, XsError } from '../../store/index.js';
-import type { DomainPort } from '../dispatch/ports.js';
+import { argsN, oneArg, parseUint, replyPayload, splitArgs } from '../../../protocol/index.js';
+import { homeOf, XsError } from '../../../store/index.js';
+import type { DomainPort } from '../ports.js';
 import { ok, OK_REPLY, required, type Handler, type RequestContext } from '../handler.js';
 
 /** Domain ids of real guests: below DOMID_FIRST_RESERVED (0x7FF0). */

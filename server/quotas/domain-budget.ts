@@ -1,4 +1,4 @@
-import { XsError, type Limits } from '../store/index.js';
+import { XsError, type Limits } from '../../store/index.js';
 
 /**
  * What a budget reads of a connection charged to it (a `Connection`; named by shape, so that a

@@ -8,7 +8,7 @@ import type { Server, Socket } from 'node:net';
  *
  * - `streamWrap()`, `pipeHandle()`: the libuv stream under an accepted socket and the binding's
  *   `WriteWrap`, for reading into one reused buffer and writing with one write(2) per flush
- *   (`socket-transport.ts`). `process.binding` is deprecated (DEP0111, printed only under
+ *   (`transport/socket-transport.ts`). `process.binding` is deprecated (DEP0111, printed only under
  *   `--pending-deprecation`); it is the only way to a `WriteWrap`.
  * - `stopStreamReading()`, `restartStreamReading()`: live update stops reading a stream-served
  *   socket at the descriptor, so that unread requests stay in the kernel for the next process.

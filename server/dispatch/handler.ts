@@ -1,8 +1,8 @@
-import { replyPayload, type Header } from '../protocol/index.js';
-import { XsError, type Limits, type Transaction } from '../store/index.js';
-import type { Connection } from './connection/index.js';
-import type { ConnDelivery, Outcome } from './dispatch/outcome.js';
-import type { Ports } from './dispatch/ports.js';
+import { replyPayload, type Header } from '../../protocol/index.js';
+import { XsError, type Limits, type Transaction } from '../../store/index.js';
+import type { Connection } from '../connection/index.js';
+import type { ConnDelivery, Outcome } from './outcome.js';
+import type { Ports } from './ports.js';
 
 /** Everything a handler may use to answer one request: `port` is what it may ask of the daemon. */
 export interface RequestContext<P = Ports> {

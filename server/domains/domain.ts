@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import type { Connection } from './connection/index.js';
+import type { Connection } from '../connection/index.js';
 
 /**
  * An introduced guest domain (spec §7.11). Without a hypervisor there is no shared ring: the

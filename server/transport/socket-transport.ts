@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import type { Transport } from './connection/index.js';
+import type { Transport } from './transport.js';
 import { pipeHandle, streamWrap, type PipeHandle, type StreamWrap } from './node-internals.js';
 
 /**
@@ -17,7 +17,7 @@ import { pipeHandle, streamWrap, type PipeHandle, type StreamWrap } from './node
  * This is the path `net.Socket` itself takes with its public `onread` option (user buffer,
  * callback per read), applied to a socket the server accepted, plus the handle's own write call.
  * Both use Node internals (`_handle`, `useUserBuffer`, `writeBuffer` with a `WriteWrap` from
- * `process.binding('stream_wrap')`), all reached through `node-internals.ts`: `socketTransport()`
+ * `process.binding('stream_wrap')`), all reached through `transport/node-internals.ts`: `socketTransport()`
  * checks they are there and otherwise serves the socket through its streams, the public API
  * (`--socket-io stream` forces that path). The socket
  * object stays the owner of the descriptor: closing, the `'close'` event and handing the socket

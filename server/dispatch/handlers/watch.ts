@@ -1,8 +1,8 @@
-import { splitArgs } from '../../protocol/index.js';
-import { parseWatchPath, XsError } from '../../store/index.js';
-import type { WatchPort } from '../dispatch/ports.js';
+import { splitArgs } from '../../../protocol/index.js';
+import { parseWatchPath, XsError } from '../../../store/index.js';
+import type { WatchPort } from '../ports.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
-import { watchBytes } from '../watches/index.js';
+import { watchBytes } from '../../watches/index.js';
 
 /**
  * WATCH `path|token|` (spec §8.1): OK, then at once one event with the path as registered.

@@ -1,9 +1,9 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { Connection } from './connection/index.js';
+import type { Connection } from '../connection/index.js';
 import type { Domain } from './domain.js';
-import { listenUnix } from './unix-socket.js';
+import { listenUnix } from '../transport/index.js';
 
 /**
  * The registry of introduced domains and their sockets. Pure bookkeeping plus the socket files;

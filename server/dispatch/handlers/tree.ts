@@ -1,6 +1,6 @@
-import { joinStrings, oneArg, PAYLOAD_MAX, parseUint, splitArgs, writeArgs } from '../../protocol/index.js';
-import { formatPerms, requestBytes, type StoreReply, type StoreRequest } from '../../store/index.js';
-import type { TreePort } from '../dispatch/ports.js';
+import { joinStrings, oneArg, PAYLOAD_MAX, parseUint, splitArgs, writeArgs } from '../../../protocol/index.js';
+import { formatPerms, requestBytes, type StoreReply, type StoreRequest } from '../../../store/index.js';
+import type { TreePort } from '../ports.js';
 import { ok, OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
 /**

@@ -1,6 +1,6 @@
-import { oneArg, parseUint, replyPayload, splitArgs } from '../../protocol/index.js';
-import { XsError } from '../../store/index.js';
-import type { DomainPort } from '../dispatch/ports.js';
+import { oneArg, parseUint, replyPayload, splitArgs } from '../../../protocol/index.js';
+import { XsError } from '../../../store/index.js';
+import type { DomainPort } from '../ports.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
 
 /**

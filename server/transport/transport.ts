@@ -16,7 +16,7 @@ export interface Transport {
   /** The buffer is past its high-water mark: 'drain' will come. */
   readonly writableNeedDrain: boolean;
   destroy(error?: Error): unknown;
-  /** The Unix socket this transport serves below its streams (socket-transport.ts), if it does. */
+  /** The Unix socket this transport serves below its streams (transport/socket-transport.ts), if it does. */
   readonly socket?: Socket;
   /**
    * Live update, on a transport that reads below the streams: stop reading at the descriptor until

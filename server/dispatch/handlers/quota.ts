@@ -1,5 +1,5 @@
-import { parseUint, replyPayload, splitArgs } from '../../protocol/index.js';
-import type { QuotaPort } from '../dispatch/ports.js';
+import { parseUint, replyPayload, splitArgs } from '../../../protocol/index.js';
+import type { QuotaPort } from '../ports.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
 
 /**
