@@ -306,9 +306,9 @@ export class Daemon implements Ports {
 
   /** Stops reading the connections of guest `domid` for `ms`: it spent its disk budget (quotas/disk-budget.ts). */
   private throttle(domid: number, ms: number): void {
-    for (const conn of this.connections) {
-      if (conn.caller.domid === domid && !conn.caller.privileged) conn.throttle(ms);
-    }
+    // The domain's own connections (its budget lists them), not a scan of every client: a guest in
+    // debt must not cost the daemon a walk of all connections per commit.
+    for (const conn of this.budgets.get(domid)?.connections ?? []) conn.throttle(ms);
   }
 
   /**
