@@ -38,7 +38,7 @@ export function isXsdError(s: string): s is XsdErrorName {
 
 /**
  * `encodeErrorPayload(name)` returns `name\0`. Any name is encoded as given (an oxenstored
- * compatibility mode may want `EQUOTA`); only server/dispatch/frames.ts should call this.
+ * compatibility mode may want `EQUOTA`); only server/connection/frames.ts should call this.
  */
 export function encodeErrorPayload(name: string): Buffer {
   return Buffer.from(`${name}\0`, 'latin1');

@@ -21,12 +21,12 @@ import {
   type Transaction,
   XsError,
 } from '../store/index.js';
-import { Connection, FlushScheduler, type Admission, type ConnectionKind, type OutputGate } from './connection/index.js';
+import { Connection, FlushScheduler, type Admission, type AnswerReceiver, type ConnectionKind, type OutputGate } from './connection/index.js';
 import { type Domain, Domains } from './domains/index.js';
 import { Fairness } from './transactions/index.js';
 import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quotas/index.js';
 import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
-import { process as processFrame, lostReply, outcome, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
+import { process as processFrame, outcome, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 
 export interface DaemonOptions {
@@ -181,12 +181,16 @@ export class Daemon implements Ports {
     domain.connections.add(conn);
   }
 
-  /** `attach(transport, kind, caller)` serves a client that is not a Unix socket (the gateway). */
-  attach(transport: Transport, kind: ConnectionKind, caller: Caller): Connection {
-    return this.open(transport, kind, caller);
+  /**
+   * `attach(transport, kind, caller, receiver)` serves a client that is not a Unix socket (the
+   * gateway): a binary WebSocket's bytes, or with `receiver` a session whose requests come whole
+   * and whose answers it takes as they are (gateway/session.ts).
+   */
+  attach(transport: Transport, kind: ConnectionKind, caller: Caller, receiver?: AnswerReceiver): Connection {
+    return this.open(transport, kind, caller, receiver);
   }
 
-  private open(socket: Transport, kind: ConnectionKind, caller: Caller): Connection {
+  private open(socket: Transport, kind: ConnectionKind, caller: Caller, receiver?: AnswerReceiver): Connection {
     const conn = new Connection(socket, kind, caller, {
       onFrame: (c: Connection, f: Frame) => processFrame(this, c, f),
       onClose: (c: Connection, error: Error | undefined) => this.closed(c, error),
@@ -194,8 +198,7 @@ export class Daemon implements Ports {
       admission: () => this.admit,
       flushes: this.flushes,
       gate: this.options.journal,
-      lostReply,
-    });
+    }, receiver);
     // Counted here, not where accepted: a live update's next process adopts connections too.
     if (!caller.privileged) conn.budget = this.budgets.join(conn);
     if (kind === 'socket_ro') this.readOnlySockets++;

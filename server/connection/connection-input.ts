@@ -1,5 +1,6 @@
 import { FrameDecoder, type Frame } from '../../protocol/index.js';
 import type { Lifecycle } from './connection-state.js';
+import { RequestQueue } from './request-queue.js';
 import type { Transport } from '../transport/index.js';
 
 /**
@@ -16,8 +17,9 @@ export interface PausableInput {
 }
 
 /**
- * A connection's requests: the frame decoder fed by the transport, and the pump that hands each
- * whole request to `onFrame`, one at a time, in order, while nothing stops it:
+ * A connection's requests: the frame decoder fed by the transport (or, for a gateway session,
+ * the queue of requests it hands in whole, `submit`), and the pump that hands each whole request
+ * to `onFrame`, one at a time, in order, while nothing stops it:
  * - `paused`: the client's output is backed up (its socket is full, or too much waits for the
  *   disk), so its requests are not read until it drains (XSA-326; oxenstored `xb.ml` `can_input`);
  * - `awaitReply(done)`: a request's handler has not finished, and its reply must come first;
@@ -25,7 +27,7 @@ export interface PausableInput {
  * - `throttle(ms)`: its domain spent its disk budget (server/quotas/disk-budget.ts).
  */
 export class ConnectionInput<C extends Lifecycle> implements PausableInput {
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder: FrameDecoder | RequestQueue;
   /** Not reading: the client's output is backed up (`pause`, `resume`). */
   private stopped = false;
   private awaiting = false;
@@ -38,11 +40,25 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
     private readonly onFrame: (owner: C, frame: Frame) => void,
     /** The predicate that may defer requests, or undefined when every request is taken: then the hot path reads no header twice. */
     private readonly admission: () => Admission<C> | undefined,
+    /** Requests come whole (`submit`), not as bytes from the transport. */
+    whole = false,
   ) {
+    if (whole) {
+      this.decoder = new RequestQueue();
+      return;
+    }
+    const decoder = (this.decoder = new FrameDecoder());
     transport.on('data', (chunk: Buffer) => {
-      this.decoder.push(chunk);
+      decoder.push(chunk);
       this.pump();
     });
+  }
+
+  /** `submit(frame)` takes one whole request (a gateway session's) as if it had just arrived. */
+  submit(frame: Frame): void {
+    if (!(this.decoder instanceof RequestQueue)) throw new Error('this connection reads its requests from a byte stream');
+    this.decoder.add(frame);
+    this.pump();
   }
 
   /** Bytes of a request received but not yet complete. */
@@ -108,6 +124,7 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
 
   /** Bytes received some other way (live update: the previous process's), before any new one. */
   inject(bytes: Buffer): void {
+    if (!(this.decoder instanceof FrameDecoder)) throw new Error('only a byte stream takes bytes');
     this.decoder.push(bytes);
     this.pump();
   }

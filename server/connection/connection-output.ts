@@ -52,11 +52,21 @@ export class ConnectionOutput implements Flushable {
 
   /** `queueEvent(frame)` sends a watch event at the next flush, or drops it (false) when the client is not reading. */
   queueEvent(frame: Buffer): boolean {
+    if (!this.admitEvent()) return false;
+    this.queue(frame);
+    return true;
+  }
+
+  /**
+   * `admitEvent()` says whether one more event may be queued; false (counted as dropped) once the
+   * client is not reading and `maxEvents` wait already. Asked before the event is made, so that a
+   * dropped event costs no frame.
+   */
+  admitEvent(): boolean {
     if (this.backlogged && ++this.eventsWhileFull > this.maxEvents()) {
       this.droppedEvents++;
       return false;
     }
-    this.queue(frame);
     return true;
   }
 

@@ -2,12 +2,15 @@ import type { Socket } from 'node:net';
 import type { Frame } from '../../protocol/index.js';
 import type { Caller, Transaction, XsErrorCode } from '../../store/index.js';
 import type { DomainBudget } from '../quotas/index.js';
+import type { AnswerReceiver, RequestId } from './answer.js';
+import { AnswerOutlet } from './answer-outlet.js';
 import { ConnectionInput, type Admission } from './connection-input.js';
-import { ConnectionOutput } from './connection-output.js';
 import type { ConnectionState } from './connection-state.js';
-import { DurabilityHold, type OutputGate } from './durability-hold.js';
+import type { OutputGate } from './durability-hold.js';
 import type { FlushScheduler } from './flush-scheduler.js';
+import { FrameOutlet } from './frame-outlet.js';
 import { InputSuspension } from './input-suspension.js';
+import type { Outlet } from './outlet.js';
 import { netSocketOf, type Transport } from '../transport/index.js';
 
 export type ConnectionKind = 'socket' | 'socket_ro' | 'domain' | 'http' | 'ws' | 'ws-binary';
@@ -26,17 +29,16 @@ export interface ConnectionHooks {
   readonly flushes: FlushScheduler;
   /** Set when persistence is on: replies and events wait for the commits they may reflect. */
   readonly gate: OutputGate | undefined;
-  /** What a held reply becomes when the commits it waited for are lost (server/dispatch/frames.ts `lostReply`). */
-  readonly lostReply: (frame: Buffer, code: XsErrorCode) => Buffer;
 }
 
 let nextId = 1;
 
 /**
  * One client connection: who it acts as and its open transactions, over a transport, with its
- * input (requests in, `ConnectionInput`), its output (frames out, `ConnectionOutput`), the output
- * held until durable (`DurabilityHold`) and live update's suspension (`InputSuspension`). Its
- * watches live in the daemon's registry, keyed by this object.
+ * input (requests in, `ConnectionInput`), its outlet (answers out, held until durable: frames for
+ * a byte stream, `FrameOutlet`; the answers themselves for a gateway session, `AnswerOutlet`) and
+ * live update's suspension (`InputSuspension`). Its watches live in the daemon's registry, keyed
+ * by this object.
  */
 export class Connection {
   readonly id = nextId++;
@@ -46,30 +48,30 @@ export class Connection {
   budget: DomainBudget<Connection> | undefined;
   private nextTx = 1;
   private readonly input: ConnectionInput<Connection>;
-  private readonly output: ConnectionOutput;
-  private readonly disk: DurabilityHold | undefined;
+  private readonly outlet: Outlet;
   private readonly suspension: InputSuspension;
 
+  /**
+   * `receiver`, when given, takes this connection's answers as they are (a gateway session, whose
+   * requests come whole through `submit`); without it, requests are read from the transport's
+   * bytes and answers written to it as frames.
+   */
   constructor(
     readonly socket: Transport,
     readonly kind: ConnectionKind,
     public caller: Caller,
     hooks: ConnectionHooks,
+    receiver?: AnswerReceiver,
   ) {
-    const input = (this.input = new ConnectionInput<Connection>(this, socket, hooks.onFrame, hooks.admission));
-    const output = (this.output = new ConnectionOutput(this, socket, input, hooks.flushes, hooks.maxEvents));
-    this.disk =
-      hooks.gate === undefined
-        ? undefined
-        : new DurabilityHold(hooks.gate, input, socket, (frame, event) => {
-            if (this.state !== 'open') return;
-            if (event) output.queueEvent(frame);
-            else output.queue(frame);
-          }, hooks.lostReply);
+    const input = (this.input = new ConnectionInput<Connection>(this, socket, hooks.onFrame, hooks.admission, receiver !== undefined));
+    const outlet = (this.outlet =
+      receiver === undefined
+        ? new FrameOutlet(this, socket, input, hooks.flushes, hooks.maxEvents, hooks.gate)
+        : new AnswerOutlet(this, socket, input, hooks.gate, receiver));
     this.suspension = new InputSuspension(socket, input);
     let failure: Error | undefined;
     socket.on('drain', () => {
-      output.drained();
+      outlet.drained();
       if (input.paused) input.resume();
     });
     socket.on('error', (e) => (failure = e));
@@ -94,47 +96,53 @@ export class Connection {
     }
   }
 
-  /** `send(frame)` queues a reply; a full socket buffer pauses this client's input. */
-  send(frame: Buffer): void {
-    if (this.state !== 'open') return;
-    if (this.disk !== undefined && this.disk.holdForDisk(frame, false)) return;
-    this.output.queue(frame);
+  /** `submit(frame)` takes one whole request of a gateway session, through the same pump as a socket's. */
+  submit(frame: Frame): void {
+    this.input.submit(frame);
   }
 
-  /** `sendEvent(frame)` queues a watch event, or drops it when the client is not reading. */
-  sendEvent(frame: Buffer): boolean {
-    if (this.state !== 'open') return false;
-    if (this.disk !== undefined && this.disk.holdForDisk(frame, true)) return true;
-    return this.output.queueEvent(frame);
+  /** `reply(request, payload)` answers a request; a full socket buffer pauses this client's input. */
+  reply(request: RequestId, payload: Buffer | string): void {
+    if (this.state === 'open') this.outlet.reply(request, payload);
+  }
+
+  /** `fail(request, code)` answers a request with a Xen error. */
+  fail(request: RequestId, code: XsErrorCode): void {
+    if (this.state === 'open') this.outlet.fail(request, code);
+  }
+
+  /** `event(path, token)` sends a watch event; false when it was dropped (the client is not reading). */
+  event(path: string, token: string): boolean {
+    return this.state === 'open' && this.outlet.event(path, token);
   }
 
   /** Sends the queued frames now (the flush scheduler does at the end of each turn). */
   flush(): void {
-    this.output.flush();
+    this.outlet.flush();
   }
 
   /** Events dropped for this connection: it did not read them, or one was too large (logs). */
   get droppedEvents(): number {
-    return this.output.droppedEvents;
+    return this.outlet.droppedEvents;
   }
 
   set droppedEvents(n: number) {
-    this.output.droppedEvents = n;
+    this.outlet.droppedEvents = n;
   }
 
   /** Output queued for the next flush (live update waits for it to reach the kernel). */
   get queuedBytes(): number {
-    return this.output.queuedBytes;
+    return this.outlet.queuedBytes;
   }
 
   /** Every byte of output we hold for this client: held for the disk, queued, not yet written. */
   get pendingBytes(): number {
-    return (this.disk?.bytes ?? 0) + this.output.queuedBytes + this.socket.writableLength;
+    return this.outlet.heldBytes + this.outlet.queuedBytes + this.socket.writableLength;
   }
 
-  /** The last flush left bytes the client has not taken: it is not keeping up (see `sendEvent`). */
+  /** The last flush left bytes the client has not taken: it is not keeping up (see `event`). */
   get isBacklogged(): boolean {
-    return this.output.isBacklogged;
+    return this.outlet.isBacklogged;
   }
 
   /** `close()` ends the connection; teardown happens once, in the socket's 'close' handler. */

@@ -31,12 +31,12 @@ function setup() {
   const sent: string[] = [];
   const input = { paused: false, resumes: 0, pause() { this.paused = true; }, resume() { this.paused = false; this.resumes++; } };
   const transport = { writableNeedDrain: false };
-  const hold = new DurabilityHold(
+  const hold = new DurabilityHold<Buffer>(
     gate,
     input,
     transport,
     (frame, event) => sent.push(`${event ? 'event' : 'reply'} ${frame.toString('latin1')}`),
-    (frame, code) => Buffer.from(`${code} for ${frame.toString('latin1')}`, 'latin1'),
+    { size: (frame) => frame.length, lost: (frame, code) => Buffer.from(`${code} for ${frame.toString('latin1')}`, 'latin1') },
   );
   return { gate, sent, input, transport, hold };
 }

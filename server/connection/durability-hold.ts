@@ -16,13 +16,22 @@ export interface OutputGate {
   after(generation: number, release: (lost?: XsErrorCode) => void): void;
 }
 
-/** Frames held for the disk before the connection's input is paused (cf. `outstanding`). */
+/** Answers held for the disk before the connection's input is paused (cf. `outstanding`). */
 const HELD_MAX = 1024;
 
-interface Held {
+interface Held<T> {
   readonly gen: number;
-  readonly frame: Buffer;
+  readonly item: T;
+  readonly bytes: number;
   readonly event: boolean;
+}
+
+/** How a hold handles what it holds: frames (a socket client) or answers (a gateway session). */
+export interface HeldKind<T> {
+  /** Its size, for `bytes` (what the connection holds, against its domain's memory). */
+  size(item: T): number;
+  /** What a held reply becomes when its commits are lost (answer.ts `lostAnswer`, frames.ts `lostReply`). */
+  lost(item: T, code: XsErrorCode): T;
 }
 
 /**
@@ -30,8 +39,8 @@ interface Held {
  * commit is not yet durable may reflect it, so it waits, in order, behind that commit; so does
  * anything sent after it, so that this connection's output never overtakes itself (spec §1.2).
  */
-export class DurabilityHold {
-  private held: Held[] = [];
+export class DurabilityHold<T> {
+  private held: Held<T>[] = [];
   private heldBytes = 0;
   private waitingFor = -1;
   /** Input paused because too much output waits for the disk (see `holdForDisk`). */
@@ -43,19 +52,24 @@ export class DurabilityHold {
     private readonly gate: OutputGate,
     private readonly input: PausableInput,
     private readonly transport: Pick<Transport, 'writableNeedDrain'>,
-    /** Sends a released frame on, past this hold. */
-    private readonly deliver: (frame: Buffer, event: boolean) => void,
-    /** What a held reply becomes when its commits are lost (server/dispatch/frames.ts `lostReply`). */
-    private readonly lostReply: (frame: Buffer, code: XsErrorCode) => Buffer,
+    /** Sends a released item on, past this hold. */
+    private readonly deliver: (item: T, event: boolean) => void,
+    private readonly kind: HeldKind<T>,
   ) {}
 
-  /** `holdForDisk(frame, event)` keeps the frame (true) when a commit is not yet durable or frames wait already; false: send it now. */
-  holdForDisk(frame: Buffer, event: boolean): boolean {
+  /** True while what is sent now would be held: a commit is not yet durable, or items wait already. */
+  get holding(): boolean {
+    return this.held.length > 0 || this.gate.pending() !== undefined;
+  }
+
+  /** `holdForDisk(item, event)` keeps the item (true) when a commit is not yet durable or items wait already; false: send it now. */
+  holdForDisk(item: T, event: boolean): boolean {
     const gate = this.gate;
     const gen = gate.pending();
     if (gen === undefined && this.held.length === 0) return false;
-    this.held.push({ gen: gen ?? gate.durable, frame, event });
-    this.heldBytes += frame.length;
+    const bytes = this.kind.size(item);
+    this.held.push({ gen: gen ?? gate.durable, item, bytes, event });
+    this.heldBytes += bytes;
     if (gen !== undefined && gen > this.waitingFor) {
       this.waitingFor = gen;
       gate.after(gen, this.onDurable);
@@ -74,7 +88,7 @@ export class DurabilityHold {
     return this.heldBytes;
   }
 
-  /** Sends on, in order, every frame whose commit is now durable; after a loss, all of them. */
+  /** Sends on, in order, everything whose commit is now durable; after a loss, all of it. */
   private release(lost?: XsErrorCode): void {
     const durable = this.gate.durable;
     let n = 0;
@@ -85,8 +99,8 @@ export class DurabilityHold {
     }
     while (n < this.held.length && this.held[n]!.gen <= durable) n++;
     const ready = this.held.splice(0, n);
-    for (const h of ready) this.heldBytes -= h.frame.length;
-    for (const h of ready) this.deliver(!h.event && lost !== undefined && h.gen > durable ? this.lostReply(h.frame, lost) : h.frame, h.event);
+    for (const h of ready) this.heldBytes -= h.bytes;
+    for (const h of ready) this.deliver(!h.event && lost !== undefined && h.gen > durable ? this.kind.lost(h.item, lost) : h.item, h.event);
     if (this.pausedInput && this.held.length < HELD_MAX) {
       this.pausedInput = false;
       // Still paused if the socket itself is full: its 'drain' resumes input then.

@@ -4,3 +4,4 @@ export type { ConnectionState } from './connection-state.js';
 export type { Admission } from './connection-input.js';
 export type { OutputGate } from './durability-hold.js';
 export { FlushScheduler } from './flush-scheduler.js';
+export { eventBytes, type Answer, type AnswerReceiver, type RequestId } from './answer.js';

@@ -1,9 +1,8 @@
 /**
  * Dispatch: a request frame in, its handler run against the ports, an outcome (the reply and the
- * watch events it causes) out as frames.
+ * watch events it causes) out to the connection, which makes them frames.
  */
 export { process } from './process.js';
 export { HANDLERS } from './handlers/index.js';
-export { lostReply, replyFrame } from './frames.js';
 export { outcome, type ConnDelivery, type Outcome } from './outcome.js';
 export type { LiveUpdateCommand, Ports, Stats } from './ports.js';

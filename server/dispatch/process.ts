@@ -1,17 +1,17 @@
-import { opName, PAYLOAD_MAX, type Frame } from '../../protocol/index.js';
+import { HEADER_SIZE, opName, PAYLOAD_MAX, type Frame } from '../../protocol/index.js';
 import { XsError, type XsErrorCode } from '../../store/index.js';
-import type { Connection } from '../connection/index.js';
-import { errorFrame, eventFrame, replyFrame } from './frames.js';
+import { eventBytes, type Connection } from '../connection/index.js';
 import type { ConnDelivery } from './outcome.js';
 import type { DispatchPort, Ports } from './ports.js';
 import type { HandlerSpec, Reply, RequestContext } from './handler.js';
 import { HANDLERS } from './handlers/index.js';
 
 /**
- * `process(port, conn, frame)` answers one request: exactly one reply frame, of the request's
- * type or ERROR, echoing req_id and tx_id (spec §1.2). Never throws: an XsError becomes its Xen
- * error name, anything else is logged and answered EIO (oxenstored's "nothrow guarantee"). This is
- * the one place where errors become codes (dispatch/frames.ts makes the bytes).
+ * `process(port, conn, frame)` answers one request: exactly one reply, of the request's type or an
+ * error, echoing req_id and tx_id (spec §1.2), after the watch events it caused. Never throws: an
+ * XsError becomes its Xen error name, anything else is logged and answered EIO (oxenstored's
+ * "nothrow guarantee"). This is the one place where errors become codes; the connection makes
+ * the bytes (connection/frames.ts), or hands the answers to a gateway session as they are.
  */
 export function process(port: Ports, conn: Connection, frame: Frame): void {
   const { header } = frame;
@@ -59,24 +59,26 @@ function send(port: Ports, conn: Connection, frame: Frame, reply: Reply): void {
   const payload = reply.payload;
   if (payload.length > PAYLOAD_MAX) return failed(port, conn, frame, new XsError('E2BIG', 'reply too large'));
   if (port.options.accessLog) access(port, conn, frame, 'OK');
-  conn.send(replyFrame(header, payload));
+  conn.reply(header, payload);
   if (reply.initial !== undefined) deliver(port, reply.initial);
 }
 
 /**
- * Queues one watch event; events that would not fit a message are dropped (XSA-324), and so are
+ * Sends one watch event; events that would not fit a message are dropped (XSA-324), and so are
  * events for a guest that is not reading while its output takes it past its `memory` quota
  * (cxenstored stops sending to a domain over its hard memory quota, spec §10.2). A guest that
- * reads is never dropped from: its output does not stay.
+ * reads is never dropped from: its output does not stay. Decided on the event's size, before
+ * any of it is made.
  */
 function deliver(port: DispatchPort, d: ConnDelivery): void {
   const owner = d.conn;
-  const frame = eventFrame(d.path, d.watch.token);
-  if (frame === undefined) return dropped(port, owner, d.path, 'watch event too large for a message; dropped', true);
-  if (owner.budget !== undefined && owner.isBacklogged && owner.budget.overMemory(port.quotas.limitsFor(owner.caller.domid), frame.length)) {
+  const token = d.watch.token;
+  const bytes = eventBytes(d.path, token);
+  if (bytes > HEADER_SIZE + PAYLOAD_MAX) return dropped(port, owner, d.path, 'watch event too large for a message; dropped', true);
+  if (owner.budget !== undefined && owner.isBacklogged && owner.budget.overMemory(port.quotas.limitsFor(owner.caller.domid), bytes)) {
     return dropped(port, owner, d.path, 'watcher is not reading and at its memory quota; event dropped', true);
   }
-  if (!owner.sendEvent(frame)) dropped(port, owner, d.path, 'watcher is not reading; event dropped', false);
+  if (!owner.event(d.path, token)) dropped(port, owner, d.path, 'watcher is not reading; event dropped', false);
 }
 
 /**
@@ -97,7 +99,7 @@ function failed(port: DispatchPort, conn: Connection, frame: Frame, e: unknown):
     port.log.error({ conn: conn.id, op: opName(frame.header.type), err: e }, 'request failed unexpectedly');
   }
   if (port.options.accessLog) access(port, conn, frame, code);
-  conn.send(errorFrame(frame.header, code));
+  conn.fail(frame.header, code);
 }
 
 function access(port: DispatchPort, conn: Connection, frame: Frame, outcome: string): void {

@@ -1,9 +1,9 @@
-import { Op, opName } from '../../protocol/index.js';
+import { opName } from '../../protocol/index.js';
 import type { Daemon } from '../daemon.js';
 import type { AnonymousAccess } from './access.js';
 import { callerOf, identityKey, type Identity, type Tokens } from './identity.js';
 import { Metrics } from './metrics.js';
-import { Session, wireError, type ReplyFrame } from './session.js';
+import { answerError, payloadOf, Session, type RequestAnswer } from './session.js';
 
 /**
  * What the gateway's routes share: the daemon, the tokens, what a client without credentials may
@@ -44,17 +44,16 @@ export class Gateway {
   }
 
   /**
-   * `check(reply, type, what)` is the payload of a reply, or throws the XsError an ERROR reply
-   * carries (`what` names the request in the message); counts the outcome either way.
+   * `check(answer, type, what)` is the payload of a reply, or throws the XsError of an error
+   * answer (`what` names the request in the message); counts the outcome either way.
    */
-  check(reply: ReplyFrame, type: number, what = ''): Buffer {
-    if (reply.header.type === Op.ERROR) {
-      const e = wireError(reply.payload, `${opName(type)}${what === '' ? '' : ` ${what}`}`);
-      this.metrics.op(opName(type), e.code);
-      throw e;
+  check(answer: RequestAnswer, type: number, what = ''): Buffer {
+    if (answer.kind === 'error') {
+      this.metrics.op(opName(type), answer.code);
+      throw answerError(answer.code, `${opName(type)}${what === '' ? '' : ` ${what}`}`);
     }
     this.metrics.op(opName(type), 'OK');
-    return reply.payload;
+    return payloadOf(answer);
   }
 
   /** `run(session, type, payload, txId, what)` sends one request and resolves with `check` of it. */

@@ -1,5 +1,5 @@
 import { Map as ImmMap } from 'immutable';
-import { isXsErrorCode, type Store, type XsNode } from '../../store/index.js';
+import type { Store, XsNode } from '../../store/index.js';
 import type { Daemon } from '../daemon.js';
 
 /** Upper bounds of the latency histograms, in seconds (Prometheus `le`). */
@@ -163,9 +163,4 @@ export class Metrics {
 /** A label value, quoted and escaped as the text format asks. */
 function q(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
-}
-
-/** `outcomeOf(code)` keeps the outcome label to the Xen table (bounded cardinality). */
-export function outcomeOf(code: string): string {
-  return isXsErrorCode(code) ? code : 'EIO';
 }

@@ -1,7 +1,7 @@
 /**
  * The gateway must not depend on replies coming back within `process()`: a connection's output
- * may be held back (e.g. until a commit is durable). Here every reply of every connection is
- * delayed to a later macrotask, and the routes must answer exactly as before.
+ * may be held back (e.g. until a commit is durable). Here every reply and error of every
+ * connection is delayed to a later macrotask, and the routes must answer exactly as before.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,25 +16,30 @@ import { Quotas } from '../quotas/index.js';
 import { Gateway } from './gateway.js';
 import { Tokens } from './identity.js';
 import { buildApp } from './index.js';
-import { Session } from './session.js';
+import { payloadOf, Session } from './session.js';
 
 let rundir: string;
 let daemon: Daemon;
 let gw: Gateway;
 let app: Awaited<ReturnType<typeof buildApp>>;
-const realSend = Connection.prototype.send;
+const realReply = Connection.prototype.reply;
+const realFail = Connection.prototype.fail;
 
 beforeAll(async () => {
   rundir = mkdtempSync(join(tmpdir(), 'nxs-gw-session-'));
   daemon = new Daemon({ rundir, log: pino({ level: 'silent' }), quotas: new Quotas(), accessLog: false });
   gw = new Gateway(daemon, new Tokens());
   app = await buildApp(gw, () => true);
-  Connection.prototype.send = function (this: Connection, frame: Buffer) {
-    setImmediate(() => realSend.call(this, frame));
+  Connection.prototype.reply = function (this: Connection, ...args: Parameters<Connection['reply']>) {
+    setImmediate(() => realReply.apply(this, args));
+  };
+  Connection.prototype.fail = function (this: Connection, ...args: Parameters<Connection['fail']>) {
+    setImmediate(() => realFail.apply(this, args));
   };
 });
 afterAll(async () => {
-  Connection.prototype.send = realSend;
+  Connection.prototype.reply = realReply;
+  Connection.prototype.fail = realFail;
   await app.close();
   rmSync(rundir, { recursive: true, force: true });
 });
@@ -49,9 +54,22 @@ describe('Session with delayed replies', () => {
       s.request(Op.READ, requestPayload.read('/s/a')),
       s.request(Op.READ, requestPayload.read('/s/none')),
     ]);
-    expect(w.payload.toString('latin1')).toBe('OK\0');
-    expect(r.payload.toString('latin1')).toBe('one'); // sent after the write: sees it
-    expect(missing.header.type).toBe(Op.ERROR);
+    expect(w.kind === 'reply' && payloadOf(w).toString('latin1')).toBe('OK\0');
+    expect(r.kind === 'reply' && payloadOf(r).toString('latin1')).toBe('one'); // sent after the write: sees it
+    expect(missing).toMatchObject({ kind: 'error', code: 'ENOENT' });
+    s.close();
+  });
+
+  it('waits, as a socket client does, while the admission defers requests (live update)', async () => {
+    const s = new Session(daemon, 'http', DOM0);
+    daemon.admit = () => false;
+    let answered = false;
+    const p = s.request(Op.READ, requestPayload.read('/s/a')).then((a) => ((answered = true), a));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false);
+    daemon.admit = undefined;
+    s.conn.poll();
+    expect(await p).toMatchObject({ kind: 'reply', request: { type: Op.READ } });
     s.close();
   });
 

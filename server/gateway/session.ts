@@ -1,60 +1,52 @@
 import { EventEmitter } from 'node:events';
-import { decodeErrorPayload, decodeHeader, HEADER_SIZE, Op, opName, PAYLOAD_MAX, type Header } from '../../protocol/index.js';
-import { isXsErrorCode, XsError, type Caller } from '../../store/index.js';
-import type { Connection, ConnectionKind } from '../connection/index.js';
+import { opName, PAYLOAD_MAX } from '../../protocol/index.js';
+import { XsError, type Caller, type XsErrorCode } from '../../store/index.js';
+import type { Answer, Connection, ConnectionKind } from '../connection/index.js';
 import type { Transport } from '../transport/index.js';
 import type { Daemon } from '../daemon.js';
-import { process as processFrame } from '../dispatch/index.js';
 
-/** A reply frame as the daemon sent it (type ERROR for a failure). */
-export interface ReplyFrame {
-  readonly header: Header;
-  readonly payload: Buffer;
-}
+/** The answer to one request: its reply payload, or the Xen error it failed with. */
+export type RequestAnswer = Extract<Answer, { kind: 'reply' | 'error' }>;
 
 /**
  * An in-process client of the daemon: a real `Connection` (registered, with its own transactions
- * and watches) whose transport hands every frame the daemon writes back to us instead of a
- * socket. Requests are wire frames run through `process()`, the one dispatch of the Unix sockets,
- * so HTTP and JSON WebSocket requests get exactly the permission checks, quotas, transactions and
- * watch rules of the wire protocol: there is no second code path for semantics.
+ * and watches) that hands its requests in whole and takes its answers as they are, not as frames.
+ * Its requests pass the connection's pump like a socket client's, so HTTP and JSON WebSocket
+ * requests get exactly its admission (live update), ordering, permission checks, quotas,
+ * transactions and watch rules: there is no second code path for semantics.
  *
- * `process()` runs a request at once, when it is sent, so requests sent one after another in the
- * same tick see one store version whatever happens later; the reply may come back at once or
- * later (if the connection's output is ever held back), so replies are awaited, by req_id.
+ * A request runs when it is sent unless something holds the connection's input (a reply awaited,
+ * a live update), so requests sent one after another in the same tick see one store version; its
+ * answer may come back at once or later (held for the disk), so answers are awaited, by req_id.
  */
 export class Session {
   readonly conn: Connection;
   private nextReq = 1;
-  private readonly pending = new Map<number, { resolve: (r: ReplyFrame) => void; reject: (e: Error) => void }>();
-  private readonly transport: LocalTransport;
+  private readonly pending = new Map<number, { resolve: (a: RequestAnswer) => void; reject: (e: Error) => void }>();
 
   /**
-   * `onFrame(header, payload)`, when given, sees every frame the daemon sends this session in
-   * order: replies and watch events, as they would leave a socket. `onClose` runs when the
-   * connection ends, whoever ended it (the daemon closes a released domain's connections).
+   * `onAnswer(answer)`, when given, sees every answer the daemon sends this session in order:
+   * replies, errors and watch events. `onClose` runs when the connection ends, whoever ended it
+   * (the daemon closes a released domain's connections).
    */
   constructor(
-    private readonly daemon: Daemon,
+    daemon: Daemon,
     kind: ConnectionKind,
     caller: Caller,
-    private readonly onFrame?: (header: Header, payload: Buffer) => void,
+    private readonly onAnswer?: (answer: Answer) => void,
     onClose?: () => void,
   ) {
-    this.transport = new LocalTransport(
-      (frame) => this.receive(frame),
-      () => {
-        for (const p of this.pending.values()) p.reject(new XsError('EIO', 'connection closed'));
-        this.pending.clear();
-        onClose?.();
-      },
-    );
-    this.conn = daemon.attach(this.transport, kind, caller);
+    const transport = new SessionTransport(() => {
+      for (const p of this.pending.values()) p.reject(new XsError('EIO', 'connection closed'));
+      this.pending.clear();
+      onClose?.();
+    });
+    this.conn = daemon.attach(transport, kind, caller, (a) => this.receive(a));
   }
 
   /**
-   * `send(type, payload, txId)` runs one request now and returns its req_id; the reply comes
-   * through `onFrame`. Throws (and runs nothing) on a closed connection or an oversized payload.
+   * `send(type, payload, txId)` submits one request and returns its req_id; the answer comes
+   * through `onAnswer`. Throws (and submits nothing) on a closed connection or an oversized payload.
    */
   send(type: number, payload: Buffer, txId = 0): number {
     // A closed connection's requests must not run: their replies would go nowhere.
@@ -64,17 +56,17 @@ export class Session {
     if (payload.length > PAYLOAD_MAX) throw new XsError('E2BIG', `${opName(type)} request over ${PAYLOAD_MAX} bytes`);
     const reqId = this.nextReq;
     this.nextReq = this.nextReq >= 0xffffffff ? 1 : this.nextReq + 1;
-    processFrame(this.daemon, this.conn, { header: { type, reqId, txId, len: payload.length }, payload });
+    this.conn.submit({ header: { type, reqId, txId, len: payload.length }, payload });
     return reqId;
   }
 
   /**
-   * `request(type, payload, txId)` runs one request now (see `send`) and resolves with its reply
-   * frame, which may be ERROR; rejects if the connection closes first.
+   * `request(type, payload, txId)` submits one request (see `send`) and resolves with its answer,
+   * which may be an error; rejects if the connection closes first.
    */
-  request(type: number, payload: Buffer, txId = 0): Promise<ReplyFrame> {
+  request(type: number, payload: Buffer, txId = 0): Promise<RequestAnswer> {
     return new Promise((resolve, reject) => {
-      // Registered under the id the request is about to get: its reply may come back at once.
+      // Registered under the id the request is about to get: its answer may come back at once.
       this.pending.set(this.nextReq, { resolve, reject });
       try {
         this.send(type, payload, txId);
@@ -90,29 +82,26 @@ export class Session {
     this.conn.close();
   }
 
-  /**
-   * One write of the connection carries every frame it queued in that turn of the event loop
-   * (`ConnectionOutput.flush` joins them), so a write is split back into its frames here.
-   */
-  private receive(bytes: Buffer): void {
-    for (let at = 0; at + HEADER_SIZE <= bytes.length; ) {
-      const header = decodeHeader(bytes, at);
-      const payload = bytes.subarray(at + HEADER_SIZE, at + HEADER_SIZE + header.len);
-      at += HEADER_SIZE + header.len;
-      if (header.type !== Op.WATCH_EVENT) {
-        const p = this.pending.get(header.reqId);
-        if (p !== undefined) {
-          this.pending.delete(header.reqId);
-          p.resolve({ header, payload });
-        }
+  private receive(answer: Answer): void {
+    if (answer.kind !== 'event') {
+      const reqId = answer.request.reqId;
+      const p = this.pending.get(reqId);
+      if (p !== undefined) {
+        this.pending.delete(reqId);
+        p.resolve(answer);
       }
-      this.onFrame?.(header, payload);
     }
+    this.onAnswer?.(answer);
   }
 }
 
+/** `payloadOf(reply)` is a reply's payload as bytes (a handler may make it a byte string). */
+export function payloadOf(reply: Extract<Answer, { kind: 'reply' }>): Buffer {
+  return typeof reply.payload === 'string' ? Buffer.from(reply.payload, 'latin1') : reply.payload;
+}
+
 /** Messages for the error codes a gateway client sees; the wire itself carries only the code. */
-const MEANING: Partial<Record<string, string>> = {
+const MEANING: Partial<Record<XsErrorCode, string>> = {
   ENOENT: 'no such node',
   EACCES: 'permission denied',
   EEXIST: 'already exists',
@@ -126,31 +115,26 @@ const MEANING: Partial<Record<string, string>> = {
   EPERM: 'not permitted',
 };
 
-/** `wireError(payload, what)` is the XsError an ERROR reply carries, with a readable message. */
-export function wireError(payload: Buffer, what: string): XsError {
-  const name = decodeErrorPayload(payload);
-  const code = isXsErrorCode(name) ? name : 'EIO';
+/** `answerError(code, what)` is the XsError an error answer stands for, with a readable message. */
+export function answerError(code: XsErrorCode, what: string): XsError {
   return new XsError(code, `${what}: ${MEANING[code] ?? code}`);
 }
 
 /**
- * The transport of a Session: frames written by the connection are delivered synchronously;
- * there is no kernel buffer, so the connection never pauses and never counts as backlogged.
+ * The transport under a Session: no bytes pass it (requests come whole, answers go as they are),
+ * so it never pauses and never counts as backlogged; it carries only the connection's end.
  */
-class LocalTransport extends EventEmitter implements Transport {
+class SessionTransport extends EventEmitter implements Transport {
   readonly writableLength = 0;
   readonly writableNeedDrain = false;
   private closed = false;
 
-  constructor(
-    private readonly deliver: (frames: Buffer) => void,
-    private readonly onClosed?: () => void,
-  ) {
+  constructor(private readonly onClosed: () => void) {
     super();
   }
 
-  write(frame: Buffer): boolean {
-    if (!this.closed) this.deliver(frame);
+  /** Never called: a session's connection has an answer outlet, not a frame one. */
+  write(): boolean {
     return true;
   }
 
@@ -163,7 +147,7 @@ class LocalTransport extends EventEmitter implements Transport {
     // As a socket does: 'close' comes asynchronously, after the current request finished.
     process.nextTick(() => {
       this.emit('close');
-      this.onClosed?.();
+      this.onClosed();
     });
   }
 }

@@ -2,28 +2,18 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import {
-  decodeErrorPayload,
-  Op,
-  opName,
-  parseDecimal,
-  parseDirectory,
-  parseWatchEvent,
-  requestPayload,
-  type Header,
-} from '../../protocol/index.js';
+import { Op, opName, parseDecimal, parseDirectory, requestPayload } from '../../protocol/index.js';
 import { requestSchema, type GatewayRequest } from '../../protocol/json/index.js';
 import { isXsErrorCode, type Caller } from '../../store/index.js';
-import type { Connection, ConnectionKind } from '../connection/index.js';
+import type { Answer, Connection, ConnectionKind } from '../connection/index.js';
 import type { Transport } from '../transport/index.js';
 import { authorize } from './access.js';
 import { WS_MESSAGE_MAX } from './body-limits.js';
 import { describeZod, toHttpError } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { callerOf, type Identity } from './identity.js';
-import { outcomeOf } from './metrics.js';
 import type { OriginGuard } from './origin.js';
-import { Session, wireError } from './session.js';
+import { answerError, payloadOf, Session } from './session.js';
 import { decodeValue, encodeValue } from './values.js';
 import { WsLink } from './ws-link.js';
 
@@ -184,7 +174,7 @@ class WsTransport extends EventEmitter implements Transport {
 
 /**
  * A JSON-mode client: each request becomes the wire request of the same name and runs on the
- * client's Session; the reply and any events come back through `frame()` in the order the daemon
+ * client's Session; the reply and any events come back through `answer()` in the order the daemon
  * sent them (for an update, its events before its reply, as on the wire; for WATCH, the reply
  * before the initial event), and are forwarded in that order.
  */
@@ -208,7 +198,7 @@ class JsonClient {
       gw.daemon,
       kind,
       caller,
-      (h, p) => this.frame(h, p),
+      (a) => this.answer(a),
       // The daemon ended the connection (its domain was released, or it is stopping).
       () => ws.close(1001, 'connection closed by the daemon'),
     );
@@ -253,21 +243,17 @@ class JsonClient {
     }
   }
 
-  private frame(header: Header, payload: Buffer): void {
-    if (header.type === Op.WATCH_EVENT) {
-      const e = parseWatchEvent(payload);
-      if (e !== undefined) this.send({ event: 'watch', path: e.path, token: e.token });
-      return;
-    }
+  private answer(a: Answer): void {
+    if (a.kind === 'event') return this.send({ event: 'watch', path: a.path, token: a.token });
     const req = this.outstanding.shift();
     if (req === undefined) return;
-    if (header.type === Op.ERROR) {
-      const e = wireError(payload, describeRequest(req));
-      this.gw.metrics.op(opName(toWire(req).type), outcomeOf(decodeErrorPayload(payload)));
+    if (a.kind === 'error') {
+      this.gw.metrics.op(opName(a.request.type), a.code);
+      const e = answerError(a.code, describeRequest(req));
       return this.error(req.id, e.code, e.message);
     }
-    this.gw.metrics.op(opName(header.type), 'OK');
-    const result = resultOf(req, payload);
+    this.gw.metrics.op(opName(a.request.type), 'OK');
+    const result = resultOf(req, payloadOf(a));
     this.send(result === undefined ? { id: req.id, ok: true } : { id: req.id, ok: true, result });
   }
 

@@ -8,7 +8,6 @@ import type { Connection } from '../connection/index.js';
 import { Daemon, type DaemonOptions } from '../daemon.js';
 import { listen, type Listeners } from '../transport/index.js';
 import type { Quotas } from '../quotas/index.js';
-import { replyFrame } from '../dispatch/index.js';
 import { AbortedTransaction } from './aborted-transaction.js';
 import { decodeHandoff, parseLate, type LateConnection } from './handoff-state.js';
 
@@ -70,7 +69,6 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   for (const d of state.domains) {
     const domain = daemon.domains.adopt(d.domid, d.mfn, d.port);
     domain.target = d.target;
-    domain.shutdown = d.shutdown;
   }
   // Until "go" we neither read nor accept: if we fail, the previous process serves on, and every
   // byte a client sent must still be in the kernel for it (or in the bytes it handed us).
@@ -112,7 +110,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
       for (const d of state.domains) daemon.domains.get(d.domid)?.server.listen({ fd: d.fd });
       const reply = state.reply;
       if (reply !== undefined) {
-        connections[reply.connection]!.send(replyFrame({ type: Op.CONTROL, reqId: reply.reqId, txId: reply.txId }, replyPayload.string('OK')));
+        connections[reply.connection]!.reply({ type: Op.CONTROL, reqId: reply.reqId, txId: reply.txId }, replyPayload.string('OK'));
       }
       daemon.admit = undefined;
       for (const conn of daemon.connections) {

@@ -173,7 +173,7 @@ export const COMPACT_AFTER_DEFAULT = 8 * 1024 * 1024;
  * later versions are built on it; all of them go: the live store is rolled back to the newest
  * durable version (`onRollBack`, the daemon's `rollBack`), the queue is dropped, and every output
  * still held is released with the failure's Xen error (`after`'s `release(lost)`): replies become
- * that error (server/dispatch/frames.ts `lostReply`), since each was computed from a version that no
+ * that error (server/connection/answer.ts `lostAnswer`), since each was computed from a version that no
  * longer exists; watch events go out as they are, a spurious event being harmless (a watcher
  * re-reads and finds the durable value). Nothing built on the failed versions was shown to
  * anyone: all of it was behind the gate. Then, while `LogOutage` says so, writes are refused

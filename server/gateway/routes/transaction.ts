@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { decodeErrorPayload, Op, opName, parseDecimal, parseDirectory, requestPayload } from '../../../protocol/index.js';
+import { Op, opName, parseDecimal, parseDirectory, requestPayload } from '../../../protocol/index.js';
 import { batchBodySchema, type BatchOp } from '../../../protocol/json/index.js';
 import { XsError } from '../../../store/index.js';
 import { BATCH_BODY_MAX } from '../body-limits.js';
 import { HttpError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
-import type { ReplyFrame, Session } from '../session.js';
+import { payloadOf, type RequestAnswer, type Session } from '../session.js';
 import { decodeValue, encodeValue } from '../values.js';
 
 /** Attempts after the first when the commit answers EAGAIN (override per batch with `retries`). */
@@ -96,7 +96,7 @@ function wireOf(op: BatchOp): { type: number; payload: Buffer } {
 }
 
 /** One op's result from its reply; throws the op's error, or 412 for a guard that does not hold. */
-function judge(gw: Gateway, op: BatchOp, i: number, reply: ReplyFrame): unknown {
+function judge(gw: Gateway, op: BatchOp, i: number, reply: RequestAnswer): unknown {
   const { type } = wireOf(op);
   if (op.op === 'expect') return guard(gw, op, i, reply);
   let payload: Buffer;
@@ -117,12 +117,12 @@ function judge(gw: Gateway, op: BatchOp, i: number, reply: ReplyFrame): unknown 
   }
 }
 
-function guard(gw: Gateway, op: Extract<BatchOp, { op: 'expect' }>, i: number, reply: ReplyFrame): null {
+function guard(gw: Gateway, op: Extract<BatchOp, { op: 'expect' }>, i: number, reply: RequestAnswer): null {
   let actual: Buffer | null;
-  if (reply.header.type !== Op.ERROR) {
-    actual = reply.payload;
+  if (reply.kind === 'reply') {
+    actual = payloadOf(reply);
     gw.metrics.op(opName(Op.READ), 'OK');
-  } else if (decodeErrorPayload(reply.payload) === 'ENOENT') {
+  } else if (reply.code === 'ENOENT') {
     actual = null;
     gw.metrics.op(opName(Op.READ), 'ENOENT');
   } else {
