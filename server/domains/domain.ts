@@ -16,6 +16,4 @@ export interface Domain {
   readonly connections: Set<Connection>;
   /** SET_TARGET: the domain this one acts for (spec §6.5). */
   target: number | undefined;
-  /** Shut down and reported through @releaseDomain once; RESUME re-arms it (spec §7.13). */
-  shutdown: boolean;
 }

@@ -69,7 +69,6 @@ export class Domains {
       server: createServer(),
       connections: new Set<Connection>(),
       target: undefined,
-      shutdown: false,
     };
     domain.server.on('connection', (s) => this.accept(domain, s));
     // Errors while listening are the listener's to report (introduce rejects with them).

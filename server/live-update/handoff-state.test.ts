@@ -11,7 +11,7 @@ const state: HandoffState = {
   quotas: { global: { nodes: 1000, watches: 0 }, domains: [[5, { nodes: 77 }]] },
   accessLog: false,
   stats: { requests: 9, commits: { 'read-only': 1, fast: 2, merge: 3, replay: 4 }, conflicts: 5 },
-  domains: [{ domid: 5, mfn: '4101', port: 6, target: 7, shutdown: false, fd: 6 }],
+  domains: [{ domid: 5, mfn: '4101', port: 6, target: 7, fd: 6 }],
   connections: [
     {
       fd: 7,

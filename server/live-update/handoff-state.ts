@@ -63,7 +63,6 @@ const stateSchema = z.object({
       mfn: z.string(),
       port: z.number().int().min(1),
       target: z.number().int().optional(),
-      shutdown: z.boolean(),
       fd,
     }),
   ),

@@ -279,7 +279,6 @@ export class LiveUpdater {
         mfn: d.mfn,
         port: d.port,
         target: d.target,
-        shutdown: d.shutdown,
         fd: pass(required(d.server)),
       })),
       connections,

@@ -40,9 +40,14 @@ export const release: Handler<DomainPort> = (ctx, payload) => {
   return ok(ctx.port.release(introduced(ctx, payload).domid));
 };
 
-/** RESUME `domid|`: re-arms @releaseDomain after a shutdown (spec §7.13). */
+/**
+ * RESUME `domid|` (spec §7.13): cxenstored clears the shutdown mark that makes it fire
+ * @releaseDomain once for a domain the hypervisor reports shut down (VIRQ_DOM_EXC). Without a
+ * hypervisor nothing here marks a domain shut down, so there is nothing to clear: RESUME checks
+ * the domain as Xen does (ENOENT, EINVAL) and answers OK.
+ */
 export const resume: Handler<DomainPort> = (ctx, payload) => {
-  introduced(ctx, payload).shutdown = false;
+  introduced(ctx, payload);
   return OK_REPLY;
 };
 
