@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { decodeSnapshot, encodeSnapshot, type Store } from '../../store/index.js';
+import { decodeSnapshot, type Store } from '../../store/index.js';
+import { HANDOFF_MAGIC as MAGIC, HANDOFF_VERSION } from './handoff-file.js';
+
+export { encodeHandoff, HANDOFF_VERSION } from './handoff-file.js';
 
 /**
  * What a live update hands to the next process besides the descriptors: one file in the run
@@ -12,8 +15,6 @@ import { decodeSnapshot, encodeSnapshot, type Store } from '../../store/index.js
  * sent that were not yet answered (base64). It is validated on the way in: a state that does not
  * parse is an error, not a half-restored daemon.
  */
-const MAGIC = 'NXLU';
-export const HANDOFF_VERSION = 1;
 
 const callerSchema = z.object({
   domid: z.number().int().min(0).max(0xffff),
@@ -94,15 +95,6 @@ export function parseLate(x: unknown): LateConnection {
   const parsed = lateSchema.safeParse(x);
   if (!parsed.success) throw new Error(`live-update: late connection: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
-}
-
-/** `encodeHandoff(state, store)` is the state file's bytes (layout above). */
-export function encodeHandoff(state: HandoffState, store: Store): Buffer {
-  const json = Buffer.from(JSON.stringify(state), 'utf8');
-  const head = Buffer.allocUnsafe(8);
-  head.write(MAGIC, 0, 'latin1');
-  head.writeUInt32LE(json.length, 4);
-  return Buffer.concat([head, json, encodeSnapshot(store)]);
 }
 
 /** `decodeHandoff(bytes)` reads a state file; throws an Error saying what is wrong with it. */

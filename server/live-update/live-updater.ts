@@ -7,7 +7,8 @@ import type { Connection } from '../connection/index.js';
 import type { Daemon } from '../daemon.js';
 import { type Listeners, descriptor } from '../transport/index.js';
 import { parseLiveUpdate } from './command.js';
-import { encodeHandoff, HANDOFF_VERSION, type ConnectionHandoff, type HandoffState, type LateConnection } from './handoff-state.js';
+import { encodeHandoff, HANDOFF_VERSION } from './handoff-file.js';
+import type { ConnectionHandoff, HandoffState, LateConnection } from './handoff-state.js';
 
 /** The flag that tells the next process where the state is (`src/options.ts`). */
 export const STATE_FLAG = '--live-update-state';
