@@ -6,13 +6,22 @@ import { encodeSnapshot, type Store } from '../../store/index.js';
  * (issue 16: every daemon constructs its live updater before its first reply).
  */
 export const HANDOFF_MAGIC = 'NXLU';
-export const HANDOFF_VERSION = 1;
+export const HANDOFF_VERSION = 1 as const;
 
 /** `encodeHandoff(state, store)` is the state file's bytes: magic, JSON length, JSON, snapshot. */
 export function encodeHandoff<S extends { readonly version: number }>(state: S, store: Store): Buffer {
+  return encodeHandoffWith(state, encodeSnapshot(store));
+}
+
+/**
+ * `encodeHandoffWith(state, tail)`: the same framing around bytes already encoded: a snapshot
+ * (encoded in slices by the pre-copy), or a delta (`encodeDelta`, empty when nothing changed)
+ * when the state says which version it follows (`base`).
+ */
+export function encodeHandoffWith<S extends { readonly version: number }>(state: S, tail: Buffer): Buffer {
   const json = Buffer.from(JSON.stringify(state), 'utf8');
   const head = Buffer.allocUnsafe(8);
   head.write(HANDOFF_MAGIC, 0, 'latin1');
   head.writeUInt32LE(json.length, 4);
-  return Buffer.concat([head, json, encodeSnapshot(store)]);
+  return Buffer.concat([head, json, tail]);
 }

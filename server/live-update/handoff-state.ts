@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decodeSnapshot, type Store } from '../../store/index.js';
+import { applySpan, decodeDelta, decodeSnapshot, type Store } from '../../store/index.js';
 import { HANDOFF_MAGIC as MAGIC, HANDOFF_VERSION } from './handoff-file.js';
 
 export { encodeHandoff, HANDOFF_VERSION } from './handoff-file.js';
@@ -78,6 +78,13 @@ const stateSchema = z.object({
    * (absent from a process that did not hand them on). The file is mode 0600 like the token file.
    */
   gatewayTokens: z.array(z.tuple([z.string().regex(/^[A-Za-z0-9_-]{1,128}$/), z.number().int().min(1).max(0xffff)])).default([]),
+  /**
+   * Pre-copy (issue 16): this state was written while the previous process went on serving; the
+   * next process loads it, says "loaded", and waits for the pause's state (IPC "final").
+   */
+  precopy: z.boolean().optional(),
+  /** The pause's state: its store is the delta from the pre-copied version of this generation. */
+  base: z.number().int().min(0).optional(),
 });
 
 export type HandoffState = z.infer<typeof stateSchema>;
@@ -97,8 +104,12 @@ export function parseLate(x: unknown): LateConnection {
   return parsed.data;
 }
 
-/** `decodeHandoff(bytes)` reads a state file; throws an Error saying what is wrong with it. */
-export function decodeHandoff(bytes: Buffer): { state: HandoffState; store: Store } {
+/**
+ * `decodeHandoff(bytes, base?)` reads a state file; throws an Error saying what is wrong with it.
+ * A pause's state after a pre-copy (`state.base`) holds a delta from `base`, the version the
+ * pre-copy's state held, instead of a snapshot.
+ */
+export function decodeHandoff(bytes: Buffer, base?: Store): { state: HandoffState; store: Store } {
   if (bytes.length < 8 || bytes.toString('latin1', 0, 4) !== MAGIC) throw new Error('live-update state: not a state file');
   const len = bytes.readUInt32LE(4);
   if (8 + len > bytes.length) throw new Error('live-update state: truncated');
@@ -114,5 +125,15 @@ export function decodeHandoff(bytes: Buffer): { state: HandoffState; store: Stor
   if (state.reply !== undefined && state.reply.connection >= state.connections.length) {
     throw new Error('live-update state: the reply names no connection');
   }
-  return { state, store: decodeSnapshot(bytes.subarray(8 + len)) };
+  const tail = bytes.subarray(8 + len);
+  if (state.base === undefined) return { state, store: decodeSnapshot(tail) };
+  if (base === undefined || base.generation !== state.base) {
+    throw new Error(`live-update state: follows generation ${state.base}, not the pre-copied ${base?.generation}`);
+  }
+  if (tail.length === 0) return { state, store: base };
+  try {
+    return { state, store: applySpan(base, decodeDelta(tail)) };
+  } catch (e) {
+    throw new Error(`live-update state: ${(e as Error).message}`);
+  }
 }
