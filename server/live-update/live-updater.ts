@@ -170,7 +170,7 @@ export class LiveUpdater {
         rmSync(file, { force: true });
         return this.failed(session.cancelled && loaded === 'loaded' ? 'Cancellation was requested' : `the new process failed: ${loaded}`);
       }
-      log.info({ pid: child.pid, generation: base.generation }, 'live-update: the new process holds the pre-copied version');
+      log.info({ next: child.pid, generation: base.generation }, 'live-update: the new process holds the pre-copied version');
 
       const deadline = Date.now() + timeoutMs;
       daemon.admit = (_c, type) => type !== Op.TRANSACTION_START;
@@ -328,7 +328,8 @@ export class LiveUpdater {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
       env: { ...withoutActivation(process.env), ...this.options.env },
     });
-    daemon.log.info({ pid: child.pid, connections: connections.length, domains: state.domains.length }, 'live-update: new process spawned (pre-copy)');
+    // `next`, not `pid`: the log's own pid field is this process's.
+    daemon.log.info({ next: child.pid, connections: connections.length, domains: state.domains.length }, 'live-update: new process spawned (pre-copy)');
     return { child, atSpawn: { conns, listeners: state.listeners, domains: state.domains } };
   }
 

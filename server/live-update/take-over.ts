@@ -179,11 +179,16 @@ function pauseState(): Promise<string> {
     };
     const onGone = () => {
       process.off('message', onMessage);
+      process.off('disconnect', onGone);
       reject(new Error('live-update: the previous process went away during the pre-copy; not serving an older version'));
     };
+    if (!process.connected) return onGone();
     process.on('message', onMessage);
     process.once('disconnect', onGone);
-    process.send({ type: 'loaded', pid: process.pid });
+    // A channel that closes under the send is the same departure (not an 'error' event).
+    process.send({ type: 'loaded', pid: process.pid }, undefined, {}, (e: Error | null) => {
+      if (e !== null && e !== undefined) onGone();
+    });
   });
 }
 
