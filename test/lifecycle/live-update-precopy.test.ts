@@ -73,7 +73,7 @@ describe('live update pre-copy', () => {
     const next = await eventually(() => d.currentPid(), (p) => p !== d.pid);
     expect(next).not.toBe(d.pid);
     for (const k of written) expect(await w.read(`/during/${k}`)).toBe(`v${k.slice(1)}`);
-    expect(await w.read('/big/k199999')).toBe('value 199999');
+    expect(await w.read(`/big/k${NODES - 1}`)).toBe(`value ${NODES - 1}`);
     expect(await control.control('check')).toBe('OK');
   });
 
