@@ -7,6 +7,11 @@ import { encodeSnapshot, type Store } from '../../store/index.js';
  */
 export const HANDOFF_MAGIC = 'NXLU';
 export const HANDOFF_VERSION = 1 as const;
+/**
+ * The pre-copied version's snapshot, in the run directory beside the state (mode 0600): written
+ * apart from it, asynchronously, so that the serving process never blocks on tens of megabytes.
+ */
+export const BASE_FILE = 'live-update.base';
 
 /** `encodeHandoff(state, store)` is the state file's bytes: magic, JSON length, JSON, snapshot. */
 export function encodeHandoff<S extends { readonly version: number }>(state: S, store: Store): Buffer {

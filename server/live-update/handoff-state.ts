@@ -110,6 +110,24 @@ export function parseLate(x: unknown): LateConnection {
  * pre-copy's state held, instead of a snapshot.
  */
 export function decodeHandoff(bytes: Buffer, base?: Store): { state: HandoffState; store: Store } {
+  const { state, tail } = decodeHandoffState(bytes);
+  if (state.base === undefined) return { state, store: decodeSnapshot(tail) };
+  if (base === undefined || base.generation !== state.base) {
+    throw new Error(`live-update state: follows generation ${state.base}, not the pre-copied ${base?.generation}`);
+  }
+  if (tail.length === 0) return { state, store: base };
+  try {
+    return { state, store: applySpan(base, decodeDelta(tail)) };
+  } catch (e) {
+    throw new Error(`live-update state: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * `decodeHandoffState(bytes)` is the validated state and the bytes after it, undecoded (a
+ * pre-copy's state has none: its store is the snapshot in `BASE_FILE`).
+ */
+export function decodeHandoffState(bytes: Buffer): { state: HandoffState; tail: Buffer } {
   if (bytes.length < 8 || bytes.toString('latin1', 0, 4) !== MAGIC) throw new Error('live-update state: not a state file');
   const len = bytes.readUInt32LE(4);
   if (8 + len > bytes.length) throw new Error('live-update state: truncated');
@@ -125,15 +143,5 @@ export function decodeHandoff(bytes: Buffer, base?: Store): { state: HandoffStat
   if (state.reply !== undefined && state.reply.connection >= state.connections.length) {
     throw new Error('live-update state: the reply names no connection');
   }
-  const tail = bytes.subarray(8 + len);
-  if (state.base === undefined) return { state, store: decodeSnapshot(tail) };
-  if (base === undefined || base.generation !== state.base) {
-    throw new Error(`live-update state: follows generation ${state.base}, not the pre-copied ${base?.generation}`);
-  }
-  if (tail.length === 0) return { state, store: base };
-  try {
-    return { state, store: applySpan(base, decodeDelta(tail)) };
-  } catch (e) {
-    throw new Error(`live-update state: ${(e as Error).message}`);
-  }
+  return { state, tail: bytes.subarray(8 + len) };
 }

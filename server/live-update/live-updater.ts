@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Op, type Header } from '../../protocol/index.js';
@@ -9,7 +10,7 @@ import { type Listeners, descriptor } from '../transport/index.js';
 import { parseLiveUpdate } from './command.js';
 import { deltaOf, encodeDelta, type Store } from '../../store/index.js';
 import { encodeInSlices } from '../persistence/index.js';
-import { encodeHandoffWith, HANDOFF_VERSION } from './handoff-file.js';
+import { BASE_FILE, encodeHandoffWith, HANDOFF_VERSION } from './handoff-file.js';
 import type { ConnectionHandoff, HandoffState, LateConnection } from './handoff-state.js';
 
 /** The flag that tells the next process where the state is (`src/options.ts`). */
@@ -77,8 +78,10 @@ interface Session {
  *    exit without shutting any socket down (the descriptors live on in the next process). It
  *    answers the `live-update -s` request `OK` and serves on.
  * Before 1, the pre-copy (issue 16), while we serve as usual: the version being served is
- * immutable, so it is encoded in slices of the event loop and written with the state as it is
- * (`handoff-state.ts`, marked `precopy`), and the next process is spawned with every listening
+ * immutable, so it is encoded in slices of the event loop and written asynchronously to its own
+ * file (`BASE_FILE`: tens of megabytes at 10⁶ nodes, which a synchronous write would make every
+ * client wait for); then the state (`handoff-state.ts`, marked `precopy`, without a store) is
+ * written and the next process is spawned with every listening
  * socket, domain and connection as an inherited descriptor (child_process `stdio`) plus an IPC
  * channel. It starts, loads its code and that version, and says "loaded", reading nothing. The
  * pause (1 to 4) then passes only the delta since that version (`deltaOf`: what changed, not the
@@ -151,16 +154,27 @@ export class LiveUpdater {
     try {
       // 0. Pre-copy, serving as usual.
       const base = daemon.store;
-      const snapshot = await encodeInSlices(base);
-      if (session.cancelled) return this.failed('Cancellation was requested');
+      const baseFile = join(daemon.options.rundir, BASE_FILE);
+      rmSync(baseFile, { force: true });
+      try {
+        await writeFile(baseFile, await encodeInSlices(base), { mode: 0o600, flag: 'wx' });
+      } catch (e) {
+        rmSync(baseFile, { force: true });
+        return this.failed(`could not write the pre-copy: ${(e as Error).message}`);
+      }
+      if (session.cancelled) {
+        rmSync(baseFile, { force: true });
+        return this.failed('Cancellation was requested');
+      }
       let child: ChildProcess;
       let atSpawn: PrecopySpawn;
       try {
         spawned = true;
-        ({ child, atSpawn } = this.spawnNext(session, file, snapshot));
+        ({ child, atSpawn } = this.spawnNext(session, file));
         this.handover = { child, decided: false };
       } catch (e) {
         rmSync(file, { force: true });
+        rmSync(baseFile, { force: true });
         return this.failed(`could not start the new process: ${(e as Error).message}`);
       }
       const loaded = await message(child, 'loaded', READY_TIMEOUT_MS);
@@ -168,6 +182,7 @@ export class LiveUpdater {
         child.kill('SIGKILL');
         this.handover = undefined;
         rmSync(file, { force: true });
+        rmSync(baseFile, { force: true });
         return this.failed(session.cancelled && loaded === 'loaded' ? 'Cancellation was requested' : `the new process failed: ${loaded}`);
       }
       log.info({ next: child.pid, generation: base.generation }, 'live-update: the new process holds the pre-copied version');
@@ -281,6 +296,7 @@ export class LiveUpdater {
     child.kill('SIGKILL');
     this.handover = undefined;
     rmSync(join(this.options.daemon.options.rundir, STATE_FILE), { force: true });
+    rmSync(join(this.options.daemon.options.rundir, BASE_FILE), { force: true });
     return this.failed(reason);
   }
 
@@ -290,11 +306,12 @@ export class LiveUpdater {
   }
 
   /**
-   * The pre-copy's spawn: writes the state with the version being served (`snapshot`, marked
-   * `precopy`) and spawns the next process with every socket as a descriptor. Connections are
-   * passed but not suspended: we serve them until the pause.
+   * The pre-copy's spawn: writes the state (marked `precopy`; the store is in `BASE_FILE`) and
+   * spawns the next process with every socket as a descriptor, in one synchronous step so that
+   * no descriptor number changes meaning in between. Connections are passed but not suspended:
+   * we serve them until the pause.
    */
-  private spawnNext(session: Session, file: string, snapshot: Buffer): { child: ChildProcess; atSpawn: PrecopySpawn } {
+  private spawnNext(session: Session, file: string): { child: ChildProcess; atSpawn: PrecopySpawn } {
     const { daemon, listeners } = this.options;
     const fds: number[] = [];
     // The child's stdio: 0 nothing, 1 and 2 our own (the log goes where it went), 3 the IPC
@@ -322,7 +339,7 @@ export class LiveUpdater {
       connections,
     };
     rmSync(file, { force: true });
-    writeFileSync(file, encodeHandoffWith(state, snapshot), { mode: 0o600, flag: 'wx' });
+    writeFileSync(file, encodeHandoffWith(state, Buffer.alloc(0)), { mode: 0o600, flag: 'wx' });
     const args = [...(this.options.execArgv ?? []), session.script, ...withoutStateFlag(session.args ?? this.options.args), STATE_FLAG, file];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],

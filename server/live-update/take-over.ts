@@ -3,13 +3,14 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Op, replyPayload } from '../../protocol/index.js';
-import { DOM0, guest, type Caller, type Store } from '../../store/index.js';
+import { decodeSnapshot, DOM0, guest, type Caller, type Store } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
 import { Daemon, type DaemonOptions } from '../daemon.js';
 import { listen, type Listeners } from '../transport/index.js';
 import type { Quotas } from '../quotas/index.js';
 import { AbortedTransaction } from './aborted-transaction.js';
-import { decodeHandoff, parseLate, type LateConnection } from './handoff-state.js';
+import { BASE_FILE } from './handoff-file.js';
+import { decodeHandoff, decodeHandoffState, parseLate, type LateConnection } from './handoff-state.js';
 
 /** Written by the process that serves after a live update, for whoever must signal it. */
 export const PID_FILE = 'nxenstored.pid';
@@ -48,8 +49,17 @@ export interface TakenOver {
 export async function takeOver(file: string, options: TakeOverOptions): Promise<TakenOver> {
   const bytes = readFileSync(file);
   rmSync(file, { force: true });
-  let { state, store } = decodeHandoff(bytes);
-  if (state.precopy === true) {
+  const first = decodeHandoffState(bytes);
+  let state = first.state;
+  let store: Store;
+  if (state.precopy !== true) store = decodeSnapshot(first.tail);
+  else {
+    const baseFile = join(state.rundir, BASE_FILE);
+    try {
+      store = decodeSnapshot(readFileSync(baseFile));
+    } finally {
+      rmSync(baseFile, { force: true });
+    }
     // Pre-copy (live-updater.ts): the previous process serves on while we load; the pause's
     // state is the delta since `store` and the connections as they are then. Those passed at the
     // spawn and closed since are closed here too: a descriptor we kept would hold them open.
