@@ -46,4 +46,4 @@ export { diff, type Difference } from './diff.js';
 export { forgetDomain } from './domain-cleanup.js';
 export { checkStore } from './check.js';
 export { encodeSnapshot, decodeSnapshot, snapshotGeneration, snapshotSteps } from './snapshot.js';
-export { deltaOf, applyDeltas, encodeDelta, decodeDelta, type Delta, type DeltaOp } from './delta.js';
+export { deltaOf, applyDeltas, applySpan, encodeDelta, decodeDelta, type Delta, type DeltaOp } from './delta.js';
