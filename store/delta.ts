@@ -125,7 +125,7 @@ export function applyDeltas(store: Store, deltas: Iterable<Delta>): Store {
         root = replace(root, segs, undefined);
       } else {
         const old = lookup(root, segs);
-        const node = old === undefined ? XsNode.leaf(op.value, op.perms) : new XsNode(op.value, op.perms, old.children, old.domains | permsBits(op.perms));
+        const node = old === undefined ? XsNode.leaf(op.value, op.perms) : new XsNode(op.value, op.perms, old.children, old.domains | permsBits(op.perms), old.childBytes);
         root = replace(root, segs, node);
       }
     }
