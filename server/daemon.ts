@@ -248,6 +248,32 @@ export class Daemon implements Ports {
     return outcome(out.reply, this.install(advance(out.store, before), before, out.changes, caller));
   }
 
+  /**
+   * `applyFor(conn, limits, req)` is `apply` for a client's request outside a transaction, under
+   * the fairness turn: a change that would alter what the turn's transaction reserved waits for
+   * the turn to end (its reply is held, and its connection reads nothing meanwhile), exactly as
+   * another connection's commit does (transactions/fairness.ts). Issue 18: plain writes of 4 guest
+   * connections made one dom0 transaction fail 3,586 times; XSA-206's lever (cxenstored slows a
+   * domain whose writes make others' transactions fail) applied to the one write that would.
+   */
+  applyFor(conn: Connection, limits: Limits, req: StoreRequest): Outcome<StoreReply> | Promise<Outcome<StoreReply>> {
+    const before = this.store;
+    const out = execute(before, conn.caller, limits, req);
+    if (out.changes.length === 0) return out.reply;
+    if (out.store !== before) {
+      const turnEnd = this.fairness.blocks(conn, out.store);
+      if (turnEnd !== undefined) {
+        return turnEnd.then(() => {
+          // A client that went away meanwhile took its request with it: nothing is applied.
+          if (conn.state !== 'open') throw new XsError('EIO', 'connection closed');
+          return this.applyFor(conn, limits, req);
+        });
+      }
+    }
+    this.options.journal?.admit?.();
+    return outcome(out.reply, this.install(advance(out.store, before), before, out.changes, conn.caller));
+  }
+
   /** `commit(tx)` ends a transaction with "T": installs it (with its watch events), or reports why not. */
   commit(tx: Transaction): Outcome<CommitResult> {
     const before = this.store;

@@ -20,6 +20,8 @@ import type { LoopMonitor } from './loop-monitor.js';
 /** The tree operations (handlers/tree.ts): a request on the live store. */
 export interface TreePort {
   apply(caller: Caller, limits: Limits, req: StoreRequest): Outcome<StoreReply>;
+  /** A change outside a transaction, which may wait for the fairness turn to end. */
+  applyFor(conn: Connection, limits: Limits, req: StoreRequest): Outcome<StoreReply> | Promise<Outcome<StoreReply>>;
 }
 
 /** Transactions (handlers/transaction.ts): start on the live version, commit under the fairness turn. */

@@ -17,9 +17,15 @@ function run(ctx: RequestContext<TreePort>, req: StoreRequest): StoreReply {
   return ctx.tx.execute(req);
 }
 
-/** `change(ctx, req)` runs a request that may change the tree: OK after the events it caused. */
-function change(ctx: RequestContext<TreePort>, req: StoreRequest): Reply {
-  if (ctx.tx === undefined) return ok(ctx.port.apply(ctx.conn.caller, ctx.limits, req).deliveries);
+/**
+ * `change(ctx, req)` runs a request that may change the tree: OK after the events it caused. Outside
+ * a transaction it may wait for the fairness turn (the daemon's `applyFor`).
+ */
+function change(ctx: RequestContext<TreePort>, req: StoreRequest): Reply | Promise<Reply> {
+  if (ctx.tx === undefined) {
+    const out = ctx.port.applyFor(ctx.conn, ctx.limits, req);
+    return out instanceof Promise ? out.then((o) => ok(o.deliveries)) : ok(out.deliveries);
+  }
   run(ctx, req);
   return OK_REPLY;
 }
