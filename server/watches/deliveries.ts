@@ -41,14 +41,16 @@ export function deliveries<C extends Watcher>(
     // check all of its watches).
     let heard: Caller | undefined;
     let hears = false;
+    let relative: string | undefined;
     watches.forEachAbove(change.path, (w) => {
       const caller = w.owner.caller;
       if (caller !== heard) {
         heard = caller;
         hears = mayHear(caller, change.path, before, change.kind === 'set' ? after : undefined);
+        relative = undefined;
       }
       if (hears) {
-        const path = w.relative ? relativeTo(change.path, caller.domid) : change.path;
+        const path = w.relative ? (relative ??= relativeTo(change.path, caller.domid)) : change.path;
         (out ??= []).push({ conn: w.owner, watch: w, path });
       }
     });
