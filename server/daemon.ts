@@ -26,7 +26,7 @@ import { type Domain, Domains } from './domains/index.js';
 import { Fairness } from './transactions/index.js';
 import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quotas/index.js';
 import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
-import { process as processFrame, outcome, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
+import { process as processFrame, EventDrops, LoopMonitor, outcome, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 
 export interface DaemonOptions {
@@ -39,6 +39,10 @@ export interface DaemonOptions {
   readonly fairness?: boolean;
   /** How long a turn holder may make no progress while others wait (transactions/fairness.ts). */
   readonly turnIdleMs?: number;
+  /** How often dropped watch events are summed up in the log, per connection (dispatch/event-drops.ts). */
+  readonly dropLogMs?: number;
+  /** How long a half-received request may wait for its next byte (connection/connection-input.ts). */
+  readonly requestIdleMs?: number;
   /**
    * How Unix-socket clients are read and written: 'direct' below Node's streams where the runtime
    * allows (transport/socket-transport.ts; the default), 'stream' through `net.Socket`'s streams.
@@ -95,6 +99,8 @@ export class Daemon implements Ports {
   readonly quotas: Quotas;
   /** Who wins among conflicting transactions once one has kept losing (transactions/fairness.ts). */
   readonly fairness: Fairness;
+  readonly drops: EventDrops;
+  readonly loop = new LoopMonitor();
   readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
   private readonly releaseHooks = new Set<(domid: number) => void>();
@@ -120,6 +126,7 @@ export class Daemon implements Ports {
     this.log = options.log;
     this.quotas = options.quotas;
     this.fairness = new Fairness(options.fairness ?? true, options.turnIdleMs);
+    this.drops = new EventDrops(this.log, options.dropLogMs);
     this.store = options.store ?? createStore();
     this.history = new History(options.historySize ?? 64);
     this.history.record(this.store);
@@ -198,6 +205,7 @@ export class Daemon implements Ports {
       admission: () => this.admit,
       flushes: this.flushes,
       gate: this.options.journal,
+      requestIdleMs: this.options.requestIdleMs,
     }, receiver);
     // Counted here, not where accepted: a live update's next process adopts connections too.
     if (!caller.privileged) conn.budget = this.budgets.join(conn);
@@ -238,6 +246,32 @@ export class Daemon implements Ports {
     if (out.changes.length === 0) return out.reply;
     this.options.journal?.admit?.();
     return outcome(out.reply, this.install(advance(out.store, before), before, out.changes, caller));
+  }
+
+  /**
+   * `applyFor(conn, limits, req)` is `apply` for a client's request outside a transaction, under
+   * the fairness turn: a change that would alter what the turn's transaction reserved waits for
+   * the turn to end (its reply is held, and its connection reads nothing meanwhile), exactly as
+   * another connection's commit does (transactions/fairness.ts). Issue 18: plain writes of 4 guest
+   * connections made one dom0 transaction fail 3,586 times; XSA-206's lever (cxenstored slows a
+   * domain whose writes make others' transactions fail) applied to the one write that would.
+   */
+  applyFor(conn: Connection, limits: Limits, req: StoreRequest): Outcome<StoreReply> | Promise<Outcome<StoreReply>> {
+    const before = this.store;
+    const out = execute(before, conn.caller, limits, req);
+    if (out.changes.length === 0) return out.reply;
+    if (out.store !== before) {
+      const turnEnd = this.fairness.blocks(conn, out.store);
+      if (turnEnd !== undefined) {
+        return turnEnd.then(() => {
+          // A client that went away meanwhile took its request with it: nothing is applied.
+          if (conn.state !== 'open') throw new XsError('EIO', 'connection closed');
+          return this.applyFor(conn, limits, req);
+        });
+      }
+    }
+    this.options.journal?.admit?.();
+    return outcome(out.reply, this.install(advance(out.store, before), before, out.changes, conn.caller));
   }
 
   /** `commit(tx)` ends a transaction with "T": installs it (with its watch events), or reports why not. */

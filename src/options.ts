@@ -20,6 +20,9 @@ export interface DaemonConfig {
   readonly accessLog: boolean;
   readonly fairness: boolean;
   readonly turnIdleMs: number | undefined;
+  /** A half-received request's wait for its next byte (0: forever), and the dropped-events log interval. */
+  readonly requestIdleMs: number | undefined;
+  readonly dropLogMs: number | undefined;
   readonly limits: Partial<Limits>;
   /** Persistence: the data directory (off when undefined), the sync mode, idle exit in seconds. */
   readonly dataDir: string | undefined;
@@ -52,6 +55,10 @@ export const USAGE = `usage: nxenstored [options]
                         transaction that keeps failing; for comparison only)
   --turn-idle-ms MS     a transaction holding the turn that makes no progress for MS while
                         others wait for it gives the turn up (default 250)
+  --request-idle-ms MS  close a connection whose request stays half-sent with no byte
+                        for MS (default 30000; 0 = never); slow senders are not affected
+  --drop-log-ms MS      log the watch events dropped for each connection (a watcher not
+                        reading, an event too large) as one line per MS (default 10000)
   --quota NAME=VALUE    set a quota (repeatable; 0 = unlimited); names: ${Object.keys(QUOTA_NAMES).join(', ')}
   --data-dir DIR        keep the store in DIR (write-ahead log + snapshots); it survives
                         restarts and crashes. Without it the store lives in memory only
@@ -97,6 +104,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'access-log': { type: 'boolean', default: false },
       'no-fairness': { type: 'boolean', default: false },
       'turn-idle-ms': { type: 'string' },
+      'request-idle-ms': { type: 'string' },
+      'drop-log-ms': { type: 'string' },
       quota: { type: 'string', multiple: true, default: [] },
       'data-dir': { type: 'string' },
       sync: { type: 'string' },
@@ -157,7 +166,13 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
   }
   const idle = values['turn-idle-ms'];
   if (idle !== undefined && !/^[1-9]\d{0,8}$/.test(idle)) throw new Error(`--turn-idle-ms must be a positive number of milliseconds`);
+  const requestIdle = values['request-idle-ms'];
+  if (requestIdle !== undefined && !/^\d{1,9}$/.test(requestIdle)) throw new Error('--request-idle-ms must be a number of milliseconds (0 = never)');
+  const dropLog = values['drop-log-ms'];
+  if (dropLog !== undefined && !/^[1-9]\d{0,8}$/.test(dropLog)) throw new Error('--drop-log-ms must be a positive number of milliseconds');
   return {
+    requestIdleMs: requestIdle === undefined ? undefined : Number(requestIdle),
+    dropLogMs: dropLog === undefined ? undefined : Number(dropLog),
     dataDir,
     sync,
     idleExit,

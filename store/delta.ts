@@ -147,7 +147,7 @@ function replay(store: Store, deltas: Iterable<Delta>, consecutive: boolean): St
         root = replace(root, segs, undefined);
         if (old !== undefined) quota = addAll(quota, negate(countOwners(old)));
       } else {
-        const node = old === undefined ? XsNode.leaf(op.value, op.perms) : new XsNode(op.value, op.perms, old.children, old.domains | permsBits(op.perms));
+        const node = old === undefined ? XsNode.leaf(op.value, op.perms) : new XsNode(op.value, op.perms, old.children, old.domains | permsBits(op.perms), old.childBytes);
         root = replace(root, segs, node);
         const owner = op.perms[0]!.domid;
         if (old === undefined) quota = adjust(quota, owner, 1);

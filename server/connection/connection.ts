@@ -29,6 +29,8 @@ export interface ConnectionHooks {
   readonly flushes: FlushScheduler;
   /** Set when persistence is on: replies and events wait for the commits they may reflect. */
   readonly gate: OutputGate | undefined;
+  /** How long a half-received request may wait for its next byte (connection-input.ts); 0: forever. */
+  readonly requestIdleMs?: number | undefined;
 }
 
 let nextId = 1;
@@ -63,7 +65,7 @@ export class Connection {
     hooks: ConnectionHooks,
     receiver?: AnswerReceiver,
   ) {
-    const input = (this.input = new ConnectionInput<Connection>(this, socket, hooks.onFrame, hooks.admission, receiver !== undefined));
+    const input = (this.input = new ConnectionInput<Connection>(this, socket, hooks.onFrame, hooks.admission, receiver !== undefined, hooks.requestIdleMs));
     const outlet = (this.outlet =
       receiver === undefined
         ? new FrameOutlet(this, socket, input, hooks.flushes, hooks.maxEvents, hooks.gate)

@@ -8,6 +8,8 @@ import type { DomainBudgets, Quotas } from '../quotas/index.js';
 import type { Fairness } from '../transactions/index.js';
 import type { WatchRegistry } from '../watches/index.js';
 import type { ConnDelivery, Outcome } from './outcome.js';
+import type { EventDrops } from './event-drops.js';
+import type { LoopMonitor } from './loop-monitor.js';
 
 /**
  * What request handling may use of the daemon, one port per handler family, each with only the
@@ -18,6 +20,8 @@ import type { ConnDelivery, Outcome } from './outcome.js';
 /** The tree operations (handlers/tree.ts): a request on the live store. */
 export interface TreePort {
   apply(caller: Caller, limits: Limits, req: StoreRequest): Outcome<StoreReply>;
+  /** A change outside a transaction, which may wait for the fairness turn to end. */
+  applyFor(conn: Connection, limits: Limits, req: StoreRequest): Outcome<StoreReply> | Promise<Outcome<StoreReply>>;
 }
 
 /** Transactions (handlers/transaction.ts): start on the live version, commit under the fairness turn. */
@@ -70,6 +74,8 @@ export interface ControlPort extends QuotaPort {
   readonly descriptors: Pick<DescriptorReserve, 'guestCap' | 'refused'>;
   readonly domains: Pick<Domains, 'all' | 'has' | 'size'>;
   readonly watches: Pick<WatchRegistry<Connection>, 'count'>;
+  readonly drops: Pick<EventDrops, 'total'>;
+  readonly loop: Pick<LoopMonitor, 'report'>;
 }
 
 /** The dispatch itself (dispatch/process.ts): counting, the access log, event quotas. */
@@ -77,6 +83,8 @@ export interface DispatchPort extends QuotaPort {
   readonly log: Logger;
   readonly options: { readonly accessLog: boolean };
   readonly stats: Stats;
+  /** Dropped watch events: counted, and summed up in the log once per connection per interval. */
+  readonly drops: Pick<EventDrops, 'note' | 'total'>;
   touch(): void;
 }
 

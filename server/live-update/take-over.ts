@@ -21,7 +21,7 @@ export interface TakeOverOptions {
   readonly quotas: Quotas;
   readonly historySize?: number;
   /** Transaction fairness and socket I/O, as the command line says (`DaemonOptions`). */
-  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'socketIo' | 'fdReserve' | 'diskBudget'>;
+  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'requestIdleMs' | 'dropLogMs' | 'socketIo' | 'fdReserve' | 'diskBudget'>;
   /** Persistence: opens the journal that goes on from the store handed over. */
   readonly journal?: ((store: Store) => Promise<DaemonOptions['journal']>) | undefined;
 }

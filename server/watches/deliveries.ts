@@ -36,9 +36,21 @@ export function deliveries<C extends Watcher>(
     // Special names are not tree paths: `/` is not their ancestor, and their watches fire only
     // for domain introduction and release (spec §3.1, §8.6), not for a change of their permissions.
     if (change.path.charCodeAt(0) === 0x40 /* @ */) continue;
+    // One permission check per caller and change, not per watch: a guest's 128 watches on one
+    // path cost one lookup (issue 18: a watcher that never reads made each of dom0's writes
+    // check all of its watches).
+    let heard: Caller | undefined;
+    let hears = false;
+    let relative: string | undefined;
     watches.forEachAbove(change.path, (w) => {
-      if (mayHear(w.owner.caller, change.path, before, change.kind === 'set' ? after : undefined)) {
-        const path = w.relative ? relativeTo(change.path, w.owner.caller.domid) : change.path;
+      const caller = w.owner.caller;
+      if (caller !== heard) {
+        heard = caller;
+        hears = mayHear(caller, change.path, before, change.kind === 'set' ? after : undefined);
+        relative = undefined;
+      }
+      if (hears) {
+        const path = w.relative ? (relative ??= relativeTo(change.path, caller.domid)) : change.path;
         (out ??= []).push({ conn: w.owner, watch: w, path });
       }
     });

@@ -108,12 +108,16 @@ describe('nodes (§10.2, §16.23)', () => {
     const g = await guest(50);
     const max = await quota('nodes', 50);
     expect(max).toBe(1000);
-    // The home counts as one node of 50's; `q` one more; then max-2 leaves.
+    // The home counts as one node of 50's; `q` one more; then max-2 nodes: 400 leaves in `q`, and
+    // as a directory's child names count against its node size (2048 bytes, as in cxenstored),
+    // the rest in two subdirectories of 298 leaves each.
     expect(await g.ask(Op.MKDIR, 'q|')).toBe('OK|');
-    const replies = await pipeline(
-      g,
-      Array.from({ length: max - 2 }, (_, i): [number, string] => [Op.WRITE, `q/n${i}|v`]),
-    );
+    const leaf = (i: number): string => (i < 400 ? `q/n${i}` : `q/s${i < 698 ? 0 : 1}/n${i}`);
+    const replies = await pipeline(g, [
+      [Op.MKDIR, 'q/s0|'],
+      [Op.MKDIR, 'q/s1|'],
+      ...Array.from({ length: max - 4 }, (_, i): [number, string] => [Op.WRITE, `${leaf(i)}|v`]),
+    ]);
     expect(replies.filter((r) => r !== 'OK|')).toEqual([]);
     expect(await c.control('quota', '50')).toMatch(new RegExp(`^nodes\\s+${max}/${max}$`, 'm'));
     expect(await g.ask(Op.WRITE, 'q/one-too-many|v')).toBe('ENOSPC');

@@ -81,6 +81,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       return ctx.port.liveUpdate.command(ctx.conn, ctx.header, args);
     },
   },
+  loop: {
+    usage: 'loop [reset]                longest event-loop delay (and p99) since the last reset',
+    run: (ctx, args) => {
+      if (args.length > 1 || (args.length === 1 && args[0] !== 'reset')) throw new XsError('EINVAL', 'loop [reset]');
+      return ctx.port.loop.report(args[0] === 'reset');
+    },
+  },
   stats: {
     usage: 'stats                       requests, commits by path, conflicts, connections',
     run: (ctx) => {
@@ -95,6 +102,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         `connections ${d.connections.size}`,
         `guest sockets ${d.budgets.sockets} of ${d.descriptors.guestCap(d.domains.size)}, refused ${d.descriptors.refused}`,
         `watches ${d.watches.count()}`,
+        `events dropped ${d.drops.total}`,
         `domains ${[...d.domains.all()].map((x) => x.domid).join(' ') || '-'}`,
       ].join('\n');
     },
