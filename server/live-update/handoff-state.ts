@@ -29,7 +29,8 @@ const connectionSchema = z.object({
   kind: z.enum(['socket', 'socket_ro', 'domain']),
   caller: callerSchema,
   watches: z.array(
-    z.object({ path: z.string(), canonical: z.string(), token: z.string(), relative: z.boolean() }),
+    // `depth`: Xen 4.22 WATCH depth; absent from a process before it (and for unlimited watches).
+    z.object({ path: z.string(), canonical: z.string(), token: z.string(), relative: z.boolean(), depth: z.number().int().min(0).optional() }),
   ),
   /** Transactions open when a forced (`-F`) update went ahead: their commit answers EAGAIN. */
   aborted: z.array(z.number().int().min(1).max(0xffffffff)),
@@ -63,6 +64,8 @@ const stateSchema = z.object({
       mfn: z.string(),
       port: z.number().int().min(1),
       target: z.number().int().optional(),
+      /** Xen 4.22 feature bits; absent from a process before them (then every offered one). */
+      features: z.number().int().min(0).max(0xffffffff).optional(),
       fd,
     }),
   ),

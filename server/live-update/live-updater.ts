@@ -279,6 +279,7 @@ export class LiveUpdater {
         mfn: d.mfn,
         port: d.port,
         target: d.target,
+        features: d.features,
         fd: pass(required(d.server)),
       })),
       connections,
@@ -309,7 +310,7 @@ function describe(daemon: Daemon, conn: Connection, force: boolean): LateConnect
   return {
     kind: conn.kind,
     caller: { ...conn.caller },
-    watches: daemon.watches.ownedBy(conn).map((w) => ({ path: w.path, canonical: w.canonical, token: w.token, relative: w.relative })),
+    watches: daemon.watches.ownedBy(conn).map((w) => ({ path: w.path, canonical: w.canonical, token: w.token, relative: w.relative, depth: w.depth })),
     aborted: force ? [...conn.transactions.keys()] : [],
     unread: conn.unread().toString('base64'),
     droppedEvents: conn.droppedEvents,

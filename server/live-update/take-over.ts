@@ -67,7 +67,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   daemon.admit = () => false;
 
   for (const d of state.domains) {
-    const domain = daemon.domains.adopt(d.domid, d.mfn, d.port);
+    const domain = daemon.domains.adopt(d.domid, d.mfn, d.port, d.features);
     domain.target = d.target;
   }
   // Until "go" we neither read nor accept: if we fail, the previous process serves on, and every
@@ -143,8 +143,10 @@ function callerOf(daemon: Daemon, c: LateConnection): Caller {
       return DOM0;
     case 'socket_ro':
       return { domid: 0, privileged: true, readOnly: true };
-    case 'domain':
-      return guest(c.caller.domid, daemon.domains.get(c.caller.domid)?.target);
+    case 'domain': {
+      const domain = daemon.domains.get(c.caller.domid);
+      return guest(c.caller.domid, domain?.target, domain?.features);
+    }
   }
 }
 

@@ -42,7 +42,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       if (args.length === 0) return q.names().map((n) => `${n.padEnd(18)} ${q.get(n)}`).join('\n');
       if (args[0] === 'set') {
         if (args.length !== 3 || !/^\d+$/.test(args[2]!)) throw new XsError('EINVAL', 'quota set <name> <value>');
-        q.set(args[1]!, Number(args[2]));
+        // Every domain's, as in Xen 4.17 (SET_QUOTA's global value is only for later domains).
+        q.setEverywhere(args[1]!, Number(args[2]));
         return 'OK';
       }
       if (!/^\d{1,5}$/.test(args[0]!)) throw new XsError('EINVAL', 'quota <domid>');
