@@ -107,6 +107,8 @@ export class Daemon implements Ports {
   active = true;
   /** Live update (`server/live-update/`), once the listeners exist: CONTROL `live-update` drives it. */
   liveUpdate: (LiveUpdateCommand & { stopping(): boolean }) | undefined;
+  /** CONTROL `hand-back`: back to cxenstored (server/xen-migration/hand-back.ts); set by the entry point. */
+  handBack: LiveUpdateCommand | undefined;
   /**
    * Asked before a connection takes its next request (of that message type): `false` leaves it,
    * and what follows, unread in the connection's decoder until `conn.poll()`. Live update defers

@@ -66,6 +66,7 @@ export interface ControlPort extends QuotaPort {
   readonly store: Store;
   readonly stats: Stats;
   readonly liveUpdate: LiveUpdateCommand | undefined;
+  readonly handBack: LiveUpdateCommand | undefined;
   readonly fairness: Pick<Fairness, 'stats'>;
   readonly connections: ReadonlySet<Connection>;
   readonly budgets: Pick<DomainBudgets<Connection>, 'get' | 'sockets'>;

@@ -82,6 +82,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       return ctx.port.liveUpdate.command(ctx.conn, ctx.header, args);
     },
   },
+  'hand-back': {
+    usage: 'hand-back [-e NAME=VALUE]... FILE [ARG...]   hand over to cxenstored (FILE -U), see README',
+    run: (ctx, args) => {
+      if (ctx.port.handBack === undefined) throw new XsError('ENOSYS', 'hand-back is not available');
+      return ctx.port.handBack.command(ctx.conn, ctx.header, args);
+    },
+  },
   stats: {
     usage: 'stats                       requests, commits by path, conflicts, connections',
     run: (ctx) => {
