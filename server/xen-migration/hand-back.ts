@@ -51,6 +51,8 @@ export interface HandBackOptions {
  */
 export class XenHandBack {
   private busy = false;
+  /** The listening socket was bound by path again after a failed hand-back (see `run`). */
+  private pathBound = false;
 
   constructor(private readonly options: HandBackOptions) {}
 
@@ -151,18 +153,24 @@ export class XenHandBack {
       rmSync(stateFile, { force: true });
       return `could not start ${file}: ${(e as Error).message}`;
     }
-    // Accepting is cxenstored's now (it holds the listening socket too).
-    listeners.servers.socket.close();
+    // Accepting is cxenstored's now (it holds the listening socket too). A socket we bound by
+    // path ourselves is left open until we exit: closing it would unlink the path (libuv), which
+    // is cxenstored's socket file now.
+    if (!this.pathBound) listeners.servers.socket.close();
     let exited: string | undefined;
     child.once('exit', (code, signal) => (exited = signal ?? `exit code ${code}`));
     child.once('error', (e) => (exited = e.message));
     const deadline = Date.now() + READ_TIMEOUT_MS;
     while (existsSync(stateFile) && exited === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS));
     if (exited !== undefined || existsSync(stateFile)) {
+      log.warn({ file, why: exited ?? 'timeout' }, 'hand-back: the program did not take over; serving on');
       child.kill('SIGKILL');
       rmSync(stateFile, { force: true });
       // Listen again: the socket file is ours once more (nobody answers on it).
-      await listenUnix(listeners.servers.socket, listeners.socket).catch((e: unknown) => log.error({ err: (e as Error).message }, 'hand-back: could not listen again'));
+      if (!listeners.servers.socket.listening) {
+        this.pathBound = true;
+        await listenUnix(listeners.servers.socket, listeners.socket).catch((e: unknown) => log.error({ err: (e as Error).message }, 'hand-back: could not listen again'));
+      }
       return `${file} did not take over: ${exited ?? 'it did not read the state in time'}`;
     }
     log.info({ pid: child.pid, file, connections: passed.length, rings: rings.length }, 'hand-back: cxenstored serves; exiting');

@@ -116,6 +116,14 @@ describe('cxenstored -> nxenstored -> cxenstored, without a restart', () => {
     // Xen 4.22's protocol, now that we serve.
     expect(await c.ask(Op.GET_FEATURE, '5|')).toBe('12|');
 
+    // A hand-back that fails (the program does not take over) leaves us serving, and says why.
+    const failing = await connect();
+    expect(await failing.ask(Op.CONTROL, 'hand-back|/bin/false|')).toMatch(/^\/bin\/false did not take over: exit code 1\|$/);
+    expect(existsSync(join(rundir, 'state_dump'))).toBe(false);
+    expect(await c.read('/a/b')).toBe('hello');
+    expect(await (await connect()).read('/a/c')).toBe('x y');
+    expect(await c.ask(Op.CONTROL, 'hand-back|/nonexistent/xenstored|')).toBe('/nonexistent/xenstored: not executable|');
+
     // And back: cxenstored answers the request itself, once it serves.
     const [first2, rest2] = splitWrite('/half2', 'again', 78);
     await half.sendRaw(first2);
@@ -145,6 +153,33 @@ describe('cxenstored -> nxenstored -> cxenstored, without a restart', () => {
       expect(await fresh.getPerms('/a/b')).toEqual(['n0', 'r5', 'w7']);
       await c.rm(`/a/${tag}`);
       expect(await watcher.nextEvent()).toMatchObject({ path: `/a/${tag}`, token: 'tok' });
+    }
+  });
+});
+
+describe('a state_dump that cannot be read whole', () => {
+  it('is refused before anything is served, with a message saying what and where; the file stays', () => {
+    const rd = mkdtempSync(join(tmpdir(), 'nxs-xenbad-'));
+    try {
+      const file = join(rd, 'state_dump');
+      const stream = Buffer.concat([Buffer.from('xenstore', 'latin1'), Buffer.from([0, 0, 0, 1, 0, 0, 0, 0]), Buffer.from([9, 0, 0, 0, 0, 0, 0, 0]), Buffer.alloc(8)]);
+      writeFileSync(file, stream);
+      let err: { status?: number; stderr?: Buffer } = {};
+      try {
+        execFileSync(process.execPath, [DAEMON_JS, '-N', '-U', '--rundir', rd], { stdio: 'pipe', timeout: 30_000 });
+      } catch (e) {
+        err = e as typeof err;
+      }
+      expect(err.status).toBe(1);
+      expect(err.stderr?.toString()).toContain(`${file}: unknown record type 0x9 at offset 16`);
+      expect(existsSync(file)).toBe(true);
+      writeFileSync(file, stream.subarray(0, 20));
+      expect(() => execFileSync(process.execPath, [DAEMON_JS, '-U', '--rundir', rd], { stdio: 'pipe', timeout: 30_000 })).toThrow(/torn state stream/);
+      rmSync(file);
+      expect(() => execFileSync(process.execPath, [DAEMON_JS, '-U', '--rundir', rd], { stdio: 'pipe', timeout: 30_000 })).toThrow(/no state found after live-update/);
+      expect(existsSync(join(rd, 'socket'))).toBe(false);
+    } finally {
+      rmSync(rd, { recursive: true, force: true });
     }
   });
 });
