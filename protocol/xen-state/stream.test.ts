@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { XsError } from '../xs-error.js';
-import { decodeStream, encodeStream, RecordType, type StateRecord, type StateStream } from './index.js';
+import { decodeStream, encodeStream, RecordType, type StateRecord } from './index.js';
 
 /**
  * A state_dump Debian's cxenstored 4.17 wrote for `xenstore-control live-update` (a dom0 ring,

@@ -47,5 +47,7 @@ describe('a guest using Xen 4.22 requests against others', () => {
     expect(await g.ask(Op.SET_FEATURE, '84|12|')).toBe('EACCES');
     expect(await g.ask(Op.SET_QUOTA, '82|watches|100000|')).toBe('EACCES');
     expect(await g.ask(Op.GET_QUOTA, '')).toBe('EACCES');
+    // Handing the daemon to another program is dom0's alone (CONTROL is privileged).
+    expect(await g.ask(Op.CONTROL, 'hand-back|/bin/sh|-c|id|')).toBe('EACCES');
   });
 });
