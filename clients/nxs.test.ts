@@ -232,6 +232,9 @@ describe('control and quota', () => {
     expect(await ok(['quota'])).toMatch(/^nodes +\d+$/m);
     const before = await ok(['quota', 'watches']);
     expect(before).toMatch(/^\d+\n$/);
+    // Xen 4.22: a domain's quota exists once the domain does.
+    expect(await nxs(['quota', 'set', '9', 'watches', '3'])).toMatchObject({ code: 1, stderr: 'nxs: could not set quota watches: ENOENT\n' });
+    await ok(['introduce', '9', '4096', '3']);
     await ok(['quota', 'set', '9', 'watches', '3']);
     expect(await ok(['quota', '9', 'watches'])).toBe('3\n');
     expect(await ok(['quota', 'watches'])).toBe(before);
