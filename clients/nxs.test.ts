@@ -243,6 +243,16 @@ describe('control and quota', () => {
   });
 });
 
+describe('live-update --to (back to cxenstored, issue 15)', () => {
+  it('asks CONTROL hand-back, and reports why it cannot without a take-over from cxenstored', async () => {
+    expect(await nxs(['live-update', '--to', '/bin/false', '--cmdline=-N -F /tmp/x.pid'])).toMatchObject({
+      code: 1,
+      stderr: "nxs: hand-back failed: hand-back needs the state of a take-over from cxenstored (its event channel device and dom0's ring)\n",
+    });
+    expect(await nxs(['live-update', '--to', '/bin/false', '-F'])).toMatchObject({ code: 2 });
+  });
+});
+
 describe('dump and restore', () => {
   it('restores a dump elsewhere with values and permissions, read from stdin', async () => {
     await ok(['write', '/dump/text', 'é ok', '/dump/bin', '\\xff\\x00', '/dump/sub/leaf', '']);
