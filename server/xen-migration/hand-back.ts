@@ -102,7 +102,8 @@ export class XenHandBack {
     daemon.admit = () => false;
     const flushBy = Date.now() + FLUSH_MS;
     for (;;) {
-      const stuck = [...daemon.connections].filter((c) => c.state === 'open' && c !== requester && (c.queuedBytes > 0 || c.socket.writableLength > 0 || c.awaitingReply));
+      // The requester waits for this very request; anything else queued for it must go first too.
+      const stuck = [...daemon.connections].filter((c) => c.state === 'open' && (c.queuedBytes > 0 || c.socket.writableLength > 0 || (c !== requester && c.awaitingReply)));
       if (stuck.length === 0 && daemon.options.journal?.pending() === undefined) break;
       if (Date.now() >= flushBy) return `${stuck.length} connection(s) are not reading their replies`;
       await new Promise((r) => setTimeout(r, POLL_MS));
