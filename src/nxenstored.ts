@@ -5,7 +5,7 @@
 import { runtimeWarning } from './runtime.js';
 import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, socketIoMode, startGateway } from '../server/index.js';
 import { LiveUpdater, takeOver, type TakenOver } from '../server/live-update/index.js';
-import { takeOverFromXen, XenHandBack, type XenTakenOver } from '../server/xen-migration/index.js';
+import { decodeCarried, encodeCarried, takeOverFromXen, XenHandBack, type XenTakenOver } from '../server/xen-migration/index.js';
 import { Journal, lockDataDir, recover } from '../server/persistence/index.js';
 import { createNotifier, idleExitTimer, takeActivation } from '../server/systemd/index.js';
 import type { Store } from '../store/index.js';
@@ -87,6 +87,8 @@ async function main(): Promise<void> {
       return undefined;
     });
   }
+  // What a take-over from cxenstored left to hand back: from it, or from our previous process.
+  const carried = fromXen?.carried ?? (handoff?.xen === undefined ? undefined : decodeCarried(handoff.xen));
   let suspendedTokens: [string, number][] | undefined;
   daemon.liveUpdate = new LiveUpdater({
     suspend: async () => {
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
       suspendedTokens = gateway?.guestTokens();
       await gateway?.close();
       gateway = undefined;
-      return { gatewayTokens: suspendedTokens };
+      return { gatewayTokens: suspendedTokens, xen: carried === undefined ? undefined : encodeCarried(carried) };
     },
     resume: async () => {
       // A next process that failed may have taken the data directory's lock before it died.
@@ -122,7 +124,7 @@ async function main(): Promise<void> {
   daemon.handBack = new XenHandBack({
     daemon,
     listeners,
-    carried: fromXen?.carried,
+    carried,
     pidFile: config.pidFile,
     handedOver: (pid) => {
       notifier.mainPid(pid);

@@ -80,6 +80,12 @@ const stateSchema = z.object({
    * (absent from a process that did not hand them on). The file is mode 0600 like the token file.
    */
   gatewayTokens: z.array(z.tuple([z.string().regex(/^[A-Za-z0-9_-]{1,128}$/), z.number().int().min(1).max(0xffff)])).default([]),
+  /**
+   * After a take-over from cxenstored: its event channel device (a descriptor, -1 if none) and
+   * its shared-ring connections as Xen's own records (a version 2 stream, base64), so that this
+   * process too can hand back (server/xen-migration/carried.ts).
+   */
+  xen: z.object({ evtchnFd: z.number().int().min(-1), rings: z.base64() }).optional(),
 });
 
 export type HandoffState = z.infer<typeof stateSchema>;

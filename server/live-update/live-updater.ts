@@ -44,6 +44,8 @@ export interface LiveUpdaterOptions {
 /** What the listeners closed by `suspend` hand to the next process. */
 export interface Suspended {
   readonly gatewayTokens?: readonly (readonly [string, number])[];
+  /** What a take-over from cxenstored left to hand back (server/xen-migration/carried.ts). */
+  readonly xen?: { readonly evtchnFd: number; readonly rings: string };
 }
 
 interface Session {
@@ -285,6 +287,7 @@ export class LiveUpdater {
       connections,
       reply,
       gatewayTokens: (handedOn.gatewayTokens ?? []).map(([token, domid]) => [token, domid] as [string, number]),
+      xen: handedOn.xen === undefined ? undefined : { evtchnFd: handedOn.xen.evtchnFd < 0 ? -1 : pass(handedOn.xen.evtchnFd), rings: handedOn.xen.rings },
     };
     rmSync(file, { force: true });
     writeFileSync(file, encodeHandoff(state, daemon.store), { mode: 0o600, flag: 'wx' });

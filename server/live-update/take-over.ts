@@ -35,6 +35,8 @@ export interface TakenOver {
   serve(): Promise<Listeners>;
   /** The HTTP gateway's guest tokens of the previous process, to accept again. */
   readonly gatewayTokens: readonly (readonly [string, number])[];
+  /** What the previous process carried from a take-over from cxenstored, if any. */
+  readonly xen: { readonly evtchnFd: number; readonly rings: string } | undefined;
 }
 
 /**
@@ -103,6 +105,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   return {
     daemon,
     gatewayTokens: state.gatewayTokens,
+    xen: state.xen,
     serve: async () => {
       await handshake();
       serving = true;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { accessSync, constants, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, linkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeHeader, HEADER_SIZE, Op, type Header } from '../../protocol/index.js';
 import { encodeStream, type StateRecord, type WatchRecord } from '../../protocol/xen-state/index.js';
@@ -93,6 +93,21 @@ export class XenHandBack {
     }
   }
 
+  private stopAccepting(listeners: Listeners): void {
+    if (!this.pathBound) return void listeners.servers.socket.close();
+    const keep = `${listeners.socket}.hand-back`;
+    try {
+      rmSync(keep, { force: true });
+      linkSync(listeners.socket, keep);
+    } catch (e) {
+      // Without the second name, stay open until exit rather than remove cxenstored's socket file.
+      this.options.daemon.log.warn({ err: (e as Error).message }, 'hand-back: listening on until exit');
+      return;
+    }
+    listeners.servers.socket.close();
+    renameSync(keep, listeners.socket);
+  }
+
   private async run(requester: Connection, header: Header, file: string, args: readonly string[], env: Record<string, string>, carried: XenCarried): Promise<string> {
     const { daemon, listeners } = this.options;
     const log = daemon.log;
@@ -154,10 +169,11 @@ export class XenHandBack {
       rmSync(stateFile, { force: true });
       return `could not start ${file}: ${(e as Error).message}`;
     }
-    // Accepting is cxenstored's now (it holds the listening socket too). A socket we bound by
-    // path ourselves is left open until we exit: closing it would unlink the path (libuv), which
-    // is cxenstored's socket file now.
-    if (!this.pathBound) listeners.servers.socket.close();
+    // Accepting is cxenstored's now (it holds the listening socket too): a connection we
+    // accepted from here on would die with us. A socket we bound by path ourselves (after a
+    // failed hand-back) is unlinked by libuv when closed, and the path is cxenstored's socket
+    // file now: a second name keeps the file across the close and is renamed back at once.
+    this.stopAccepting(listeners);
     let exited: string | undefined;
     child.once('exit', (code, signal) => (exited = signal ?? `exit code ${code}`));
     child.once('error', (e) => (exited = e.message));
