@@ -113,6 +113,8 @@ export class Daemon implements Ports {
   active = true;
   /** Live update (`server/live-update/`), once the listeners exist: CONTROL `live-update` drives it. */
   liveUpdate: (LiveUpdateCommand & { stopping(): boolean }) | undefined;
+  /** CONTROL `hand-back`: back to cxenstored (server/xen-migration/hand-back.ts); set by the entry point. */
+  handBack: LiveUpdateCommand | undefined;
   /**
    * Asked before a connection takes its next request (of that message type): `false` leaves it,
    * and what follows, unread in the connection's decoder until `conn.poll()`. Live update defers
@@ -184,7 +186,7 @@ export class Daemon implements Ports {
     if (!this.descriptors.guestRoom(this.budgets.sockets, this.domains.size)) {
       return void this.refuse(socket, `domain ${domain.domid}`, 'guests hold every descriptor outside the reserve');
     }
-    const conn = this.open(this.transport(socket), 'domain', guest(domain.domid, domain.target));
+    const conn = this.open(this.transport(socket), 'domain', guest(domain.domid, domain.target, domain.features));
     domain.connections.add(conn);
   }
 
@@ -385,8 +387,10 @@ export class Daemon implements Ports {
       return NO_DELIVERIES;
     }
     await this.domains.introduce(domid, mfn, port);
+    // Xen 4.22: a domain's quotas are the global values at its introduction (`alloc_domain`).
+    this.quotas.admit(domid);
     this.log.info({ domid, socket: this.domains.socketPath(domid) }, 'domain introduced');
-    return this.special('@introduceDomain');
+    return this.special('@introduceDomain', domid);
   }
 
   /**
@@ -409,13 +413,13 @@ export class Daemon implements Ports {
     this.diskBudget?.forget(domid);
     for (const hook of this.releaseHooks) hook(domid);
     this.log.info({ domid }, 'domain released');
-    const released = this.special('@releaseDomain');
+    const released = this.special('@releaseDomain', domid);
     return removed.length === 0 ? released : released.length === 0 ? removed : [...removed, ...released];
   }
 
-  /** The deliveries of `@introduceDomain` or `@releaseDomain`, as its permissions allow (spec §8.6). */
-  private special(name: SpecialName): readonly ConnDelivery[] {
-    return specialDeliveries(this.watches, name, this.store.special[name]);
+  /** The deliveries of `@introduceDomain` or `@releaseDomain` for `domid`, as its permissions allow (spec §8.6). */
+  private special(name: SpecialName, domid: number): readonly ConnDelivery[] {
+    return specialDeliveries(this.watches, name, domid, this.store.special[name]);
   }
 
   /**
@@ -431,7 +435,7 @@ export class Daemon implements Ports {
   /** `setTarget(domid, target)` lets a stub domain act for its target (spec §6.5). */
   setTarget(domain: Domain, target: number | undefined): void {
     domain.target = target;
-    for (const conn of domain.connections) conn.caller = guest(domain.domid, target);
+    for (const conn of domain.connections) conn.caller = guest(domain.domid, target, domain.features);
   }
 
   /** Closes every connection and domain socket. */

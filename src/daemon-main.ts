@@ -5,10 +5,11 @@
 import { runtimeWarning } from './runtime.js';
 import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, socketIoMode, startGateway } from '../server/index.js';
 import { LiveUpdater, takeOver, type TakenOver } from '../server/live-update/index.js';
+import { decodeCarried, encodeCarried, takeOverFromXen, XenHandBack, type XenTakenOver } from '../server/xen-migration/index.js';
 import { Journal, lockDataDir, recover } from '../server/persistence/index.js';
 import { createNotifier, idleExitTimer, takeActivation } from '../server/systemd/index.js';
 import type { Store } from '../store/index.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseOptions, USAGE } from './options.js';
 
@@ -45,7 +46,12 @@ async function main(): Promise<void> {
   let unlock = dataDir === undefined ? undefined : lockDataDir(dataDir, config.liveUpdateState === undefined ? undefined : process.ppid);
   // Live update: store, quotas, domains, connections and sockets come from the previous process.
   let handoff: TakenOver | undefined;
-  if (config.liveUpdateState !== undefined) {
+  // cxenstored's live update exec'd us in its place (`-U`): its state and descriptors are ours.
+  let fromXen: XenTakenOver | undefined;
+  if (config.xenTakeOver) {
+    if (config.liveUpdateState !== undefined || config.dataDir !== undefined) throw new Error('-U (take over from cxenstored) goes with neither --live-update-state nor --data-dir');
+    fromXen = await takeOverFromXen({ log, rundir, quotas, tuning, pidFile: config.pidFile });
+  } else if (config.liveUpdateState !== undefined) {
     handoff = await takeOver(config.liveUpdateState, {
       log,
       quotas,
@@ -62,8 +68,10 @@ async function main(): Promise<void> {
     const ms = Math.round(performance.now() - t0);
     log.info({ dataDir: config.dataDir, generation: store.generation, from: recovery.snapshot, replayed: recovery.replayed, ms }, 'store recovered');
   }
-  const daemon = handoff?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal, ...tuning });
-  const listeners = handoff !== undefined ? await handoff.serve() : await listen(daemon, rundir, activation);
+  const daemon = handoff?.daemon ?? fromXen?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal, ...tuning });
+  const listeners =
+    handoff !== undefined ? await handoff.serve() : fromXen !== undefined ? await fromXen.serve() : await listen(daemon, rundir, activation);
+  if (fromXen === undefined && config.pidFile !== undefined) writeFileSync(config.pidFile, `${process.pid}\n`);
   // The gateway's clients (HTTP, WebSocket) are not handed over by a live update: it closes the
   // gateway just before the spawn, and the next process listens again, with the same privileged
   // token and the guest tokens the previous process had issued (README, Live update).
@@ -79,6 +87,8 @@ async function main(): Promise<void> {
       return undefined;
     });
   }
+  // What a take-over from cxenstored left to hand back: from it, or from our previous process.
+  const carried = fromXen?.carried ?? (handoff?.xen === undefined ? undefined : decodeCarried(handoff.xen));
   let suspendedTokens: [string, number][] | undefined;
   daemon.liveUpdate = new LiveUpdater({
     suspend: async () => {
@@ -102,9 +112,21 @@ async function main(): Promise<void> {
     daemon,
     listeners,
     script: process.argv[1]!,
-    args: process.argv.slice(2),
+    // Our own live update's next process takes over from us, not from cxenstored's state again.
+    args: process.argv.slice(2).filter((a) => a !== '-U' && a !== '--live-update'),
     execArgv: process.execArgv,
     env: notifySocket === undefined ? {} : { NOTIFY_SOCKET: notifySocket },
+    handedOver: (pid) => {
+      notifier.mainPid(pid);
+      return notifier.settled();
+    },
+    xen: () => (carried === undefined ? undefined : encodeCarried(carried)),
+  });
+  daemon.handBack = new XenHandBack({
+    daemon,
+    listeners,
+    carried,
+    pidFile: config.pidFile,
     handedOver: (pid) => {
       notifier.mainPid(pid);
       return notifier.settled();

@@ -41,6 +41,10 @@ export interface DaemonConfig {
   readonly socketIo: SocketIo;
   /** Descriptors never given to guests (server/transport/descriptor-reserve.ts); undefined: the default. */
   readonly fdReserve: number | undefined;
+  /** cxenstored's `-U`: exec'd by its live update, take over from `<rundir>/state_dump`. */
+  readonly xenTakeOver: boolean;
+  /** cxenstored's `-F FILE`: write our pid there once serving. */
+  readonly pidFile: string | undefined;
 }
 
 export const USAGE = `usage: nxenstored [options]
@@ -90,7 +94,23 @@ export const USAGE = `usage: nxenstored [options]
                         socket_ro (a quarter of them at most) and domain introduction (default:
                         256, or a quarter of \`ulimit -n\` when that is lower)
   -h, --help            this text
+
+cxenstored's options, so that its live update can exec us in its place
+(xenstore-control live-update -f <nxenstored>, see README):
+  -U, --live-update     take over from cxenstored: load <rundir>/state_dump (Xen's
+                        migration stream) and serve its clients on the descriptors it left
+  -F, --pid-file FILE   write our pid to FILE
+  -N, --no-fork         accepted (we never fork)
+  -E, --entry-nb N      quota nodes;  -S, --entry-size N  quota node-size
+  -W, --watch-nb N      quota watches;  -t, --transaction N  quota transactions
+  -A, --perm-nb N       quota node-permissions;  -M, --path-max N  quota path-max
+  -Q, --quota NAME=N    a quota by Xen name (nodes, watches, outstanding, memory, ...)
+  -T, --trace-file F, -V, --verbose, -R, --no-recovery, -K, --keep-orphans,
+  -D, --no-domain-init, -P, --output-pid   accepted and ignored (logged)
 `;
+
+/** cxenstored's quota options (`xenstored_core.c` `main`): option name -> Xen quota name. */
+const XEN_QUOTA_FLAGS = { 'entry-nb': 'nodes', 'entry-size': 'node-size', 'watch-nb': 'watches', transaction: 'transactions', 'perm-nb': 'node-permissions', 'path-max': 'path-max' } as const;
 
 /** `parseOptions(argv)` reads the command line; throws an Error with a message for bad input. */
 export function parseOptions(argv: string[]): DaemonConfig | 'help' {
@@ -119,6 +139,23 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'socket-io': { type: 'string', default: 'direct' },
       'fd-reserve': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      // cxenstored's, for its live update's exec (README: taking over from cxenstored).
+      'live-update': { type: 'boolean', short: 'U', default: false },
+      'pid-file': { type: 'string', short: 'F' },
+      'no-fork': { type: 'boolean', short: 'N', default: false },
+      'entry-nb': { type: 'string', short: 'E' },
+      'entry-size': { type: 'string', short: 'S' },
+      'watch-nb': { type: 'string', short: 'W' },
+      transaction: { type: 'string', short: 't' },
+      'perm-nb': { type: 'string', short: 'A' },
+      'path-max': { type: 'string', short: 'M' },
+      'xen-quota': { type: 'string', short: 'Q', multiple: true, default: [] },
+      'trace-file': { type: 'string', short: 'T' },
+      verbose: { type: 'boolean', short: 'V', default: false },
+      'no-recovery': { type: 'boolean', short: 'R', default: false },
+      'keep-orphans': { type: 'boolean', short: 'K', default: false },
+      'no-domain-init': { type: 'boolean', short: 'D', default: false },
+      'output-pid': { type: 'boolean', short: 'P', default: false },
     },
   });
   if (values.help) return 'help';
@@ -130,6 +167,20 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     const key = m && Object.hasOwn(QUOTA_NAMES, m[1]!) ? QUOTA_NAMES[m[1]!] : undefined;
     if (!m || key === undefined) throw new Error(`bad --quota ${JSON.stringify(q)} (NAME=VALUE, names: ${Object.keys(QUOTA_NAMES).join(', ')})`);
     limits[key] = Number(m[2]) === 0 ? Infinity : Number(m[2]);
+  }
+  const xenQuota = (flag: string, name: string, text: string) => {
+    const key = Object.hasOwn(QUOTA_NAMES, name) ? QUOTA_NAMES[name] : name === 'permissions' ? QUOTA_NAMES['node-permissions'] : undefined;
+    if (key === undefined || !/^\d{1,10}$/.test(text)) throw new Error(`bad ${flag} ${JSON.stringify(text)}`);
+    limits[key] = Number(text) === 0 ? Infinity : Number(text);
+  };
+  for (const [flag, name] of Object.entries(XEN_QUOTA_FLAGS)) {
+    const v = values[flag as keyof typeof XEN_QUOTA_FLAGS];
+    if (v !== undefined) xenQuota(`--${flag}`, name, v);
+  }
+  for (const q of values['xen-quota'] ?? []) {
+    const m = /^([a-z-]+)=(.*)$/.exec(q);
+    if (!m) throw new Error(`bad -Q ${JSON.stringify(q)} (NAME=VALUE)`);
+    xenQuota('-Q', m[1]!, m[2]!);
   }
   const dataDir = values['data-dir'];
   if (dataDir === '') throw new Error('--data-dir needs a directory');
@@ -190,6 +241,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     httpAnonymous: (anonymous ?? 'none') as AnonymousAccess,
     socketIo,
     fdReserve: reserve === undefined ? undefined : Number(reserve),
+    xenTakeOver: values['live-update']!,
+    pidFile: values['pid-file'],
   };
 }
 

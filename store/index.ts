@@ -37,6 +37,7 @@ export { XsNode } from './node.js';
 export { lookup } from './tree.js';
 export { owned, type Quota } from './quota.js';
 export { size as subtreeSize } from './subtree.js';
+export { fromNodeList, toNodeList, type ListedNode } from './node-list.js';
 export { createStore, fromRoot, advance, type Store, type SpecialPerms } from './store.js';
 export { OK, isUpdate, requestBytes, LOGGED_REQUEST_OVERHEAD, type Change, type StoreOp, type StoreReply, type StoreRequest } from './request.js';
 export { execute, type Outcome } from './operations.js';

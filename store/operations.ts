@@ -4,7 +4,7 @@ import { XsError } from '../protocol/index.js';
 import type { Limits } from './limits.js';
 import { XsNode } from './node.js';
 import { isSpecialName, parseNodePath, type NodePath, type SpecialName } from './path.js';
-import { check, lacks, Need, parsePerms, samePerms, withOwner, type Perms } from './perms.js';
+import { check, grantable, lacks, Need, parsePerms, samePerms, withOwner, type Perms } from './perms.js';
 import { addAll, adjust, owned } from './quota.js';
 import { OK, type Change, type StoreReply, type StoreRequest } from './request.js';
 import type { Store } from './store.js';
@@ -176,7 +176,7 @@ const rm: Operation<{ op: 'rm'; path: string }> = (s, caller, limits, req, parse
 const setPerms: Operation<{ op: 'set-perms'; path: string; perms: readonly string[] }> = (s, caller, limits, req, parsed) => {
   const name = special(req.path);
   const p = name === undefined ? (parsed ?? parseNodePath(req.path, caller.domid, limits.pathMax)) : undefined;
-  const wanted = parsePerms(req.perms);
+  const wanted = grantable(parsePerms(req.perms), caller);
   const node = p === undefined ? undefined : lookup(s.root, p.segs);
   if (p !== undefined && node === undefined) throw missing(s, caller, p, Need.WRITE);
   const current = node?.perms ?? s.special[name!];

@@ -118,6 +118,11 @@ export class Connection {
     return this.state === 'open' && this.outlet.event(path, token);
   }
 
+  /** `resend(bytes)` queues bytes another daemon had left to send here (Xen's migration stream), as they are. */
+  resend(bytes: Buffer): void {
+    if (this.state === 'open') this.outlet.raw(bytes);
+  }
+
   /** Sends the queued frames now (the flush scheduler does at the end of each turn). */
   flush(): void {
     this.outlet.flush();

@@ -38,7 +38,7 @@ export interface WatchPort {
 
 /** Domain management (handlers/domain.ts, handlers/feature.ts). */
 export interface DomainPort {
-  readonly domains: Pick<Domains, 'get' | 'has'>;
+  readonly domains: Pick<Domains, 'get' | 'has' | 'featuresOf' | 'presetFeatures'>;
   introduce(domid: number, mfn: string, port: number): Promise<readonly ConnDelivery[]>;
   release(domid: number): readonly ConnDelivery[];
   setTarget(domain: Domain, target: number | undefined): void;
@@ -46,7 +46,9 @@ export interface DomainPort {
 
 /** GET_QUOTA / SET_QUOTA (handlers/quota.ts). */
 export interface QuotaPort {
-  readonly quotas: Pick<Quotas, 'names' | 'get' | 'set' | 'limitsFor'>;
+  readonly quotas: Pick<Quotas, 'names' | 'get' | 'set' | 'setEverywhere' | 'limitsFor'>;
+  /** Whether a domain exists for GET_QUOTA / SET_QUOTA: dom0, or an introduced one (else ENOENT). */
+  readonly domains: Pick<Domains, 'has'>;
 }
 
 /** Requests, commits by path, conflicts: what CONTROL `stats` reports and live update hands over. */
@@ -68,6 +70,7 @@ export interface ControlPort extends QuotaPort {
   readonly store: Store;
   readonly stats: Stats;
   readonly liveUpdate: LiveUpdateCommand | undefined;
+  readonly handBack: LiveUpdateCommand | undefined;
   readonly fairness: Pick<Fairness, 'stats'>;
   readonly connections: ReadonlySet<Connection>;
   readonly budgets: Pick<DomainBudgets<Connection>, 'get' | 'sockets'>;

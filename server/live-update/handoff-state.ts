@@ -30,7 +30,8 @@ const connectionSchema = z.object({
   kind: z.enum(['socket', 'socket_ro', 'domain']),
   caller: callerSchema,
   watches: z.array(
-    z.object({ path: z.string(), canonical: z.string(), token: z.string(), relative: z.boolean() }),
+    // `depth`: Xen 4.22 WATCH depth; absent from a process before it (and for unlimited watches).
+    z.object({ path: z.string(), canonical: z.string(), token: z.string(), relative: z.boolean(), depth: z.number().int().min(0).optional() }),
   ),
   /** Transactions open when a forced (`-F`) update went ahead: their commit answers EAGAIN. */
   aborted: z.array(z.number().int().min(1).max(0xffffffff)),
@@ -64,6 +65,8 @@ const stateSchema = z.object({
       mfn: z.string(),
       port: z.number().int().min(1),
       target: z.number().int().optional(),
+      /** Xen 4.22 feature bits; absent from a process before them (then every offered one). */
+      features: z.number().int().min(0).max(0xffffffff).optional(),
       fd,
     }),
   ),
@@ -85,6 +88,12 @@ const stateSchema = z.object({
   precopy: z.boolean().optional(),
   /** The pause's state: its store is the delta from the pre-copied version of this generation. */
   base: z.number().int().min(0).optional(),
+  /**
+   * After a take-over from cxenstored: its event channel device (a descriptor, -1 if none) and
+   * its shared-ring connections as Xen's own records (a version 2 stream, base64), so that this
+   * process too can hand back (server/xen-migration/carried.ts).
+   */
+  xen: z.object({ evtchnFd: z.number().int().min(-1), rings: z.base64() }).optional(),
 });
 
 export type HandoffState = z.infer<typeof stateSchema>;

@@ -45,6 +45,11 @@ export interface LiveUpdaterOptions {
   readonly resume?: () => Promise<void>;
   /** Called with the next process's pid just before this one exits (systemd: `MAINPID=`). */
   readonly handedOver?: (pid: number) => void | Promise<void>;
+  /**
+   * What a take-over from cxenstored left to hand back (server/xen-migration/carried.ts): its
+   * event channel descriptor goes to the next process at the spawn, with the sockets.
+   */
+  readonly xen?: () => { readonly evtchnFd: number; readonly rings: string } | undefined;
 }
 
 /** What the listeners closed by `suspend` hand to the next process. */
@@ -321,6 +326,7 @@ export class LiveUpdater {
 
     const connections: ConnectionHandoff[] = [];
     const conns = new Map<Connection, number>();
+    const xen = this.options.xen?.();
     for (const conn of daemon.connections) {
       // Gateway clients (HTTP, WebSocket) have no descriptor to hand on: the gateway is closed
       // before the pause and the next process listens again (README, Live update).
@@ -335,8 +341,9 @@ export class LiveUpdater {
       ...this.common(daemon, {}),
       precopy: true,
       listeners: { socket: pass(required(listeners.servers.socket)), socketRo: pass(required(listeners.servers.socketRo)) },
-      domains: [...daemon.domains.all()].map((d) => ({ domid: d.domid, mfn: d.mfn, port: d.port, target: d.target, fd: pass(required(d.server)) })),
+      domains: [...daemon.domains.all()].map((d) => ({ domid: d.domid, mfn: d.mfn, port: d.port, target: d.target, features: d.features, fd: pass(required(d.server)) })),
       connections,
+      xen: xen === undefined ? undefined : { evtchnFd: xen.evtchnFd < 0 ? -1 : pass(xen.evtchnFd), rings: xen.rings },
     };
     rmSync(file, { force: true });
     writeFileSync(file, encodeHandoffWith(state, Buffer.alloc(0)), { mode: 0o600, flag: 'wx' });
@@ -347,7 +354,7 @@ export class LiveUpdater {
     });
     // `next`, not `pid`: the log's own pid field is this process's.
     daemon.log.info({ next: child.pid, connections: connections.length, domains: state.domains.length }, 'live-update: new process spawned (pre-copy)');
-    return { child, atSpawn: { conns, listeners: state.listeners, domains: state.domains } };
+    return { child, atSpawn: { conns, listeners: state.listeners, domains: state.domains, xen: state.xen } };
   }
 
   /**
@@ -383,9 +390,10 @@ export class LiveUpdater {
       ...this.common(daemon, handedOn),
       base: base.generation,
       listeners: atSpawn.listeners,
-      domains: domains.map((d, i) => ({ domid: d.domid, mfn: d.mfn, port: d.port, target: d.target, fd: atSpawn.domains[i]!.fd })),
+      domains: domains.map((d, i) => ({ domid: d.domid, mfn: d.mfn, port: d.port, target: d.target, features: d.features, fd: atSpawn.domains[i]!.fd })),
       connections,
       reply,
+      xen: atSpawn.xen,
     };
     const delta = daemon.store === base ? Buffer.alloc(0) : encodeDelta(deltaOf(base, daemon.store));
     rmSync(file, { force: true });
@@ -411,6 +419,7 @@ interface PrecopySpawn {
   readonly conns: ReadonlyMap<Connection, number>;
   readonly listeners: HandoffState['listeners'];
   readonly domains: HandoffState['domains'];
+  readonly xen: HandoffState['xen'];
 }
 
 function plainQuotas(daemon: Daemon): HandoffState['quotas'] {
@@ -425,7 +434,7 @@ function describe(daemon: Daemon, conn: Connection, force: boolean): LateConnect
   return {
     kind: conn.kind,
     caller: { ...conn.caller },
-    watches: daemon.watches.ownedBy(conn).map((w) => ({ path: w.path, canonical: w.canonical, token: w.token, relative: w.relative })),
+    watches: daemon.watches.ownedBy(conn).map((w) => ({ path: w.path, canonical: w.canonical, token: w.token, relative: w.relative, depth: w.depth })),
     aborted: force ? [...conn.transactions.keys()] : [],
     unread: conn.unread().toString('base64'),
     droppedEvents: conn.droppedEvents,

@@ -36,6 +36,8 @@ export interface TakenOver {
   serve(): Promise<Listeners>;
   /** The HTTP gateway's guest tokens of the previous process, to accept again. */
   readonly gatewayTokens: readonly (readonly [string, number])[];
+  /** What the previous process carried from a take-over from cxenstored, if any. */
+  readonly xen: { readonly evtchnFd: number; readonly rings: string } | undefined;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   daemon.admit = () => false;
 
   for (const d of state.domains) {
-    const domain = daemon.domains.adopt(d.domid, d.mfn, d.port);
+    const domain = daemon.domains.adopt(d.domid, d.mfn, d.port, d.features);
     domain.target = d.target;
   }
   // Until "go" we neither read nor accept: if we fail, the previous process serves on, and every
@@ -126,6 +128,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   return {
     daemon,
     gatewayTokens: state.gatewayTokens,
+    xen: state.xen,
     serve: async () => {
       await handshake();
       serving = true;
@@ -166,8 +169,10 @@ function callerOf(daemon: Daemon, c: LateConnection): Caller {
       return DOM0;
     case 'socket_ro':
       return { domid: 0, privileged: true, readOnly: true };
-    case 'domain':
-      return guest(c.caller.domid, daemon.domains.get(c.caller.domid)?.target);
+    case 'domain': {
+      const domain = daemon.domains.get(c.caller.domid);
+      return guest(c.caller.domid, domain?.target, domain?.features);
+    }
   }
 }
 
