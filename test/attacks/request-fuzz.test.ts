@@ -15,6 +15,7 @@ import { Op } from '../../protocol/index.js';
 import { guestWithHome } from '../helpers/attack.js';
 import { sharedDaemon } from '../helpers/shared-daemon.js';
 import { frame, Wire } from '../helpers/wire.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const SEED = 0x18f41;
 const REQUESTS = 1500;
@@ -23,18 +24,6 @@ const REGRESSIONS = join(import.meta.dirname, 'fuzz-regressions');
 
 // Half-sent garbage is closed after 200 ms (`--request-idle-ms`), not the default 30 s.
 const shared = sharedDaemon({ args: ['--request-idle-ms', '200'] });
-
-/** mulberry32: a small seeded generator, so that every run sends the same inputs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = ['/', '/local/domain/', '5', '0', 'a', 'data', '\0', '\0', '@introduceDomain', '@releaseDomain', 'r0', 'n5', 'b7', 'w', 'T', 'F', '-', '99999999999', 'x'.repeat(300), '..', '//'];
 
@@ -76,7 +65,7 @@ describe('fuzz of the frame decoder and request parsers (issue 18)', () => {
 
   it(`${REQUESTS} random requests from dom0 and a guest, then ${RAW} raw byte strings: one reply each, the daemon stays up`, async () => {
     const { d, c } = shared;
-    const rand = prng(SEED);
+    const rand = mulberry32(SEED);
     const guest = await guestWithHome(d, c, 5);
     const dom0 = await d.connect();
     const types = Object.values(Op).filter((t) => t !== Op.CONTROL && t !== Op.WATCH_EVENT && t !== Op.ERROR);
