@@ -91,10 +91,6 @@ export async function buildApp(gw: Gateway, ready: () => boolean, guard?: Origin
   app.setErrorHandler((err, req, reply) => {
     const { status, body, headers, unexpected } = toHttpError(err);
     if (unexpected) gw.daemon.log.error({ err, method: req.method, url: req.url }, 'gateway request failed unexpectedly');
-    // A refused request whose body is still arriving (401 before the body, 413): close after the
-    // answer, or Node goes on reading and dropping whatever the client keeps sending, and a flood
-    // of them holds that much of our memory in socket buffers (test/attacks/gateway-bodies).
-    if (!req.raw.complete) reply.header('connection', 'close');
     return reply.code(status).headers(headers).send(body);
   });
   app.setNotFoundHandler((req, reply) =>
