@@ -3,6 +3,7 @@ import type { TakenOver, TakeOverOptions } from './take-over.js';
 
 export { LiveUpdater, STATE_FLAG, STATE_FILE, type LiveUpdaterOptions } from './live-updater.js';
 export type { TakenOver, TakeOverOptions } from './take-over.js';
+export { drainOutput } from './drain-output.js';
 export { parseLiveUpdate, DEFAULT_TIMEOUT_SECONDS, type LiveUpdateCommand } from './command.js';
 
 /**

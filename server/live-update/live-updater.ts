@@ -12,6 +12,7 @@ import { deltaOf, encodeDelta, type Store } from '../../store/index.js';
 import { encodeInSlices } from '../persistence/index.js';
 import { BASE_FILE, encodeHandoffWith, HANDOFF_VERSION } from './handoff-file.js';
 import type { ConnectionHandoff, HandoffState, LateConnection } from './handoff-state.js';
+import { drainOutput } from './drain-output.js';
 
 /** The flag that tells the next process where the state is (`src/options.ts`). */
 export const STATE_FLAG = '--live-update-state';
@@ -212,16 +213,9 @@ export class LiveUpdater {
 
       // 2. Take no more requests; queued output reaches the kernel.
       daemon.admit = () => false;
-      const flushBy = Math.max(deadline, Date.now() + MIN_FLUSH_MS);
-      for (;;) {
-        // Persistence holds replies until their commits are durable: those first.
-        const durable = daemon.options.journal?.pending() === undefined;
-        const stuck = [...daemon.connections].filter((c) => c.state === 'open' && (c.queuedBytes > 0 || c.socket.writableLength > 0));
-        if (durable && stuck.length === 0) break;
-        if (Date.now() >= flushBy) {
-          return this.abandon(child, `${stuck.length} connection(s) are not reading their replies (${stuck.map((c) => c.id).join(' ')})`);
-        }
-        await sleep(POLL_MS);
+      const stuck = await drainOutput(daemon, Math.max(deadline, Date.now() + MIN_FLUSH_MS));
+      if (stuck !== undefined) {
+        return this.abandon(child, `${stuck.length} connection(s) are not reading their replies (${stuck.map((c) => c.id).join(' ')})`);
       }
       if (session.cancelled) return this.abandon(child, 'Cancellation was requested');
       if (this.options.suspend !== undefined) {

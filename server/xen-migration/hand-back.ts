@@ -9,6 +9,7 @@ import type { Daemon } from '../daemon.js';
 import { descriptor, listenUnix, type Listeners } from '../transport/index.js';
 import type { XenCarried } from './carried.js';
 import { XEN_STATE_FILE } from './take-over.js';
+import { drainOutput } from '../live-update/index.js';
 
 /** How long cxenstored may take to read the state (it unlinks the file once it has). */
 const READ_TIMEOUT_MS = 30_000;
@@ -115,14 +116,9 @@ export class XenHandBack {
     if (open.length > 0) return `Open transactions on ${open.length} connection(s) (Xen's stream cannot carry them): retry later`;
     // Take no more requests; what is queued reaches the kernel, so that nothing is left in our buffers.
     daemon.admit = () => false;
-    const flushBy = Date.now() + FLUSH_MS;
-    for (;;) {
-      // The requester waits for this very request; anything else queued for it must go first too.
-      const stuck = [...daemon.connections].filter((c) => c.state === 'open' && (c.queuedBytes > 0 || c.socket.writableLength > 0 || (c !== requester && c.awaitingReply)));
-      if (stuck.length === 0 && daemon.options.journal?.pending() === undefined) break;
-      if (Date.now() >= flushBy) return `${stuck.length} connection(s) are not reading their replies`;
-      await new Promise((r) => setTimeout(r, POLL_MS));
-    }
+    // The requester waits for this very request; anything else queued for it must go first too.
+    const stuck = await drainOutput(daemon, Date.now() + FLUSH_MS, (c) => c !== requester && c.awaitingReply);
+    if (stuck !== undefined) return `${stuck.length} connection(s) are not reading their replies`;
 
     // Synchronously from here to the spawn: nothing is read or accepted in between.
     const socketFd = descriptor(listeners.servers.socket);
