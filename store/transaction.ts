@@ -233,7 +233,9 @@ export class Transaction {
       s.what |= PERMS;
       // An unprivileged creation is refused when the ancestor's value and child names outgrow the
       // node size (operations.ts `checkRecord`): its outcome depends on them too.
-      if (!this.caller.privileged) s.what |= VALUE | CHILDREN;
+      // Only a creation checks that; any other request on a missing node fails or succeeds on
+      // the ancestor's perms alone.
+      if (!this.caller.privileged && (op === 'write' || op === 'mkdir')) s.what |= VALUE | CHILDREN;
       if (wholeAt !== k + 1) (s.absent ??= []).push(segs[k]!);
       return k;
     }
