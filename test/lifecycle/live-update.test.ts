@@ -362,6 +362,54 @@ describe('a state file the new process refuses (issue 15)', () => {
   });
 });
 
+describe("a previous build's state file (NXLU, issue 15)", () => {
+  it('is still read by the new process: a live update from the build before the stream into this one', async () => {
+    // The previous build wrote "NXLU", the JSON length, the state as JSON (version 1), then the
+    // store's bytes (none for the pre-copy's state, the delta for the pause's): this "new program"
+    // rewrites both files so, and says it did, before the real daemon reads them.
+    const dir = mkdtempSync(join(tmpdir(), 'nxs-lu-'));
+    const reader = pathToFileURL(join(DAEMON_JS, '..', '..', 'server', 'live-update', 'handoff-reader.js')).href;
+    const wrapper = join(dir, 'as-nxlu.mjs');
+    writeFileSync(
+      wrapper,
+      `import { readFileSync, writeFileSync } from 'node:fs';
+import { decodeHandoffState } from ${JSON.stringify(reader)};
+const legacy = (f) => {
+  const { state, tree } = decodeHandoffState(readFileSync(f));
+  const json = Buffer.from(JSON.stringify({ version: 1, ...state }), 'utf8');
+  const head = Buffer.alloc(8);
+  head.write('NXLU', 0, 'latin1');
+  head.writeUInt32LE(json.length, 4);
+  writeFileSync(f, Buffer.concat([head, json, tree?.bytes ?? Buffer.alloc(0)]));
+  process.stderr.write('test: rewrote ' + f + ' as NXLU\\n');
+};
+legacy(process.argv[process.argv.indexOf('--live-update-state') + 1]);
+process.on('message', (m) => { if (m?.type === 'final') legacy(m.file); });
+await import(${JSON.stringify(pathToFileURL(DAEMON_JS).href)});
+`,
+    );
+    try {
+      const w = await d.connect();
+      await w.watch('/lu/nxlu', 'tok');
+      await w.nextEvent();
+      await c.write('/lu/nxlu/before', '1');
+      expect(await w.nextEvent()).toMatchObject({ path: '/lu/nxlu/before', token: 'tok' });
+      const logged = d.output().length;
+      const before = d.currentPid();
+      expect(await c.control('live-update', '-f', wrapper)).toBe('OK');
+      const { reply, pid } = await liveUpdate('-s');
+      expect(reply).toBe('OK');
+      expect(pid).not.toBe(before);
+      expect(d.output().slice(logged).match(/test: rewrote \S+ as NXLU/g)).toHaveLength(2);
+      expect(await c.read('/lu/nxlu/before')).toBe('1');
+      await c.write('/lu/nxlu/after', '2');
+      expect(await w.nextEvent()).toMatchObject({ path: '/lu/nxlu/after', token: 'tok' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a stop signal during the hand-over', () => {
   it('abandons a hand-over not yet decided: the new process is killed, the old one stops as usual', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nxs-lu-'));
