@@ -123,6 +123,15 @@ describe('the state file is a Xen state stream (issue 15: one format)', () => {
     expect(back.quotas).toEqual(q.quotas);
   });
 
+  it('quota values beyond the 32 bits of Xen\'s records go on in NX_STATE', () => {
+    const q = { ...state, quotas: { global: { memory: 5_000_000_000, nodes: 10 }, domains: [[5, { nodes: 77, memory: 2 ** 40 }]] as [number, Record<string, number>][] } };
+    const file = encodeHandoff(q, store());
+    const records = decodeStream(file).records;
+    expect(records.find((r) => r.type === 'global-quota')).toEqual({ type: 'global-quota', perDomain: [['nodes', 10]], global: [] });
+    expect(records.find((r) => r.type === 'domain')).toEqual({ type: 'domain', domid: 5, features: 3, quotas: [['nodes', 77]] });
+    expect(decodeHandoff(file).state.quotas).toEqual(q.quotas);
+  });
+
   it('unread bytes beyond the 65535 a CONNECTION_DATA record holds go on in NX_STATE', () => {
     const big = Buffer.alloc(70_000, 0x41);
     const s = { ...state, connections: [{ ...state.connections[0]!, unread: big.toString('base64') }] };

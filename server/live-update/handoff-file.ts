@@ -83,14 +83,25 @@ export function encodeHandoff(state: HandoffState, tree: HandoffTree | undefined
       } else throw new Error(`carried rings: unexpected ${r.type} record`);
     }
   }
-  records.push({ type: 'global-quota', perDomain: Object.entries(state.quotas.global), global: [] });
+  // A quota value is 32 bits in Xen's records; CONTROL `quota set` takes more (a memory quota
+  // in bytes may exceed 4 GiB): those go on in NX_STATE (`wideQuotas`).
+  const wide: { global: Record<string, number>; domains: [number, Record<string, number>][] } = { global: {}, domains: [] };
+  const narrow = (q: Readonly<Record<string, number>>, into: Record<string, number>) =>
+    Object.entries(q).filter(([name, v]) => v <= 0xffffffff || ((into[name] = v), false));
+  records.push({ type: 'global-quota', perDomain: narrow(state.quotas.global, wide.global), global: [] });
   const overrides = new Map(state.quotas.domains);
+  const domainQuotas = (domid: number) => {
+    const into: Record<string, number> = {};
+    const q = narrow(overrides.get(domid) ?? {}, into);
+    if (Object.keys(into).length > 0) wide.domains.push([domid, into]);
+    overrides.delete(domid);
+    return q;
+  };
   for (const d of state.domains) {
-    records.push({ type: 'domain', domid: d.domid, features: d.features ?? OFFERED_FEATURES, quotas: Object.entries(overrides.get(d.domid) ?? {}) });
-    overrides.delete(d.domid);
+    records.push({ type: 'domain', domid: d.domid, features: d.features ?? OFFERED_FEATURES, quotas: domainQuotas(d.domid) });
   }
   // Quotas set for a domain not introduced (SET_QUOTA before INTRODUCE): no features to carry.
-  for (const [domid, q] of overrides) records.push({ type: 'domain', domid, features: 0, quotas: Object.entries(q) });
+  for (const domid of [...overrides.keys()]) records.push({ type: 'domain', domid, features: 0, quotas: domainQuotas(domid) });
 
   const reply = state.reply === undefined ? undefined : { connId: state.reply.connection + 1, reqId: state.reply.reqId, txId: state.reply.txId };
   const nx: NxState = {
@@ -105,6 +116,7 @@ export function encodeHandoff(state: HandoffState, tree: HandoffTree | undefined
     domains: state.domains.map(({ features: _f, ...d }) => d),
     connections,
     reply,
+    wideQuotas: Object.keys(wide.global).length > 0 || wide.domains.length > 0 ? wide : undefined,
   };
   records.push({ type: 'nx-state', json: Buffer.from(JSON.stringify(nx), 'utf8') });
   if (tree !== undefined) records.push({ type: 'nx-tree', ...tree });

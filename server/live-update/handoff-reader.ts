@@ -128,10 +128,7 @@ function fromStream(bytes: Buffer): DecodedHandoff {
     pid: nx.pid,
     rundir: nx.rundir,
     listeners: { socket: r.global.socketFd, socketRo: nx.socketRo },
-    quotas: {
-      global: Object.fromEntries([...r.quota.perDomain, ...r.quota.global]),
-      domains: [...r.domains.values()].filter((d) => d.quotas.length > 0).map((d) => [d.domid, Object.fromEntries(d.quotas)]),
-    },
+    quotas: quotasOf(r, nx.wideQuotas),
     accessLog: nx.accessLog,
     stats: nx.stats,
     domains,
@@ -149,6 +146,14 @@ function fromStream(bytes: Buffer): DecodedHandoff {
     throw new Error(`live-update state: NX_TREE holds a ${tree.form}, but NX_STATE ${state.base === undefined ? 'names no' : 'names a'} pre-copied version`);
   }
   return { state, tree };
+}
+
+/** Quota settings: GLOBAL_QUOTA_DATA's and DOMAIN_DATA's values, with NX_STATE's wider ones. */
+function quotasOf(r: Collected, wide: HandoffState['quotas'] | undefined): HandoffState['quotas'] {
+  const domains = new Map<number, Record<string, number>>();
+  for (const d of r.domains.values()) if (d.quotas.length > 0) domains.set(d.domid, Object.fromEntries(d.quotas));
+  for (const [domid, q] of wide?.domains ?? []) domains.set(domid, { ...domains.get(domid), ...q });
+  return { global: { ...Object.fromEntries([...r.quota.perDomain, ...r.quota.global]), ...wide?.global }, domains: [...domains] };
 }
 
 interface Collected {

@@ -127,8 +127,9 @@ const connId = z.number().int().min(1).max(0xffffffff);
 /**
  * NX_STATE, the JSON record: what Xen's records have no field for. Connections and the reply name
  * their CONNECTION_DATA record by its conn-id; `moreInput` holds unread bytes beyond the 65535 a
- * CONNECTION_DATA record's u16 length can carry (base64). Domains' features and every quota are
- * in DOMAIN_DATA and GLOBAL_QUOTA_DATA, the listening socket's descriptor in GLOBAL_DATA.
+ * CONNECTION_DATA record's u16 length can carry (base64). Domains' features and quotas are in
+ * DOMAIN_DATA and GLOBAL_QUOTA_DATA (but values beyond 32 bits, `wideQuotas`), the listening
+ * socket's descriptor in GLOBAL_DATA.
  */
 const nxStateSchema = stateSchema
   .pick({ pid: true, rundir: true, accessLog: true, stats: true, gatewayTokens: true, precopy: true, base: true })
@@ -139,6 +140,8 @@ const nxStateSchema = stateSchema
       connectionSchema.pick({ kind: true, caller: true, aborted: true, droppedEvents: true }).extend({ connId, moreInput: z.base64().optional() }),
     ),
     reply: z.object({ connId, reqId: z.number().int(), txId: z.number().int() }).optional(),
+    /** Quota values beyond the 32 bits of GLOBAL_QUOTA_DATA and DOMAIN_DATA. */
+    wideQuotas: stateSchema.shape.quotas.optional(),
   });
 
 /** NX_STATE as written (stats before the transform that reads old counts). */

@@ -92,7 +92,7 @@ interface Session {
  * Before 1, the pre-copy (issue 16), while we serve as usual: the version being served is
  * immutable, so it is encoded in slices of the event loop and written asynchronously to its own
  * file (`BASE_FILE`: tens of megabytes at 10⁶ nodes, which a synchronous write would make every
- * client wait for); then the state (`handoff-state.ts`, marked `precopy`, without a store) is
+ * client wait for); then the state (a Xen state stream, `handoff-file.ts`, marked `precopy`, without a tree) is
  * written and the next process is spawned with every listening
  * socket, domain and connection as an inherited descriptor (child_process `stdio`) plus an IPC
  * channel. It starts, loads its code and that version, and says "loaded", reading nothing. The
