@@ -92,9 +92,9 @@ interface Session {
  * Before 1, the pre-copy (issue 16), while we serve as usual: the version being served is
  * immutable, so it is encoded in slices of the event loop and written asynchronously to its own
  * file (`BASE_FILE`: tens of megabytes at 10⁶ nodes, which a synchronous write would make every
- * client wait for); then the state (a Xen state stream, `handoff-file.ts`, marked `precopy`, without a tree) is
- * written and the next process is spawned with every listening
- * socket, domain and connection as an inherited descriptor (child_process `stdio`) plus an IPC
+ * client wait for); then the state (a Xen state stream, `handoff-file.ts`, marked `precopy`,
+ * without a tree) is written and the next process is spawned with every listening socket, domain
+ * and connection as an inherited descriptor (child_process `stdio`) plus an IPC
  * channel. It starts, loads its code and that version, and says "loaded", reading nothing. The
  * pause (1 to 4) then passes only the delta since that version (`deltaOf`: what changed, not the
  * store) and each connection's state; connections accepted since the spawn go over the IPC
