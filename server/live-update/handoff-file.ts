@@ -85,17 +85,15 @@ export function encodeHandoff(state: HandoffState, tree: HandoffTree | undefined
   }
   // A quota value is 32 bits in Xen's records; CONTROL `quota set` takes more (a memory quota
   // in bytes may exceed 4 GiB): those go on in NX_STATE (`wideQuotas`).
-  const wide: { global: Record<string, number>; domains: [number, Record<string, number>][] } = { global: {}, domains: [] };
-  const narrow = (q: Readonly<Record<string, number>>, into: Record<string, number>) =>
-    Object.entries(q).filter(([name, v]) => v <= 0xffffffff || ((into[name] = v), false));
-  records.push({ type: 'global-quota', perDomain: narrow(state.quotas.global, wide.global), global: [] });
+  const global = splitQuotas(state.quotas.global);
+  const wide = { global: global.wide, domains: [] as [number, Record<string, number>][] };
+  records.push({ type: 'global-quota', perDomain: global.narrow, global: [] });
   const overrides = new Map(state.quotas.domains);
-  const domainQuotas = (domid: number) => {
-    const into: Record<string, number> = {};
-    const q = narrow(overrides.get(domid) ?? {}, into);
-    if (Object.keys(into).length > 0) wide.domains.push([domid, into]);
+  const domainQuotas = (domid: number): [string, number][] => {
+    const q = splitQuotas(overrides.get(domid) ?? {});
     overrides.delete(domid);
-    return q;
+    if (Object.keys(q.wide).length > 0) wide.domains.push([domid, q.wide]);
+    return q.narrow;
   };
   for (const d of state.domains) {
     records.push({ type: 'domain', domid: d.domid, features: d.features ?? OFFERED_FEATURES, quotas: domainQuotas(d.domid) });
@@ -121,4 +119,15 @@ export function encodeHandoff(state: HandoffState, tree: HandoffTree | undefined
   records.push({ type: 'nx-state', json: Buffer.from(JSON.stringify(nx), 'utf8') });
   if (tree !== undefined) records.push({ type: 'nx-tree', ...tree });
   return encodeStream({ version: STREAM_VERSION, records });
+}
+
+/** Quota values as Xen's 32-bit fields hold them (`narrow`), and those wider. */
+function splitQuotas(q: Readonly<Record<string, number>>): { narrow: [string, number][]; wide: Record<string, number> } {
+  const narrow: [string, number][] = [];
+  const wide: Record<string, number> = {};
+  for (const [name, value] of Object.entries(q)) {
+    if (value <= 0xffffffff) narrow.push([name, value]);
+    else wide[name] = value;
+  }
+  return { narrow, wide };
 }
