@@ -11,6 +11,8 @@ export type {
   GlobalQuotaRecord,
   GlobalRecord,
   NodeRecord,
+  NxStateRecord,
+  NxTreeRecord,
   QuotaList,
   StatePerm,
   StateRecord,

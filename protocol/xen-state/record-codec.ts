@@ -57,6 +57,11 @@ class Reader {
     const at = this.need(n);
     return Buffer.from(this.buf.subarray(at, at + n));
   }
+  /** `n` bytes without a copy (our own records' opaque bytes: a whole tree). */
+  view(n: number): Buffer {
+    const at = this.need(n);
+    return this.buf.subarray(at, at + n);
+  }
   /** A NUL-terminated string of `n` bytes including its NUL. */
   cstring(n: number, field: string): string {
     if (n === 0) fail(`${this.what}: ${field} has no terminating NUL`);
@@ -135,7 +140,32 @@ export function encodeBody(r: StateRecord, version: number): { type: number; bod
       head.writeUInt32LE(version >= 2 ? u32(r.features, 'features') : 0, 4);
       return { type: RecordType.DOMAIN, body: padded([head, quotaBytes(r.quotas)]) };
     }
+    case 'nx-state':
+      return { type: RecordType.NX_STATE, body: opaque(r.json, 0) };
+    case 'nx-tree':
+      return { type: RecordType.NX_TREE, body: opaque(r.bytes, r.form === 'snapshot' ? TREE_SNAPSHOT : TREE_DELTA) };
   }
+}
+
+const TREE_SNAPSHOT = 1;
+const TREE_DELTA = 2;
+
+/** Our own records' body: u32 length, u32 tag, the bytes, zero pad (the length says where they end). */
+function opaque(bytes: Buffer, tag: number): Buffer {
+  // One copy of what may be tens of megabytes (a snapshot at 10^6 nodes).
+  const body = Buffer.alloc(pad8(8 + bytes.length));
+  body.writeUInt32LE(u32(bytes.length, 'length'), 0);
+  body.writeUInt32LE(tag, 4);
+  bytes.copy(body, 8);
+  return body;
+}
+
+function decodeOpaque(r: Reader): { tag: number; bytes: Buffer } {
+  const len = r.u32();
+  const tag = r.u32();
+  const bytes = r.view(len);
+  r.end();
+  return { tag, bytes };
 }
 
 function padded(parts: Buffer[]): Buffer {
@@ -254,6 +284,16 @@ export function decodeBody(type: number, body: Buffer, version: number): StateRe
       const features = r.u32();
       const rec: DomainRecord = { type: 'domain', domid, features: version >= 2 ? features : 0, quotas: decodeQuotas(r, n) };
       return rec;
+    }
+    case RecordType.NX_STATE: {
+      const { tag, bytes } = decodeOpaque(new Reader(body, 'NX_STATE'));
+      if (tag !== 0) fail(`NX_STATE: reserved field ${tag}, not 0`);
+      return { type: 'nx-state', json: bytes };
+    }
+    case RecordType.NX_TREE: {
+      const { tag, bytes } = decodeOpaque(new Reader(body, 'NX_TREE'));
+      if (tag !== TREE_SNAPSHOT && tag !== TREE_DELTA) fail(`NX_TREE: unknown form ${tag} (1 snapshot, 2 delta)`);
+      return { type: 'nx-tree', form: tag === TREE_SNAPSHOT ? 'snapshot' : 'delta', bytes };
     }
     default:
       return undefined;

@@ -9,7 +9,8 @@ import { RecordType, type StateRecord, type StateStream } from './records.js';
  * 4.22 writes 2 (1 on request) and reads both.
  *
  * Reading is strict where Xen's readers are lenient, because a state file decides what every client
- * sees next: an unknown record type (Xen logs and skips it), a version other than 1 or 2, flags
+ * sees next: an unknown record type (Xen logs and skips it; we know Xen's and our own NX_ ones,
+ * records.ts), a version other than 1 or 2, flags
  * other than little-endian, a record running past the end, a missing END or bytes after it are all
  * refused with a message naming the offset, and the caller keeps the old daemon serving.
  */

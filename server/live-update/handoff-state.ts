@@ -1,16 +1,15 @@
 import { z } from 'zod';
-import { applySpan, decodeDelta, decodeSnapshot, type Store } from '../../store/index.js';
-import { HANDOFF_MAGIC as MAGIC, HANDOFF_VERSION } from './handoff-file.js';
-
-export { encodeHandoff, HANDOFF_VERSION } from './handoff-file.js';
 
 /**
- * What a live update hands to the next process besides the descriptors: one file in the run
- * directory (mode 0600, like cxenstored's `state_dump`), read and removed by the next process.
+ * What a live update hands to the next process besides the descriptors, as the daemon sees it,
+ * and its validation (zod: loaded only by the next process, take-over.ts). On disk it is a Xen
+ * state stream (handoff-file.ts writes it, handoff-reader.ts reads it): Xen's records for what
+ * they carry (the listening socket, each connection with its unread bytes, watches, domains'
+ * features and quotas, the carried Xen rings), our own NX_STATE record for the rest, as JSON
+ * (`nxStateSchema`), and NX_TREE for the store. A previous build's file ("NXLU" + this state as
+ * JSON + the store) is read too.
  *
- * Layout: "NXLU" | u32 LE length of the JSON part | the JSON part (UTF-8) | the store, in the
- * snapshot codec's bytes (`store/snapshot.ts`, checksummed). The JSON part is everything that is
- * not the tree: descriptor numbers as the next process sees them, quotas, domains, and per
+ * The state: descriptor numbers as the next process sees them, quotas, domains, and per
  * connection who it acts as, its watches, the ids of transactions aborted by `-F`, and the bytes it
  * sent that were not yet answered (base64). It is validated on the way in: a state that does not
  * parse is an error, not a half-restored daemon.
@@ -43,7 +42,6 @@ const connectionSchema = z.object({
 const quotaValues = z.record(z.string(), z.number().int().min(0));
 
 const stateSchema = z.object({
-  version: z.literal(HANDOFF_VERSION),
   /** The process that handed over. */
   pid: z.number().int(),
   rundir: z.string(),
@@ -113,44 +111,52 @@ export function parseLate(x: unknown): LateConnection {
   return parsed.data;
 }
 
-/**
- * `decodeHandoff(bytes, base?)` reads a state file; throws an Error saying what is wrong with it.
- * A pause's state after a pre-copy (`state.base`) holds a delta from `base`, the version the
- * pre-copy's state held, instead of a snapshot.
- */
-export function decodeHandoff(bytes: Buffer, base?: Store): { state: HandoffState; store: Store } {
-  const { state, tail } = decodeHandoffState(bytes);
-  if (state.base === undefined) return { state, store: decodeSnapshot(tail) };
-  if (base === undefined || base.generation !== state.base) {
-    throw new Error(`live-update state: follows generation ${state.base}, not the pre-copied ${base?.generation}`);
-  }
-  if (tail.length === 0) return { state, store: base };
-  try {
-    return { state, store: applySpan(base, decodeDelta(tail)) };
-  } catch (e) {
-    throw new Error(`live-update state: ${(e as Error).message}`);
-  }
-}
-
-/**
- * `decodeHandoffState(bytes)` is the validated state and the bytes after it, undecoded (a
- * pre-copy's state has none: its store is the snapshot in `BASE_FILE`).
- */
-export function decodeHandoffState(bytes: Buffer): { state: HandoffState; tail: Buffer } {
-  if (bytes.length < 8 || bytes.toString('latin1', 0, 4) !== MAGIC) throw new Error('live-update state: not a state file');
-  const len = bytes.readUInt32LE(4);
-  if (8 + len > bytes.length) throw new Error('live-update state: truncated');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(bytes.toString('utf8', 8, 8 + len));
-  } catch (e) {
-    throw new Error(`live-update state: ${(e as Error).message}`);
-  }
-  const parsed = stateSchema.safeParse(raw);
+/** `parseState(x)` is the validated state, or an Error saying what is wrong with it. */
+export function parseState(x: unknown): HandoffState {
+  const parsed = stateSchema.safeParse(x);
   if (!parsed.success) throw new Error(`live-update state: ${z.prettifyError(parsed.error)}`);
   const state = parsed.data;
   if (state.reply !== undefined && state.reply.connection >= state.connections.length) {
     throw new Error('live-update state: the reply names no connection');
   }
-  return { state, tail: bytes.subarray(8 + len) };
+  return state;
+}
+
+const connId = z.number().int().min(1).max(0xffffffff);
+
+/**
+ * NX_STATE, the JSON record: what Xen's records have no field for. Connections and the reply name
+ * their CONNECTION_DATA record by its conn-id; `moreInput` holds unread bytes beyond the 65535 a
+ * CONNECTION_DATA record's u16 length can carry (base64). Domains' features and quotas are in
+ * DOMAIN_DATA and GLOBAL_QUOTA_DATA (but values beyond 32 bits, `wideQuotas`), the listening
+ * socket's descriptor in GLOBAL_DATA.
+ */
+const nxStateSchema = stateSchema
+  .pick({ pid: true, rundir: true, accessLog: true, stats: true, gatewayTokens: true, precopy: true, base: true })
+  .extend({
+    socketRo: fd,
+    domains: z.array(stateSchema.shape.domains.element.omit({ features: true })),
+    connections: z.array(
+      connectionSchema.pick({ kind: true, caller: true, aborted: true, droppedEvents: true }).extend({ connId, moreInput: z.base64().optional() }),
+    ),
+    reply: z.object({ connId, reqId: z.number().int(), txId: z.number().int() }).optional(),
+    /** Quota values beyond the 32 bits of GLOBAL_QUOTA_DATA and DOMAIN_DATA. */
+    wideQuotas: stateSchema.shape.quotas.optional(),
+  });
+
+/** NX_STATE as written (stats before the transform that reads old counts). */
+export type NxState = z.input<typeof nxStateSchema>;
+export type NxStateRead = z.infer<typeof nxStateSchema>;
+
+/** `parseNxState(json)` is the validated NX_STATE record, or an Error saying what is wrong with it. */
+export function parseNxState(json: string): NxStateRead {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (e) {
+    throw new Error(`live-update state: NX_STATE: ${(e as Error).message}`);
+  }
+  const parsed = nxStateSchema.safeParse(raw);
+  if (!parsed.success) throw new Error(`live-update state: NX_STATE: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
 }

@@ -10,10 +10,16 @@ import { type Listeners, descriptor } from '../transport/index.js';
 import { parseLiveUpdate } from './command.js';
 import { deltaOf, encodeDelta, type Store } from '../../store/index.js';
 import { encodeInSlices } from '../persistence/index.js';
-import { BASE_FILE, encodeHandoffWith, HANDOFF_VERSION } from './handoff-file.js';
+import { BASE_FILE, encodeHandoff } from './handoff-file.js';
 import type { ConnectionHandoff, HandoffState, LateConnection } from './handoff-state.js';
 import { drainOutput } from './drain-output.js';
 
+/**
+ * The `-v` of `live-update -s` we answer to (xenstore-control's default when it sends none is
+ * 1). Unchanged by the state file becoming a Xen stream (version 2, for DOMAIN_DATA's features):
+ * its reader is our next process, not a C daemon, and version 1 cannot carry the feature bits.
+ */
+const LIVE_UPDATE_VERSION = 1;
 /** The flag that tells the next process where the state is (`src/options.ts`). */
 export const STATE_FLAG = '--live-update-state';
 /** The state file, in the run directory (cxenstored: `<rundir>/state_dump`). */
@@ -86,9 +92,9 @@ interface Session {
  * Before 1, the pre-copy (issue 16), while we serve as usual: the version being served is
  * immutable, so it is encoded in slices of the event loop and written asynchronously to its own
  * file (`BASE_FILE`: tens of megabytes at 10⁶ nodes, which a synchronous write would make every
- * client wait for); then the state (`handoff-state.ts`, marked `precopy`, without a store) is
- * written and the next process is spawned with every listening
- * socket, domain and connection as an inherited descriptor (child_process `stdio`) plus an IPC
+ * client wait for); then the state (a Xen state stream, `handoff-file.ts`, marked `precopy`,
+ * without a tree) is written and the next process is spawned with every listening socket, domain
+ * and connection as an inherited descriptor (child_process `stdio`) plus an IPC
  * channel. It starts, loads its code and that version, and says "loaded", reading nothing. The
  * pause (1 to 4) then passes only the delta since that version (`deltaOf`: what changed, not the
  * store) and each connection's state; connections accepted since the spawn go over the IPC
@@ -136,7 +142,7 @@ export class LiveUpdater {
         s.args = cmd.cmdline.split(/[ \t]+/).filter((a) => a !== '');
         return 'OK';
       case 'start': {
-        if (cmd.version !== HANDOFF_VERSION) return 'Migration stream version not supported.';
+        if (cmd.version !== LIVE_UPDATE_VERSION) return 'Migration stream version not supported.';
         if (s !== undefined && (s.conn !== conn || s.started)) return 'live-update session already active.';
         const session = s ?? { conn, script: this.options.script, args: undefined, cancelled: false, started: false, spawned: false };
         session.started = true;
@@ -340,7 +346,7 @@ export class LiveUpdater {
       xen: xen === undefined ? undefined : { evtchnFd: xen.evtchnFd < 0 ? -1 : pass(xen.evtchnFd), rings: xen.rings },
     };
     rmSync(file, { force: true });
-    writeFileSync(file, encodeHandoffWith(state, Buffer.alloc(0)), { mode: 0o600, flag: 'wx' });
+    writeFileSync(file, encodeHandoff(state, undefined), { mode: 0o600, flag: 'wx' });
     const args = [...(this.options.execArgv ?? []), session.script, ...withoutStateFlag(session.args ?? this.options.args), STATE_FLAG, file];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
@@ -391,13 +397,12 @@ export class LiveUpdater {
     };
     const delta = daemon.store === base ? Buffer.alloc(0) : encodeDelta(deltaOf(base, daemon.store));
     rmSync(file, { force: true });
-    writeFileSync(file, encodeHandoffWith(state, delta), { mode: 0o600, flag: 'wx' });
+    writeFileSync(file, encodeHandoff(state, { form: 'delta', bytes: delta }), { mode: 0o600, flag: 'wx' });
   }
 
   /** The parts of the state that are not descriptors. */
   private common(daemon: Daemon, handedOn: Suspended) {
     return {
-      version: HANDOFF_VERSION,
       pid: process.pid,
       rundir: daemon.options.rundir,
       quotas: plainQuotas(daemon),

@@ -10,7 +10,8 @@ import { listen, type Listeners } from '../transport/index.js';
 import type { Quotas } from '../quotas/index.js';
 import { AbortedTransaction } from './aborted-transaction.js';
 import { BASE_FILE } from './handoff-file.js';
-import { decodeHandoff, decodeHandoffState, parseLate, type LateConnection } from './handoff-state.js';
+import { decodeHandoff, decodeHandoffState, storeOf } from './handoff-reader.js';
+import { parseLate, type LateConnection } from './handoff-state.js';
 
 /** Written by the process that serves after a live update, for whoever must signal it. */
 export const PID_FILE = 'nxenstored.pid';
@@ -54,7 +55,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   const first = decodeHandoffState(bytes);
   let state = first.state;
   let store: Store;
-  if (state.precopy !== true) store = decodeSnapshot(first.tail);
+  if (state.precopy !== true) store = storeOf(first);
   else {
     const baseFile = join(state.rundir, BASE_FILE);
     try {

@@ -18,9 +18,10 @@ export interface CarriedRing {
 }
 
 /**
- * `encodeCarried(c)` / `decodeCarried(x)`: the carried state for our own live update's state file
- * (`live-update.state`), the rings as Xen's own records (a version 2 stream, base64): one format
- * for what is Xen's. The descriptor number is the caller's to translate.
+ * `encodeCarried(c)` / `decodeCarried(x)`: the carried state as our live update holds it between
+ * processes, the rings as Xen's own records (a version 2 stream, base64). The state file itself
+ * (live-update/handoff-file.ts) writes those records into its own stream, the event channel's
+ * descriptor in its GLOBAL_DATA. The descriptor number is the caller's to translate.
  */
 export function encodeCarried(c: XenCarried): { evtchnFd: number; rings: string } {
   const records = c.rings.flatMap((r) => [r.connection, ...r.watches]);

@@ -109,6 +109,10 @@ export async function takeOverFromXen(options: XenTakeOverOptions): Promise<XenT
       case 'domain':
         domains.push(r);
         break;
+      case 'nx-state':
+      case 'nx-tree':
+        // Our own live update's records: a cxenstored never writes them, so this is no state_dump.
+        throw new Error(`${file}: a record of nxenstored's own live-update state, not cxenstored's`);
     }
   }
   if (socketFd === undefined) throw new Error(`${file}: no GLOBAL_DATA record`);

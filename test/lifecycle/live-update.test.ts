@@ -8,6 +8,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
 import { DAEMON_JS, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
@@ -308,6 +309,101 @@ describe('a new process that fails', () => {
       const { reply: again, pid } = await liveUpdate('-s');
       expect(again).toBe('OK');
       expect(pid).not.toBe(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * A "new program" that corrupts the state file it is given (the pre-copy's, at the spawn) or the
+ * pause's (named by the "final" message, before the daemon's own listener reads it), then runs
+ * the real daemon on it.
+ */
+function corrupter(dir: string, when: 'spawn' | 'final', how: 'unknown' | 'torn' | 'version'): string {
+  const file = join(dir, `corrupt-${when}-${how}.mjs`);
+  const mutate = {
+    unknown: 'b.writeUInt32LE(0x4e580009, 16)', // the first record's type: one nobody knows
+    torn: 'b = b.subarray(0, b.length - 8)', // without its END record
+    version: 'b.writeUInt32BE(3, 8)',
+  }[how];
+  writeFileSync(
+    file,
+    `import { readFileSync, writeFileSync } from 'node:fs';
+const corrupt = (f) => { let b = readFileSync(f); ${mutate}; writeFileSync(f, b); };
+${when === 'spawn' ? "corrupt(process.argv[process.argv.indexOf('--live-update-state') + 1]);" : "process.on('message', (m) => { if (m?.type === 'final') corrupt(m.file); });"}
+await import(${JSON.stringify(pathToFileURL(DAEMON_JS).href)});
+`,
+  );
+  return file;
+}
+
+describe('a state file the new process refuses (issue 15)', () => {
+  it.each([
+    ['spawn', 'unknown', /live-update state: unknown record type 0x4e580009 at offset 16/],
+    ['spawn', 'torn', /live-update state: torn state stream: it ends at byte \d+ without an END record/],
+    ['spawn', 'version', /live-update state: unsupported state stream version 3/],
+    ['final', 'unknown', /live-update state: unknown record type 0x4e580009 at offset 16/],
+  ] as const)("%s state, %s: the new process says why and exits, the old one serves on", async (when, how, message) => {
+    const dir = mkdtempSync(join(tmpdir(), 'nxs-lu-'));
+    try {
+      const before = d.currentPid();
+      const logged = d.output().length;
+      expect(await c.control('live-update', '-f', corrupter(dir, when, how))).toBe('OK');
+      expect(await c.control('live-update', '-s', '-t', '5')).toMatch(/^the new process failed: exited \(code 1/);
+      expect(d.output().slice(logged)).toMatch(message);
+      expect(d.currentPid()).toBe(before);
+      await c.write(`/lu/refused-${when}-${how}`, 'served');
+      expect(await c.read(`/lu/refused-${when}-${how}`)).toBe('served');
+      expect(existsSync(join(d.rundir, 'live-update.state'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a previous build's state file (NXLU, issue 15)", () => {
+  it('is still read by the new process: a live update from the build before the stream into this one', async () => {
+    // The previous build wrote "NXLU", the JSON length, the state as JSON (version 1), then the
+    // store's bytes (none for the pre-copy's state, the delta for the pause's): this "new program"
+    // rewrites both files so, and says it did, before the real daemon reads them.
+    const dir = mkdtempSync(join(tmpdir(), 'nxs-lu-'));
+    const reader = pathToFileURL(join(DAEMON_JS, '..', '..', 'server', 'live-update', 'handoff-reader.js')).href;
+    const wrapper = join(dir, 'as-nxlu.mjs');
+    writeFileSync(
+      wrapper,
+      `import { readFileSync, writeFileSync } from 'node:fs';
+import { decodeHandoffState } from ${JSON.stringify(reader)};
+const legacy = (f) => {
+  const { state, tree } = decodeHandoffState(readFileSync(f));
+  const json = Buffer.from(JSON.stringify({ version: 1, ...state }), 'utf8');
+  const head = Buffer.alloc(8);
+  head.write('NXLU', 0, 'latin1');
+  head.writeUInt32LE(json.length, 4);
+  writeFileSync(f, Buffer.concat([head, json, tree?.bytes ?? Buffer.alloc(0)]));
+  process.stderr.write('test: rewrote ' + f + ' as NXLU\\n');
+};
+legacy(process.argv[process.argv.indexOf('--live-update-state') + 1]);
+process.on('message', (m) => { if (m?.type === 'final') legacy(m.file); });
+await import(${JSON.stringify(pathToFileURL(DAEMON_JS).href)});
+`,
+    );
+    try {
+      const w = await d.connect();
+      await w.watch('/lu/nxlu', 'tok');
+      await w.nextEvent();
+      await c.write('/lu/nxlu/before', '1');
+      expect(await w.nextEvent()).toMatchObject({ path: '/lu/nxlu/before', token: 'tok' });
+      const logged = d.output().length;
+      const before = d.currentPid();
+      expect(await c.control('live-update', '-f', wrapper)).toBe('OK');
+      const { reply, pid } = await liveUpdate('-s');
+      expect(reply).toBe('OK');
+      expect(pid).not.toBe(before);
+      expect(d.output().slice(logged).match(/test: rewrote \S+ as NXLU/g)).toHaveLength(2);
+      expect(await c.read('/lu/nxlu/before')).toBe('1');
+      await c.write('/lu/nxlu/after', '2');
+      expect(await w.nextEvent()).toMatchObject({ path: '/lu/nxlu/after', token: 'tok' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
+import { encodeStream } from '../../protocol/xen-state/index.js';
 import { DAEMON_JS, REPO } from '../helpers/daemon.js';
 import { header, Wire } from '../helpers/wire.js';
 import { runTool } from '../helpers/xen-tools.js';
@@ -197,6 +198,11 @@ describe('a state_dump that cannot be read whole', () => {
       expect(existsSync(file)).toBe(true);
       writeFileSync(file, stream.subarray(0, 20));
       expect(() => execFileSync(process.execPath, [DAEMON_JS, '-U', '--rundir', rd], { stdio: 'pipe', timeout: 30_000 })).toThrow(/torn state stream/);
+      // Our own live update's records (issue 15) in what claims to be cxenstored's state_dump.
+      writeFileSync(file, encodeStream({ version: 1, records: [{ type: 'global', socketFd: 3, evtchnFd: -1 }, { type: 'nx-state', json: Buffer.from('{}') }] }));
+      expect(() => execFileSync(process.execPath, [DAEMON_JS, '-U', '--rundir', rd], { stdio: 'pipe', timeout: 30_000 })).toThrow(
+        /a record of nxenstored's own live-update state, not cxenstored's/,
+      );
       rmSync(file);
       expect(() => execFileSync(process.execPath, [DAEMON_JS, '-U', '--rundir', rd], { stdio: 'pipe', timeout: 30_000 })).toThrow(/no state found after live-update/);
       expect(existsSync(join(rd, 'socket'))).toBe(false);
