@@ -103,6 +103,21 @@ describe('ConnectionInput', () => {
     expect(taken).toEqual([1, 2, 3]);
   });
 
+  it('stops reading while a refused request waits, and reads on once it is taken (state1 flood)', () => {
+    const { peer, taken, input, setAdmission } = setup();
+    setAdmission((_o, type) => type !== Op.TRANSACTION_START);
+    peer.emit('data', Buffer.concat([request(1), request(2, Op.TRANSACTION_START)]));
+    // A guest pipelining behind the deferred request now waits in the kernel, not in our memory.
+    expect(peer.reading).toBe(false);
+    input.pause();
+    input.resume(); // the output's flow control does not restart reading while the request waits
+    expect(peer.reading).toBe(false);
+    setAdmission(undefined);
+    input.pump();
+    expect(peer.reading).toBe(true);
+    expect(taken).toEqual([1, 2]);
+  });
+
   it('takes nothing once the connection is closed', () => {
     const { owner, peer, taken } = setup();
     owner.state = 'closed';

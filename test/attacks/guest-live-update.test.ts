@@ -6,8 +6,9 @@
  * byte: what does not fit goes on in NX_STATE (`moreInput`, server/live-update/handoff-file.ts),
  * and the new process answers every request, in order.
  */
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Op } from '../../protocol/index.js';
+import { encodeFrame, Op } from '../../protocol/index.js';
 import { guestWithHome } from '../helpers/attack.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/poll.js';
@@ -55,6 +56,49 @@ describe('a guest pipelining past what CONNECTION_DATA holds, across a live upda
     const tx = Number(got[0]!.payload.toString('latin1').replace(/\0$/, ''));
     expect(await g.txEnd(tx, true)).toBe('OK|');
     expect(await holder.txEnd(held, true)).toBe('EAGAIN');
+  }, 120_000);
+});
+
+describe('a guest flooding behind a request a live update defers', () => {
+  it('is read no further than the deferred request until the update ends (bounded memory)', async () => {
+    await guestWithHome(d, c, 6);
+    const holder = await d.connect();
+    const held = await holder.txStart();
+    // Without -F the update waits -t seconds for the open transaction, then fails: the old
+    // process serves on, and the guest's requests are taken again.
+    const holds = () => d.output().split('live-update: the new process holds the pre-copied version').length;
+    const before = holds(); // the test above updated this daemon once already
+    const update = c.control('live-update', '-s', '-t', '4');
+    await eventually(holds, (n) => n > before, 60_000);
+
+    const g: Socket = await new Promise((resolve) => {
+      const s = connect(d.domainSocket(6), () => resolve(s));
+    });
+    let replied = 0;
+    g.on('data', (b: Buffer) => (replied += b.length));
+    const start = encodeFrame(Op.TRANSACTION_START, 1, 0, Buffer.from('\0'));
+    const chunk = Buffer.concat(Array.from({ length: 64 }, (_, i) => encodeFrame(Op.WRITE, 2 + i, 0, Buffer.from(`x\0${'v'.repeat(2000)}`))));
+    g.write(start);
+    // Push for 2 s, as fast as the socket takes it. Before, the daemon read all of it into its
+    // memory (a guest pushed 1.3 GB in 8 s); now it stops at the deferred request and the rest
+    // waits in the kernel's socket buffer, so the socket soon takes no more.
+    let handed = 0;
+    const until = Date.now() + 2000;
+    while (Date.now() < until) {
+      handed += chunk.length;
+      if (!g.write(chunk)) await Promise.race([new Promise((r) => g.once('drain', r)), new Promise((r) => setTimeout(r, 100))]);
+    }
+    const accepted = handed - g.writableLength;
+    expect(accepted).toBeLessThan(16 * 1024 * 1024);
+    expect(replied).toBe(0);
+
+    expect(await update).toMatch(/transaction/); // it timed out on the open transaction
+    await holder.txEnd(held, false);
+    // Served on: everything the guest sent is read and answered after all.
+    await eventually(() => g.writableLength, (n) => n === 0, 60_000);
+    await eventually(() => replied, (n) => n >= accepted / 100, 60_000); // an OK reply per ~2 KiB request
+    expect(await c.read('/local/domain/6/x')).toBe('v'.repeat(2000));
+    g.destroy();
   }, 120_000);
 });
 
