@@ -1,4 +1,4 @@
-import { Map as ImmMap } from 'immutable';
+import { ImmMap } from './imm-map.js';
 import { crc32 } from 'node:zlib';
 import { XsError } from '../protocol/index.js';
 import { XsNode, type Children } from './node.js';
