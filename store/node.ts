@@ -54,13 +54,23 @@ export class XsNode {
    */
   private names: readonly string[] | undefined;
 
+  /** The children; undefined while they are still in a snapshot's bytes (`later`). */
+  private kids: Children | undefined;
+  /**
+   * For a node decoded from a snapshot with its children not yet read: reads them (snapshot.ts,
+   * issue 16: a start decodes what requests touch, not the whole store). Dropped once used.
+   */
+  private later: (() => Children) | undefined;
+
   constructor(
     readonly value: string,
     readonly perms: Perms,
-    readonly children: Children,
+    children: Children,
     domains?: number,
     childBytes?: number,
   ) {
+    this.kids = children;
+    this.later = undefined;
     if (domains === undefined || childBytes === undefined) {
       // Built whole (snapshot load, a new path): once per node, so a bulk build stays O(nodes).
       let bits = permsBits(perms);
@@ -75,6 +85,29 @@ export class XsNode {
     this.domains = domains;
     this.childBytes = childBytes;
     this.names = undefined;
+  }
+
+  /**
+   * `unloaded(value, perms, domains, childBytes, load)` is a node whose children `load()` reads on
+   * first use, once; the summaries a node answers without its children are given. A node is
+   * immutable, so reading its children late changes nothing anyone can see but the time it takes.
+   */
+  static unloaded(value: string, perms: Perms, domains: number, childBytes: number, load: () => Children): XsNode {
+    const node = new XsNode(value, perms, NO_CHILDREN, domains, childBytes);
+    node.kids = undefined;
+    node.later = load;
+    return node;
+  }
+
+  get children(): Children {
+    return this.kids ?? this.load();
+  }
+
+  private load(): Children {
+    const kids = this.later!();
+    this.kids = kids;
+    this.later = undefined;
+    return kids;
   }
 
   /** `leaf(value, perms)` is a node without children; all such nodes share one empty map. */
