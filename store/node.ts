@@ -12,6 +12,14 @@ import type { Perms } from './perms.js';
  */
 export type Children = ImmMap<string, XsNode>;
 
+/**
+ * The children of a node decoded from a snapshot and not yet read (snapshot.ts `Subtree`):
+ * `read()` builds them. The snapshot encoder copies them from the bytes instead, unread.
+ */
+export interface Unread {
+  read(): Children;
+}
+
 const NO_CHILDREN: Children = ImmMap<string, XsNode>();
 
 /**
@@ -57,10 +65,10 @@ export class XsNode {
   /** The children; undefined while they are still in a snapshot's bytes (`later`). */
   private kids: Children | undefined;
   /**
-   * For a node decoded from a snapshot with its children not yet read: reads them (snapshot.ts,
-   * issue 16: a start decodes what requests touch, not the whole store). Dropped once used.
+   * For a node decoded from a snapshot with its children not yet read: where they are (issue 16:
+   * a start decodes what requests touch, not the whole store). Dropped once read.
    */
-  private later: (() => Children) | undefined;
+  private later: Unread | undefined;
 
   constructor(
     readonly value: string,
@@ -88,14 +96,14 @@ export class XsNode {
   }
 
   /**
-   * `unloaded(value, perms, domains, childBytes, load)` is a node whose children `load()` reads on
-   * first use, once; the summaries a node answers without its children are given. A node is
-   * immutable, so reading its children late changes nothing anyone can see but the time it takes.
+   * `unloaded(value, perms, domains, childBytes, unread)` is a node whose children `unread.read()`
+   * builds on first use, once; the summaries a node answers without its children are given. A
+   * node is immutable, so reading its children late changes nothing anyone can see but the time.
    */
-  static unloaded(value: string, perms: Perms, domains: number, childBytes: number, load: () => Children): XsNode {
+  static unloaded(value: string, perms: Perms, domains: number, childBytes: number, unread: Unread): XsNode {
     const node = new XsNode(value, perms, NO_CHILDREN, domains, childBytes);
     node.kids = undefined;
-    node.later = load;
+    node.later = unread;
     return node;
   }
 
@@ -103,8 +111,13 @@ export class XsNode {
     return this.kids ?? this.load();
   }
 
+  /** Where the children are while they have not been read, else undefined. */
+  get unread(): Unread | undefined {
+    return this.later;
+  }
+
   private load(): Children {
-    const kids = this.later!();
+    const kids = this.later!.read();
     this.kids = kids;
     this.later = undefined;
     return kids;

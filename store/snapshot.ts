@@ -1,7 +1,7 @@
 import { ImmMap } from './imm-map.js';
 import { crc32 } from 'node:zlib';
 import { XsError } from '../protocol/index.js';
-import { XsNode, type Children } from './node.js';
+import { XsNode, type Children, type Unread } from './node.js';
 import { SPECIAL_NAMES, type SpecialName } from './path.js';
 import { DOM0_ONLY, samePerms, type AccessLetter, type PermEntry, type Perms } from './perms.js';
 import { addAll, EMPTY_QUOTA } from './quota.js';
@@ -81,10 +81,19 @@ export function* snapshotSteps(store: Store, nodesPerStep: number): Generator<vo
   };
   while (walk.length > 0) {
     const node = walk.pop()!;
-    size += 2 + names.pop()!.length + 4 + node.value.length + 4 + 4 + (node.children.size > 0 ? 12 : 0);
+    const copy = copyable(node, nodesPerStep);
+    const n = copy?.count ?? node.children.size;
+    size += 2 + names.pop()!.length + 4 + node.value.length + 4 + 4 + (n > 0 ? 12 : 0);
     nodes++;
     table.index(node.perms);
-    node.children.forEach(push);
+    if (copy === undefined) node.children.forEach(push);
+    else {
+      // The same bytes but for the permission indexes, which are rewritten in pass 2.
+      size += copy.length;
+      const copied = copy.records.eachPerms(copy.at, copy.length, (p) => table.index(p));
+      nodes += copied;
+      budget -= copied;
+    }
     if (--budget <= 0) {
       yield;
       budget = nodesPerStep;
@@ -127,11 +136,22 @@ export function* snapshotSteps(store: Store, nodesPerStep: number): Generator<vo
     off = buf.writeUInt32LE(node.value.length, off);
     off = putLatin1(buf, node.value, off);
     off = buf.writeUInt32LE(table.index(node.perms), off);
-    const n = node.children.size;
+    // Pass 1's choice again: a node read since (by a request, between steps) is walked instead,
+    // which writes the same records, perhaps in another order, in as many bytes.
+    const copy = copyable(node, nodesPerStep);
+    const n = copy?.count ?? node.children.size;
     off = buf.writeUInt32LE(n, off);
     if (n > 0) {
       off = buf.writeUInt32LE(node.domains >>> 0, off);
       off = buf.writeUInt32LE(node.childBytes, off);
+    }
+    if (copy !== undefined) {
+      off = buf.writeUInt32LE(copy.length, off);
+      copy.records.copy(copy.at, copy.length, buf, off);
+      const shift = off - copy.at;
+      budget -= copy.records.eachPerms(copy.at, copy.length, (p, slot) => buf.writeUInt32LE(table.index(p), slot + shift));
+      off += copy.length;
+    } else if (n > 0) {
       open.push({ slot: off, remaining: n });
       off += 4;
       // Pushed, then reversed in place, so that children pop (and are written) in the map's order.
@@ -139,8 +159,9 @@ export function* snapshotSteps(store: Store, nodesPerStep: number): Generator<vo
       node.children.forEach(push);
       reverseFrom(walk, from);
       reverseFrom(names, from);
-    } else {
-      // A leaf ends its parent's subtree when it is the last child, and so on upwards.
+    }
+    if (copy !== undefined || n === 0) {
+      // A complete subtree ends its parent's when it is the last child, and so on upwards.
       for (let top = open[open.length - 1]; top !== undefined && --top.remaining === 0; top = open[open.length - 1]) {
         buf.writeUInt32LE(off - (top.slot + 4), top.slot);
         open.pop();
@@ -299,19 +320,71 @@ class Records {
       const domains = r.u32();
       const childBytes = r.u32();
       const length = r.u32();
-      const first = r.offset;
-      entries[i] = [name, XsNode.unloaded(value, perms, domains, childBytes, () => this.map(first, n, name))];
+      entries[i] = [name, XsNode.unloaded(value, perms, domains, childBytes, new Subtree(this, r.offset, length, n, name))];
       r.skip(length);
     }
     return entries;
   }
 
-  private map(at: number, count: number, parent: string): Children {
+  map(at: number, count: number, parent: string): Children {
     const entries = this.children(at, count);
     const children: Children = ImmMap(entries);
     if (children.size !== count) throw corrupt(`duplicate child under ${parent}`);
     return children;
   }
+
+  /**
+   * `eachPerms(at, length, visit)` calls `visit(perms, slot)` for each record in those bytes (a
+   * subtree's records are contiguous, in pre-order), `slot` being the offset of its permission
+   * index; returns how many records there are. Nothing is built.
+   */
+  eachPerms(at: number, length: number, visit: (perms: Perms, slot: number) => void): number {
+    const buf = this.buf;
+    const end = at + length;
+    let records = 0;
+    for (let p = at; p < end; records++) {
+      p += 2 + buf.readUInt16LE(p);
+      p += 4 + buf.readUInt32LE(p);
+      visit(this.lists[buf.readUInt32LE(p)]!, p);
+      p += 4;
+      p += buf.readUInt32LE(p) > 0 ? 16 : 4;
+    }
+    return records;
+  }
+
+  /** `copy(at, length, out, to)` copies those bytes into `out` at `to`. */
+  copy(at: number, length: number, out: Buffer, to: number): void {
+    this.buf.copy(out, to, at, at + length);
+  }
+}
+
+/**
+ * An unloaded node's children in a version 2 snapshot: `count` records from byte `at`, which with
+ * all their descendants take `length` bytes. The encoder copies them (`copyable`).
+ */
+class Subtree implements Unread {
+  constructor(
+    readonly records: Records,
+    readonly at: number,
+    readonly length: number,
+    readonly count: number,
+    private readonly parent: string,
+  ) {}
+
+  read(): Children {
+    return this.records.map(this.at, this.count, this.parent);
+  }
+}
+
+/**
+ * The unread children of `node` if the encoder may copy them from their snapshot's bytes, in one
+ * step of at most about `nodesPerStep` nodes (64 bytes a node at most, a bound, not an estimate);
+ * a larger subtree has its own children read (one level: the nodes below stay unread) and is
+ * walked, so that copying never holds the event loop much longer than a step.
+ */
+function copyable(node: XsNode, nodesPerStep: number): Subtree | undefined {
+  const u = node.unread;
+  return u instanceof Subtree && u.length <= nodesPerStep * 64 ? u : undefined;
 }
 
 function permsAt(lists: readonly Perms[], i: number): Perms {
