@@ -36,8 +36,9 @@ import type { SpecialPerms, Store } from './store.js';
  * skipping its subtree by its length. So a start costs a pass over the bytes, and each request
  * what it touches (at most, for one node, reading its direct children, which a full decode
  * would have built anyway). The stored quota and summaries are what the encoder had; `checkStore`
- * (`xenstore-control check`) recounts them. Until the whole tree has been touched, the bytes stay
- * in memory: at most the snapshot's size, beside the part of the tree built from it.
+ * (`xenstore-control check`) recounts them. While some node is unread, the bytes stay in memory:
+ * at most the snapshot's size, beside the part of the tree built from it. Encoding such a store
+ * copies the unread subtrees' records (`copyable`) rather than reading them.
  *
  * Both directions are iterative (an explicit stack: XSA-418, client-chosen depth); encoding sizes
  * the output in a first walk and fills one buffer in a second.
