@@ -182,6 +182,32 @@ describe('snapshot codec', () => {
     }
   });
 
+  it('writes the same store when subtrees it copied in the first pass are read before the second', () => {
+    let s = createStore();
+    for (let i = 0; i < 40; i++) for (let j = 0; j < 3; j++) s = apply(s, { op: 'write', path: `/d/${i}/x/${j}`, value: `${i}.${j}` });
+    const bytes = encodeSnapshot(s);
+    const lazy = decodeSnapshot(bytes);
+    const leaf = vi.spyOn(XsNode, 'leaf');
+    try {
+      // 7 nodes a step: each /d/<i> (4 records below it) is small enough to copy, / and /d are not.
+      const steps = snapshotSteps(lazy, 7);
+      let r = steps.next();
+      for (let i = 0; r.done !== true; i++) {
+        if (i === 12) {
+          expect(leaf).toHaveBeenCalledTimes(1); // /local, beside /d: the rest so far copied, not built
+          for (let k = 0; k < 40; k++) expect(lazy.root.children.get('d')!.children.get(String(k))!.children.get('x')!.children.size).toBe(3);
+        }
+        r = steps.next();
+      }
+      expect(leaf).toHaveBeenCalled();
+      const back = decodeSnapshot(r.value);
+      expect(checkStore(back)).toEqual([]);
+      expect(back).toEqual(s);
+    } finally {
+      leaf.mockRestore();
+    }
+  });
+
   it('finds two children of one name, under a good checksum, when it reads them: EIO', () => {
     let s = createStore();
     s = apply(s, { op: 'write', path: '/x/a', value: '1' });
