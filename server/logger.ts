@@ -1,4 +1,12 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type * as Pino from 'pino';
+import type { Logger } from 'pino';
+
+/**
+ * pino is CommonJS: `require` compiles it without the cjs-module-lexer scan an ES `import` of it
+ * costs on every start (issue 16; see store/imm-map.ts).
+ */
+const { pino } = createRequire(import.meta.url)('pino') as typeof Pino;
 
 export type LogFormat = 'pretty' | 'json';
 

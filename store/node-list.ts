@@ -1,4 +1,4 @@
-import { Map as ImmMap } from 'immutable';
+import { ImmMap } from './imm-map.js';
 import { XsError } from '../protocol/index.js';
 import { XsNode } from './node.js';
 import { DOM0_ONLY, type Perms } from './perms.js';

@@ -1,4 +1,4 @@
-import { Map as ImmMap } from 'immutable';
+import { ImmMap } from './imm-map.js';
 import type { Perms } from './perms.js';
 
 /**
@@ -11,6 +11,14 @@ import type { Perms } from './perms.js';
  * compares by value with `===`, and converts to wire bytes with `Buffer.from(v, 'latin1')`.
  */
 export type Children = ImmMap<string, XsNode>;
+
+/**
+ * The children of a node decoded from a snapshot and not yet read (snapshot.ts `Subtree`):
+ * `read()` builds them. The snapshot encoder copies them from the bytes instead, unread.
+ */
+export interface Unread {
+  read(): Children;
+}
 
 const NO_CHILDREN: Children = ImmMap<string, XsNode>();
 
@@ -54,13 +62,23 @@ export class XsNode {
    */
   private names: readonly string[] | undefined;
 
+  /** The children; undefined while they are still in a snapshot's bytes (`later`). */
+  private kids: Children | undefined;
+  /**
+   * For a node decoded from a snapshot with its children not yet read: where they are (issue 16:
+   * a start decodes what requests touch, not the whole store). Dropped once read.
+   */
+  private later: Unread | undefined;
+
   constructor(
     readonly value: string,
     readonly perms: Perms,
-    readonly children: Children,
+    children: Children,
     domains?: number,
     childBytes?: number,
   ) {
+    this.kids = children;
+    this.later = undefined;
     if (domains === undefined || childBytes === undefined) {
       // Built whole (snapshot load, a new path): once per node, so a bulk build stays O(nodes).
       let bits = permsBits(perms);
@@ -75,6 +93,34 @@ export class XsNode {
     this.domains = domains;
     this.childBytes = childBytes;
     this.names = undefined;
+  }
+
+  /**
+   * `unloaded(value, perms, domains, childBytes, unread)` is a node whose children `unread.read()`
+   * builds on first use, once; the summaries a node answers without its children are given. A
+   * node is immutable, so reading its children late changes nothing anyone can see but the time.
+   */
+  static unloaded(value: string, perms: Perms, domains: number, childBytes: number, unread: Unread): XsNode {
+    const node = new XsNode(value, perms, NO_CHILDREN, domains, childBytes);
+    node.kids = undefined;
+    node.later = unread;
+    return node;
+  }
+
+  get children(): Children {
+    return this.kids ?? this.load();
+  }
+
+  /** Where the children are while they have not been read, else undefined. */
+  get unread(): Unread | undefined {
+    return this.later;
+  }
+
+  private load(): Children {
+    const kids = this.later!.read();
+    this.kids = kids;
+    this.later = undefined;
+    return kids;
   }
 
   /** `leaf(value, perms)` is a node without children; all such nodes share one empty map. */

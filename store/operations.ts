@@ -1,4 +1,4 @@
-import { Map as ImmMap } from 'immutable';
+import { ImmMap } from './imm-map.js';
 import type { Caller } from './caller.js';
 import { XsError } from '../protocol/index.js';
 import type { Limits } from './limits.js';

@@ -1,4 +1,4 @@
-import { Map as ImmMap } from 'immutable';
+import { ImmMap } from './imm-map.js';
 
 /**
  * Nodes owned per domain, as an immutable map (oxenstored `quota.ml`). A transaction keeps its own

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { crc32 } from 'node:zlib';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { DOM0, guest, type Caller } from './caller.js';
 import { checkStore } from './check.js';
@@ -8,6 +9,8 @@ import { execute } from './operations.js';
 import type { StoreRequest } from './request.js';
 import { decodeSnapshot, encodeSnapshot, snapshotSteps } from './snapshot.js';
 import { advance, createStore, type Store } from './store.js';
+import { XsNode } from './node.js';
+import { SPECIAL_NAMES } from './path.js';
 
 const LIMITS = { ...DEFAULT_LIMITS, nodes: Infinity };
 
@@ -128,4 +131,166 @@ describe('snapshot codec', () => {
       expect((e as XsError).code).toBe('EIO');
     }
   });
+
+  it('builds a node\'s children only when they are first used (issue 16), each node once', () => {
+    let s = createStore();
+    for (let i = 0; i < 300; i++) s = apply(s, { op: 'write', path: `/big/${i % 3}/k${i}`, value: `v${i}` });
+    const bytes = encodeSnapshot(s);
+    const leaf = vi.spyOn(XsNode, 'leaf');
+    try {
+      const back = decodeSnapshot(bytes);
+      expect(leaf).not.toHaveBeenCalled();
+      const one = back.root.children.get('big')!.children.get('1')!;
+      expect(leaf).toHaveBeenCalledTimes(1); // /local, the initial store's leaf beside /big
+      expect(one.children.get('k1')!.value).toBe('v1');
+      expect(leaf).toHaveBeenCalledTimes(1 + 100); // the 100 siblings under /big/1, not the 300
+      expect(back.root.children.get('big')!.children.get('1')!.children).toBe(one.children);
+      expect(leaf).toHaveBeenCalledTimes(1 + 100);
+      expect(checkStore(back)).toEqual([]);
+      expect(leaf).toHaveBeenCalledTimes(1 + 300 + 1); // and /tool/xenstored
+      expect(back).toEqual(s);
+    } finally {
+      leaf.mockRestore();
+    }
+  });
+
+  it('encodes a lazily decoded store by copying its bytes, without building it, in slices or whole', () => {
+    let s = createStore();
+    for (let i = 0; i < 300; i++) s = apply(s, { op: 'write', path: `/big/${i % 3}/k${i}`, value: `v${i}` });
+    s = apply(s, { op: 'set-perms', path: '/big/2', perms: ['n7', 'r0'] });
+    s = apply(s, { op: 'write', path: '/big/2/mine', value: 'g' }, guest(7));
+    const bytes = encodeSnapshot(s);
+    const leaf = vi.spyOn(XsNode, 'leaf');
+    try {
+      const untouched = decodeSnapshot(bytes);
+      expect(encodeSnapshot(untouched)).toEqual(bytes);
+      expect(leaf).not.toHaveBeenCalled();
+      // Partly read (a request between two slices), and in slices small enough to walk the rest.
+      const partly = decodeSnapshot(bytes);
+      expect(partly.root.children.get('big')!.children.get('1')!.children.get('k1')!.value).toBe('v1');
+      const steps = snapshotSteps(partly, 7);
+      let r = steps.next();
+      for (let i = 0; r.done !== true; i++) {
+        if (i === 2) expect(partly.root.children.get('big')!.children.get('2')!.children.get('mine')!.value).toBe('g');
+        r = steps.next();
+      }
+      const back = decodeSnapshot(r.value);
+      expect(checkStore(back)).toEqual([]);
+      expect(back).toEqual(s);
+    } finally {
+      leaf.mockRestore();
+    }
+  });
+
+  it('writes the same store when subtrees it copied in the first pass are read before the second', () => {
+    let s = createStore();
+    for (let i = 0; i < 40; i++) for (let j = 0; j < 3; j++) s = apply(s, { op: 'write', path: `/d/${i}/x/${j}`, value: `${i}.${j}` });
+    const bytes = encodeSnapshot(s);
+    const lazy = decodeSnapshot(bytes);
+    const leaf = vi.spyOn(XsNode, 'leaf');
+    try {
+      // 7 nodes a step: each /d/<i> (4 records below it) is small enough to copy, / and /d are not.
+      const steps = snapshotSteps(lazy, 7);
+      let r = steps.next();
+      for (let i = 0; r.done !== true; i++) {
+        if (i === 12) {
+          expect(leaf).toHaveBeenCalledTimes(1); // /local, beside /d: the rest so far copied, not built
+          for (let k = 0; k < 40; k++) expect(lazy.root.children.get('d')!.children.get(String(k))!.children.get('x')!.children.size).toBe(3);
+        }
+        r = steps.next();
+      }
+      expect(leaf).toHaveBeenCalled();
+      const back = decodeSnapshot(r.value);
+      expect(checkStore(back)).toEqual([]);
+      expect(back).toEqual(s);
+    } finally {
+      leaf.mockRestore();
+    }
+  });
+
+  it('finds two children of one name, under a good checksum, when it reads them: EIO', () => {
+    let s = createStore();
+    s = apply(s, { op: 'write', path: '/x/a', value: '1' });
+    s = apply(s, { op: 'write', path: '/x/b', value: '2' });
+    const bad = Buffer.from(encodeSnapshot(s));
+    // The child named "b" (u16 length 1, then the byte) becomes a second "a".
+    const at = bad.indexOf(Buffer.from([1, 0, 0x62]));
+    expect(at).toBeGreaterThan(0);
+    bad[at + 2] = 0x61;
+    bad.writeUInt32LE(crc32(bad.subarray(0, bad.length - 4)), bad.length - 4);
+    const back = decodeSnapshot(bad);
+    expect(() => back.root.children.get('x')!.children).toThrow(/corrupt snapshot: duplicate child under x/);
+  });
+
+  it('reads version 1 snapshots (written before issue 16), recounting their quota', () => {
+    let s = createStore();
+    for (let i = 0; i < 20; i++) s = apply(s, { op: 'write', path: `/local/domain/${i % 3}/k${i}`, value: `v${i}` });
+    s = apply(s, { op: 'set-perms', path: '/local/domain/2', perms: ['n2', 'r0'] });
+    s = apply(s, { op: 'write', path: '/local/domain/2/mine', value: 'g' }, guest(2));
+    const back = decodeSnapshot(encodeVersion1(s));
+    expect(checkStore(back)).toEqual([]);
+    expect(back).toEqual(s);
+  });
 });
+
+/** The version 1 layout (snapshot.ts), as written before issue 16: no quota, no subtree lengths. */
+function encodeVersion1(s: Store): Buffer {
+  const parts: Buffer[] = [];
+  const u16 = (n: number) => parts.push(Buffer.from([n & 0xff, n >> 8]));
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    parts.push(b);
+  };
+  const lists: string[] = [];
+  const listOf = new Map<string, number>();
+  const index = (perms: Store['root']['perms']) => {
+    const key = perms.map((e) => `${e.access}${e.domid}`).join(',');
+    if (!listOf.has(key)) {
+      listOf.set(key, lists.length);
+      lists.push(key);
+    }
+    return listOf.get(key)!;
+  };
+  const records: Buffer[] = [];
+  let nodes = 0;
+  const walk: [string, XsNode][] = [['', s.root]];
+  const body: Buffer[] = [];
+  for (const name of SPECIAL_NAMES) index(s.special[name]);
+  while (walk.length > 0) {
+    const [name, node] = walk.pop()!;
+    nodes++;
+    const head = Buffer.alloc(2 + name.length + 4 + node.value.length + 8);
+    let off = head.writeUInt16LE(name.length, 0);
+    off += head.write(name, off, 'latin1');
+    off = head.writeUInt32LE(node.value.length, off);
+    off += head.write(node.value, off, 'latin1');
+    off = head.writeUInt32LE(index(node.perms), off);
+    head.writeUInt32LE(node.children.size, off);
+    body.push(head);
+    walk.push(...[...node.children].reverse());
+  }
+  records.push(...body);
+  const header = Buffer.alloc(24);
+  header.write('NXSS', 0, 'latin1');
+  header.writeUInt16LE(1, 4);
+  header.writeDoubleLE(s.generation, 8);
+  header.writeUInt32LE(nodes, 16);
+  header.writeUInt32LE(lists.length, 20);
+  parts.push(header);
+  const letters: Record<string, number> = { n: 0x6e, r: 0x72, w: 0x77, b: 0x62 };
+  for (const key of lists) {
+    const entries = key.split(',');
+    u16(entries.length);
+    for (const e of entries) {
+      parts.push(Buffer.from([letters[e[0]!]!]));
+      u16(Number(e.slice(1)));
+    }
+  }
+  for (const name of SPECIAL_NAMES) u32(index(s.special[name]));
+  parts.push(...records);
+  const all = Buffer.concat(parts);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(crc32(all));
+  return Buffer.concat([all, crc]);
+}

@@ -1,4 +1,4 @@
-import { Map as ImmMap } from 'immutable';
+import { ImmMap } from './imm-map.js';
 import { XsNode } from './node.js';
 import { DOM0_ONLY, type Perms } from './perms.js';
 import type { SpecialName } from './path.js';

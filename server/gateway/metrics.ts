@@ -1,5 +1,4 @@
-import { Map as ImmMap } from 'immutable';
-import type { Store, XsNode } from '../../store/index.js';
+import { ImmMap, type Store, type XsNode } from '../../store/index.js';
 import type { Daemon } from '../daemon.js';
 
 /** Upper bounds of the latency histograms, in seconds (Prometheus `le`). */
