@@ -37,8 +37,7 @@ export interface Delta {
  */
 export function deltaOf(before: Store, after: Store, hints?: readonly string[]): Delta {
   const ops: DeltaOp[] = [];
-  const differences = hints === undefined ? diff(before.root, after.root) : guidedDiff(before.root, after.root, hints);
-  for (const d of differences) {
+  for (const d of differencesOf(before.root, after.root, hints)) {
     if (d.kind === 'removed') {
       ops.push({ kind: 'remove', path: d.path });
     } else {
@@ -52,6 +51,15 @@ export function deltaOf(before: Store, after: Store, hints?: readonly string[]):
     }
   }
   return { generation: after.generation, ops };
+}
+
+/**
+ * `differencesOf(a, b, hints?)`: the nodes that differ between two trees (`diff`), walking only
+ * the hinted paths when hints are given (see `deltaOf`). Shared with the history's records
+ * (history-record.ts), which need the same differences with old values too.
+ */
+export function differencesOf(a: XsNode, b: XsNode, hints?: readonly string[]): Difference[] {
+  return hints === undefined ? diff(a, b) : guidedDiff(a, b, hints);
 }
 
 /** A trie of hinted paths; `end` marks a hinted path itself. */

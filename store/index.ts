@@ -41,7 +41,38 @@ export { createStore, fromRoot, advance, type Store, type SpecialPerms } from '.
 export { OK, isUpdate, requestBytes, LOGGED_REQUEST_OVERHEAD, type Change, type StoreOp, type StoreReply, type StoreRequest } from './request.js';
 export { execute, type Outcome } from './operations.js';
 export { Transaction, commit, type CommitPath, type CommitResult } from './transaction.js';
-export { History } from './history.js';
+export { History, DEFAULT_HISTORY, type HistoryOptions, type Oldest } from './history.js';
+export {
+  INTERNAL,
+  REQUESTS_KEPT,
+  type ChangeKind,
+  type ConnectionName,
+  type HistoryChange,
+  type HistoryRecord,
+  type RecordMeta,
+  type RequestSummary,
+  type Version,
+  type Who,
+} from './history-record.js';
+export {
+  QUERY_LIMITS,
+  blameOf,
+  diffOf,
+  generationOf,
+  logOf,
+  nodeAt,
+  parseMoment,
+  treeAt,
+  versionAt,
+  type BlameAnswer,
+  type BlameLine,
+  type DiffAnswer,
+  type LogAnswer,
+  type LogEntry,
+  type LogFilter,
+  type Moment,
+  type NodeState,
+} from './history-query.js';
 export { diff, type Difference } from './diff.js';
 export { forgetDomain } from './domain-cleanup.js';
 export { checkStore } from './check.js';
