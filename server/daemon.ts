@@ -8,6 +8,8 @@ import {
   forgetDomain,
   advance,
   History,
+  INTERNAL,
+  REQUESTS_KEPT,
   DOM0,
   guest,
   type Caller,
@@ -19,6 +21,9 @@ import {
   type StoreReply,
   type StoreRequest,
   type Transaction,
+  type HistoryOptions,
+  type RequestSummary,
+  type Who,
   XsError,
 } from '../store/index.js';
 import { Connection, FlushScheduler, type Admission, type AnswerReceiver, type ConnectionKind, type OutputGate } from './connection/index.js';
@@ -26,7 +31,7 @@ import { type Domain, Domains } from './domains/index.js';
 import { Fairness } from './transactions/index.js';
 import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quotas/index.js';
 import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
-import { process as processFrame, outcome, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
+import { process as processFrame, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 
 export interface DaemonOptions {
@@ -44,8 +49,8 @@ export interface DaemonOptions {
    * allows (transport/socket-transport.ts; the default), 'stream' through `net.Socket`'s streams.
    */
   readonly socketIo?: SocketIo;
-  /** Committed versions kept for point-in-time reads and diffs. */
-  readonly historySize?: number;
+  /** The history window's bounds (store/history.ts; `--history-records`, `--history-bytes`). */
+  readonly history?: Partial<HistoryOptions> | undefined;
   /**
    * Descriptors never given to guest connections (transport/descriptor-reserve.ts); by default 256, or a
    * quarter of a lower RLIMIT_NOFILE.
@@ -60,6 +65,17 @@ export interface DaemonOptions {
   readonly journal?: CommitLog;
   /** Per-domain disk budget of the log (quotas/disk-budget.ts); off when undefined or with no journal. */
   readonly diskBudget?: DiskBudgetOptions;
+}
+
+/** Who made a commit, and the requests that made it (store/history-record.ts). */
+interface Authorship {
+  readonly who: Who;
+  readonly requests: readonly RequestSummary[];
+}
+
+function who(caller: Caller, by: Author | undefined, tx?: number): Who {
+  if (by === undefined) return { domid: caller.domid, connection: 'internal' };
+  return tx === undefined ? { domid: caller.domid, connection: by.kind, id: by.id } : { domid: caller.domid, connection: by.kind, id: by.id, tx };
 }
 
 /** What the daemon needs of persistence (server/persistence/journal.ts `Journal`). */
@@ -121,8 +137,7 @@ export class Daemon implements Ports {
     this.quotas = options.quotas;
     this.fairness = new Fairness(options.fairness ?? true, options.turnIdleMs);
     this.store = options.store ?? createStore();
-    this.history = new History(options.historySize ?? 64);
-    this.history.record(this.store);
+    this.history = new History(this.store, options.history, Date.now());
     this.domains = new Domains(
       options.rundir,
       (domain, socket) => this.acceptDomain(domain, socket),
@@ -231,19 +246,23 @@ export class Daemon implements Ports {
     else this.log.debug({ conn: conn.id }, 'connection closed');
   }
 
-  /** `apply(caller, limits, req)` runs one request outside any transaction: its reply and the watch events it causes. */
-  apply(caller: Caller, limits: Limits, req: StoreRequest): Outcome<StoreReply> {
+  /**
+   * `apply(caller, limits, req, by?)` runs one request outside any transaction: its reply and the
+   * watch events it causes. `by`, the connection asking, is who history names for the commit.
+   */
+  apply(caller: Caller, limits: Limits, req: StoreRequest, by?: Author): Outcome<StoreReply> {
     const before = this.store;
     const out = execute(before, caller, limits, req);
     if (out.changes.length === 0) return out.reply;
     this.options.journal?.admit?.();
-    return outcome(out.reply, this.install(advance(out.store, before), before, out.changes, caller));
+    const next = advance(out.store, before);
+    return outcome(out.reply, this.install(next, before, out.changes, caller, true, () => ({ who: who(caller, by), requests: [{ op: req.op, path: req.path }] })));
   }
 
   /** `commit(tx)` ends a transaction with "T": installs it (with its watch events), or reports why not. */
   commit(tx: Transaction): Outcome<CommitResult> {
     const before = this.store;
-    return this.settle(commit(before, tx), before, tx.caller);
+    return this.settle(commit(before, tx), before, tx);
   }
 
   /**
@@ -251,20 +270,21 @@ export class Daemon implements Ports {
    * commit that would change what the turn's transaction reserved waits for the turn to end and is
    * then decided against the store of that moment (transactions/fairness.ts); the outcome is then a promise.
    */
-  commitFor(conn: Connection, tx: Transaction): Outcome<CommitResult> | Promise<Outcome<CommitResult>> {
+  commitFor(conn: Connection, tx: Transaction, txId?: number): Outcome<CommitResult> | Promise<Outcome<CommitResult>> {
     const before = this.store;
     const result = commit(before, tx);
     if (result.kind === 'committed' && result.store !== before) {
       const turnEnd = this.fairness.blocks(conn, result.store);
       if (turnEnd !== undefined) {
         // A client that went away meanwhile took its transaction with it (spec §9.1).
-        return turnEnd.then(() => (conn.state === 'open' ? this.commitFor(conn, tx) : { kind: 'conflict' as const }));
+        return turnEnd.then(() => (conn.state === 'open' ? this.commitFor(conn, tx, txId) : { kind: 'conflict' as const }));
       }
     }
-    return this.settle(result, before, tx.caller);
+    return this.settle(result, before, tx, conn, txId);
   }
 
-  private settle(result: CommitResult, before: Store, by: Caller): Outcome<CommitResult> {
+  private settle(result: CommitResult, before: Store, tx: Transaction, conn?: Author, txId?: number): Outcome<CommitResult> {
+    const by = tx.caller;
     if (result.kind === 'committed') {
       if (result.store !== before) {
         try {
@@ -275,7 +295,8 @@ export class Daemon implements Ports {
         }
       }
       this.stats.commits[result.path]++;
-      return outcome(result, this.install(result.store, before, result.changes, by));
+      const author = (): Authorship => ({ who: who(by, conn, txId), requests: tx.updates(REQUESTS_KEPT + 1) });
+      return outcome(result, this.install(result.store, before, result.changes, by, true, author));
     }
     if (result.kind === 'conflict') this.stats.conflicts++;
     return result;
@@ -294,11 +315,20 @@ export class Daemon implements Ports {
    * `complete`: every node that differs is on or below a path in `changes` (true of requests and
    * commits), which lets the journal walk only those paths (store/delta.ts).
    */
-  private install(next: Store, before: Store, changes: readonly Change[], by: Caller | undefined, complete = true): readonly ConnDelivery[] {
+  private install(
+    next: Store,
+    before: Store,
+    changes: readonly Change[],
+    by: Caller | undefined,
+    complete: boolean,
+    author: () => Authorship,
+  ): readonly ConnDelivery[] {
     if (next !== before) {
+      const hints = complete ? changes.map((c) => c.path) : undefined;
       const bytes = this.options.journal?.record(before, next, complete ? changes : undefined);
       this.store = next;
-      this.history.record(next);
+      // Made only for a commit that changed something: a request that changes nothing costs nothing here.
+      this.history.record(before, next, { time: Date.now(), ...author() }, hints);
       if (this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number') {
         const wait = this.diskBudget.charge(by.domid, bytes);
         if (wait > 0) this.throttle(by.domid, wait);
@@ -370,7 +400,10 @@ export class Daemon implements Ports {
     const before = this.store;
     const { store, changes } = forgetDomain(before, domid);
     // Not complete: the release also drops ACL entries on nodes it does not report.
-    const removed = this.install(advance(store, before), before, changes, undefined, false);
+    const removed = this.install(advance(store, before), before, changes, undefined, false, () => ({
+      who: INTERNAL,
+      requests: [{ op: 'release', path: `/local/domain/${domid}` }],
+    }));
     this.quotas.forget(domid);
     this.diskBudget?.forget(domid);
     for (const hook of this.releaseHooks) hook(domid);

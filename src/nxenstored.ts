@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   let journal: Journal | undefined;
   let store: Store | undefined;
   const quotas = new Quotas(config.limits);
-  const tuning = { fairness: config.fairness, turnIdleMs: config.turnIdleMs, socketIo: config.socketIo, fdReserve: config.fdReserve, diskBudget: config.diskBudget };
+  const tuning = { fairness: config.fairness, turnIdleMs: config.turnIdleMs, socketIo: config.socketIo, fdReserve: config.fdReserve, diskBudget: config.diskBudget, history: config.history };
   // One daemon per data directory; a live update's next process takes it from its parent.
   const dataDir = config.dataDir;
   let unlock = dataDir === undefined ? undefined : lockDataDir(dataDir, config.liveUpdateState === undefined ? undefined : process.ppid);

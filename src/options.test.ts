@@ -62,3 +62,13 @@ describe('per-domain budgets', () => {
     expect(() => parseOptions(['--fd-reserve', 'many'])).toThrow(/--fd-reserve takes a number/);
   });
 });
+
+describe('history', () => {
+  it('--history-records and --history-bytes bound the window; defaults otherwise', () => {
+    expect(parseOptions([])).toMatchObject({ history: {} });
+    expect(parseOptions(['--history-records', '5000', '--history-bytes', '8M'])).toMatchObject({ history: { records: 5000, bytes: 8 * 1024 * 1024 } });
+    expect(() => parseOptions(['--history-records', '0'])).toThrow(/--history-records takes a positive number/);
+    expect(() => parseOptions(['--history-records', 'lots'])).toThrow(/--history-records/);
+    expect(() => parseOptions(['--history-bytes', '0'])).toThrow(/--history-bytes must be positive/);
+  });
+});

@@ -38,6 +38,8 @@ export interface DaemonConfig {
   readonly socketIo: SocketIo;
   /** Descriptors never given to guests (server/transport/descriptor-reserve.ts); undefined: the default. */
   readonly fdReserve: number | undefined;
+  /** The history window (store/history.ts): records and bytes kept at most; undefined: the defaults. */
+  readonly history: { readonly records?: number; readonly bytes?: number };
 }
 
 export const USAGE = `usage: nxenstored [options]
@@ -82,6 +84,9 @@ export const USAGE = `usage: nxenstored [options]
   --fd-reserve N        file descriptors guests may never take, kept for dom0's socket,
                         socket_ro (a quarter of them at most) and domain introduction (default:
                         256, or a quarter of \`ulimit -n\` when that is lower)
+  --history-records N   commits the history keeps in memory (default 200000: an hour of a
+                        host making 50 commits a second); queries older than that are refused
+  --history-bytes B     bytes of history kept in memory at most (K, M or G; default 64M)
   -h, --help            this text
 `;
 
@@ -109,6 +114,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'http-anonymous': { type: 'string' },
       'socket-io': { type: 'string', default: 'direct' },
       'fd-reserve': { type: 'string' },
+      'history-records': { type: 'string' },
+      'history-bytes': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -155,6 +162,10 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
   if (anonymous !== undefined && !(ANONYMOUS_ACCESS as readonly string[]).includes(anonymous)) {
     throw new Error(`--http-anonymous must be one of ${ANONYMOUS_ACCESS.join(', ')}`);
   }
+  const historyRecords = values['history-records'];
+  if (historyRecords !== undefined && !/^[1-9]\d{0,8}$/.test(historyRecords)) throw new Error('--history-records takes a positive number of records');
+  const historyBytes = bytesOption('history-bytes', values['history-bytes']);
+  if (historyBytes === 0) throw new Error('--history-bytes must be positive');
   const idle = values['turn-idle-ms'];
   if (idle !== undefined && !/^[1-9]\d{0,8}$/.test(idle)) throw new Error(`--turn-idle-ms must be a positive number of milliseconds`);
   return {
@@ -175,6 +186,10 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     httpAnonymous: (anonymous ?? 'none') as AnonymousAccess,
     socketIo,
     fdReserve: reserve === undefined ? undefined : Number(reserve),
+    history: {
+      ...(historyRecords === undefined ? {} : { records: Number(historyRecords) }),
+      ...(historyBytes === undefined ? {} : { bytes: historyBytes }),
+    },
   };
 }
 

@@ -5,4 +5,4 @@
 export { process } from './process.js';
 export { HANDLERS } from './handlers/index.js';
 export { outcome, type ConnDelivery, type Outcome } from './outcome.js';
-export type { LiveUpdateCommand, Ports, Stats } from './ports.js';
+export type { Author, LiveUpdateCommand, Ports, Stats } from './ports.js';

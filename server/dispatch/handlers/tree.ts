@@ -11,14 +11,14 @@ import { ok, OK_REPLY, required, type Handler, type Reply, type RequestContext }
  * values ran cxenstored out of memory, and ran ours out of heap, issue 17).
  */
 function run(ctx: RequestContext<TreePort>, req: StoreRequest): StoreReply {
-  if (ctx.tx === undefined) return ctx.port.apply(ctx.conn.caller, ctx.limits, req);
+  if (ctx.tx === undefined) return ctx.port.apply(ctx.conn.caller, ctx.limits, req, ctx.conn);
   ctx.conn.budget?.admitBytes(ctx.limits, requestBytes(req));
   return ctx.tx.execute(req);
 }
 
 /** `change(ctx, req)` runs a request that may change the tree: OK after the events it caused. */
 function change(ctx: RequestContext<TreePort>, req: StoreRequest): Reply {
-  if (ctx.tx === undefined) return ok(ctx.port.apply(ctx.conn.caller, ctx.limits, req).deliveries);
+  if (ctx.tx === undefined) return ok(ctx.port.apply(ctx.conn.caller, ctx.limits, req, ctx.conn).deliveries);
   run(ctx, req);
   return OK_REPLY;
 }
