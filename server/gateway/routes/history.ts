@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { Op } from '../../../protocol/index.js';
 import { diffQuerySchema, historyQuerySchema } from '../../../protocol/json/index.js';
 import type { Gateway } from '../gateway.js';
-import type { Identity } from '../identity.js';
+import { history } from './history-command.js';
 import { xenPath } from './node.js';
 
 /**
@@ -39,12 +38,4 @@ export async function historyRoutes(app: FastifyInstance, opts: { gateway: Gatew
   });
 
   app.get('/v1/blame/*', privileged, async (req) => JSON.parse(await history(gw, req.identity, ['blame', xenPath(req)])) as unknown);
-}
-
-/** `history(gw, identity, args)`: CONTROL `history args…` on the identity's session, as text. */
-export async function history(gw: Gateway, identity: Identity, args: readonly string[]): Promise<string> {
-  const payload = Buffer.from(['history', ...args].map((a) => `${a}\0`).join(''), 'latin1');
-  const reply = await gw.run(gw.session(identity), Op.CONTROL, payload, 0, args[1] ?? '');
-  // CONTROL replies are NUL-terminated text (spec §7.16).
-  return reply.toString('latin1').replace(/\0$/, '');
 }

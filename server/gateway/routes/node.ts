@@ -6,7 +6,7 @@ import { PAYLOAD_BODY_MAX } from '../body-limits.js';
 import type { Gateway } from '../gateway.js';
 import type { Session } from '../session.js';
 import { decodeValue, encodeValue, type Encoding } from '../values.js';
-import { history } from './history.js';
+import { history } from './history-command.js';
 
 /** Most names `?children=1` returns in one answer; `/v1/children` pages through any directory. */
 export const CHILDREN_MAX = 10_000;
