@@ -22,6 +22,7 @@ import {
   type StoreRequest,
   type Transaction,
   type HistoryOptions,
+  type HistoryRecord,
   type RequestSummary,
   type Who,
   XsError,
@@ -63,6 +64,8 @@ export interface DaemonOptions {
    * and the gate that holds replies and events until that version is durable.
    */
   readonly journal?: CommitLog;
+  /** History on disk (persistence/history-log.ts): read back at start, told of every record. */
+  readonly historyLog?: HistorySink | undefined;
   /** Per-domain disk budget of the log (quotas/disk-budget.ts); off when undefined or with no journal. */
   readonly diskBudget?: DiskBudgetOptions;
 }
@@ -76,6 +79,13 @@ interface Authorship {
 function who(caller: Caller, by: Author | undefined, tx?: number): Who {
   if (by === undefined) return { domid: caller.domid, connection: 'internal' };
   return tx === undefined ? { domid: caller.domid, connection: by.kind, id: by.id } : { domid: caller.domid, connection: by.kind, id: by.id, tx };
+}
+
+/** What the daemon needs of history on disk (server/persistence/history-log.ts `HistoryLog`). */
+export interface HistorySink {
+  /** The records kept on disk that end at `live`, at most `max`, and when the version before them was made. */
+  load(live: Store, max: number): { records: HistoryRecord[]; floorTime: number | undefined };
+  append(rec: HistoryRecord): void;
 }
 
 /** What the daemon needs of persistence (server/persistence/journal.ts `Journal`). */
@@ -138,6 +148,10 @@ export class Daemon implements Ports {
     this.fairness = new Fairness(options.fairness ?? true, options.turnIdleMs);
     this.store = options.store ?? createStore();
     this.history = new History(this.store, options.history, Date.now());
+    if (options.historyLog !== undefined) {
+      const { records, floorTime } = options.historyLog.load(this.store, this.history.options.records);
+      this.history.restore(records, floorTime);
+    }
     this.domains = new Domains(
       options.rundir,
       (domain, socket) => this.acceptDomain(domain, socket),
@@ -328,7 +342,8 @@ export class Daemon implements Ports {
       const bytes = this.options.journal?.record(before, next, complete ? changes : undefined);
       this.store = next;
       // Made only for a commit that changed something: a request that changes nothing costs nothing here.
-      this.history.record(before, next, { time: Date.now(), ...author() }, hints);
+      const rec = this.history.record(before, next, { time: Date.now(), ...author() }, hints);
+      if (rec !== undefined) this.options.historyLog?.append(rec);
       if (this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number') {
         const wait = this.diskBudget.charge(by.domid, bytes);
         if (wait > 0) this.throttle(by.domid, wait);

@@ -104,6 +104,30 @@ export class History {
     this.append(rec, after);
   }
 
+  /**
+   * `restore(records, floorTime?)`: records read back from disk, oldest first, consecutive and
+   * ending at the latest version (the store history started from). Only the latest root is kept;
+   * older versions are rebuilt by undo. Bounds apply as to records made here.
+   */
+  restore(records: readonly HistoryRecord[], floorTime?: number): void {
+    if (this.size > 0) throw new RangeError('restore into a history that has records');
+    if (records.length === 0) return;
+    const first = records[0]!.generation;
+    records.forEach((r, i) => {
+      if (r.generation !== first + i) throw new RangeError(`history records jump to ${r.generation} after ${first + i - 1}`);
+    });
+    if (first + records.length - 1 !== this.live.generation) {
+      throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.live.generation}`);
+    }
+    this.roots.clear();
+    this.roots.set(this.live.generation, this.live);
+    this.records = records.slice();
+    this.head = 0;
+    this.totalBytes = records.reduce((n, r) => n + r.bytes, 0);
+    this.floor = { generation: first - 1, time: floorTime };
+    while (this.size > this.options.records || (this.totalBytes > this.options.bytes && this.size > 1)) this.evict();
+  }
+
   private append(rec: HistoryRecord, after: Version): void {
     this.records.push(rec);
     this.totalBytes += rec.bytes;

@@ -45,6 +45,8 @@ export { History, DEFAULT_HISTORY, type HistoryOptions, type Oldest } from './hi
 export {
   INTERNAL,
   REQUESTS_KEPT,
+  decodeRecord,
+  encodeRecord,
   type ChangeKind,
   type ConnectionName,
   type HistoryChange,

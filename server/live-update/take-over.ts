@@ -20,7 +20,7 @@ export interface TakeOverOptions {
   readonly quotas: Quotas;
   readonly history?: DaemonOptions['history'];
   /** Transaction fairness and socket I/O, as the command line says (`DaemonOptions`). */
-  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'socketIo' | 'fdReserve' | 'diskBudget' | 'history'>;
+  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'socketIo' | 'fdReserve' | 'diskBudget' | 'history' | 'historyLog'>;
   /** Persistence: opens the journal that goes on from the store handed over. */
   readonly journal?: ((store: Store) => Promise<DaemonOptions['journal']>) | undefined;
 }
