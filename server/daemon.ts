@@ -85,7 +85,8 @@ function who(caller: Caller, by: Author | undefined, tx?: number): Who {
 export interface HistorySink {
   /** The records kept on disk that end at `live`, at most `max`, and when the version before them was made. */
   load(live: Store, max: number): { records: HistoryRecord[]; floorTime: number | undefined };
-  append(rec: HistoryRecord): void;
+  /** Queues the record for disk; returns its size there in bytes. */
+  append(rec: HistoryRecord): number;
 }
 
 /** What the daemon needs of persistence (server/persistence/journal.ts `Journal`). */
@@ -343,9 +344,11 @@ export class Daemon implements Ports {
       this.store = next;
       // Made only for a commit that changed something: a request that changes nothing costs nothing here.
       const rec = this.history.record(before, next, { time: Date.now(), ...author() }, hints);
-      if (rec !== undefined) this.options.historyLog?.append(rec);
+      // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
+      // history's (issue 17: a flood must not fill the disk through either).
+      const historyBytes = rec === undefined ? undefined : this.options.historyLog?.append(rec);
       if (this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number') {
-        const wait = this.diskBudget.charge(by.domid, bytes);
+        const wait = this.diskBudget.charge(by.domid, bytes + (historyBytes ?? 0));
         if (wait > 0) this.throttle(by.domid, wait);
       }
     }

@@ -133,13 +133,15 @@ export class HistoryLog {
     return out;
   }
 
-  /** `append(rec)` queues the record; it is written at the end of this turn of the event loop. */
-  append(rec: HistoryRecord): void {
-    this.pending.push(frameRecord(encodeRecord(rec)));
+  /** `append(rec)` queues the record, written at the end of this turn of the event loop; its size on disk. */
+  append(rec: HistoryRecord): number {
+    const framed = frameRecord(encodeRecord(rec));
+    this.pending.push(framed);
     if (!this.scheduled) {
       this.scheduled = true;
       process.nextTick(() => this.flush());
     }
+    return framed.length;
   }
 
   /** Writes what is queued (also at close and before a live update's hand-over). */
