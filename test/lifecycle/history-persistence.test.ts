@@ -80,6 +80,25 @@ describe('history on disk', () => {
     expect((await log(c, '/vm/be/state')).entries[0]).toMatchObject({ generation: g4 + 1 });
   });
 
+  it('survives a live update: the next process reads the history back and goes on from it', async () => {
+    const dir = dataDir();
+    const d = await start(dir);
+    const c = await d.connect();
+    await c.write('/lu/state', 'before');
+    const g = await generation(c);
+    await c.write('/lu/state', 'during');
+    const before = await log(c, '/lu');
+    expect(await c.control('live-update', '-s')).toBe('OK');
+    const { eventually } = await import('../helpers/poll.js');
+    await eventually(() => d.currentPid(), (p) => p !== d.pid);
+    // The same connection, now served by the next process: the history is the previous one's.
+    expect(await log(c, '/lu')).toEqual(before);
+    expect(await c.control('history', 'at', String(g), 'read', '/lu/state')).toBe('before');
+    await c.write('/lu/state', 'after');
+    const now = await log(c, '/lu/state');
+    expect(now.entries.map((e) => e.changes[0]!.new)).toEqual(['after', 'during', 'before']);
+  });
+
   it('retention removes old history segments by bytes, and nothing else', async () => {
     const dir = dataDir();
     const d = await start(dir, '--history-retention-bytes', '512K');
