@@ -20,9 +20,10 @@ export interface HistoryOptions {
 /**
  * Defaults, assuming a busy host makes 50 commits a second (a few VMs starting and stopping a
  * minute, each a few hundred writes, and guests updating their keys): an hour is 180 000 commits,
- * of about 300 bytes each (a write of a short value; bench/history-bench.ts measures it).
+ * of about 380 bytes each by the window's estimate (a write of a short value, as
+ * bench/history-bench.ts measured it): 200 000 records need 76 MiB, so the byte bound is 96 MiB.
  */
-export const DEFAULT_HISTORY: Required<HistoryOptions> = Object.freeze({ records: 200_000, bytes: 64 * 1024 * 1024, roots: 256 });
+export const DEFAULT_HISTORY: Required<HistoryOptions> = Object.freeze({ records: 200_000, bytes: 96 * 1024 * 1024, roots: 256 });
 
 /** The oldest moment history can answer: the version before its oldest record. */
 export interface Oldest {
