@@ -65,6 +65,8 @@ export function differencesOf(a: XsNode, b: XsNode, hints?: readonly string[]): 
 /** A trie of hinted paths; `end` marks a hinted path itself. */
 interface Hint {
   end: boolean;
+  /** The hinted path itself when `end`: reused, so a difference at it does not build a copy. */
+  path?: string;
   readonly next: Map<string, Hint>;
 }
 
@@ -79,6 +81,7 @@ function guidedDiff(a: XsNode, b: XsNode, paths: readonly string[]): Difference[
       h = n;
     }
     h.end = true;
+    h.path = p;
   }
   const out: Difference[] = [];
   // Iterative, parents before children (XSA-418; replay needs parents first).
@@ -87,7 +90,9 @@ function guidedDiff(a: XsNode, b: XsNode, paths: readonly string[]): Difference[
     const [path, x, y, h] = stack.pop()!;
     if (x === y) continue;
     if (h.end) {
-      for (const d of diff(x, y)) out.push({ path: d.path === '/' ? path : path === '/' ? d.path : path + d.path, kind: d.kind });
+      // The hinted path's own string (history keeps it in its record for as long as the window).
+      const at = h.path ?? path;
+      for (const d of diff(x, y)) out.push({ path: d.path === '/' ? at : at === '/' ? d.path : at + d.path, kind: d.kind });
       continue;
     }
     if (x.value !== y.value || !samePerms(x.perms, y.perms)) out.push({ path, kind: 'changed' });

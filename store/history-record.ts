@@ -129,7 +129,9 @@ export function recordOf(before: Version, after: Version, meta: RecordMeta, hint
     who: meta.who,
     requests,
     moreRequests: meta.requests.length > requests.length,
-    changes,
+    // Exact-size copy: an array grown by push keeps spare capacity (17 slots for one change),
+    // and the window holds every record for as long as an hour (issue 14).
+    changes: changes.slice(),
     bytes,
   });
 }
