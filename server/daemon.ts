@@ -76,9 +76,21 @@ interface Authorship {
   readonly requests: readonly RequestSummary[];
 }
 
+/**
+ * One `Who` per connection, shared by the records of its plain requests: history keeps every
+ * record for the whole window, and a copy per commit is an object the young-generation GC copies
+ * for each write (issue 14).
+ */
+const whoOf = new WeakMap<Author, Who>();
+
 function who(caller: Caller, by: Author | undefined, tx?: number): Who {
   if (by === undefined) return { domid: caller.domid, connection: 'internal' };
-  return tx === undefined ? { domid: caller.domid, connection: by.kind, id: by.id } : { domid: caller.domid, connection: by.kind, id: by.id, tx };
+  if (tx !== undefined) return { domid: caller.domid, connection: by.kind, id: by.id, tx };
+  const kept = whoOf.get(by);
+  if (kept !== undefined && kept.domid === caller.domid && kept.connection === by.kind && kept.id === by.id) return kept;
+  const made: Who = Object.freeze({ domid: caller.domid, connection: by.kind, id: by.id });
+  whoOf.set(by, made);
+  return made;
 }
 
 /** What the daemon needs of history on disk (server/persistence/history-log.ts `HistoryLog`). */
