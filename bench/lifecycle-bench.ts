@@ -17,12 +17,18 @@
  *    (group commit: one fdatasync covers a batch).
  * Also the snapshot codec alone (encode, decode) per size, in this process.
  * Each figure is the median of 3 rounds (throughput: 3 s per mode and load).
+ * Beside them, the bare runtime: `node -e 0`'s CPU, measured in the same run (issue 16: the cold
+ * start is judged as a ratio to it, steadier on a shared machine than any absolute figure).
+ *
+ * Options (for before/after runs of one part): `--sizes 1000,100000` (default 10³, 10⁵, 10⁶),
+ * `--no-throughput`, `--daemon <path to nxenstored.js>` (another build, e.g. the one before a change).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { XsClient } from '../clients/index.js';
 import { frameRecord, segmentName, writeSnapshotFileSync } from '../server/persistence/index.js';
 import {
@@ -39,7 +45,11 @@ import {
 import { domainTree } from './domain-tree.js';
 import { fmt, markdownTable, median, runContext } from './metric.js';
 
-const DAEMON = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
+const { values: argv } = parseArgs({
+  options: { sizes: { type: 'string' }, 'no-throughput': { type: 'boolean' }, daemon: { type: 'string' } },
+});
+const DAEMON = argv.daemon ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
+const SIZES = (argv.sizes ?? '1000,100000,1000000').split(',').map(Number);
 const ROUNDS = 3;
 const LOG_RECORDS = 10_000;
 const THROUGHPUT_MS = 3000;
@@ -119,6 +129,13 @@ async function coldStart(data: string | undefined, extra: string[] = []): Promis
   return { child, firstReplyMs, cpuMs, output: () => out };
 }
 
+/** CPU (user + system, ms) of a bare `node -e 0`: the runtime's own start-up, the floor of ours. */
+function bareNodeCpuMs(): number {
+  // process.cpuUsage() covers the whole process since exec, start-up included.
+  const r = spawnSync(process.execPath, ['-e', 'const u = process.cpuUsage(); process.stdout.write(String(u.user + u.system))']);
+  return Number(r.stdout.toString()) / 1000;
+}
+
 /** utime + stime of a process, from /proc (clock ticks of 10 ms). */
 function cpuOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -180,7 +197,8 @@ function recoveredMs(output: string): number {
 async function main(): Promise<void> {
   const ctx = runContext();
   const loadAtStart = loadavg()[0]!.toFixed(1);
-  const sizes = [1_000, 100_000, 1_000_000];
+  const sizes = SIZES;
+  const bare: number[] = [];
   const cold: string[][] = [];
   const codec: string[][] = [];
   const recovery: string[][] = [];
@@ -200,13 +218,22 @@ async function main(): Promise<void> {
     const loaded: number[] = [];
     const cpu: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
+      bare.push(bareNodeCpuMs());
       const st = await coldStart(plain);
       first.push(st.firstReplyMs);
       loaded.push(recoveredMs(st.output()));
       cpu.push(st.cpuMs);
       await stop(st.child);
     }
-    cold.push([`10^${Math.log10(n)}`, total.toLocaleString('en-US'), fmt(median(loaded)), fmt(median(first)), first.map(fmt).join(' / '), fmt(median(cpu))]);
+    cold.push([
+      `10^${Math.log10(n)}`,
+      total.toLocaleString('en-US'),
+      fmt(median(loaded)),
+      fmt(median(first)),
+      first.map(fmt).join(' / '),
+      fmt(median(cpu)),
+      fmt(median(cpu) / median(bare)),
+    ]);
     process.stderr.write(`cold start ${n}: ${first.map(fmt).join(', ')} ms\n`);
 
     if (n >= 100_000) {
@@ -228,6 +255,7 @@ async function main(): Promise<void> {
         fmt(median(rec)),
         fmt(median(firstRec)),
         fmt(median(cpuRec)),
+        fmt(median(cpuRec) / median(cpu)),
       ]);
       process.stderr.write(`recovery ${n}: ${rec.join(', ')} ms\n`);
     }
@@ -236,10 +264,12 @@ async function main(): Promise<void> {
   // Modes interleaved round by round, so that a noisy minute hits every mode alike.
   const tp: string[][] = [];
   const MODES = ['always', 'batch', 'none', 'off'] as const;
-  for (const [clients, window] of [
-    [1, 1],
-    [8, 16],
-  ] as const) {
+  for (const [clients, window] of argv['no-throughput'] === true
+    ? []
+    : ([
+        [1, 1],
+        [8, 16],
+      ] as const)) {
     const samples = new Map<string, number[]>(MODES.map((m) => [m, []]));
     for (let r = 0; r < ROUNDS; r++) {
       for (const sync of MODES) samples.get(sync)!.push(await throughput(sync, clients, window));
@@ -256,15 +286,19 @@ async function main(): Promise<void> {
   const out = [
     `Run: ${ctx.date}, ${ctx.command}; Node ${ctx.node}, ${ctx.cpu}, ${ctx.cores} cores, ${ctx.memoryGiB} GiB, ${ctx.platform}.`,
     `Load average (1 min) ${loadAtStart} at the start, ${loadavg()[0]!.toFixed(1)} at the end, on ${ctx.cores} cores.`,
+    `Daemon: ${DAEMON}.`,
     `Start-up: ${hasActivator ? 'systemd-socket-activate (the first connection starts the daemon)' : 'spawned and polled (no systemd-socket-activate)'}.`,
     '',
     '#### Cold start to first reply (snapshot only; median of 3, ms)',
     '',
-    markdownTable(['store', 'nodes', 'store recovered (ms)', 'first reply (ms)', 'rounds (ms)', 'daemon CPU (ms)'], cold),
+    markdownTable(
+      ['store', 'nodes', 'store recovered (ms)', 'first reply (ms)', 'rounds (ms)', 'daemon CPU (ms)', 'CPU / node -e 0'],
+      [...cold, ['`node -e 0`', '', '', '', '', fmt(median(bare)), '1']],
+    ),
     '',
     '#### Recovery after a crash: snapshot + log records (median of 3, ms)',
     '',
-    markdownTable(['store', 'nodes', 'log records', 'store recovered (ms)', 'first reply (ms)', 'daemon CPU (ms)'], recovery),
+    markdownTable(['store', 'nodes', 'log records', 'store recovered (ms)', 'first reply (ms)', 'daemon CPU (ms)', 'CPU / cold start'], recovery),
     '',
     '#### Write throughput by --sync mode (writes/s, median of 3 × 3 s; 10^3-node store)',
     '',

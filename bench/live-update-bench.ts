@@ -10,12 +10,16 @@
  *   reply is what a client sees of the update;
  * - state file size (the store in the snapshot codec plus the JSON part).
  * Each figure is the median of 3 updates on the same daemon.
+ *
+ * Options (for before/after runs): `--sizes 1000,100000` (default 10³, 10⁵, 10⁶), `--daemon <path
+ * to nxenstored.js>` (another build, e.g. the one before a change).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { XsClient } from '../clients/index.js';
 import { answers } from '../server/index.js';
 import { writeSnapshotFileSync } from '../server/persistence/index.js';
@@ -23,8 +27,9 @@ import { encodeSnapshot } from '../store/index.js';
 import { domainTree } from './domain-tree.js';
 import { fmt, markdownTable, median, runContext } from './metric.js';
 
-const DAEMON = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
-const SIZES = [1_000, 100_000, 1_000_000];
+const { values: argv } = parseArgs({ options: { sizes: { type: 'string' }, daemon: { type: 'string' } } });
+const DAEMON = argv.daemon ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
+const SIZES = (argv.sizes ?? '1000,100000,1000000').split(',').map(Number);
 const ROUNDS = 3;
 const scratch = mkdtempSync(join(tmpdir(), 'nxs-lu-bench-'));
 const children: ChildProcess[] = [];
@@ -95,6 +100,7 @@ async function main(): Promise<void> {
     spawn('sh', ['-c', `for f in ${scratch}/run-*/nxenstored.pid; do [ -f "$f" ] && kill -9 $(cat "$f"); done`], { stdio: 'ignore' });
   }
   console.log(JSON.stringify(runContext()));
+  console.log(`Daemon: ${DAEMON}.`);
   console.log(markdownTable(['nodes', 'handover (ms)', 'longest READ (ms)', 'state file'], rows));
 }
 

@@ -13,7 +13,7 @@
  */
 import Fastify from 'fastify';
 import { parseArgs } from 'node:util';
-import { fastifyOptions, NODE_REPLY_SCHEMA } from '../server/gateway/index.js';
+import { fastifyOptions, NODE_REPLY_SCHEMA } from '../server/gateway/app.js';
 
 const { values } = parseArgs({ options: { listen: { type: 'string', default: '127.0.0.1:0' } } });
 const at = values.listen.lastIndexOf(':');

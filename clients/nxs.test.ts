@@ -232,11 +232,24 @@ describe('control and quota', () => {
     expect(await ok(['quota'])).toMatch(/^nodes +\d+$/m);
     const before = await ok(['quota', 'watches']);
     expect(before).toMatch(/^\d+\n$/);
+    // Xen 4.22: a domain's quota exists once the domain does.
+    expect(await nxs(['quota', 'set', '9', 'watches', '3'])).toMatchObject({ code: 1, stderr: 'nxs: could not set quota watches: ENOENT\n' });
+    await ok(['introduce', '9', '4096', '3']);
     await ok(['quota', 'set', '9', 'watches', '3']);
     expect(await ok(['quota', '9', 'watches'])).toBe('3\n');
     expect(await ok(['quota', 'watches'])).toBe(before);
     expect(await ok(['quota', '9'])).toMatch(/^watches +3$/m);
     expect(await nxs(['quota', 'set', 'no-such-quota', '1'])).toMatchObject({ code: 1, stderr: 'nxs: could not set quota no-such-quota: EINVAL\n' });
+  });
+});
+
+describe('live-update --to (back to cxenstored, issue 15)', () => {
+  it('asks CONTROL hand-back, and reports why it cannot without a take-over from cxenstored', async () => {
+    expect(await nxs(['live-update', '--to', '/bin/false', '--cmdline=-N -F /tmp/x.pid'])).toMatchObject({
+      code: 1,
+      stderr: "nxs: hand-back failed: hand-back needs the state of a take-over from cxenstored (its event channel device and dom0's ring)\n",
+    });
+    expect(await nxs(['live-update', '--to', '/bin/false', '-F'])).toMatchObject({ code: 2 });
   });
 });
 

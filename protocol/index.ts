@@ -11,6 +11,7 @@ export { FrameDecoder } from './frame-decoder.js';
 export type { DecodeError, Frame } from './frame-decoder.js';
 export { encodeFrame } from './frame-encoder.js';
 export { ARGS_MAX, argsN, flagArg, joinStrings, oneArg, parseUint, splitArgs, writeArgs } from './payload.js';
+export { DOMID_ANY, Feature, OFFERED_FEATURES } from './feature.js';
 export { XSD_ERRORS, decodeErrorPayload, encodeErrorPayload, isXsdError } from './wire-error.js';
 export type { XsdErrorName } from './wire-error.js';
 export { XsError, XS_ERROR_CODES, isXsErrorCode, type XsErrorCode } from './xs-error.js';

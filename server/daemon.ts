@@ -32,7 +32,7 @@ import { type Domain, Domains } from './domains/index.js';
 import { Fairness } from './transactions/index.js';
 import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quotas/index.js';
 import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
-import { process as processFrame, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
+import { process as processFrame, EventDrops, LoopMonitor, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 
 export interface DaemonOptions {
@@ -45,6 +45,10 @@ export interface DaemonOptions {
   readonly fairness?: boolean;
   /** How long a turn holder may make no progress while others wait (transactions/fairness.ts). */
   readonly turnIdleMs?: number;
+  /** How often dropped watch events are summed up in the log, per connection (dispatch/event-drops.ts). */
+  readonly dropLogMs?: number;
+  /** How long a half-received request may wait for its next byte (connection/connection-input.ts). */
+  readonly requestIdleMs?: number;
   /**
    * How Unix-socket clients are read and written: 'direct' below Node's streams where the runtime
    * allows (transport/socket-transport.ts; the default), 'stream' through `net.Socket`'s streams.
@@ -134,6 +138,8 @@ export class Daemon implements Ports {
   readonly quotas: Quotas;
   /** Who wins among conflicting transactions once one has kept losing (transactions/fairness.ts). */
   readonly fairness: Fairness;
+  readonly drops: EventDrops;
+  readonly loop = new LoopMonitor();
   readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
   private readonly releaseHooks = new Set<(domid: number) => void>();
@@ -146,6 +152,8 @@ export class Daemon implements Ports {
   active = true;
   /** Live update (`server/live-update/`), once the listeners exist: CONTROL `live-update` drives it. */
   liveUpdate: (LiveUpdateCommand & { stopping(): boolean }) | undefined;
+  /** CONTROL `hand-back`: back to cxenstored (server/xen-migration/hand-back.ts); set by the entry point. */
+  handBack: LiveUpdateCommand | undefined;
   /**
    * Asked before a connection takes its next request (of that message type): `false` leaves it,
    * and what follows, unread in the connection's decoder until `conn.poll()`. Live update defers
@@ -159,6 +167,7 @@ export class Daemon implements Ports {
     this.log = options.log;
     this.quotas = options.quotas;
     this.fairness = new Fairness(options.fairness ?? true, options.turnIdleMs);
+    this.drops = new EventDrops(this.log, options.dropLogMs);
     this.store = options.store ?? createStore();
     this.history = new History(this.store, options.history, Date.now());
     if (options.historyLog !== undefined) {
@@ -219,7 +228,7 @@ export class Daemon implements Ports {
     if (!this.descriptors.guestRoom(this.budgets.sockets, this.domains.size)) {
       return void this.refuse(socket, `domain ${domain.domid}`, 'guests hold every descriptor outside the reserve');
     }
-    const conn = this.open(this.transport(socket), 'domain', guest(domain.domid, domain.target));
+    const conn = this.open(this.transport(socket), 'domain', guest(domain.domid, domain.target, domain.features));
     domain.connections.add(conn);
   }
 
@@ -240,6 +249,7 @@ export class Daemon implements Ports {
       admission: () => this.admit,
       flushes: this.flushes,
       gate: this.options.journal,
+      requestIdleMs: this.options.requestIdleMs,
     }, receiver);
     // Counted here, not where accepted: a live update's next process adopts connections too.
     if (!caller.privileged) conn.budget = this.budgets.join(conn);
@@ -284,6 +294,33 @@ export class Daemon implements Ports {
     this.options.journal?.admit?.();
     const next = advance(out.store, before);
     return outcome(out.reply, this.install(next, before, out.changes, caller, true, () => ({ who: who(caller, by), requests: [{ op: req.op, path: req.path }] })));
+  }
+
+  /**
+   * `applyFor(conn, limits, req)` is `apply` for a client's request outside a transaction, under
+   * the fairness turn: a change that would alter what the turn's transaction reserved waits for
+   * the turn to end (its reply is held, and its connection reads nothing meanwhile), exactly as
+   * another connection's commit does (transactions/fairness.ts). Issue 18: plain writes of 4 guest
+   * connections made one dom0 transaction fail 3,586 times; XSA-206's lever (cxenstored slows a
+   * domain whose writes make others' transactions fail) applied to the one write that would.
+   */
+  applyFor(conn: Connection, limits: Limits, req: StoreRequest): Outcome<StoreReply> | Promise<Outcome<StoreReply>> {
+    const before = this.store;
+    const out = execute(before, conn.caller, limits, req);
+    if (out.changes.length === 0) return out.reply;
+    if (out.store !== before) {
+      const turnEnd = this.fairness.blocks(conn, out.store);
+      if (turnEnd !== undefined) {
+        return turnEnd.then(() => {
+          // A client that went away meanwhile took its request with it: nothing is applied.
+          if (conn.state !== 'open') throw new XsError('EIO', 'connection closed');
+          return this.applyFor(conn, limits, req);
+        });
+      }
+    }
+    this.options.journal?.admit?.();
+    const next = advance(out.store, before);
+    return outcome(out.reply, this.install(next, before, out.changes, conn.caller, true, () => ({ who: who(conn.caller, conn), requests: [{ op: req.op, path: req.path }] })));
   }
 
   /** `commit(tx)` ends a transaction with "T": installs it (with its watch events), or reports why not. */
@@ -411,8 +448,10 @@ export class Daemon implements Ports {
       return NO_DELIVERIES;
     }
     await this.domains.introduce(domid, mfn, port);
+    // Xen 4.22: a domain's quotas are the global values at its introduction (`alloc_domain`).
+    this.quotas.admit(domid);
     this.log.info({ domid, socket: this.domains.socketPath(domid) }, 'domain introduced');
-    return this.special('@introduceDomain');
+    return this.special('@introduceDomain', domid);
   }
 
   /**
@@ -438,13 +477,13 @@ export class Daemon implements Ports {
     this.diskBudget?.forget(domid);
     for (const hook of this.releaseHooks) hook(domid);
     this.log.info({ domid }, 'domain released');
-    const released = this.special('@releaseDomain');
+    const released = this.special('@releaseDomain', domid);
     return removed.length === 0 ? released : released.length === 0 ? removed : [...removed, ...released];
   }
 
-  /** The deliveries of `@introduceDomain` or `@releaseDomain`, as its permissions allow (spec §8.6). */
-  private special(name: SpecialName): readonly ConnDelivery[] {
-    return specialDeliveries(this.watches, name, this.store.special[name]);
+  /** The deliveries of `@introduceDomain` or `@releaseDomain` for `domid`, as its permissions allow (spec §8.6). */
+  private special(name: SpecialName, domid: number): readonly ConnDelivery[] {
+    return specialDeliveries(this.watches, name, domid, this.store.special[name]);
   }
 
   /**
@@ -460,7 +499,7 @@ export class Daemon implements Ports {
   /** `setTarget(domid, target)` lets a stub domain act for its target (spec §6.5). */
   setTarget(domain: Domain, target: number | undefined): void {
     domain.target = target;
-    for (const conn of domain.connections) conn.caller = guest(domain.domid, target);
+    for (const conn of domain.connections) conn.caller = guest(domain.domid, target, domain.features);
   }
 
   /** Closes every connection and domain socket. */

@@ -72,3 +72,23 @@ describe('history', () => {
     expect(() => parseOptions(['--history-bytes', '0'])).toThrow(/--history-bytes must be positive/);
   });
 });
+
+describe("cxenstored's options (its live update execs us with them, issue 15)", () => {
+  it('reads -N -F FILE -U and the quota flags; ignores its debugging flags', () => {
+    expect(parseOptions(['-N', '-F', '/run/xenstored.pid', '-U'])).toMatchObject({ xenTakeOver: true, pidFile: '/run/xenstored.pid' });
+    expect(parseOptions([])).toMatchObject({ xenTakeOver: false, pidFile: undefined });
+    expect(parseOptions(['-E', '2000', '-W', '64', '-t', '5', '-S', '4096', '-A', '7', '-M', '1024', '-Q', 'outstanding=30', '-T', '/tmp/t', '-V'])).toHaveProperty('limits', {
+      nodes: 2000,
+      watches: 64,
+      transactions: 5,
+      valueSize: 4096,
+      permissions: 7,
+      pathMax: 1024,
+      outstanding: 30,
+    });
+    expect(parseOptions(['--entry-nb', '0'])).toHaveProperty('limits', { nodes: Infinity });
+    expect(() => parseOptions(['-E', 'many'])).toThrow(/bad --entry-nb/);
+    expect(() => parseOptions(['-Q', 'nosuch=1'])).toThrow(/bad -Q/);
+    expect(() => parseOptions(['-X'])).toThrow();
+  });
+});

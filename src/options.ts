@@ -20,6 +20,9 @@ export interface DaemonConfig {
   readonly accessLog: boolean;
   readonly fairness: boolean;
   readonly turnIdleMs: number | undefined;
+  /** A half-received request's wait for its next byte (0: forever), and the dropped-events log interval. */
+  readonly requestIdleMs: number | undefined;
+  readonly dropLogMs: number | undefined;
   readonly limits: Partial<Limits>;
   /** Persistence: the data directory (off when undefined), the sync mode, idle exit in seconds. */
   readonly dataDir: string | undefined;
@@ -42,6 +45,10 @@ export interface DaemonConfig {
   readonly history: { readonly records?: number; readonly bytes?: number };
   /** With --data-dir: how long and how many bytes of history segments are kept on disk. */
   readonly historyRetention: HistoryRetention;
+  /** cxenstored's `-U`: exec'd by its live update, take over from `<rundir>/state_dump`. */
+  readonly xenTakeOver: boolean;
+  /** cxenstored's `-F FILE`: write our pid there once serving. */
+  readonly pidFile: string | undefined;
 }
 
 export const USAGE = `usage: nxenstored [options]
@@ -56,6 +63,10 @@ export const USAGE = `usage: nxenstored [options]
                         transaction that keeps failing; for comparison only)
   --turn-idle-ms MS     a transaction holding the turn that makes no progress for MS while
                         others wait for it gives the turn up (default 250)
+  --request-idle-ms MS  close a connection whose request stays half-sent with no byte
+                        for MS (default 30000; 0 = never); slow senders are not affected
+  --drop-log-ms MS      log the watch events dropped for each connection (a watcher not
+                        reading, an event too large) as one line per MS (default 10000)
   --quota NAME=VALUE    set a quota (repeatable; 0 = unlimited); names: ${Object.keys(QUOTA_NAMES).join(', ')}
   --data-dir DIR        keep the store in DIR (write-ahead log + snapshots); it survives
                         restarts and crashes. Without it the store lives in memory only
@@ -93,7 +104,23 @@ export const USAGE = `usage: nxenstored [options]
                         (Ns, Nm, Nh or Nd; default 7d)
   --history-retention-bytes B    with --data-dir: and take this many bytes at most (default 256M)
   -h, --help            this text
+
+cxenstored's options, so that its live update can exec us in its place
+(xenstore-control live-update -f <nxenstored>, see README):
+  -U, --live-update     take over from cxenstored: load <rundir>/state_dump (Xen's
+                        migration stream) and serve its clients on the descriptors it left
+  -F, --pid-file FILE   write our pid to FILE
+  -N, --no-fork         accepted (we never fork)
+  -E, --entry-nb N      quota nodes;  -S, --entry-size N  quota node-size
+  -W, --watch-nb N      quota watches;  -t, --transaction N  quota transactions
+  -A, --perm-nb N       quota node-permissions;  -M, --path-max N  quota path-max
+  -Q, --quota NAME=N    a quota by Xen name (nodes, watches, outstanding, memory, ...)
+  -T, --trace-file F, -V, --verbose, -R, --no-recovery, -K, --keep-orphans,
+  -D, --no-domain-init, -P, --output-pid   accepted and ignored (logged)
 `;
+
+/** cxenstored's quota options (`xenstored_core.c` `main`): option name -> Xen quota name. */
+const XEN_QUOTA_FLAGS = { 'entry-nb': 'nodes', 'entry-size': 'node-size', 'watch-nb': 'watches', transaction: 'transactions', 'perm-nb': 'node-permissions', 'path-max': 'path-max' } as const;
 
 /** `parseOptions(argv)` reads the command line; throws an Error with a message for bad input. */
 export function parseOptions(argv: string[]): DaemonConfig | 'help' {
@@ -107,6 +134,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'access-log': { type: 'boolean', default: false },
       'no-fairness': { type: 'boolean', default: false },
       'turn-idle-ms': { type: 'string' },
+      'request-idle-ms': { type: 'string' },
+      'drop-log-ms': { type: 'string' },
       quota: { type: 'string', multiple: true, default: [] },
       'data-dir': { type: 'string' },
       sync: { type: 'string' },
@@ -124,6 +153,23 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'history-retention-age': { type: 'string' },
       'history-retention-bytes': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      // cxenstored's, for its live update's exec (README: taking over from cxenstored).
+      'live-update': { type: 'boolean', short: 'U', default: false },
+      'pid-file': { type: 'string', short: 'F' },
+      'no-fork': { type: 'boolean', short: 'N', default: false },
+      'entry-nb': { type: 'string', short: 'E' },
+      'entry-size': { type: 'string', short: 'S' },
+      'watch-nb': { type: 'string', short: 'W' },
+      transaction: { type: 'string', short: 't' },
+      'perm-nb': { type: 'string', short: 'A' },
+      'path-max': { type: 'string', short: 'M' },
+      'xen-quota': { type: 'string', short: 'Q', multiple: true, default: [] },
+      'trace-file': { type: 'string', short: 'T' },
+      verbose: { type: 'boolean', short: 'V', default: false },
+      'no-recovery': { type: 'boolean', short: 'R', default: false },
+      'keep-orphans': { type: 'boolean', short: 'K', default: false },
+      'no-domain-init': { type: 'boolean', short: 'D', default: false },
+      'output-pid': { type: 'boolean', short: 'P', default: false },
     },
   });
   if (values.help) return 'help';
@@ -135,6 +181,20 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     const key = m && Object.hasOwn(QUOTA_NAMES, m[1]!) ? QUOTA_NAMES[m[1]!] : undefined;
     if (!m || key === undefined) throw new Error(`bad --quota ${JSON.stringify(q)} (NAME=VALUE, names: ${Object.keys(QUOTA_NAMES).join(', ')})`);
     limits[key] = Number(m[2]) === 0 ? Infinity : Number(m[2]);
+  }
+  const xenQuota = (flag: string, name: string, text: string) => {
+    const key = Object.hasOwn(QUOTA_NAMES, name) ? QUOTA_NAMES[name] : name === 'permissions' ? QUOTA_NAMES['node-permissions'] : undefined;
+    if (key === undefined || !/^\d{1,10}$/.test(text)) throw new Error(`bad ${flag} ${JSON.stringify(text)}`);
+    limits[key] = Number(text) === 0 ? Infinity : Number(text);
+  };
+  for (const [flag, name] of Object.entries(XEN_QUOTA_FLAGS)) {
+    const v = values[flag as keyof typeof XEN_QUOTA_FLAGS];
+    if (v !== undefined) xenQuota(`--${flag}`, name, v);
+  }
+  for (const q of values['xen-quota'] ?? []) {
+    const m = /^([a-z-]+)=(.*)$/.exec(q);
+    if (!m) throw new Error(`bad -Q ${JSON.stringify(q)} (NAME=VALUE)`);
+    xenQuota('-Q', m[1]!, m[2]!);
   }
   const dataDir = values['data-dir'];
   if (dataDir === '') throw new Error('--data-dir needs a directory');
@@ -183,7 +243,13 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
   if (historyRetention.bytes === 0) throw new Error('--history-retention-bytes must be positive');
   const idle = values['turn-idle-ms'];
   if (idle !== undefined && !/^[1-9]\d{0,8}$/.test(idle)) throw new Error(`--turn-idle-ms must be a positive number of milliseconds`);
+  const requestIdle = values['request-idle-ms'];
+  if (requestIdle !== undefined && !/^\d{1,9}$/.test(requestIdle)) throw new Error('--request-idle-ms must be a number of milliseconds (0 = never)');
+  const dropLog = values['drop-log-ms'];
+  if (dropLog !== undefined && !/^[1-9]\d{0,8}$/.test(dropLog)) throw new Error('--drop-log-ms must be a positive number of milliseconds');
   return {
+    requestIdleMs: requestIdle === undefined ? undefined : Number(requestIdle),
+    dropLogMs: dropLog === undefined ? undefined : Number(dropLog),
     dataDir,
     sync,
     idleExit,
@@ -206,6 +272,8 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       ...(historyBytes === undefined ? {} : { bytes: historyBytes }),
     },
     historyRetention,
+    xenTakeOver: values['live-update']!,
+    pidFile: values['pid-file'],
   };
 }
 

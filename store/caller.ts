@@ -7,17 +7,21 @@
  * - `target`: after SET_TARGET, the domain this one acts for (stub domains, spec §6.5).
  * - `readOnly`: a `socket_ro` connection: the write bit is masked out of every permission
  *   computation, as cxenstored did up to Xen 4.14 (spec §1.1), privileged or not.
+ * - `features`: the Xen 4.22 feature bits of the caller's domain (protocol/feature.ts), fixed at
+ *   INTRODUCE; undefined for a socket connection, which has every offered one (cxenstored
+ *   `feature_available`: no domain => `XENSTORE_FEATURES`).
  */
 export interface Caller {
   readonly domid: number;
   readonly privileged: boolean;
   readonly target?: number | undefined;
   readonly readOnly?: boolean | undefined;
+  readonly features?: number | undefined;
 }
 
 export const DOM0: Caller = Object.freeze({ domid: 0, privileged: true });
 
-/** `guest(domid)` is an unprivileged caller acting as that domain. */
-export function guest(domid: number, target?: number): Caller {
-  return Object.freeze({ domid, privileged: false, target });
+/** `guest(domid, target, features)` is an unprivileged caller acting as that domain. */
+export function guest(domid: number, target?: number, features?: number): Caller {
+  return Object.freeze({ domid, privileged: false, target, features });
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DOM0, guest, type Caller } from './caller.js';
 import { checkStore } from './check.js';
-import { applyDeltas, decodeDelta, deltaOf, encodeDelta, type Delta } from './delta.js';
+import { applyDeltas, applySpan, decodeDelta, deltaOf, encodeDelta, type Delta } from './delta.js';
 import { forgetDomain } from './domain-cleanup.js';
 import { XsError } from '../protocol/index.js';
 import { DEFAULT_LIMITS } from './limits.js';
@@ -41,7 +41,10 @@ describe('deltas (the write-ahead log records)', () => {
           if (next === s) return;
           // Through the record codec, as the log does; guided by the changes when they are given.
           const d = decodeDelta(encodeDelta(deltaOf(s, next, changes?.map((c) => c.path))));
-          expect(applyDeltas(s, [d]).root).toEqual(next.root);
+          const one = applyDeltas(s, [d]);
+          expect(one.root).toEqual(next.root);
+          // Counted as the ops go, not recounted: the same as the live store's own count.
+          expect(one.quota.equals(next.quota)).toBe(true);
           log.push(d);
           s = next;
         };
@@ -73,6 +76,14 @@ describe('deltas (the write-ahead log records)', () => {
         expect(replayed.special).toEqual(s.special);
         expect(replayed.quota.equals(s.quota)).toBe(true);
         expect(replayed.root).toEqual(s.root);
+        // One delta for the whole span (a live update's pre-copy) gives the same version.
+        if (s !== start) {
+          const spanned = applySpan(start, decodeDelta(encodeDelta(deltaOf(start, s))));
+          expect(checkStore(spanned)).toEqual([]);
+          expect(spanned.generation).toBe(s.generation);
+          expect(spanned.quota.equals(s.quota)).toBe(true);
+          expect(spanned.root).toEqual(s.root);
+        }
       }),
       { numRuns: 150 },
     );

@@ -41,46 +41,69 @@ export class XsNode {
    * is rebuilt), never under-approximate, and updates keep it in O(1): a new child ORs its summary in.
    */
   readonly domains: number;
+  /**
+   * Bytes of this node's child list as Xen keeps it (each name and its NUL: cxenstored's
+   * `childlen`), which counts against the node-size quota (spec §10; `limits.ts` `valueSize`).
+   * Kept up to date in O(1) by `withChild` / `withoutChild`.
+   */
+  readonly childBytes: number;
+  /**
+   * The sorted child names, made on the first listing of this version and kept: a node is
+   * immutable, so listing it again (DIRECTORY, every page of DIRECTORY_PART) costs nothing more
+   * (issue 18: a listing of 100,000 children was sorted again for every page).
+   */
+  private names: readonly string[] | undefined;
 
   constructor(
     readonly value: string,
     readonly perms: Perms,
     readonly children: Children,
     domains?: number,
+    childBytes?: number,
   ) {
-    if (domains === undefined) {
+    if (domains === undefined || childBytes === undefined) {
       // Built whole (snapshot load, a new path): once per node, so a bulk build stays O(nodes).
-      domains = permsBits(perms);
-      for (const child of children.values()) domains |= child.domains;
+      let bits = permsBits(perms);
+      let bytes = 0;
+      for (const [name, child] of children) {
+        bits |= child.domains;
+        bytes += name.length + 1;
+      }
+      domains ??= bits;
+      childBytes ??= bytes;
     }
     this.domains = domains;
+    this.childBytes = childBytes;
+    this.names = undefined;
   }
 
   /** `leaf(value, perms)` is a node without children; all such nodes share one empty map. */
   static leaf(value: string, perms: Perms): XsNode {
-    return new XsNode(value, perms, NO_CHILDREN, permsBits(perms));
+    return new XsNode(value, perms, NO_CHILDREN, permsBits(perms), 0);
   }
 
   /** Same node when the value is unchanged. */
   withValue(value: string): XsNode {
-    return value === this.value ? this : new XsNode(value, this.perms, this.children, this.domains);
+    return value === this.value ? this : new XsNode(value, this.perms, this.children, this.domains, this.childBytes);
   }
 
   /** Same node when the list is the same object (callers pass shared lists when unchanged). */
   withPerms(perms: Perms): XsNode {
-    return perms === this.perms ? this : new XsNode(this.value, perms, this.children, this.domains | permsBits(perms));
+    return perms === this.perms ? this : new XsNode(this.value, perms, this.children, this.domains | permsBits(perms), this.childBytes);
   }
 
   /** Same node when `child` is already there, by reference. */
   withChild(name: string, child: XsNode): XsNode {
     const children = this.children.set(name, child);
-    return children === this.children ? this : new XsNode(this.value, this.perms, children, this.domains | child.domains);
+    if (children === this.children) return this;
+    const bytes = children.size === this.children.size ? this.childBytes : this.childBytes + name.length + 1;
+    return new XsNode(this.value, this.perms, children, this.domains | child.domains, bytes);
   }
 
   /** Same node when there is no such child. */
   withoutChild(name: string): XsNode {
     const children = this.children.delete(name);
-    return children === this.children ? this : new XsNode(this.value, this.perms, children, this.domains);
+    return children === this.children ? this : new XsNode(this.value, this.perms, children, this.domains, this.childBytes - name.length - 1);
   }
 
   /**
@@ -88,8 +111,8 @@ export class XsNode {
    * default daemon) does (spec §4.1). An order that is a function of the set, not of history,
    * means merged transactions never have to reconcile two insertion orders.
    */
-  childNames(): string[] {
-    return [...this.children.keys()].sort(byteOrder);
+  childNames(): readonly string[] {
+    return (this.names ??= Object.freeze([...this.children.keys()].sort(byteOrder)));
   }
 }
 

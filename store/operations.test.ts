@@ -627,9 +627,21 @@ describe('quotas', () => {
   function fill(s: Store, domid: number, total: number): Store {
     const c = guest(domid);
     let i = 0;
+    const subdirs = new Set<number>();
     const dir = `/local/domain/${domid}/f`;
     s = apply(s, c, mk(dir));
-    while (owned(s.quota, domid) < total) s = apply(s, c, wr(`${dir}/${i++}`, ''));
+    // One node per step. A directory's child names count against the node size (2048 bytes, as
+    // cxenstored's record), so past 400 names the nodes go into subdirectories of 300.
+    while (owned(s.quota, domid) < total) {
+      const j = i - 400;
+      if (j >= 0 && j % 300 === 0 && !subdirs.has(j)) {
+        subdirs.add(j);
+        s = apply(s, c, mk(`${dir}/s${j / 300}`));
+        continue;
+      }
+      s = apply(s, c, wr(j < 0 ? `${dir}/${i}` : `${dir}/s${Math.floor(j / 300)}/${i}`, ''));
+      i++;
+    }
     expect(owned(s.quota, domid)).toBe(total);
     return s;
   }
@@ -759,5 +771,47 @@ describe('read-only connections', () => {
     }
     rows.push([ro(DOM0), sp('@releaseDomain', 'n0'), 'EACCES'], [ro(DOM0), gp('@releaseDomain'), perms('n0')]);
     run(W, rows);
+  });
+});
+
+describe('child names count against the node size (issue 18, cxenstored childlen)', () => {
+  const name = (i: number): string => `${'x'.repeat(1000)}${i}`;
+
+  it("a guest cannot grow a node's value and child names past 2048 bytes; dom0 can", () => {
+    let s = apply(W, g5, mk('/local/domain/5/big'));
+    // The first child is let in whatever its length (any valid path can be made), the second
+    // 1002-byte name crosses 2048 with it.
+    s = run(s, [
+      [g5, wr(`/local/domain/5/big/${name(0)}`, ''), 'OK'],
+      [g5, wr(`/local/domain/5/big/${name(1)}`, ''), 'OK'],
+      [g5, wr(`/local/domain/5/big/${name(2)}`, ''), 'ENOSPC'],
+      [g5, mk(`/local/domain/5/big/${name(2)}`), 'ENOSPC'],
+      [g5, wr('/local/domain/5/big/short', ''), 'OK'],
+      // The node's own value must fit beside its child names too.
+      [g5, wr('/local/domain/5/big', 'v'.repeat(100)), 'ENOSPC'],
+      [g5, wr('/local/domain/5/big', 'v'.repeat(30)), 'OK'],
+      [DOM0, wr(`/local/domain/5/big/${name(3)}`, ''), 'OK'],
+    ]);
+    const big = lookup(s.root, ['local', 'domain', '5', 'big'])!;
+    expect(big.childBytes).toBe(2 * 1002 + 1002 + 'short'.length + 1);
+    // Removing a child gives its bytes back.
+    s = run(s, [
+      [g5, rm(`/local/domain/5/big/${name(1)}`), 'OK'],
+      [g5, rm(`/local/domain/5/big/${name(3)}`), 'OK'],
+      [g5, wr(`/local/domain/5/big/${name(2)}`, ''), 'OK'],
+    ]);
+    expect(lookup(s.root, ['local', 'domain', '5', 'big'])!.childBytes).toBe(2 * 1002 + 6);
+  });
+
+  it('a listing is made once per node version and kept on the node', () => {
+    const s = apply(W, DOM0, wr('/l/b', ''), wr('/l/a', ''));
+    const node = lookup(s.root, ['l'])!;
+    const first = node.childNames();
+    expect(first).toEqual(['a', 'b']);
+    expect(node.childNames()).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    const next = lookup(apply(s, DOM0, wr('/l/c', '')).root, ['l'])!;
+    expect(next.childNames()).toEqual(['a', 'b', 'c']);
+    expect(next.childNames()).not.toBe(first);
   });
 });

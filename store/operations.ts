@@ -4,7 +4,7 @@ import { XsError } from '../protocol/index.js';
 import type { Limits } from './limits.js';
 import { XsNode } from './node.js';
 import { isSpecialName, parseNodePath, type NodePath, type SpecialName } from './path.js';
-import { check, lacks, Need, parsePerms, samePerms, withOwner, type Perms } from './perms.js';
+import { check, grantable, lacks, Need, parsePerms, samePerms, withOwner, type Perms } from './perms.js';
 import { addAll, adjust, owned } from './quota.js';
 import { OK, type Change, type StoreReply, type StoreRequest } from './request.js';
 import type { Store } from './store.js';
@@ -98,6 +98,8 @@ function create(
   const ancestor = lookup(s.root, p.segs, k)!;
   check(ancestor.perms, caller, Need.WRITE);
   checkValue(caller, limits, value);
+  // A first child is let in whatever its name's length: any valid path (spec §3.3) can be made.
+  if (ancestor.childBytes > 0) checkRecord(caller, limits, ancestor.value.length, ancestor.childBytes + p.segs[k]!.length + 1);
   const created = p.segs.length - k;
   if (!caller.privileged && owned(s.quota, caller.domid) + created > limits.nodes) {
     throw new XsError('ENOSPC', `domain ${caller.domid} owns ${limits.nodes} nodes`);
@@ -116,13 +118,27 @@ function checkValue(caller: Caller, limits: Limits, value: string): void {
   }
 }
 
+/**
+ * A node's record, its value and its child names, must fit the node-size quota when an
+ * unprivileged domain makes it grow: cxenstored counts `childlen` in the 2 KB record it checks
+ * (`write_node_raw`, ENOSPC; spec §10). Issue 18: without it, 990 children with 1,994-byte names
+ * made one node a 2 MB listing within every other quota.
+ */
+function checkRecord(caller: Caller, limits: Limits, valueBytes: number, childBytes: number): void {
+  if (!caller.privileged && valueBytes + childBytes > limits.valueSize) {
+    throw new XsError('ENOSPC', `node larger than ${limits.valueSize} bytes with its child names`);
+  }
+}
+
 const write: Operation<{ op: 'write'; path: string; value: string }> = (s, caller, limits, req, parsed) => {
   const p = parsed ?? parseNodePath(req.path, caller.domid, limits.pathMax);
   const k = deepestExisting(s.root, p.segs);
   const changes: readonly Change[] = [{ path: p.path, kind: 'set' }];
   if (k < p.segs.length) return { ...create(s, caller, limits, p, k, req.value), reply: OK, changes };
-  check(lookup(s.root, p.segs)!.perms, caller, Need.WRITE);
+  const node = lookup(s.root, p.segs)!;
+  check(node.perms, caller, Need.WRITE);
   checkValue(caller, limits, req.value);
+  if (node.childBytes > 0) checkRecord(caller, limits, req.value.length, node.childBytes);
   // Writing the same value again still fires (spec §7.2), though the store is unchanged.
   return { store: updated(s, update(s.root, p.segs, k, (n) => n.withValue(req.value))!), reply: OK, changes };
 };
@@ -160,7 +176,7 @@ const rm: Operation<{ op: 'rm'; path: string }> = (s, caller, limits, req, parse
 const setPerms: Operation<{ op: 'set-perms'; path: string; perms: readonly string[] }> = (s, caller, limits, req, parsed) => {
   const name = special(req.path);
   const p = name === undefined ? (parsed ?? parseNodePath(req.path, caller.domid, limits.pathMax)) : undefined;
-  const wanted = parsePerms(req.perms);
+  const wanted = grantable(parsePerms(req.perms), caller);
   const node = p === undefined ? undefined : lookup(s.root, p.segs);
   if (p !== undefined && node === undefined) throw missing(s, caller, p, Need.WRITE);
   const current = node?.perms ?? s.special[name!];

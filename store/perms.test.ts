@@ -7,6 +7,7 @@ import {
   Need,
   check,
   formatPerms,
+  grantable,
   has,
   lacks,
   parsePerms,
@@ -191,5 +192,26 @@ describe('withOwner / withoutDomain / samePerms', () => {
     expect(samePerms(P('n0'), P('n1'))).toBe(false);
     const p = P('b5');
     expect(samePerms(p, p)).toBe(true);
+  });
+});
+
+describe('DOMID_ANY (32757, Xen 4.22)', () => {
+  it('an entry for it matches every domain; the first matching entry decides', () => {
+    expect(rights(P('n0', 'r32757'), guest(5))).toBe(R);
+    expect(rights(P('n0', 'b32757'), guest(9, 3))).toBe(R | W);
+    expect(rights(P('n0', 'n5', 'r32757'), guest(5))).toBe(0);
+    expect(rights(P('n0', 'r32757', 'n5'), guest(5))).toBe(R);
+    expect(rights(P('n0', 'r32757'), { domid: 5, privileged: false, readOnly: true })).toBe(R);
+  });
+
+  it('grantable: kept with the feature (or privileged), dropped without, never the owner', () => {
+    const list = P('n5', 'r32757', 'w6');
+    expect(grantable(list, guest(5))).toBe(list);
+    expect(grantable(list, guest(5, undefined, 8))).toBe(list);
+    expect(grantable(list, DOM0)).toBe(list);
+    expect(formatPerms(grantable(list, guest(5, undefined, 4)))).toEqual(['n5', 'w6']);
+    const none = P('n5', 'w6');
+    expect(grantable(none, guest(5, undefined, 0))).toBe(none);
+    expect(codeOf(() => grantable(P('r32757'), DOM0))).toBe('EINVAL');
   });
 });

@@ -1,4 +1,4 @@
-import { XsError } from '../protocol/index.js';
+import { DOMID_ANY, Feature, XsError } from '../protocol/index.js';
 import type { Caller } from './caller.js';
 
 /**
@@ -29,7 +29,8 @@ export const DOM0_ONLY: Perms = Object.freeze([Object.freeze({ access: 'n', domi
 /**
  * `rights(perms, caller)` is the set of `Need` bits the caller holds on a node (spec §6.2):
  * privileged callers and the owner (or the owner's controller after SET_TARGET) hold everything;
- * otherwise the first ACL entry naming the caller or its target decides (cxenstored), else entry 0.
+ * otherwise the first ACL entry naming the caller, its target or DOMID_ANY decides (cxenstored
+ * 4.22 `perm_for_conn`: DOMID_ANY names every domain), else entry 0.
  * A read-only connection never holds WRITE (cxenstored up to 4.14).
  */
 export function rights(perms: Perms, caller: Caller): number {
@@ -41,7 +42,7 @@ export function rights(perms: Perms, caller: Caller): number {
     r = BITS[perms[0]!.access];
     for (let i = 1; i < perms.length; i++) {
       const e = perms[i]!;
-      if (e.domid === caller.domid || (caller.target !== undefined && e.domid === caller.target)) {
+      if (e.domid === caller.domid || e.domid === DOMID_ANY || (caller.target !== undefined && e.domid === caller.target)) {
         r = BITS[e.access];
         break;
       }
@@ -117,4 +118,19 @@ export function withoutDomain(perms: Perms, domid: number): Perms {
   for (let i = 1; i < perms.length; i++) if (perms[i]!.domid === domid) found = true;
   if (!found) return perms;
   return Object.freeze(perms.filter((e, i) => i === 0 || e.domid !== domid));
+}
+
+/**
+ * `grantable(perms, caller)` is the list a SET_PERMS by `caller` may store, as to DOMID_ANY
+ * (Xen 4.22 `domain_alloc_permrefs`): its entries are kept only from a caller whose domain has the
+ * DOMID_ANY feature (the privileged always may); from another they would grant nothing (Xen keeps
+ * them marked ignored), so they are dropped. DOMID_ANY as the owner is EINVAL: cxenstored would
+ * make every domain the node's owner ("Xen tools will never set DOMID_ANY for a guest owned node").
+ * Same list when nothing is dropped.
+ */
+export function grantable(perms: Perms, caller: Caller): Perms {
+  if (perms[0]!.domid === DOMID_ANY) throw new XsError('EINVAL', 'DOMID_ANY cannot own a node');
+  if (caller.privileged || caller.features === undefined || (caller.features & Feature.DOMID_ANY) !== 0) return perms;
+  if (!perms.some((e) => e.domid === DOMID_ANY)) return perms;
+  return Object.freeze(perms.filter((e) => e.domid !== DOMID_ANY));
 }

@@ -550,6 +550,19 @@ describe('what a request observes (merge declines exactly when it changed)', () 
     expect(commitChecked(plain(W, DOM0, wr('/a/b', 'L')), tx, reqs)).toBe('merge');
   });
 
+  it.each<[string, StoreRequest, CommitPath]>([
+    // A guest's creation must fit beside its parent's child names (operations.ts `checkRecord`).
+    ["a guest's creation observes its parent's child names", wr('/local/domain/1/y', 'T'), 'replay'],
+    ["a guest's READ of a missing node does not", rd('/local/domain/1/y'), 'merge'],
+  ])('%s', (_name, req, want) => {
+    // /local/domain/1/s is dom0's: removing it changes the home's names, not guest 1's count.
+    const s = plain(W, DOM0, mk('/local/domain/1/s'), sp('/local/domain/1/s', 'n0'), mk('/local/domain/1/a'));
+    const reqs = [req, wr('/local/domain/1/a', 'T')]; // a write, so that it is not read-only
+    const tx = begin(s, g1);
+    for (const r of reqs) txCode(tx, r);
+    expect(commitChecked(plain(s, DOM0, rm('/local/domain/1/s')), tx, reqs)).toBe(want);
+  });
+
   it('reads inside a subtree the transaction created observe nothing', () => {
     const reqs = [wr('/a/x/y', 'T'), ls('/a/x'), rd('/a/x/y'), gp('/a/x'), wr('/c', 'T')];
     const tx = begin(W);

@@ -244,6 +244,11 @@ export class Transaction {
       // A missing node: its deepest existing ancestor's perms decide, and the child on the way
       // down was missing — unless the transaction removed that child itself (then it is written).
       s.what |= PERMS;
+      // An unprivileged creation is refused when the ancestor's value and child names outgrow the
+      // node size (operations.ts `checkRecord`): its outcome depends on them too.
+      // Only a creation checks that; any other request on a missing node fails or succeeds on
+      // the ancestor's perms alone.
+      if (!this.caller.privileged && (op === 'write' || op === 'mkdir')) s.what |= VALUE | CHILDREN;
       if (wholeAt !== k + 1) (s.absent ??= []).push(segs[k]!);
       return k;
     }
@@ -257,6 +262,10 @@ export class Transaction {
         break;
       case 'rm':
         what = n === 0 ? 0 : SUBTREE; // RM of / is EINVAL whatever the store holds
+        break;
+      case 'write':
+        // A guest's larger value must fit beside the node's child names (operations.ts `checkRecord`).
+        what = this.caller.privileged ? PERMS : PERMS | CHILDREN;
         break;
       default:
         what = PERMS;

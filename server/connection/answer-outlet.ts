@@ -17,6 +17,11 @@ export class AnswerOutlet implements Outlet {
   droppedEvents = 0;
   readonly queuedBytes = 0;
   readonly isBacklogged = false;
+
+  /** A gateway session was never another daemon's connection: it has no bytes to carry over. */
+  raw(): void {
+    throw new Error('a gateway session has no byte stream');
+  }
   private readonly disk: DurabilityHold<Answer> | undefined;
 
   constructor(

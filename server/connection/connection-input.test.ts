@@ -24,12 +24,15 @@ class Peer extends EventEmitter implements Transport {
   }
 }
 
-function setup() {
+function setup(idleMs?: number, onFrame?: () => void) {
   const owner = { state: 'open' as ConnectionState };
   const peer = new Peer();
   const taken: number[] = [];
   let admit: Admission<typeof owner> | undefined;
-  const input = new ConnectionInput(owner, peer, (_o, f: Frame) => taken.push(f.header.reqId), () => admit);
+  const input = new ConnectionInput(owner, peer, (_o, f: Frame) => {
+    taken.push(f.header.reqId);
+    onFrame?.();
+  }, () => admit, false, idleMs);
   return { owner, peer, taken, input, setAdmission: (a: typeof admit) => (admit = a) };
 }
 
@@ -115,5 +118,46 @@ describe('ConnectionInput', () => {
     peer.emit('data', header);
     expect(taken).toEqual([]);
     expect(peer.destroyed?.message).toMatch(/oversized request \(4097 bytes\)/);
+  });
+
+  it('closes a connection whose request stays half-sent with no byte for the idle interval (issue 18)', async () => {
+    const { peer, taken } = setup(200);
+    const req = request(1);
+    peer.emit('data', req.subarray(0, 8));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(peer.destroyed).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(peer.destroyed?.message).toMatch(/half-sent/);
+    expect(taken).toEqual([]);
+  });
+
+  it('never times out a slow sender that keeps sending, nor a client with nothing half-sent', async () => {
+    const { peer, taken } = setup(200);
+    const req = request(1);
+    // 19 bytes, one every 15 ms: 285 ms in all, longer than the interval.
+    for (let i = 0; i < req.length; i++) {
+      peer.emit('data', req.subarray(i, i + 1));
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    expect(taken).toEqual([1]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(peer.destroyed).toBeUndefined();
+  });
+
+  it('takes a pipeline of slow requests in slices, letting the loop turn between them (issue 18)', async () => {
+    const busy = () => {
+      const t0 = performance.now();
+      while (performance.now() - t0 < 1) {
+        // each request costs 1 ms
+      }
+    };
+    const { peer, taken } = setup(undefined, busy);
+    peer.emit('data', Buffer.concat(Array.from({ length: 20 }, (_, i) => request(i + 1))));
+    // At most a slice's worth (2 ms, so 3 requests of 1 ms) before the loop gets its turn.
+    expect(taken.length).toBeLessThanOrEqual(3);
+    expect(peer.reading).toBe(false);
+    for (let i = 0; i < 500 && taken.length < 20; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(taken).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(peer.reading).toBe(true);
   });
 });

@@ -9,6 +9,15 @@ import type { Transport } from '../transport/index.js';
  */
 export type Admission<C> = (owner: C, type: number) => boolean;
 
+/** Default for `--request-idle-ms`: how long a half-received request may wait for its next byte. */
+export const REQUEST_IDLE_MS = 30_000;
+
+/**
+ * The most a connection's pipelined requests may hold the event loop in one go before the others
+ * get their turn (issue 18: 16 guests listing a huge directory pushed others to p99 272 ms).
+ */
+export const SLICE_MS = 2;
+
 /** What the output and the disk hold see of the input: they pause it while output is backed up. */
 export interface PausableInput {
   readonly paused: boolean;
@@ -25,6 +34,12 @@ export interface PausableInput {
  * - `awaitReply(done)`: a request's handler has not finished, and its reply must come first;
  * - `admission`: live update defers requests while it hands over;
  * - `throttle(ms)`: its domain spent its disk budget (server/quotas/disk-budget.ts).
+ *
+ * A request left half-sent (a partial header or payload) with no byte for `idleMs` closes the
+ * connection (issue 18, slow loris: 1,000 connections holding half a header each were kept
+ * forever). Only silence counts: a client sending slowly, or one whose requests wait because we
+ * stopped reading it, is never timed out. cxenstored and oxenstored have no such timer (a
+ * guest's ring costs them nothing while idle; a socket costs us a descriptor and a buffer).
  */
 export class ConnectionInput<C extends Lifecycle> implements PausableInput {
   private readonly decoder: FrameDecoder | RequestQueue;
@@ -33,6 +48,11 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
   private awaiting = false;
   /** Not read until the domain's disk budget has tokens again (`throttle`). */
   private throttled = false;
+  /** Armed while a request is half-received (`idleMs`); refreshed by every byte. */
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly idleMs: number;
+  /** Its slice was used up (`SLICE_MS`): the rest waits for the next turn of the loop. */
+  private sliced = false;
 
   constructor(
     private readonly owner: C,
@@ -42,7 +62,10 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
     private readonly admission: () => Admission<C> | undefined,
     /** Requests come whole (`submit`), not as bytes from the transport. */
     whole = false,
+    /** How long a half-received request may wait for its next byte; 0: forever. */
+    idleMs: number | undefined = REQUEST_IDLE_MS,
   ) {
+    this.idleMs = idleMs ?? REQUEST_IDLE_MS;
     if (whole) {
       this.decoder = new RequestQueue();
       return;
@@ -51,7 +74,52 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
     transport.on('data', (chunk: Buffer) => {
       decoder.push(chunk);
       this.pump();
+      this.watchPartial();
     });
+    transport.on('close', () => clearTimeout(this.idleTimer));
+  }
+
+  private yieldSlice(): void {
+    this.sliced = true;
+    this.transport.pause();
+    setImmediate(() => {
+      this.sliced = false;
+      if (this.owner.state !== 'open') return;
+      if (!this.stopped && !this.throttled) this.transport.resume();
+      this.pump();
+    });
+  }
+
+  /** Arms (or pushes back) the idle timer while bytes of an unfinished request are held. */
+  private watchPartial(): void {
+    if (this.idleMs <= 0 || this.owner.state !== 'open') return;
+    if (this.decoder.buffered() === 0) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    } else if (this.idleTimer === undefined) {
+      // Up to a quarter later, at random: 1,000 connections stalled at once are closed over a
+      // spread of time, not all in one turn of the loop while others wait.
+      this.idleTimer = setTimeout(() => this.idleExpired(), this.idleMs + Math.floor(Math.random() * (this.idleMs / 4)));
+      this.idleTimer.unref();
+    } else {
+      this.idleTimer.refresh();
+    }
+  }
+
+  private idleExpired(): void {
+    this.idleTimer = undefined;
+    if (this.owner.state !== 'open' || this.decoder.buffered() === 0) return;
+    // What we hold waits for us, not for the client: whole requests we have not taken yet.
+    if (this.stopped || this.throttled || this.awaiting || this.sliced || this.decoder.peekType() !== undefined && this.wholeRequestHeld()) {
+      this.watchPartial();
+      return;
+    }
+    this.transport.destroy(new Error(`request left half-sent for ${this.idleMs} ms`));
+  }
+
+  /** A whole request is waiting in the decoder (deferred by live update's admission). */
+  private wholeRequestHeld(): boolean {
+    return this.admission() !== undefined;
   }
 
   /** `submit(frame)` takes one whole request (a gateway session's) as if it had just arrived. */
@@ -129,9 +197,14 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
     this.pump();
   }
 
-  /** Takes the requests waiting in the decoder, as long as nothing stops it. */
+  /**
+   * Takes the requests waiting in the decoder, as long as nothing stops it, for at most
+   * `SLICE_MS`: then it stops reading and goes on at the next turn of the loop (`setImmediate`,
+   * after every other client's pending I/O), so that no client holds the loop while others wait.
+   */
   pump(): void {
-    while (!this.stopped && !this.throttled && !this.awaiting && this.owner.state === 'open') {
+    const start = performance.now();
+    while (!this.stopped && !this.throttled && !this.awaiting && !this.sliced && this.owner.state === 'open') {
       const admit = this.admission();
       if (admit !== undefined) {
         const type = this.decoder.peekType();
@@ -140,6 +213,7 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
       const f = this.decoder.next();
       if (f === undefined) break;
       this.onFrame(this.owner, f);
+      if (performance.now() - start > SLICE_MS && this.decoder.buffered() > 0) this.yieldSlice();
     }
     if (this.decoder.error !== undefined) {
       // Spec §1.3: a header announcing more than 4096 bytes kills the connection (cxenstored);

@@ -29,6 +29,8 @@ export interface ConnectionHooks {
   readonly flushes: FlushScheduler;
   /** Set when persistence is on: replies and events wait for the commits they may reflect. */
   readonly gate: OutputGate | undefined;
+  /** How long a half-received request may wait for its next byte (connection-input.ts); 0: forever. */
+  readonly requestIdleMs?: number | undefined;
 }
 
 let nextId = 1;
@@ -63,7 +65,7 @@ export class Connection {
     hooks: ConnectionHooks,
     receiver?: AnswerReceiver,
   ) {
-    const input = (this.input = new ConnectionInput<Connection>(this, socket, hooks.onFrame, hooks.admission, receiver !== undefined));
+    const input = (this.input = new ConnectionInput<Connection>(this, socket, hooks.onFrame, hooks.admission, receiver !== undefined, hooks.requestIdleMs));
     const outlet = (this.outlet =
       receiver === undefined
         ? new FrameOutlet(this, socket, input, hooks.flushes, hooks.maxEvents, hooks.gate)
@@ -114,6 +116,11 @@ export class Connection {
   /** `event(path, token)` sends a watch event; false when it was dropped (the client is not reading). */
   event(path: string, token: string): boolean {
     return this.state === 'open' && this.outlet.event(path, token);
+  }
+
+  /** `resend(bytes)` queues bytes another daemon had left to send here (Xen's migration stream), as they are. */
+  resend(bytes: Buffer): void {
+    if (this.state === 'open') this.outlet.raw(bytes);
   }
 
   /** Sends the queued frames now (the flush scheduler does at the end of each turn). */

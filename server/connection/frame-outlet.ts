@@ -48,6 +48,10 @@ export class FrameOutlet implements Outlet {
     return true;
   }
 
+  raw(bytes: Buffer): void {
+    if (bytes.length > 0) this.output.queue(bytes);
+  }
+
   private send(frame: Buffer): void {
     if (this.disk !== undefined && this.disk.holdForDisk(frame, false)) return;
     this.output.queue(frame);

@@ -11,6 +11,11 @@ export interface Outlet {
   fail(request: RequestId, code: XsErrorCode): void;
   /** A watch event; false when it was dropped because the client is not reading. */
   event(path: string, token: string): boolean;
+  /**
+   * Bytes another daemon had left to send on this connection (Xen's migration stream): sent as
+   * they are, before any answer of ours. Only a byte stream has them.
+   */
+  raw(bytes: Buffer): void;
   /** Sends what was queued this turn (the flush scheduler calls it). */
   flush(): void;
   /** The transport took everything: the client is reading again. */

@@ -8,6 +8,8 @@ import type { DomainBudgets, Quotas } from '../quotas/index.js';
 import type { Fairness } from '../transactions/index.js';
 import type { WatchRegistry } from '../watches/index.js';
 import type { ConnDelivery, Outcome } from './outcome.js';
+import type { EventDrops } from './event-drops.js';
+import type { LoopMonitor } from './loop-monitor.js';
 
 /**
  * What request handling may use of the daemon, one port per handler family, each with only the
@@ -27,6 +29,8 @@ export interface Author {
 /** The tree operations (handlers/tree.ts): a request on the live store. */
 export interface TreePort {
   apply(caller: Caller, limits: Limits, req: StoreRequest, by?: Author): Outcome<StoreReply>;
+  /** A change outside a transaction, which may wait for the fairness turn to end. */
+  applyFor(conn: Connection, limits: Limits, req: StoreRequest): Outcome<StoreReply> | Promise<Outcome<StoreReply>>;
 }
 
 /** Transactions (handlers/transaction.ts): start on the live version, commit under the fairness turn. */
@@ -43,7 +47,7 @@ export interface WatchPort {
 
 /** Domain management (handlers/domain.ts, handlers/feature.ts). */
 export interface DomainPort {
-  readonly domains: Pick<Domains, 'get' | 'has'>;
+  readonly domains: Pick<Domains, 'get' | 'has' | 'featuresOf' | 'presetFeatures'>;
   introduce(domid: number, mfn: string, port: number): Promise<readonly ConnDelivery[]>;
   release(domid: number): readonly ConnDelivery[];
   setTarget(domain: Domain, target: number | undefined): void;
@@ -51,7 +55,9 @@ export interface DomainPort {
 
 /** GET_QUOTA / SET_QUOTA (handlers/quota.ts). */
 export interface QuotaPort {
-  readonly quotas: Pick<Quotas, 'names' | 'get' | 'set' | 'limitsFor'>;
+  readonly quotas: Pick<Quotas, 'names' | 'get' | 'set' | 'setEverywhere' | 'limitsFor'>;
+  /** Whether a domain exists for GET_QUOTA / SET_QUOTA: dom0, or an introduced one (else ENOENT). */
+  readonly domains: Pick<Domains, 'has'>;
 }
 
 /** Requests, commits by path, conflicts: what CONTROL `stats` reports and live update hands over. */
@@ -74,12 +80,15 @@ export interface ControlPort extends QuotaPort {
   readonly store: Store;
   readonly stats: Stats;
   readonly liveUpdate: LiveUpdateCommand | undefined;
+  readonly handBack: LiveUpdateCommand | undefined;
   readonly fairness: Pick<Fairness, 'stats'>;
   readonly connections: ReadonlySet<Connection>;
   readonly budgets: Pick<DomainBudgets<Connection>, 'get' | 'sockets'>;
   readonly descriptors: Pick<DescriptorReserve, 'guestCap' | 'refused'>;
   readonly domains: Pick<Domains, 'all' | 'has' | 'size'>;
   readonly watches: Pick<WatchRegistry<Connection>, 'count'>;
+  readonly drops: Pick<EventDrops, 'total'>;
+  readonly loop: Pick<LoopMonitor, 'report'>;
 }
 
 /** The dispatch itself (dispatch/process.ts): counting, the access log, event quotas. */
@@ -87,6 +96,8 @@ export interface DispatchPort extends QuotaPort {
   readonly log: Logger;
   readonly options: { readonly accessLog: boolean };
   readonly stats: Stats;
+  /** Dropped watch events: counted, and summed up in the log once per connection per interval. */
+  readonly drops: Pick<EventDrops, 'note' | 'total'>;
   touch(): void;
 }
 

@@ -82,12 +82,13 @@ function deliver(port: DispatchPort, d: ConnDelivery): void {
 }
 
 /**
- * Counts an event dropped for `conn` and logs the first and every thousandth: whoever makes
- * events be dropped (a watcher that does not read, a huge token) must not flood the log.
+ * Counts an event dropped for `conn`, in O(1): the log gets one summary line per connection per
+ * interval (event-drops.ts), so whoever makes events be dropped (a watcher that does not read, a
+ * huge token) cannot flood the log or slow the writers that fire the events (issue 18).
  */
 function dropped(port: DispatchPort, conn: Connection, path: string, why: string, count: boolean): void {
-  const n = count ? ++conn.droppedEvents : conn.droppedEvents;
-  if (n === 1 || n % 1000 === 0) port.log.warn({ conn: conn.id, path, dropped: n }, why);
+  if (count) conn.droppedEvents++;
+  port.drops.note(conn, path, why);
 }
 
 function failed(port: DispatchPort, conn: Connection, frame: Frame, e: unknown): void {

@@ -14,6 +14,8 @@ export interface Domain {
   readonly socketPath: string;
   readonly server: Server;
   readonly connections: Set<Connection>;
+  /** Xen 4.22 feature bits (protocol/feature.ts), fixed at INTRODUCE (SET_FEATURE before it). */
+  readonly features: number;
   /** SET_TARGET: the domain this one acts for (spec §6.5). */
   target: number | undefined;
 }

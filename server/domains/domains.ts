@@ -3,6 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Connection } from '../connection/index.js';
 import type { Domain } from './domain.js';
+import { OFFERED_FEATURES } from '../../protocol/index.js';
 import { listenUnix } from '../transport/index.js';
 
 /**
@@ -11,6 +12,8 @@ import { listenUnix } from '../transport/index.js';
  */
 export class Domains {
   private readonly byId = new Map<number, Domain>();
+  /** SET_FEATURE of domains not introduced yet: at most one entry per domid (16 bits). */
+  private readonly preset = new Map<number, number>();
 
   constructor(
     private readonly rundir: string,
@@ -34,6 +37,19 @@ export class Domains {
   /** Introduced domains: each holds a listening socket's descriptor. */
   get size(): number {
     return this.byId.size;
+  }
+
+  /**
+   * `presetFeatures(domid, bits)` records the feature bits a domain will have when introduced
+   * (Xen 4.22 SET_FEATURE, which is EBUSY once it is); the caller has checked both.
+   */
+  presetFeatures(domid: number, bits: number): void {
+    this.preset.set(domid, bits);
+  }
+
+  /** `featuresOf(domid)` is an introduced domain's feature bits, or those preset for it, or undefined. */
+  featuresOf(domid: number): number | undefined {
+    return this.byId.get(domid)?.features ?? this.preset.get(domid);
   }
 
   /** `socketPath(domid)` is where a domain's connections arrive. */
@@ -60,7 +76,9 @@ export class Domains {
    * then listens on the socket file; live update's next process listens on the descriptor the
    * previous process opened (`domain.server.listen({ fd })`) once it may accept.
    */
-  adopt(domid: number, mfn: string, port: number): Domain {
+  adopt(domid: number, mfn: string, port: number, features?: number): Domain {
+    const preset = this.preset.get(domid);
+    this.preset.delete(domid);
     const domain: Domain = {
       domid,
       mfn,
@@ -68,6 +86,7 @@ export class Domains {
       socketPath: this.socketPath(domid),
       server: createServer(),
       connections: new Set<Connection>(),
+      features: features ?? preset ?? OFFERED_FEATURES,
       target: undefined,
     };
     domain.server.on('connection', (s) => this.accept(domain, s));
@@ -79,6 +98,7 @@ export class Domains {
 
   /** `release(domid)` closes the domain's socket and connections and forgets it. */
   release(domid: number): Domain | undefined {
+    this.preset.delete(domid);
     const domain = this.byId.get(domid);
     if (domain === undefined) return undefined;
     this.byId.delete(domid);

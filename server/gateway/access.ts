@@ -1,5 +1,6 @@
 import { HttpError } from './errors.js';
 import { unauthorized, type Identity } from './identity.js';
+import type { AnonymousAccess } from './settings.js';
 
 /**
  * Who may call a route, declared on the route (`config: { access }`) and decided in the gateway's
@@ -14,12 +15,7 @@ import { unauthorized, type Identity } from './identity.js';
 export const ACCESS = ['public', 'read', 'token', 'privileged'] as const;
 export type Access = (typeof ACCESS)[number];
 
-/**
- * What a client without credentials may do (`--http-anonymous`): `none` (the default), or `read`
- * as an unprivileged domain that no permission can name (identity.ts `ANONYMOUS_DOMID`).
- */
-export const ANONYMOUS_ACCESS = ['none', 'read'] as const;
-export type AnonymousAccess = (typeof ANONYMOUS_ACCESS)[number];
+export { ANONYMOUS_ACCESS, type AnonymousAccess } from './settings.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

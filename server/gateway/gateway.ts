@@ -38,7 +38,7 @@ export class Gateway {
     }
     if (identity.kind === 'guest') {
       // SET_TARGET may have changed since the session was made (spec §6.5).
-      s.conn.caller = callerOf(identity, this.daemon.domains.get(identity.domid)?.target);
+      s.conn.caller = callerOf(identity, this.daemon.domains.get(identity.domid));
     }
     return s;
   }
@@ -67,8 +67,8 @@ export class Gateway {
    * not share a connection's transaction quota.
    */
   async withSession<T>(identity: Identity, fn: (s: Session) => Promise<T>): Promise<T> {
-    const target = identity.kind === 'guest' ? this.daemon.domains.get(identity.domid)?.target : undefined;
-    const s = new Session(this.daemon, 'http', callerOf(identity, target));
+    const domain = identity.kind === 'guest' ? this.daemon.domains.get(identity.domid) : undefined;
+    const s = new Session(this.daemon, 'http', callerOf(identity, domain));
     try {
       return await fn(s);
     } finally {

@@ -52,6 +52,6 @@ describe('Tokens', () => {
     expect(callerOf({ kind: 'anonymous' })).toEqual({ domid: ANONYMOUS_DOMID, privileged: false, readOnly: true });
     expect(ANONYMOUS_DOMID).toBeGreaterThan(0xffff);
     expect(callerOf({ kind: 'dom0' })).toMatchObject({ domid: 0, privileged: true });
-    expect(callerOf({ kind: 'guest', domid: 4 }, 2)).toMatchObject({ domid: 4, privileged: false, target: 2 });
+    expect(callerOf({ kind: 'guest', domid: 4 }, { target: 2, features: 4 })).toMatchObject({ domid: 4, privileged: false, target: 2, features: 4 });
   });
 });

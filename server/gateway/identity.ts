@@ -31,11 +31,14 @@ export const ANONYMOUS_DOMID = 0x10000;
  */
 const ANONYMOUS_CALLER: Caller = Object.freeze({ domid: ANONYMOUS_DOMID, privileged: false, readOnly: true });
 
-/** `callerOf(identity, target)` is the store's Caller; `target` is a guest's SET_TARGET, if any. */
-export function callerOf(identity: Identity, target?: number): Caller {
+/**
+ * `callerOf(identity, domain)` is the store's Caller; `domain` is the guest's introduced domain, if
+ * any: its SET_TARGET and its Xen 4.22 features apply to its HTTP clients as to its socket ones.
+ */
+export function callerOf(identity: Identity, domain?: { readonly target: number | undefined; readonly features: number }): Caller {
   if (identity.kind === 'anonymous') return ANONYMOUS_CALLER;
   if (identity.kind === 'dom0') return DOM0;
-  return guest(identity.domid, target);
+  return guest(identity.domid, domain?.target, domain?.features);
 }
 
 /** A stable key per identity, for pooling one session per identity. */

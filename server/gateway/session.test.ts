@@ -15,7 +15,7 @@ import { Daemon } from '../daemon.js';
 import { Quotas } from '../quotas/index.js';
 import { Gateway } from './gateway.js';
 import { Tokens } from './identity.js';
-import { buildApp } from './index.js';
+import { buildApp } from './app.js';
 import { payloadOf, Session } from './session.js';
 
 let rundir: string;

@@ -92,7 +92,7 @@ export class WsEndpoint {
   private serve(ws: WebSocket, identity: Identity): void {
     const daemon = this.gw.daemon;
     const domain = identity.kind === 'guest' ? daemon.domains.get(identity.domid) : undefined;
-    const caller = callerOf(identity, domain?.target);
+    const caller = callerOf(identity, domain);
     // The limits of the domain the client acts as (an anonymous client: the unprivileged defaults).
     const domid = caller.domid;
     const limit = () => daemon.quotas.limitsFor(domid).watchEvents;

@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { decodeSnapshot, encodeSnapshot, type Store } from '../../store/index.js';
+import { applySpan, decodeDelta, decodeSnapshot, type Store } from '../../store/index.js';
+import { HANDOFF_MAGIC as MAGIC, HANDOFF_VERSION } from './handoff-file.js';
+
+export { encodeHandoff, HANDOFF_VERSION } from './handoff-file.js';
 
 /**
  * What a live update hands to the next process besides the descriptors: one file in the run
@@ -12,8 +15,6 @@ import { decodeSnapshot, encodeSnapshot, type Store } from '../../store/index.js
  * sent that were not yet answered (base64). It is validated on the way in: a state that does not
  * parse is an error, not a half-restored daemon.
  */
-const MAGIC = 'NXLU';
-export const HANDOFF_VERSION = 1;
 
 const callerSchema = z.object({
   domid: z.number().int().min(0).max(0xffff),
@@ -29,7 +30,8 @@ const connectionSchema = z.object({
   kind: z.enum(['socket', 'socket_ro', 'domain']),
   caller: callerSchema,
   watches: z.array(
-    z.object({ path: z.string(), canonical: z.string(), token: z.string(), relative: z.boolean() }),
+    // `depth`: Xen 4.22 WATCH depth; absent from a process before it (and for unlimited watches).
+    z.object({ path: z.string(), canonical: z.string(), token: z.string(), relative: z.boolean(), depth: z.number().int().min(0).optional() }),
   ),
   /** Transactions open when a forced (`-F`) update went ahead: their commit answers EAGAIN. */
   aborted: z.array(z.number().int().min(1).max(0xffffffff)),
@@ -63,6 +65,8 @@ const stateSchema = z.object({
       mfn: z.string(),
       port: z.number().int().min(1),
       target: z.number().int().optional(),
+      /** Xen 4.22 feature bits; absent from a process before them (then every offered one). */
+      features: z.number().int().min(0).max(0xffffffff).optional(),
       fd,
     }),
   ),
@@ -77,6 +81,19 @@ const stateSchema = z.object({
    * (absent from a process that did not hand them on). The file is mode 0600 like the token file.
    */
   gatewayTokens: z.array(z.tuple([z.string().regex(/^[A-Za-z0-9_-]{1,128}$/), z.number().int().min(1).max(0xffff)])).default([]),
+  /**
+   * Pre-copy (issue 16): this state was written while the previous process went on serving; the
+   * next process loads it, says "loaded", and waits for the pause's state (IPC "final").
+   */
+  precopy: z.boolean().optional(),
+  /** The pause's state: its store is the delta from the pre-copied version of this generation. */
+  base: z.number().int().min(0).optional(),
+  /**
+   * After a take-over from cxenstored: its event channel device (a descriptor, -1 if none) and
+   * its shared-ring connections as Xen's own records (a version 2 stream, base64), so that this
+   * process too can hand back (server/xen-migration/carried.ts).
+   */
+  xen: z.object({ evtchnFd: z.number().int().min(-1), rings: z.base64() }).optional(),
 });
 
 export type HandoffState = z.infer<typeof stateSchema>;
@@ -96,17 +113,30 @@ export function parseLate(x: unknown): LateConnection {
   return parsed.data;
 }
 
-/** `encodeHandoff(state, store)` is the state file's bytes (layout above). */
-export function encodeHandoff(state: HandoffState, store: Store): Buffer {
-  const json = Buffer.from(JSON.stringify(state), 'utf8');
-  const head = Buffer.allocUnsafe(8);
-  head.write(MAGIC, 0, 'latin1');
-  head.writeUInt32LE(json.length, 4);
-  return Buffer.concat([head, json, encodeSnapshot(store)]);
+/**
+ * `decodeHandoff(bytes, base?)` reads a state file; throws an Error saying what is wrong with it.
+ * A pause's state after a pre-copy (`state.base`) holds a delta from `base`, the version the
+ * pre-copy's state held, instead of a snapshot.
+ */
+export function decodeHandoff(bytes: Buffer, base?: Store): { state: HandoffState; store: Store } {
+  const { state, tail } = decodeHandoffState(bytes);
+  if (state.base === undefined) return { state, store: decodeSnapshot(tail) };
+  if (base === undefined || base.generation !== state.base) {
+    throw new Error(`live-update state: follows generation ${state.base}, not the pre-copied ${base?.generation}`);
+  }
+  if (tail.length === 0) return { state, store: base };
+  try {
+    return { state, store: applySpan(base, decodeDelta(tail)) };
+  } catch (e) {
+    throw new Error(`live-update state: ${(e as Error).message}`);
+  }
 }
 
-/** `decodeHandoff(bytes)` reads a state file; throws an Error saying what is wrong with it. */
-export function decodeHandoff(bytes: Buffer): { state: HandoffState; store: Store } {
+/**
+ * `decodeHandoffState(bytes)` is the validated state and the bytes after it, undecoded (a
+ * pre-copy's state has none: its store is the snapshot in `BASE_FILE`).
+ */
+export function decodeHandoffState(bytes: Buffer): { state: HandoffState; tail: Buffer } {
   if (bytes.length < 8 || bytes.toString('latin1', 0, 4) !== MAGIC) throw new Error('live-update state: not a state file');
   const len = bytes.readUInt32LE(4);
   if (8 + len > bytes.length) throw new Error('live-update state: truncated');
@@ -122,5 +152,5 @@ export function decodeHandoff(bytes: Buffer): { state: HandoffState; store: Stor
   if (state.reply !== undefined && state.reply.connection >= state.connections.length) {
     throw new Error('live-update state: the reply names no connection');
   }
-  return { state, store: decodeSnapshot(bytes.subarray(8 + len)) };
+  return { state, tail: bytes.subarray(8 + len) };
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Op, type Header } from '../../protocol/index.js';
@@ -7,13 +8,19 @@ import type { Connection } from '../connection/index.js';
 import type { Daemon } from '../daemon.js';
 import { type Listeners, descriptor } from '../transport/index.js';
 import { parseLiveUpdate } from './command.js';
-import { encodeHandoff, HANDOFF_VERSION, type ConnectionHandoff, type HandoffState, type LateConnection } from './handoff-state.js';
+import { deltaOf, encodeDelta, type Store } from '../../store/index.js';
+import { encodeInSlices } from '../persistence/index.js';
+import { BASE_FILE, encodeHandoffWith, HANDOFF_VERSION } from './handoff-file.js';
+import type { ConnectionHandoff, HandoffState, LateConnection } from './handoff-state.js';
+import { drainOutput } from './drain-output.js';
 
 /** The flag that tells the next process where the state is (`src/options.ts`). */
 export const STATE_FLAG = '--live-update-state';
 /** The state file, in the run directory (cxenstored: `<rundir>/state_dump`). */
 export const STATE_FILE = 'live-update.state';
-/** How long the next process may take to load the state and say it is ready. */
+/** The pause's part of the state (pre-copy): what changed since STATE_FILE, in the run directory. */
+export const FINAL_FILE = 'live-update.final';
+/** How long the next process may take to load the state and say it is ready (or loaded). */
 const READY_TIMEOUT_MS = 60_000;
 /** However short `-t`, the replies already queued get this long to reach their clients. */
 const MIN_FLUSH_MS = 5_000;
@@ -39,6 +46,11 @@ export interface LiveUpdaterOptions {
   readonly resume?: () => Promise<void>;
   /** Called with the next process's pid just before this one exits (systemd: `MAINPID=`). */
   readonly handedOver?: (pid: number) => void | Promise<void>;
+  /**
+   * What a take-over from cxenstored left to hand back (server/xen-migration/carried.ts): its
+   * event channel descriptor goes to the next process at the spawn, with the sockets.
+   */
+  readonly xen?: () => { readonly evtchnFd: number; readonly rings: string } | undefined;
 }
 
 /** What the listeners closed by `suspend` hand to the next process. */
@@ -67,13 +79,24 @@ interface Session {
  *    transactions over: their versions T1/T2 are whole trees, and a client retries on EAGAIN.
  * 2. Stop taking requests (they stay unread in the connections' decoders), let queued replies and
  *    events reach the kernel, stop reading the sockets.
- * 3. Write the state (`handoff-state.ts`) and spawn the next process with every listening socket
- *    and every connection as an inherited descriptor (child_process `stdio`), plus an IPC channel.
- * 4. The next process loads the state, adopts the descriptors and says "ready"; we answer "go" and
+ * 3. Write what changed since the pre-copy (below) and tell the next process (IPC "final").
+ * 4. The next process applies it, adopts the descriptors and says "ready"; we answer "go" and
  *    exit without shutting any socket down (the descriptors live on in the next process). It
  *    answers the `live-update -s` request `OK` and serves on.
+ * Before 1, the pre-copy (issue 16), while we serve as usual: the version being served is
+ * immutable, so it is encoded in slices of the event loop and written asynchronously to its own
+ * file (`BASE_FILE`: tens of megabytes at 10⁶ nodes, which a synchronous write would make every
+ * client wait for); then the state (`handoff-state.ts`, marked `precopy`, without a store) is
+ * written and the next process is spawned with every listening
+ * socket, domain and connection as an inherited descriptor (child_process `stdio`) plus an IPC
+ * channel. It starts, loads its code and that version, and says "loaded", reading nothing. The
+ * pause (1 to 4) then passes only the delta since that version (`deltaOf`: what changed, not the
+ * store) and each connection's state; connections accepted since the spawn go over the IPC
+ * channel with their sockets, and a connection closed since is closed by the next process too.
  * If anything fails before "ready", the next process is killed, the state removed, and we serve on
- * as if nothing happened; the CONTROL reply says why.
+ * as if nothing happened; the CONTROL reply says why. A next process whose parent goes away
+ * before "final" exits without serving (it holds an older version): a restart recovers from the
+ * data directory, which we kept writing all along.
  */
 export class LiveUpdater {
   private session: Session | undefined;
@@ -128,22 +151,60 @@ export class LiveUpdater {
   private async run(session: Session, header: Header, force: boolean, timeoutMs: number): Promise<string> {
     const { daemon } = this.options;
     const log = daemon.log;
-    const deadline = Date.now() + timeoutMs;
     log.info({ conn: session.conn.id, force, timeoutMs, script: session.script }, 'live-update: start');
-    daemon.admit = (_c, type) => type !== Op.TRANSACTION_START;
     let suspended = false;
+    let spawned = false;
     let handedOn: Suspended | void = undefined;
+    const file = join(daemon.options.rundir, STATE_FILE);
+    const finalFile = join(daemon.options.rundir, FINAL_FILE);
     try {
+      // 0. Pre-copy, serving as usual.
+      const base = daemon.store;
+      const baseFile = join(daemon.options.rundir, BASE_FILE);
+      rmSync(baseFile, { force: true });
+      try {
+        await writeFile(baseFile, await encodeInSlices(base), { mode: 0o600, flag: 'wx' });
+      } catch (e) {
+        rmSync(baseFile, { force: true });
+        return this.failed(`could not write the pre-copy: ${(e as Error).message}`);
+      }
+      if (session.cancelled) {
+        rmSync(baseFile, { force: true });
+        return this.failed('Cancellation was requested');
+      }
+      let child: ChildProcess;
+      let atSpawn: PrecopySpawn;
+      try {
+        spawned = true;
+        ({ child, atSpawn } = this.spawnNext(session, file));
+        this.handover = { child, decided: false };
+      } catch (e) {
+        rmSync(file, { force: true });
+        rmSync(baseFile, { force: true });
+        return this.failed(`could not start the new process: ${(e as Error).message}`);
+      }
+      const loaded = await message(child, 'loaded', READY_TIMEOUT_MS);
+      if (loaded !== 'loaded' || session.cancelled) {
+        child.kill('SIGKILL');
+        this.handover = undefined;
+        rmSync(file, { force: true });
+        rmSync(baseFile, { force: true });
+        return this.failed(session.cancelled && loaded === 'loaded' ? 'Cancellation was requested' : `the new process failed: ${loaded}`);
+      }
+      log.info({ next: child.pid, generation: base.generation }, 'live-update: the new process holds the pre-copied version');
+
+      const deadline = Date.now() + timeoutMs;
+      daemon.admit = (_c, type) => type !== Op.TRANSACTION_START;
       // 1. Open transactions end; requests that wait on I/O (INTRODUCE) finish.
       for (;;) {
-        if (session.cancelled) return this.failed('Cancellation was requested');
-        if (session.conn.state === 'closed') return this.failed('the requesting connection closed');
+        if (session.cancelled) return this.abandon(child, 'Cancellation was requested');
+        if (session.conn.state === 'closed') return this.abandon(child, 'the requesting connection closed');
         const open = [...daemon.connections].filter((c) => c.transactions.size > 0);
         const busy = [...daemon.connections].filter((c) => c !== session.conn && c.awaitingReply);
         if (open.length === 0 && busy.length === 0) break;
         if (Date.now() >= deadline) {
-          if (busy.length > 0) return this.failed(`requests still in progress on ${busy.length} connection(s)`);
-          if (!force) return this.failed(describeTransactions(open));
+          if (busy.length > 0) return this.abandon(child, `requests still in progress on ${busy.length} connection(s)`);
+          if (!force) return this.abandon(child, describeTransactions(open));
           log.warn({ connections: open.map((c) => c.id) }, 'live-update: forced; open transactions will fail with EAGAIN');
           break;
         }
@@ -152,38 +213,29 @@ export class LiveUpdater {
 
       // 2. Take no more requests; queued output reaches the kernel.
       daemon.admit = () => false;
-      const flushBy = Math.max(deadline, Date.now() + MIN_FLUSH_MS);
-      for (;;) {
-        // Persistence holds replies until their commits are durable: those first.
-        const durable = daemon.options.journal?.pending() === undefined;
-        const stuck = [...daemon.connections].filter((c) => c.state === 'open' && (c.queuedBytes > 0 || c.socket.writableLength > 0));
-        if (durable && stuck.length === 0) break;
-        if (Date.now() >= flushBy) {
-          return this.failed(`${stuck.length} connection(s) are not reading their replies (${stuck.map((c) => c.id).join(' ')})`);
-        }
-        await sleep(POLL_MS);
+      const stuck = await drainOutput(daemon, Math.max(deadline, Date.now() + MIN_FLUSH_MS));
+      if (stuck !== undefined) {
+        return this.abandon(child, `${stuck.length} connection(s) are not reading their replies (${stuck.map((c) => c.id).join(' ')})`);
       }
-      if (session.cancelled) return this.failed('Cancellation was requested');
+      if (session.cancelled) return this.abandon(child, 'Cancellation was requested');
       if (this.options.suspend !== undefined) {
         suspended = true;
         handedOn = await this.options.suspend();
       }
 
-      // 3. Synchronously, so that nothing moves in between: stop reading, record, spawn.
-      const file = join(daemon.options.rundir, STATE_FILE);
-      let child: ChildProcess;
+      // 3. Synchronously, so that nothing moves in between: stop reading, record what changed.
       const passed = new Set<Connection>();
       try {
         session.spawned = true;
-        child = this.spawnNext(session, header, file, force, passed, handedOn ?? {});
-        this.handover = { child, decided: false };
+        this.final(session, header, finalFile, force, base, atSpawn, passed, handedOn ?? {});
+        child.send({ type: 'final', file: finalFile });
       } catch (e) {
-        rmSync(file, { force: true });
-        return this.failed(`could not start the new process: ${(e as Error).message}`);
+        rmSync(finalFile, { force: true });
+        return this.abandon(child, `could not hand over: ${(e as Error).message}`);
       }
 
       // 4. Ready, or not.
-      let outcome = await readiness(child, READY_TIMEOUT_MS);
+      let outcome = await message(child, 'ready', READY_TIMEOUT_MS);
       if (outcome === 'ready') {
         // Connections accepted since the spawn (we still listen) go over the IPC channel.
         outcome = await forwardLate(daemon, child, passed).then(
@@ -193,10 +245,8 @@ export class LiveUpdater {
       }
       if (outcome === 'ready' && session.cancelled) outcome = 'this process is stopping';
       if (outcome !== 'ready') {
-        child.kill('SIGKILL');
-        this.handover = undefined;
-        rmSync(file, { force: true });
-        return this.failed(`the new process failed: ${outcome}`);
+        rmSync(finalFile, { force: true });
+        return this.abandon(child, `the new process failed: ${outcome}`);
       }
       this.handover.decided = true;
       log.info({ pid: child.pid }, 'live-update: the new process serves; exiting');
@@ -219,7 +269,8 @@ export class LiveUpdater {
         c.unsuspend();
         c.poll();
       }
-      if (suspended) {
+      // A next process spawned at all may have taken the data directory's lock.
+      if (suspended || spawned) {
         await this.options.resume?.().catch((e: unknown) => log.error({ err: (e as Error).message }, 'live-update: could not reopen the gateway'));
       }
     }
@@ -239,13 +290,27 @@ export class LiveUpdater {
     return false;
   }
 
+  /** Kills a next process that will not serve, removes its state, and says why we serve on. */
+  private abandon(child: ChildProcess, reason: string): string {
+    child.kill('SIGKILL');
+    this.handover = undefined;
+    rmSync(join(this.options.daemon.options.rundir, STATE_FILE), { force: true });
+    rmSync(join(this.options.daemon.options.rundir, BASE_FILE), { force: true });
+    return this.failed(reason);
+  }
+
   private failed(reason: string): string {
     this.options.daemon.log.warn({ reason }, 'live-update: failed; serving on');
     return reason;
   }
 
-  /** Records the state and spawns the next process with every socket as a descriptor. */
-  private spawnNext(session: Session, header: Header, file: string, force: boolean, passed: Set<Connection>, handedOn: Suspended): ChildProcess {
+  /**
+   * The pre-copy's spawn: writes the state (marked `precopy`; the store is in `BASE_FILE`) and
+   * spawns the next process with every socket as a descriptor, in one synchronous step so that
+   * no descriptor number changes meaning in between. Connections are passed but not suspended:
+   * we serve them until the pause.
+   */
+  private spawnNext(session: Session, file: string): { child: ChildProcess; atSpawn: PrecopySpawn } {
     const { daemon, listeners } = this.options;
     const fds: number[] = [];
     // The child's stdio: 0 nothing, 1 and 2 our own (the log goes where it went), 3 the IPC
@@ -254,47 +319,101 @@ export class LiveUpdater {
     const pass = (fd: number): number => fds.push(fd) - 1 + FIRST;
 
     const connections: ConnectionHandoff[] = [];
-    let reply: HandoffState['reply'];
+    const conns = new Map<Connection, number>();
+    const xen = this.options.xen?.();
     for (const conn of daemon.connections) {
-      // Gateway clients (HTTP, WebSocket) have no descriptor to hand on: the gateway was closed
-      // before the spawn and the next process listens again (README, Live update).
+      // Gateway clients (HTTP, WebSocket) have no descriptor to hand on: the gateway is closed
+      // before the pause and the next process listens again (README, Live update).
       const socket = conn.netSocket;
       const fd = socket === undefined ? undefined : descriptor(socket);
       if (conn.state !== 'open' || fd === undefined) continue;
-      conn.suspend();
-      passed.add(conn);
-      if (conn === session.conn) reply = { connection: connections.length, reqId: header.reqId, txId: header.txId };
-      connections.push({ fd: pass(fd), ...describe(daemon, conn, force) });
+      const childFd = pass(fd);
+      conns.set(conn, childFd);
+      connections.push({ fd: childFd, ...describe(daemon, conn, false) });
     }
     const state: HandoffState = {
-      version: HANDOFF_VERSION,
-      pid: process.pid,
-      rundir: daemon.options.rundir,
+      ...this.common(daemon, {}),
+      precopy: true,
       listeners: { socket: pass(required(listeners.servers.socket)), socketRo: pass(required(listeners.servers.socketRo)) },
-      quotas: plainQuotas(daemon),
-      accessLog: daemon.options.accessLog,
-      stats: daemon.stats,
-      domains: [...daemon.domains.all()].map((d) => ({
-        domid: d.domid,
-        mfn: d.mfn,
-        port: d.port,
-        target: d.target,
-        fd: pass(required(d.server)),
-      })),
+      domains: [...daemon.domains.all()].map((d) => ({ domid: d.domid, mfn: d.mfn, port: d.port, target: d.target, features: d.features, fd: pass(required(d.server)) })),
       connections,
-      reply,
-      gatewayTokens: (handedOn.gatewayTokens ?? []).map(([token, domid]) => [token, domid] as [string, number]),
+      xen: xen === undefined ? undefined : { evtchnFd: xen.evtchnFd < 0 ? -1 : pass(xen.evtchnFd), rings: xen.rings },
     };
     rmSync(file, { force: true });
-    writeFileSync(file, encodeHandoff(state, daemon.store), { mode: 0o600, flag: 'wx' });
+    writeFileSync(file, encodeHandoffWith(state, Buffer.alloc(0)), { mode: 0o600, flag: 'wx' });
     const args = [...(this.options.execArgv ?? []), session.script, ...withoutStateFlag(session.args ?? this.options.args), STATE_FLAG, file];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
       env: { ...withoutActivation(process.env), ...this.options.env },
     });
-    daemon.log.info({ pid: child.pid, connections: connections.length, domains: state.domains.length }, 'live-update: new process spawned');
-    return child;
+    // `next`, not `pid`: the log's own pid field is this process's.
+    daemon.log.info({ next: child.pid, connections: connections.length, domains: state.domains.length }, 'live-update: new process spawned (pre-copy)');
+    return { child, atSpawn: { conns, listeners: state.listeners, domains: state.domains, xen: state.xen } };
   }
+
+  /**
+   * The pause's part: suspends every connection passed at the spawn that is still open, and
+   * writes their state, the settings and the delta since the pre-copied version to `file`.
+   * Throws when what cannot change by message did change (a domain introduced or released).
+   */
+  private final(
+    session: Session,
+    header: Header,
+    file: string,
+    force: boolean,
+    base: Store,
+    atSpawn: PrecopySpawn,
+    passed: Set<Connection>,
+    handedOn: Suspended,
+  ): void {
+    const { daemon } = this.options;
+    const domains = [...daemon.domains.all()];
+    const same = domains.length === atSpawn.domains.length && domains.every((d, i) => d.domid === atSpawn.domains[i]!.domid);
+    if (!same) throw new Error('domains were introduced or released during the pre-copy; retry');
+    const connections: ConnectionHandoff[] = [];
+    let reply: HandoffState['reply'];
+    for (const [conn, fd] of atSpawn.conns) {
+      if (conn.state !== 'open') continue;
+      conn.suspend();
+      passed.add(conn);
+      if (conn === session.conn) reply = { connection: connections.length, reqId: header.reqId, txId: header.txId };
+      connections.push({ fd, ...describe(daemon, conn, force) });
+    }
+    if (reply === undefined) throw new Error('the requesting connection closed');
+    const state: HandoffState = {
+      ...this.common(daemon, handedOn),
+      base: base.generation,
+      listeners: atSpawn.listeners,
+      domains: domains.map((d, i) => ({ domid: d.domid, mfn: d.mfn, port: d.port, target: d.target, features: d.features, fd: atSpawn.domains[i]!.fd })),
+      connections,
+      reply,
+      xen: atSpawn.xen,
+    };
+    const delta = daemon.store === base ? Buffer.alloc(0) : encodeDelta(deltaOf(base, daemon.store));
+    rmSync(file, { force: true });
+    writeFileSync(file, encodeHandoffWith(state, delta), { mode: 0o600, flag: 'wx' });
+  }
+
+  /** The parts of the state that are not descriptors. */
+  private common(daemon: Daemon, handedOn: Suspended) {
+    return {
+      version: HANDOFF_VERSION,
+      pid: process.pid,
+      rundir: daemon.options.rundir,
+      quotas: plainQuotas(daemon),
+      accessLog: daemon.options.accessLog,
+      stats: daemon.stats,
+      gatewayTokens: (handedOn.gatewayTokens ?? []).map(([token, domid]) => [token, domid] as [string, number]),
+    };
+  }
+}
+
+/** What the pre-copy's spawn passed: each connection's descriptor number in the next process. */
+interface PrecopySpawn {
+  readonly conns: ReadonlyMap<Connection, number>;
+  readonly listeners: HandoffState['listeners'];
+  readonly domains: HandoffState['domains'];
+  readonly xen: HandoffState['xen'];
 }
 
 function plainQuotas(daemon: Daemon): HandoffState['quotas'] {
@@ -309,7 +428,7 @@ function describe(daemon: Daemon, conn: Connection, force: boolean): LateConnect
   return {
     kind: conn.kind,
     caller: { ...conn.caller },
-    watches: daemon.watches.ownedBy(conn).map((w) => ({ path: w.path, canonical: w.canonical, token: w.token, relative: w.relative })),
+    watches: daemon.watches.ownedBy(conn).map((w) => ({ path: w.path, canonical: w.canonical, token: w.token, relative: w.relative, depth: w.depth })),
     aborted: force ? [...conn.transactions.keys()] : [],
     unread: conn.unread().toString('base64'),
     droppedEvents: conn.droppedEvents,
@@ -334,8 +453,8 @@ async function forwardLate(daemon: Daemon, child: ChildProcess, passed: Set<Conn
   }
 }
 
-/** Waits for the child's "ready" message; anything else is the reason it is not coming. */
-function readiness(child: ChildProcess, timeoutMs: number): Promise<'ready' | string> {
+/** Waits for the child's message of `type`; anything else is the reason it is not coming. */
+function message(child: ChildProcess, type: 'loaded' | 'ready', timeoutMs: number): Promise<string> {
   return new Promise((resolveOutcome) => {
     const done = (outcome: string) => {
       clearTimeout(timer);
@@ -345,11 +464,11 @@ function readiness(child: ChildProcess, timeoutMs: number): Promise<'ready' | st
       resolveOutcome(outcome);
     };
     const onMessage = (m: unknown) => {
-      if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready') done('ready');
+      if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type) done(type);
     };
     const onExit = (code: number | null, signal: string | null) => done(`exited (code ${code}, signal ${signal})`);
     const onError = (e: Error) => done(e.message);
-    const timer = setTimeout(() => done(`not ready within ${timeoutMs / 1000} s`), timeoutMs);
+    const timer = setTimeout(() => done(`not ${type} within ${timeoutMs / 1000} s`), timeoutMs);
     child.on('message', onMessage);
     child.once('exit', onExit);
     child.once('error', onError);

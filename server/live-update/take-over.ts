@@ -1,15 +1,16 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Op, replyPayload } from '../../protocol/index.js';
-import { DOM0, guest, type Caller, type Store } from '../../store/index.js';
+import { decodeSnapshot, DOM0, guest, type Caller, type Store } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
 import { Daemon, type DaemonOptions } from '../daemon.js';
 import { listen, type Listeners } from '../transport/index.js';
 import type { Quotas } from '../quotas/index.js';
 import { AbortedTransaction } from './aborted-transaction.js';
-import { decodeHandoff, parseLate, type LateConnection } from './handoff-state.js';
+import { BASE_FILE } from './handoff-file.js';
+import { decodeHandoff, decodeHandoffState, parseLate, type LateConnection } from './handoff-state.js';
 
 /** Written by the process that serves after a live update, for whoever must signal it. */
 export const PID_FILE = 'nxenstored.pid';
@@ -20,7 +21,7 @@ export interface TakeOverOptions {
   readonly quotas: Quotas;
   readonly history?: DaemonOptions['history'];
   /** Transaction fairness and socket I/O, as the command line says (`DaemonOptions`). */
-  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'socketIo' | 'fdReserve' | 'diskBudget' | 'history' | 'historyLog'>;
+  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'requestIdleMs' | 'dropLogMs' | 'socketIo' | 'fdReserve' | 'diskBudget' | 'history' | 'historyLog'>;
   /** Persistence: opens the journal that goes on from the store handed over. */
   readonly journal?: ((store: Store) => Promise<DaemonOptions['journal']>) | undefined;
 }
@@ -35,6 +36,8 @@ export interface TakenOver {
   serve(): Promise<Listeners>;
   /** The HTTP gateway's guest tokens of the previous process, to accept again. */
   readonly gatewayTokens: readonly (readonly [string, number])[];
+  /** What the previous process carried from a take-over from cxenstored, if any. */
+  readonly xen: { readonly evtchnFd: number; readonly rings: string } | undefined;
 }
 
 /**
@@ -48,7 +51,29 @@ export interface TakenOver {
 export async function takeOver(file: string, options: TakeOverOptions): Promise<TakenOver> {
   const bytes = readFileSync(file);
   rmSync(file, { force: true });
-  const { state, store } = decodeHandoff(bytes);
+  const first = decodeHandoffState(bytes);
+  let state = first.state;
+  let store: Store;
+  if (state.precopy !== true) store = decodeSnapshot(first.tail);
+  else {
+    const baseFile = join(state.rundir, BASE_FILE);
+    try {
+      store = decodeSnapshot(readFileSync(baseFile));
+    } finally {
+      rmSync(baseFile, { force: true });
+    }
+    // Pre-copy (live-updater.ts): the previous process serves on while we load; the pause's
+    // state is the delta since `store` and the connections as they are then. Those passed at the
+    // spawn and closed since are closed here too: a descriptor we kept would hold them open.
+    options.log.info({ from: state.pid, generation: store.generation }, 'live-update: pre-copied version loaded');
+    const spawned = state.connections.map((c) => c.fd);
+    const finalFile = await pauseState();
+    const final = decodeHandoff(readFileSync(finalFile), store);
+    rmSync(finalFile, { force: true });
+    ({ state, store } = final);
+    const kept = new Set(state.connections.map((c) => c.fd));
+    for (const fd of spawned) if (!kept.has(fd)) closeSync(fd);
+  }
   options.quotas.apply(state.quotas);
   const daemon = new Daemon({
     rundir: state.rundir,
@@ -67,7 +92,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   daemon.admit = () => false;
 
   for (const d of state.domains) {
-    const domain = daemon.domains.adopt(d.domid, d.mfn, d.port);
+    const domain = daemon.domains.adopt(d.domid, d.mfn, d.port, d.features);
     domain.target = d.target;
   }
   // Until "go" we neither read nor accept: if we fail, the previous process serves on, and every
@@ -103,6 +128,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   return {
     daemon,
     gatewayTokens: state.gatewayTokens,
+    xen: state.xen,
     serve: async () => {
       await handshake();
       serving = true;
@@ -143,9 +169,42 @@ function callerOf(daemon: Daemon, c: LateConnection): Caller {
       return DOM0;
     case 'socket_ro':
       return { domid: 0, privileged: true, readOnly: true };
-    case 'domain':
-      return guest(c.caller.domid, daemon.domains.get(c.caller.domid)?.target);
+    case 'domain': {
+      const domain = daemon.domains.get(c.caller.domid);
+      return guest(c.caller.domid, domain?.target, domain?.features);
+    }
   }
+}
+
+/**
+ * "loaded" to the previous process, then its "final" with the path of the pause's state. The
+ * previous process going away before that is an error: we hold an older version than the one it
+ * acknowledged writes on, so we must not serve (a restart recovers from the data directory).
+ */
+function pauseState(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (process.send === undefined) return reject(new Error('live-update: a pre-copied state needs the IPC channel'));
+    const onMessage = (m: unknown) => {
+      if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== 'final') return;
+      const file = (m as { file?: unknown }).file;
+      process.off('message', onMessage);
+      process.off('disconnect', onGone);
+      if (typeof file === 'string') resolve(file);
+      else reject(new Error('live-update: a "final" message without a file'));
+    };
+    const onGone = () => {
+      process.off('message', onMessage);
+      process.off('disconnect', onGone);
+      reject(new Error('live-update: the previous process went away during the pre-copy; not serving an older version'));
+    };
+    if (!process.connected) return onGone();
+    process.on('message', onMessage);
+    process.once('disconnect', onGone);
+    // A channel that closes under the send is the same departure (not an 'error' event).
+    process.send({ type: 'loaded', pid: process.pid }, undefined, {}, (e: Error | null) => {
+      if (e !== null && e !== undefined) onGone();
+    });
+  });
 }
 
 /**

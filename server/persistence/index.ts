@@ -1,5 +1,5 @@
 /** Persistence: the write-ahead log, snapshots and crash recovery of `--data-dir`. */
-export { COMPACT_AFTER_DEFAULT, Journal, recover, SYNC_MODES, type JournalOptions, type Recovery, type SyncMode } from './journal.js';
+export { COMPACT_AFTER_DEFAULT, encodeInSlices, Journal, recover, SYNC_MODES, type JournalOptions, type Recovery, type SyncMode } from './journal.js';
 export { segmentName, segments, writeSnapshotFileSync, SNAPSHOT, SNAPSHOT_PREV } from './data-dir.js';
 export { frameRecord, scanRecords } from './wal.js';
 export { HistoryLog, HISTORY_RETENTION_DEFAULT, type HistoryRetention } from './history-log.js';

@@ -492,7 +492,7 @@ const SNAPSHOT_SLICE = 20_000;
  * version is immutable, so requests may change the live store meanwhile): at 10⁶ nodes a snapshot
  * took about a second of CPU, which used to stop every client for that long.
  */
-async function encodeInSlices(store: Store): Promise<Buffer> {
+export async function encodeInSlices(store: Store): Promise<Buffer> {
   const steps = snapshotSteps(store, SNAPSHOT_SLICE);
   for (;;) {
     const r = steps.next();

@@ -5,21 +5,26 @@ import { DEFAULT_LIMITS, XsError, type LimitName, type Limits } from '../../stor
  * as SET_QUOTA / `xenstore-control quota set` change them at run time (spec §7.16, §7.18). Each
  * domain's effective limits are cached, because every request asks for them.
  *
- * Names on the wire are Xen's (cxenstored's `quota` names); 0 means "no limit" (spec §7.18).
+ * Names on the wire are Xen 4.22's (`quota_adm[]` in cxenstored's domain.c, in its order), then
+ * ours (`watch-events`, `connections`); 0 means "no limit" (spec §7.18). Xen's soft quotas
+ * (`soft-memory`: a warning in the log) are not offered, so they are EINVAL like Xen's disabled ones.
  */
 export const QUOTA_NAMES: Readonly<Record<string, LimitName>> = Object.freeze({
   nodes: 'nodes',
-  'node-size': 'valueSize',
-  permissions: 'permissions',
-  'path-max': 'pathMax',
-  'transaction-nodes': 'transactionOps',
-  transactions: 'transactions',
   watches: 'watches',
-  'watch-events': 'watchEvents',
   outstanding: 'outstanding',
-  connections: 'connections',
   memory: 'memory',
+  transactions: 'transactions',
+  'transaction-nodes': 'transactionOps',
+  'node-permissions': 'permissions',
+  'path-max': 'pathMax',
+  'node-size': 'valueSize',
+  'watch-events': 'watchEvents',
+  connections: 'connections',
 });
+
+/** Other names accepted: `permissions` is what Xen's xenstore.txt calls `node-permissions`. */
+const ALIASES: Readonly<Record<string, LimitName>> = Object.freeze({ permissions: 'permissions' });
 
 /** Quota settings by Xen name (0 = unlimited), global and per domain. */
 export interface QuotaSettings {
@@ -59,7 +64,11 @@ export class Quotas {
     return v === Infinity ? 0 : v;
   }
 
-  /** `set(name, value, domid?)` changes a quota globally or for one domain; 0 = unlimited. */
+  /**
+   * `set(name, value, domid?)` changes a quota for one domain, or the global value; 0 = unlimited.
+   * A global value is the default of the domains admitted later (Xen 4.22 SET_QUOTA): a domain
+   * admitted before keeps the values it was admitted with.
+   */
   set(name: string, value: number, domid?: number): void {
     const k = key(name);
     if (!Number.isSafeInteger(value) || value < 0) throw new XsError('EINVAL', `bad quota value ${value}`);
@@ -68,6 +77,24 @@ export class Quotas {
     if (domid === undefined) this.global = Object.freeze({ ...this.global, [k]: v });
     else this.overrides.set(domid, { ...this.overrides.get(domid), [k]: v });
     this.cache.clear();
+  }
+
+  /**
+   * `setEverywhere(name, value)` changes the global value and every admitted domain's: what
+   * `xenstore-control quota set` did in Xen 4.17, whose quotas were global variables.
+   */
+  setEverywhere(name: string, value: number): void {
+    this.set(name, value);
+    for (const domid of this.overrides.keys()) this.set(name, value, domid);
+  }
+
+  /**
+   * `admit(domid)` gives an introduced domain its own copy of the global values, which later
+   * global changes leave alone (Xen 4.22 `alloc_domain`); values already set for it stay.
+   */
+  admit(domid: number): void {
+    this.overrides.set(domid, { ...this.global, ...this.overrides.get(domid) });
+    this.cache.delete(domid);
   }
 
   /** `forget(domid)` drops a released domain's overrides: a reused domid starts afresh (XSA-483). */
@@ -99,7 +126,7 @@ export class Quotas {
 }
 
 function key(name: string): LimitName {
-  const k = Object.hasOwn(QUOTA_NAMES, name) ? QUOTA_NAMES[name] : undefined;
+  const k = Object.hasOwn(QUOTA_NAMES, name) ? QUOTA_NAMES[name] : Object.hasOwn(ALIASES, name) ? ALIASES[name] : undefined;
   if (k === undefined) throw new XsError('EINVAL', `unknown quota ${JSON.stringify(name)}`);
   return k;
 }

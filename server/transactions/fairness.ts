@@ -20,17 +20,18 @@ import type { Connection } from '../connection/index.js';
  *    waiting connections are served first come, first served).
  * 3. The turn's transaction P RESERVES what it reads: the replies it has had so far, and the
  *    replies its failed attempt had, re-run on P's snapshot (a retry loop repeats its requests,
- *    so that is what P is about to read). Another connection's commit that would change any of
- *    those replies WAITS (its TRANSACTION_END reply is held) until the turn ends, and is then
- *    decided as usual against the store of that moment. Commits that change nothing reserved go
- *    ahead, unseen by P, which keeps its snapshot.
+ *    so that is what P is about to read). Another connection's commit, or its plain change
+ *    outside a transaction (WRITE, MKDIR, RM, SET_PERMS: the daemon's `applyFor`), that would
+ *    change any of those replies WAITS (its reply is held, and that connection reads nothing
+ *    more) until the turn ends, and is then decided as usual against the store of that moment.
+ *    Changes that touch nothing reserved go ahead, unseen by P, which keeps its snapshot.
  * 4. The turn ends when P commits or aborts, or its connection closes, and passes to the next
- *    waiting connection, after the held commits are decided. If P still fails (a plain write,
- *    which cannot wait, or a read its failed attempt did not make), the connection keeps the
- *    turn for its next attempt.
- * Bounds, by count: a transaction that repeats its requests fails at most THRESHOLD times, waits
+ *    waiting connection, after the held commits and writes are decided. If P still fails (a read
+ *    its failed attempt did not make), the connection keeps the turn for its next attempt.
+ * Bounds, by count: a transaction that repeats its requests fails at most THRESHOLD times because
+ * of others' changes, whoever makes them (another domain's transactions or plain writes; issue 18), waits
  * for at most one turn per connection ahead of it, and then commits. A turn holds back at most
- * MAX_HELD commits and then ends. And a turn ends when its holder makes no progress for `idleMs`
+ * MAX_HELD commits and writes and then ends. And a turn ends when its holder makes no progress for `idleMs`
  * (`--turn-idle-ms`) while others wait: a holder that stalls (or a guest that opens a transaction
  * and sits on it) cannot hold others back for longer, and a client that waits on one of its
  * connections for another (a sequential driver of several connections) is not deadlocked. This

@@ -36,9 +36,22 @@ export function deliveries<C extends Watcher>(
     // Special names are not tree paths: `/` is not their ancestor, and their watches fire only
     // for domain introduction and release (spec §3.1, §8.6), not for a change of their permissions.
     if (change.path.charCodeAt(0) === 0x40 /* @ */) continue;
+    // One permission check per caller and change, not per watch: a guest's 128 watches on one
+    // path cost one lookup (issue 18: a watcher that never reads made each of dom0's writes
+    // check all of its watches).
+    let heard: Caller | undefined;
+    let hears = false;
+    let relative: string | undefined;
     watches.forEachAbove(change.path, (w) => {
-      if (mayHear(w.owner.caller, change.path, before, change.kind === 'set' ? after : undefined)) {
-        const path = w.relative ? relativeTo(change.path, w.owner.caller.domid) : change.path;
+      if (w.depth !== undefined && levels(change.path) - levels(w.canonical) > w.depth) return;
+      const caller = w.owner.caller;
+      if (caller !== heard) {
+        heard = caller;
+        hears = mayHear(caller, change.path, before, change.kind === 'set' ? after : undefined);
+        relative = undefined;
+      }
+      if (hears) {
+        const path = w.relative ? (relative ??= relativeTo(change.path, caller.domid)) : change.path;
         (out ??= []).push({ conn: w.owner, watch: w, path });
       }
     });
@@ -51,13 +64,38 @@ export function deliveries<C extends Watcher>(
   return out ?? NO_DELIVERIES;
 }
 
-/** `specialDeliveries(watches, name, perms)`: `@introduceDomain` or `@releaseDomain` for those its permissions allow. */
-export function specialDeliveries<C extends Watcher>(watches: WatchRegistry<C>, name: string, perms: Perms): readonly Delivery<C>[] {
+/**
+ * `specialDeliveries(watches, name, domid, perms)`: the events of `@introduceDomain` or
+ * `@releaseDomain` for domain `domid`, to the watchers `perms` (the special name's) lets read
+ * (spec §8.6). Xen 4.22 (`fire_special_watches`): a watch on the name without a depth gets the
+ * name; with a depth of at least 1 it gets `<name>/<domid>`, and with depth 0 nothing; a watch
+ * on `<name>/<domid>` gets `<name>/<domid>`, for that domain only.
+ */
+export function specialDeliveries<C extends Watcher>(
+  watches: WatchRegistry<C>,
+  name: string,
+  domid: number,
+  perms: Perms,
+): readonly Delivery<C>[] {
   let out: Delivery<C>[] | undefined;
+  const perDomain = `${name}/${domid}`;
+  const push = (w: Watch<C>, path: string): void => {
+    if (has(perms, w.owner.caller, Need.READ)) (out ??= []).push({ conn: w.owner, watch: w, path });
+  };
   watches.forEachSpecial(name, (w) => {
-    if (has(perms, w.owner.caller, Need.READ)) (out ??= []).push({ conn: w.owner, watch: w, path: name });
+    if (w.depth === undefined) push(w, name);
+    else if (w.depth >= 1) push(w, perDomain);
   });
+  watches.forEachSpecial(perDomain, (w) => push(w, perDomain));
   return out ?? NO_DELIVERIES;
+}
+
+/** Levels below the root: 0 for `/`, 1 for `/a`. */
+function levels(path: string): number {
+  if (path === '/') return 0;
+  let n = 0;
+  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) n++;
+  return n;
 }
 
 function mayHear(caller: Caller, path: string, before: Store, after: Store | undefined): boolean {

@@ -10,4 +10,10 @@ export interface Watch<C> {
   readonly token: string;
   /** Registered with a relative path: events report paths relative to the owner's home. */
   readonly relative: boolean;
+  /**
+   * Xen 4.22 WATCH depth: events only for nodes at most this many levels below `canonical` (0: the
+   * node itself); undefined: any depth, as before 4.22. On `@introduceDomain` / `@releaseDomain`
+   * a depth of at least 1 asks for per-domain events `@<name>/<domid>` (spec §8.6).
+   */
+  readonly depth?: number | undefined;
 }

@@ -18,6 +18,8 @@ export interface Edge {
   readonly target: string;
   /** `import type` / `export type`: coupling, but nothing is loaded at run time. */
   readonly typeOnly: boolean;
+  /** `import('...')`: loaded when the code that calls it runs, not when its file loads. */
+  readonly dynamic?: boolean;
 }
 
 export interface ImportGraph {
@@ -44,18 +46,18 @@ export function importGraph(root: string, folders: readonly string[]): ImportGra
   for (const folder of folders) {
     for (const file of sources(root, folder, [])) {
       const text = code(readFileSync(join(root, file), 'utf8'));
-      const found: [string, boolean][] = [
-        ...[...text.matchAll(STATIC)].map((m): [string, boolean] => [m[2]!, m[1] !== undefined]),
-        ...[...text.matchAll(DYNAMIC)].map((m): [string, boolean] => [m[1]!, false]),
+      const found: [string, boolean, boolean][] = [
+        ...[...text.matchAll(STATIC)].map((m): [string, boolean, boolean] => [m[2]!, m[1] !== undefined, false]),
+        ...[...text.matchAll(DYNAMIC)].map((m): [string, boolean, boolean] => [m[1]!, false, true]),
       ];
       edges.set(
         file,
-        found.map(([spec, typeOnly]) => {
-          if (!spec.startsWith('.')) return { target: spec, typeOnly };
+        found.map(([spec, typeOnly, dynamic]) => {
+          if (!spec.startsWith('.')) return dynamic ? { target: spec, typeOnly, dynamic } : { target: spec, typeOnly };
           // The sources import their siblings by the built name (`./x.js`); the file is `./x.ts`.
           const ts = join(dirname(file), spec).replace(/\.js$/, '.ts');
           if (!existsSync(join(root, ts))) throw new Error(`${file}: import '${spec}' does not resolve to ${ts}`);
-          return { target: ts, typeOnly };
+          return dynamic ? { target: ts, typeOnly, dynamic } : { target: ts, typeOnly };
         }),
       );
     }
@@ -101,15 +103,17 @@ export function cycles(graph: ImportGraph): string[][] {
 /**
  * `reaches(graph, from)` is every bare specifier (a package) that loading `from` loads at run time
  * (type-only edges load nothing), with one chain of files that leads to it (for the message).
+ * With `eager`, only what loading `from` loads before any of its code runs: `import('...')` edges
+ * are not followed.
  */
-export function reaches(graph: ImportGraph, from: string): Map<string, string[]> {
+export function reaches(graph: ImportGraph, from: string, eager = false): Map<string, string[]> {
   const packages = new Map<string, string[]>();
   const seen = new Set<string>([from]);
   const queue: [string, string[]][] = [[from, [from]]];
   while (queue.length > 0) {
     const [file, chain] = queue.shift()!;
-    for (const { target: t, typeOnly } of graph.edges.get(file) ?? []) {
-      if (typeOnly) continue;
+    for (const { target: t, typeOnly, dynamic } of graph.edges.get(file) ?? []) {
+      if (typeOnly || (eager && dynamic === true)) continue;
       if (graph.edges.has(t)) {
         if (!seen.has(t)) {
           seen.add(t);

@@ -32,6 +32,17 @@ describe('import graph', () => {
     expect(heavy).toEqual([]);
   });
 
+  it('has the daemon load neither the gateway packages nor zod before its first reply', () => {
+    // Issue 16: they were most of a cold start's CPU; the gateway and a live update's take-over
+    // (zod for the state file) are `import()`ed when asked for.
+    const loaded = reaches(graph, 'src/nxenstored.ts', true);
+    const heavy = ['zod', 'fastify', 'ws', '@fastify/static'].filter((p) => loaded.has(p)).map((p) => `${p} via ${loaded.get(p)!.join(' -> ')}`);
+    expect(heavy).toEqual([]);
+    // Guards the check: they are still there, behind import().
+    const all = reaches(graph, 'src/nxenstored.ts');
+    expect(['zod', 'fastify', 'ws'].filter((p) => !all.has(p))).toEqual([]);
+  });
+
   it('keeps the protocol and the store apart from the server, and the protocol from the store', () => {
     const across = [...graph.edges]
       .filter(([file]) => inFolder('store')(file) || inFolder('protocol')(file))

@@ -231,7 +231,11 @@ describe('RELEASE (§7.12, §6.6)', () => {
     expect(await c.ask(Op.SET_QUOTA, '22|watches|3|')).toBe('OK|');
     expect(await c.ask(Op.GET_QUOTA, '22|watches|')).toBe('3|');
     expect(await c.ask(Op.RELEASE, '22|')).toBe('OK|');
+    // A domain that is gone has no quota (Xen 4.22); introduced again it starts from the globals.
+    expect(await c.ask(Op.GET_QUOTA, '22|watches|')).toBe('ENOENT');
+    await d.guest(22);
     expect(await c.ask(Op.GET_QUOTA, '22|watches|')).toBe(`${await c.ask(Op.GET_QUOTA, 'watches|').then((s) => s.slice(0, -1))}|`);
+    expect(await c.ask(Op.RELEASE, '22|')).toBe('OK|');
   });
 
   it('survives RELEASE and re-INTRODUCE loops with busy guests (XSA-425)', async () => {

@@ -8,6 +8,7 @@ import { Op } from '../../protocol/index.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/poll.js';
 import { frame, header, show, Wire, type Reply } from '../helpers/wire.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 let d: RunningDaemon;
 let c: Wire;
@@ -192,18 +193,6 @@ describe('bounded bookkeeping (XSA-330)', () => {
 });
 
 describe('random requests', () => {
-  /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-  function rng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   it('every random request gets exactly one well-formed reply; the store stays consistent', async () => {
     const fz = await startDaemon();
     try {
@@ -211,7 +200,7 @@ describe('random requests', () => {
       const guest = await fz.guest(9);
       await dom0.mkdir('/local/domain/9');
       await dom0.setPerms('/local/domain/9', ['n9']);
-      const rand = rng(20260801);
+      const rand = mulberry32(20260801);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
       const words = ['/', '/f', '/f/a', '/f/a/b', 'rel', 'rel/x', '@releaseDomain', '@introduceDomain', '/local/domain/9/x', '/local/domain/', '//', 'T', 'F', 'n0', 'r9', 'b9', '9', '0', '4096', '1', 'help', 'check', 'nodes', 'watches', 'tok', ''];
       // Not INTRODUCE, RELEASE, SET_FEATURE, SET_QUOTA: they would change the test's own setup.

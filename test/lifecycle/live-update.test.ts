@@ -78,9 +78,12 @@ function guestLoop(g: Wire, stop: () => boolean): Loop {
   const loop: Loop = { acked: new Map(), errors: [], iterations: 0, done: Promise.resolve() };
   loop.done = (async () => {
     for (let i = 0; !stop(); i++) {
+      // A hundred to a directory: a guest's child names count against its node size (2048
+      // bytes, as cxenstored's), so one directory would fill after some 400 writes.
+      const path = `data/d${Math.floor(i / 100)}/n${i}`;
       try {
-        await g.write(`data/n${i}`, `g${i}`);
-        loop.acked.set(`/local/domain/5/data/n${i}`, `g${i}`);
+        await g.write(path, `g${i}`);
+        loop.acked.set(`/local/domain/5/${path}`, `g${i}`);
       } catch (e) {
         loop.errors.push(`write ${i}: ${(e as Error).message}`);
         return;

@@ -43,7 +43,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       if (args.length === 0) return q.names().map((n) => `${n.padEnd(18)} ${q.get(n)}`).join('\n');
       if (args[0] === 'set') {
         if (args.length !== 3 || !/^\d+$/.test(args[2]!)) throw new XsError('EINVAL', 'quota set <name> <value>');
-        q.set(args[1]!, Number(args[2]));
+        // Every domain's, as in Xen 4.17 (SET_QUOTA's global value is only for later domains).
+        q.setEverywhere(args[1]!, Number(args[2]));
         return 'OK';
       }
       if (!/^\d{1,5}$/.test(args[0]!)) throw new XsError('EINVAL', 'quota <domid>');
@@ -86,6 +87,20 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     usage: HISTORY_USAGE,
     run: (ctx, args) => historyCommand(ctx.port, args),
   },
+  loop: {
+    usage: 'loop [reset]                longest event-loop delay (and p99) since the last reset',
+    run: (ctx, args) => {
+      if (args.length > 1 || (args.length === 1 && args[0] !== 'reset')) throw new XsError('EINVAL', 'loop [reset]');
+      return ctx.port.loop.report(args[0] === 'reset');
+    },
+  },
+  'hand-back': {
+    usage: 'hand-back [-e NAME=VALUE]... FILE [ARG...]   hand over to cxenstored (FILE -U), see README',
+    run: (ctx, args) => {
+      if (ctx.port.handBack === undefined) throw new XsError('ENOSYS', 'hand-back is not available');
+      return ctx.port.handBack.command(ctx.conn, ctx.header, args);
+    },
+  },
   stats: {
     usage: 'stats                       requests, commits by path, conflicts, connections',
     run: (ctx) => {
@@ -100,6 +115,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         `connections ${d.connections.size}`,
         `guest sockets ${d.budgets.sockets} of ${d.descriptors.guestCap(d.domains.size)}, refused ${d.descriptors.refused}`,
         `watches ${d.watches.count()}`,
+        `events dropped ${d.drops.total}`,
         `domains ${[...d.domains.all()].map((x) => x.domid).join(' ') || '-'}`,
       ].join('\n');
     },

@@ -1,6 +1,7 @@
 import { joinStrings, oneArg, PAYLOAD_MAX, parseUint, splitArgs, writeArgs } from '../../../protocol/index.js';
 import { formatPerms, requestBytes, type StoreReply, type StoreRequest } from '../../../store/index.js';
 import type { TreePort } from '../ports.js';
+import { listingOf } from '../listing.js';
 import { ok, OK_REPLY, required, type Handler, type Reply, type RequestContext } from '../handler.js';
 
 /**
@@ -16,12 +17,20 @@ function run(ctx: RequestContext<TreePort>, req: StoreRequest): StoreReply {
   return ctx.tx.execute(req);
 }
 
-/** `change(ctx, req)` runs a request that may change the tree: OK after the events it caused. */
-function change(ctx: RequestContext<TreePort>, req: StoreRequest): Reply {
-  if (ctx.tx === undefined) return ok(ctx.port.apply(ctx.conn.caller, ctx.limits, req, ctx.conn).deliveries);
+/**
+ * `change(ctx, req)` runs a request that may change the tree: OK after the events it caused. Outside
+ * a transaction it may wait for the fairness turn (the daemon's `applyFor`).
+ */
+function change(ctx: RequestContext<TreePort>, req: StoreRequest): Reply | Promise<Reply> {
+  if (ctx.tx === undefined) {
+    const out = ctx.port.applyFor(ctx.conn, ctx.limits, req);
+    return out instanceof Promise ? out.then((o) => ok(o.deliveries)) : ok(out.deliveries);
+  }
   run(ctx, req);
   return OK_REPLY;
 }
+
+const NO_NAMES: readonly string[] = Object.freeze([]);
 
 const path = (payload: Buffer): string => required(oneArg(payload));
 
@@ -33,7 +42,7 @@ export const read: Handler<TreePort> = (ctx, payload) => {
 
 export const directory: Handler<TreePort> = (ctx, payload) => {
   const r = run(ctx, { op: 'directory', path: path(payload) });
-  return { payload: r.kind === 'names' ? joinStrings(r.names) : '' };
+  return { payload: r.kind === 'names' ? listingOf(r.names).bytes : '' };
 };
 
 export const getPerms: Handler<TreePort> = (ctx, payload) => {
@@ -72,8 +81,7 @@ export const directoryPart: Handler<TreePort> = (ctx, payload) => {
   if (args.length !== 2) required(undefined, 'DIRECTORY_PART needs a path and an offset');
   const offset = required(parseUint(args[1]!, Number.MAX_SAFE_INTEGER), 'bad offset');
   const r = run(ctx, { op: 'directory', path: args[0]! });
-  const all = joinStrings(r.kind === 'names' ? r.names : []);
-  const gen = `${listingHash(all)}\0`;
+  const { bytes: all, gen } = listingOf(r.kind === 'names' ? r.names : NO_NAMES);
   const room = PAYLOAD_MAX - gen.length - 1;
   if (offset >= all.length) return { payload: `${gen}\0` };
   let end = offset;
@@ -85,10 +93,3 @@ export const directoryPart: Handler<TreePort> = (ctx, payload) => {
   const chunk = all.toString('latin1', offset, end);
   return { payload: end >= all.length ? `${gen}${chunk}\0` : `${gen}${chunk}` } satisfies Reply;
 };
-
-/** FNV-1a over the listing, 32 bits: a change detector, not a security measure. */
-function listingHash(bytes: Buffer): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193) >>> 0;
-  return h;
-}

@@ -1,23 +1,33 @@
-import { splitArgs } from '../../../protocol/index.js';
+import { Feature, parseUint, splitArgs } from '../../../protocol/index.js';
 import { parseWatchPath, XsError } from '../../../store/index.js';
 import type { WatchPort } from '../ports.js';
 import { OK_REPLY, required, type Handler } from '../handler.js';
 import { watchBytes } from '../../watches/index.js';
 
 /**
- * WATCH `path|token|` (spec §8.1): OK, then at once one event with the path as registered.
- * A third argument (watch depth, Xen 4.22) is EINVAL as in 4.17. Duplicates are EEXIST; an
+ * A watch depth is a decimal count of levels; more than this many is as good as unlimited (a path
+ * has at most 2048 bytes, so at most 1024 levels), and keeps the number small.
+ */
+const DEPTH_MAX = 0xffff;
+
+/**
+ * WATCH `path|token|[depth|]` (spec §8.1): OK, then at once one event with the path as registered.
+ * The depth (Xen 4.22 `do_watch`) is accepted from connections with the WATCHDEPTH feature (else
+ * EINVAL, as 4.17 answers any third string); it must be a plain decimal (Xen's `atoi` would take
+ * `x` as 0: we answer EINVAL). Duplicates (same path and token, whatever the depth) are EEXIST; an
  * unprivileged domain may hold `watches` of them over all its connections (E2BIG beyond,
  * cxenstored 4.17), and their paths and tokens count against its `memory` (ENOSPC beyond).
  */
 export const watch: Handler<WatchPort> = (ctx, payload) => {
   const args = required(splitArgs(payload, 3));
-  if (args.length !== 2) required(undefined, 'WATCH takes a path and a token');
-  const [path, token] = args as [string, string];
   const { port, conn, limits } = ctx;
+  const depthAllowed = conn.caller.features === undefined || (conn.caller.features & Feature.WATCHDEPTH) !== 0;
+  if (args.length !== 2 && !(args.length === 3 && depthAllowed)) required(undefined, 'WATCH takes a path, a token and (with WATCHDEPTH) a depth');
+  const [path, token] = args as [string, string];
+  const depth = args.length === 3 ? required(parseUint(args[2]!, DEPTH_MAX), 'bad watch depth') : undefined;
   const p = parseWatchPath(path, conn.caller.domid, limits.pathMax);
   if (port.watches.find(conn, p.path, token) !== undefined) throw new XsError('EEXIST', 'watch exists');
-  const w = { owner: conn, path, canonical: p.path, token, relative: p.kind === 'node' && path !== p.path };
+  const w = { owner: conn, path, canonical: p.path, token, relative: p.kind === 'node' && path !== p.path, depth };
   conn.budget?.admitWatch(limits, watchBytes(w));
   port.watches.add(w);
   return { payload: OK_REPLY.payload, initial: { conn, watch: w, path } };
