@@ -24,6 +24,7 @@ import {
   type HistoryOptions,
   type HistoryRecord,
   type RequestSummary,
+  type Touched,
   type Who,
   XsError,
 } from '../store/index.js';
@@ -101,8 +102,8 @@ function who(caller: Caller, by: Author | undefined, tx?: number): Who {
 export interface HistorySink {
   /** The records kept on disk that end at `live`, at most `max`, and when the version before them was made. */
   load(live: Store, max: number): { records: HistoryRecord[]; floorTime: number | undefined };
-  /** Queues the record for disk; returns its size there in bytes. */
-  append(rec: HistoryRecord): number;
+  /** Queues a record's bytes (history-codec.ts's form; copied: the view is not kept) for disk; returns its size there. */
+  append(bytes: Buffer): number;
 }
 
 /** What the daemon needs of persistence (server/persistence/journal.ts `Journal`). */
@@ -293,7 +294,7 @@ export class Daemon implements Ports {
     if (out.changes.length === 0) return out.reply;
     this.options.journal?.admit?.();
     const next = advance(out.store, before);
-    return outcome(out.reply, this.install(next, before, out.changes, caller, true, () => ({ who: who(caller, by), requests: [{ op: req.op, path: req.path }] })));
+    return outcome(out.reply, this.install(next, before, out.changes, caller, true, () => ({ who: who(caller, by), requests: [{ op: req.op, path: req.path }] }), out.touched));
   }
 
   /**
@@ -320,7 +321,7 @@ export class Daemon implements Ports {
     }
     this.options.journal?.admit?.();
     const next = advance(out.store, before);
-    return outcome(out.reply, this.install(next, before, out.changes, conn.caller, true, () => ({ who: who(conn.caller, conn), requests: [{ op: req.op, path: req.path }] })));
+    return outcome(out.reply, this.install(next, before, out.changes, conn.caller, true, () => ({ who: who(conn.caller, conn), requests: [{ op: req.op, path: req.path }] }), out.touched));
   }
 
   /** `commit(tx)` ends a transaction with "T": installs it (with its watch events), or reports why not. */
@@ -386,16 +387,20 @@ export class Daemon implements Ports {
     by: Caller | undefined,
     complete: boolean,
     author: () => Authorship,
+    touched?: Touched,
   ): readonly ConnDelivery[] {
     if (next !== before) {
-      const hints = complete ? changes.map((c) => c.path) : undefined;
+      // History needs the changed paths only for a commit that does not say what it touched.
+      const hints = complete && touched === undefined ? changes.map((c) => c.path) : undefined;
       const bytes = this.options.journal?.record(before, next, complete ? changes : undefined);
       this.store = next;
       // Made only for a commit that changed something: a request that changes nothing costs nothing here.
-      const rec = this.history.record(before, next, { time: Date.now(), ...author() }, hints);
+      const { who, requests } = author();
+      const g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
       // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
       // history's (issue 17: a flood must not fill the disk through either).
-      const historyBytes = rec === undefined ? undefined : this.options.historyLog?.append(rec);
+      const sink = this.options.historyLog;
+      const historyBytes = g === undefined || sink === undefined ? undefined : sink.append(this.history.encoded(g));
       if (this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number') {
         const wait = this.diskBudget.charge(by.domid, bytes + (historyBytes ?? 0));
         if (wait > 0) this.throttle(by.domid, wait);

@@ -32,8 +32,9 @@ class Script {
   readonly times = new Map<number, number>();
   now = Date.UTC(2026, 11, 5, 3, 0, 0);
 
-  constructor(roots: number, records = DEFAULT_HISTORY.records) {
-    this.history = new History(this.live, { roots, records }, this.now);
+  constructor(every: number, records = DEFAULT_HISTORY.records) {
+    // Two checkpoints at most: older moments are rebuilt from the oldest one.
+    this.history = new History(this.live, { every, checkpoints: 2, records }, this.now);
     this.snapshots.set(0, dump(this.live));
   }
 
@@ -106,8 +107,8 @@ function attachVif(s: Script, domid: number): void {
   ]);
 }
 
-function libxlScript(roots: number): Script {
-  const s = new Script(roots);
+function libxlScript(every: number): Script {
+  const s = new Script(every);
   s.req(DOM0, TOOLSTACK, { op: 'mkdir', path: '/local/domain/0/backend' });
   createVm(s, 1, 'web');
   attachVif(s, 1);
@@ -134,9 +135,9 @@ function libxlScript(roots: number): Script {
 }
 
 describe('History: a libxl-like script', () => {
-  for (const roots of [1, 3, 1000]) {
-    it(`gives the tree at every generation exactly as it was (roots kept: ${roots})`, () => {
-      const s = libxlScript(roots);
+  for (const every of [1, 3, 1000]) {
+    it(`gives the tree at every generation exactly as it was (a checkpoint every ${every})`, () => {
+      const s = libxlScript(every);
       expect(s.history.latest()).toBe(s.live);
       expect(s.history.size).toBe(s.live.generation);
       for (const [g, snap] of s.snapshots) expect(dump(s.history.at(g))).toEqual(snap);
@@ -228,7 +229,7 @@ describe('History: a libxl-like script', () => {
 });
 
 describe('History: bounds', () => {
-  function writes(n: number, options: { records?: number; bytes?: number; roots?: number }): { h: History; snaps: Store[] } {
+  function writes(n: number, options: { records?: number; bytes?: number; every?: number; checkpoints?: number }): { h: History; snaps: Store[] } {
     let live = createStore();
     const h = new History(live, options, 0);
     const snaps = [live];
@@ -241,7 +242,7 @@ describe('History: bounds', () => {
   }
 
   it('keeps at most `records` records; an older moment is an error naming the oldest kept', () => {
-    const { h, snaps } = writes(50, { records: 10, roots: 3 });
+    const { h, snaps } = writes(50, { records: 10, every: 3 });
     expect(h.size).toBe(10);
     expect(h.oldest()).toEqual({ generation: 40, time: 400 });
     for (let g = 40; g <= 50; g++) expect(dump(h.at(g))).toEqual(dump(snaps[g]!));
@@ -260,7 +261,7 @@ describe('History: bounds', () => {
   });
 
   it('rewinds: newer records go and their generations are given again', () => {
-    const { h, snaps } = writes(10, { roots: 2 });
+    const { h, snaps } = writes(10, { every: 2 });
     h.rewind(snaps[6]!);
     expect(h.latest()).toBe(snaps[6]);
     expect(h.size).toBe(6);
@@ -305,9 +306,9 @@ describe('History: bounds', () => {
       fc.record({ op: fc.constant('set-perms' as const), path: fc.constantFrom(...paths), perms: fc.constantFrom(['n0'], ['n1', 'r0'], ['b2']) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 30 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 40 }), (ops, roots, records) => {
+      fc.property(fc.array(op, { maxLength: 30 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 40 }), (ops, every, records) => {
         let live = createStore();
-        const h = new History(live, { roots, records }, 0);
+        const h = new History(live, { every, checkpoints: 2, records }, 0);
         const snaps = new Map<number, string[]>([[0, dump(live)]]);
         for (const r of ops) {
           let out;

@@ -1,29 +1,45 @@
 import { XsError } from '../protocol/index.js';
-import { recordOf, undo, type HistoryRecord, type RecordMeta, type Version } from './history-record.js';
+import { decodeRecord, writeInto } from './history-codec.js';
+import { writeCommit } from './history-commit.js';
+import { undo, type HistoryRecord, type RecordMeta, type Version } from './history-record.js';
+import { HistoryRing } from './history-ring.js';
+import type { Touched } from './operations.js';
 
 /**
  * The history window: one record per commit that changed something, oldest first, bounded by
- * count and bytes; the versions (roots) of the most recent `roots` commits, for O(path) reads of
- * the recent past. An older version is rebuilt by undoing records from the oldest kept root
- * (records carry old values). Versions share every subtree they did not change, so a kept root
- * costs the nodes on its commit's paths, not a tree. Pure: the daemon passes the time.
+ * count and bytes, kept as bytes off the JS heap (history-ring.ts) and decoded when a query reads
+ * them; and a few whole versions: the live one and a checkpoint every `every` generations (at
+ * most `checkpoints` of them). A version in between is rebuilt by undoing records from the
+ * nearest newer kept one (records carry old values). Versions share every subtree they did not
+ * change, so a kept version costs the nodes later commits replaced (at most a whole tree).
+ *
+ * Why so few kept versions (issue 14): a version kept past a young-generation collection keeps
+ * every node of the live tree that is still young, and the scavenger copies them all to the old
+ * generation. Keeping the last 256 versions, or even one version in 256, did that to nearly every
+ * node a write made (~1 MB copied per scavenge under a write load, against 40 KB without), which
+ * made writes 2-3x slower. A checkpoint every 16 384 commits costs that copy once per 16 384.
+ * Pure: the daemon passes the time.
  */
 export interface HistoryOptions {
   /** Records kept at most. */
   readonly records: number;
-  /** Bytes of records kept at most (history-record.ts's estimate). */
+  /** Bytes of records kept at most (their encoded size: history-codec.ts). */
   readonly bytes: number;
-  /** Versions kept whole, newest first (the rest are rebuilt by undo). */
-  readonly roots?: number;
+  /** Generations between checkpoints: `at` undoes at most `every - 1` records within their reach. */
+  readonly every?: number;
+  /** Checkpoints kept at most (the newest); older moments are rebuilt from the oldest one. */
+  readonly checkpoints?: number;
 }
 
 /**
  * Defaults, assuming a busy host makes 50 commits a second (a few VMs starting and stopping a
  * minute, each a few hundred writes, and guests updating their keys): an hour is 180 000 commits,
- * of about 380 bytes each by the window's estimate (a write of a short value, as
- * bench/history-bench.ts measured it): 200 000 records need 76 MiB, so the byte bound is 96 MiB.
+ * of about 200 bytes each (a write of a short value, as bench/history-bench.ts measured it):
+ * 200 000 records need about 40 MiB, so the byte bound is 64 MiB. 16 checkpoints 16 384
+ * generations apart reach back 262 144 commits, the whole default window: any moment kept is at
+ * most 16 383 undos away.
  */
-export const DEFAULT_HISTORY: Required<HistoryOptions> = Object.freeze({ records: 200_000, bytes: 96 * 1024 * 1024, roots: 256 });
+export const DEFAULT_HISTORY: Required<HistoryOptions> = Object.freeze({ records: 200_000, bytes: 64 * 1024 * 1024, every: 16_384, checkpoints: 16 });
 
 /** The oldest moment history can answer: the version before its oldest record. */
 export interface Oldest {
@@ -34,32 +50,36 @@ export interface Oldest {
 
 export class History {
   readonly options: Required<HistoryOptions>;
-  /** records[head..] are live; the array is compacted when the dead prefix grows. */
-  private records: HistoryRecord[] = [];
-  private head = 0;
-  private totalBytes = 0;
-  /** The version each of the last `roots` records made, by generation; and the floor's. */
-  private readonly roots = new Map<number, Version>();
-  /** The oldest version answerable: the one before records[head]. */
+  /** The records: record i made generation floor.generation + 1 + i. */
+  private readonly ring: HistoryRing;
+  /** Checkpoints, oldest first: generations and their versions. */
+  private cpGen: number[] = [];
+  private cpVersion: Version[] = [];
+  /** The oldest version answerable: the one before the oldest record. */
   private floor: Oldest;
   private live: Version;
 
   constructor(initial: Version, options: Partial<HistoryOptions> = {}, time?: number) {
     const o = { ...DEFAULT_HISTORY, ...options };
-    if (!(o.records >= 1) || !(o.bytes >= 1) || !(o.roots >= 1)) throw new RangeError('history bounds must be at least 1');
+    if (!(o.records >= 1) || !(o.bytes >= 1) || !(o.every >= 1) || !(o.checkpoints >= 1)) throw new RangeError('history bounds must be at least 1');
     this.options = o;
+    this.ring = new HistoryRing(o.bytes);
     this.live = initial;
     this.floor = { generation: initial.generation, time };
-    this.roots.set(initial.generation, initial);
   }
 
-  /** How many records are kept, and their bytes (the estimate bounded by `options.bytes`). */
+  /** How many records are kept, and their bytes (bounded by `options.bytes`). */
   get size(): number {
-    return this.records.length - this.head;
+    return this.ring.size;
   }
 
   get bytes(): number {
-    return this.totalBytes;
+    return this.ring.bytes;
+  }
+
+  /** Memory the records take: the ring's chunks and index (bytes, plus at most three chunks). */
+  get allocated(): number {
+    return this.ring.allocated;
   }
 
   oldest(): Oldest {
@@ -70,28 +90,38 @@ export class History {
     return this.live;
   }
 
-  /** The records kept, oldest first (a view: do not keep it across a `record`). */
+  /** The records kept, oldest first, decoded (the whole window: for tests and tools, not queries). */
   all(): readonly HistoryRecord[] {
-    if (this.head > 0) this.compact();
-    return this.records;
+    const out: HistoryRecord[] = [];
+    for (let i = 0; i < this.size; i++) out.push(this.nth(i));
+    return out;
   }
 
   /**
-   * `record(before, after, meta, hints?)` adds the record of the commit `before` -> `after` (which
-   * must follow the latest version: history has every commit, or it could not undo) and returns
-   * it. `before === after` (nothing changed) records nothing.
+   * `record(before, after, meta, hints?, touched?)` adds the record of the commit `before` ->
+   * `after` (which must follow the latest version: history has every commit, or it could not
+   * undo) and returns its generation. `before === after` (nothing changed) records nothing.
+   * `hints`: the paths the commit reported changed; `touched`: what a plain request found and
+   * left there (operations.ts), when the commit is exactly that request's.
    */
-  record(before: Version, after: Version, meta: RecordMeta, hints?: readonly string[]): HistoryRecord | undefined {
+  record(before: Version, after: Version, meta: RecordMeta, hints?: readonly string[], touched?: Touched): number | undefined {
     if (before === after) return undefined;
     if (before.generation !== this.live.generation || after.generation !== before.generation + 1) {
       throw new RangeError(`history at ${this.live.generation} given ${before.generation} -> ${after.generation}`);
     }
-    const last = this.records.length > this.head ? this.records[this.records.length - 1]! : undefined;
     // The wall clock may step back (NTP); records stay in time order so that time queries can search.
-    const time = last !== undefined && meta.time < last.time ? last.time : meta.time;
-    const rec = recordOf(before, after, time === meta.time ? meta : { ...meta, time }, hints);
-    this.append(rec, after);
-    return rec;
+    const last = this.size > 0 ? this.ring.time(this.size - 1) : -Infinity;
+    const time = meta.time < last ? last : meta.time;
+    const w = this.ring.begin();
+    try {
+      writeCommit(w, before, after, meta, hints, time, touched);
+    } catch (e) {
+      this.ring.abandon();
+      throw e;
+    }
+    this.ring.end(time);
+    this.advance(after);
+    return after.generation;
   }
 
   /**
@@ -102,13 +132,14 @@ export class History {
     if (rec.generation !== this.live.generation + 1 || after.generation !== rec.generation) {
       throw new RangeError(`history at ${this.live.generation} given record ${rec.generation}`);
     }
-    this.append(rec, after);
+    this.put(rec);
+    this.advance(after);
   }
 
   /**
    * `restore(records, floorTime?)`: records read back from disk, oldest first, consecutive and
-   * ending at the latest version (the store history started from). Only the latest root is kept;
-   * older versions are rebuilt by undo. Bounds apply as to records made here.
+   * ending at the latest version (the store history started from). Only the latest version is
+   * kept whole; older ones are rebuilt by undo. Bounds apply as to records made here.
    */
   restore(records: readonly HistoryRecord[], floorTime?: number): void {
     if (this.size > 0) throw new RangeError('restore into a history that has records');
@@ -120,37 +151,58 @@ export class History {
     if (first + records.length - 1 !== this.live.generation) {
       throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.live.generation}`);
     }
-    this.roots.clear();
-    this.roots.set(this.live.generation, this.live);
-    this.records = records.slice();
-    this.head = 0;
-    this.totalBytes = records.reduce((n, r) => n + r.bytes, 0);
+    this.cpGen = [];
+    this.cpVersion = [];
     this.floor = { generation: first - 1, time: floorTime };
-    while (this.size > this.options.records || (this.totalBytes > this.options.bytes && this.size > 1)) this.evict();
+    for (const r of records) {
+      this.put(r);
+      this.bound();
+    }
   }
 
-  private append(rec: HistoryRecord, after: Version): void {
-    this.records.push(rec);
-    this.totalBytes += rec.bytes;
+  /** The bytes of the record that made generation `g` (a view, valid until the next record), for the log on disk. */
+  encoded(g: number): Buffer {
+    return this.ring.bytesOf(g - this.floor.generation - 1);
+  }
+
+  private put(rec: HistoryRecord): void {
+    const w = this.ring.begin();
+    try {
+      writeInto(w, rec);
+    } catch (e) {
+      this.ring.abandon();
+      throw e;
+    }
+    this.ring.end(rec.time);
+  }
+
+  private advance(after: Version): void {
     this.live = after;
-    this.roots.set(after.generation, after);
-    this.roots.delete(after.generation - this.options.roots);
-    while (this.size > this.options.records || (this.totalBytes > this.options.bytes && this.size > 1)) this.evict();
+    if (after.generation % this.options.every === 0) {
+      this.cpGen.push(after.generation);
+      this.cpVersion.push(after);
+      if (this.cpGen.length > this.options.checkpoints) this.dropOldestCheckpoint();
+    }
+    this.bound();
+  }
+
+  private bound(): void {
+    const o = this.options;
+    while (this.size > o.records || (this.ring.bytes > o.bytes && this.size > 1)) this.evict();
   }
 
   private evict(): void {
-    const rec = this.records[this.head]!;
-    this.records[this.head] = undefined as unknown as HistoryRecord;
-    this.head++;
-    this.totalBytes -= rec.bytes;
-    this.roots.delete(rec.generation - 1);
-    this.floor = { generation: rec.generation, time: rec.time };
-    if (this.head > 1024 && this.head * 2 > this.records.length) this.compact();
+    const generation = this.floor.generation + 1;
+    const time = this.ring.time(0);
+    this.ring.shift();
+    this.floor = { generation, time };
+    // A checkpoint older than the floor can rebuild nothing still answerable.
+    while (this.cpGen.length > 0 && this.cpGen[0]! < generation) this.dropOldestCheckpoint();
   }
 
-  private compact(): void {
-    this.records = this.records.slice(this.head);
-    this.head = 0;
+  private dropOldestCheckpoint(): void {
+    this.cpGen.shift();
+    this.cpVersion.shift();
   }
 
   /**
@@ -158,45 +210,47 @@ export class History {
    * log write failed, server/persistence/journal.ts) and its generations will be given again.
    */
   rewind(durable: Version): void {
-    while (this.size > 0 && this.records[this.records.length - 1]!.generation > durable.generation) {
-      const rec = this.records.pop()!;
-      this.totalBytes -= rec.bytes;
-      this.roots.delete(rec.generation);
+    while (this.size > 0 && this.floor.generation + this.size > durable.generation) this.ring.pop();
+    while (this.cpGen.length > 0 && this.cpGen[this.cpGen.length - 1]! >= durable.generation) {
+      this.cpGen.pop();
+      this.cpVersion.pop();
     }
     this.live = durable;
-    this.roots.set(durable.generation, durable);
     if (durable.generation < this.floor.generation) {
       // Older than anything kept (cannot happen with a window longer than the log's unsynced tail).
-      this.records = [];
-      this.head = 0;
-      this.totalBytes = 0;
-      this.roots.clear();
-      this.roots.set(durable.generation, durable);
+      this.ring.clear();
+      this.cpGen = [];
+      this.cpVersion = [];
       this.floor = { generation: durable.generation, time: undefined };
     }
   }
 
-  /** The record that made generation `g`, if kept. */
+  /** The record that made generation `g`, if kept (decoded). */
   recordAt(g: number): HistoryRecord | undefined {
-    const i = this.head + (g - this.floor.generation - 1);
-    return i >= this.head && i < this.records.length ? this.records[i] : undefined;
+    const i = g - this.floor.generation - 1;
+    return i >= 0 && i < this.size ? this.nth(i) : undefined;
   }
 
   /**
-   * `at(g)` is the version current at generation `g`: a kept root, or the nearest newer kept root
-   * with the records between undone. The work is the records undone, at most the window.
-   * ENOENT naming the oldest kept when `g` is older; EINVAL when it is in the future.
+   * `at(g)` is the version current at generation `g`: the live one, a checkpoint, or the nearest
+   * newer one of those with the records between undone. The work is the records undone: fewer
+   * than `every` within the checkpoints' reach (the last `every * checkpoints` generations), at
+   * most the window's records beyond it. ENOENT naming the oldest kept when `g` is older; EINVAL
+   * when it is in the future.
    */
   at(g: number): Version {
     if (!Number.isSafeInteger(g)) throw new XsError('EINVAL', `bad generation ${g}`);
     if (g > this.live.generation) throw new XsError('EINVAL', `generation ${g} is after the latest, ${this.live.generation}`);
     if (g < this.floor.generation) throw this.tooOld(`generation ${g}`);
-    const kept = this.roots.get(g);
-    if (kept !== undefined) return kept;
-    let n = g + 1;
-    while (!this.roots.has(n)) n++;
-    let v = this.roots.get(n)!;
-    for (let k = n; k > g; k--) v = undo(v, this.recordAt(k)!);
+    let v = this.live;
+    // The oldest checkpoint at or after g (few: a linear scan from the oldest).
+    for (let k = 0; k < this.cpGen.length; k++) {
+      if (this.cpGen[k]! >= g) {
+        v = this.cpVersion[k]!;
+        break;
+      }
+    }
+    for (let k = v.generation; k > g; k--) v = undo(v, this.recordAt(k)!);
     return v;
   }
 
@@ -206,15 +260,8 @@ export class History {
    */
   generationAt(time: number): number {
     if (!Number.isFinite(time)) throw new XsError('EINVAL', 'bad time');
-    // Binary search: records are in time order (see `record`).
-    let lo = this.head;
-    let hi = this.records.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.records[mid]!.time <= time) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo > this.head) return this.records[lo - 1]!.generation;
+    const i = this.indexAfter(time);
+    if (i > 0) return this.floor.generation + i;
     // Before every record kept: the floor, if it is known to be that old.
     // (A floor of unknown time is the version history started from: current as far as it knows.)
     if (this.floor.time === undefined || time >= this.floor.time) return this.floor.generation;
@@ -229,18 +276,34 @@ export class History {
     return [from, Math.max(from, to)];
   }
 
-  /** The i-th record kept, oldest first. */
+  /** The i-th record kept, oldest first (decoded). */
   nth(i: number): HistoryRecord {
-    return this.records[this.head + i]!;
+    return decodeRecord(this.ring.bytesOf(i));
+  }
+
+  /** The bytes of the i-th record kept (a view, valid until that record goes), for a scan. */
+  bytesOf(i: number): Buffer {
+    return this.ring.bytesOf(i);
+  }
+
+  /** The time of the i-th record kept. */
+  timeOf(i: number): number {
+    return this.ring.time(i);
+  }
+
+  /** The generation of the i-th record kept. */
+  generationOf(i: number): number {
+    return this.floor.generation + 1 + i;
   }
 
   /** The index of the first record made after `time`, or `size`. */
   indexAfter(time: number): number {
     let lo = 0;
     let hi = this.size;
+    // Binary search: records are in time order (see `record`).
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.nth(mid).time <= time) lo = mid + 1;
+      if (this.ring.time(mid) <= time) lo = mid + 1;
       else hi = mid;
     }
     return lo;

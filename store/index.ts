@@ -40,14 +40,12 @@ export { size as subtreeSize } from './subtree.js';
 export { fromNodeList, toNodeList, type ListedNode } from './node-list.js';
 export { createStore, fromRoot, advance, type Store, type SpecialPerms } from './store.js';
 export { OK, isUpdate, requestBytes, LOGGED_REQUEST_OVERHEAD, type Change, type StoreOp, type StoreReply, type StoreRequest } from './request.js';
-export { execute, type Outcome } from './operations.js';
+export { execute, type Outcome, type Touched } from './operations.js';
 export { Transaction, commit, type CommitPath, type CommitResult } from './transaction.js';
 export { History, DEFAULT_HISTORY, type HistoryOptions, type Oldest } from './history.js';
 export {
   INTERNAL,
   REQUESTS_KEPT,
-  decodeRecord,
-  encodeRecord,
   type ChangeKind,
   type ConnectionName,
   type HistoryChange,
@@ -57,6 +55,7 @@ export {
   type Version,
   type Who,
 } from './history-record.js';
+export { decodeRecord, encodeRecord } from './history-codec.js';
 export {
   QUERY_LIMITS,
   blameOf,

@@ -26,7 +26,8 @@ function commits(from: Store, n: number, value = 'v'): { records: HistoryRecord[
   let live = from;
   for (let i = 0; i < n; i++) {
     const next = advance(execute(live, DOM0, DEFAULT_LIMITS, { op: 'write', path: `/k${i % 3}`, value: `${value}${i}` }).store, live);
-    records.push(h.record(live, next, { time: 1000 + next.generation, who: { domid: 0, connection: 'socket', id: 2, tx: 5 }, requests: [{ op: 'write', path: `/k${i % 3}` }] })!);
+    h.record(live, next, { time: 1000 + next.generation, who: { domid: 0, connection: 'socket', id: 2, tx: 5 }, requests: [{ op: 'write', path: `/k${i % 3}` }] });
+    records.push(h.recordAt(next.generation)!);
     versions.push((live = next));
   }
   return { records, versions };
@@ -45,10 +46,10 @@ describe('HistoryLog', () => {
     const d = dir();
     const { records, versions } = commits(createStore(), 6);
     const a = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
-    for (const r of records.slice(0, 5)) a.append(r);
+    for (const r of records.slice(0, 5)) a.append(encodeRecord(r));
     // A rollback to generation 3, then generations 4.. given again (another value).
     const again = commits(versions[3]!, 3, 'w');
-    for (const r of again.records) a.append(r);
+    for (const r of again.records) a.append(encodeRecord(r));
     await flushed();
     a.close();
     const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
@@ -71,7 +72,7 @@ describe('HistoryLog', () => {
     const d = dir();
     const { records, versions } = commits(createStore(), 4);
     const a = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
-    for (const r of records.slice(0, 2)) a.append(r);
+    for (const r of records.slice(0, 2)) a.append(encodeRecord(r));
     await flushed();
     a.close();
     expect(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[4]!, 100).records).toEqual([]);
@@ -83,7 +84,7 @@ describe('HistoryLog', () => {
     const { records } = commits(createStore(), 3);
     for (let i = 0; i < 3; i++) {
       const l = new HistoryLog(d, { ageMs: 60_000, bytes: 1e9 }, log, () => now);
-      l.append(records[i]!);
+      l.append(encodeRecord(records[i]!));
       await flushed();
       l.close();
     }

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { decodeRecord, encodeRecord, type HistoryRecord, type Version } from '../../store/index.js';
+import { decodeRecord, type HistoryRecord, type Version } from '../../store/index.js';
 import { frameRecord, scanRecords } from './wal.js';
 
 /**
@@ -133,9 +133,13 @@ export class HistoryLog {
     return out;
   }
 
-  /** `append(rec)` queues the record, written at the end of this turn of the event loop; its size on disk. */
-  append(rec: HistoryRecord): number {
-    const framed = frameRecord(encodeRecord(rec));
+  /**
+   * `append(bytes)` queues a record as history keeps it in memory (store/history-codec.ts: one
+   * encoding for both), written at the end of this turn of the event loop; its size on disk.
+   * The bytes are copied (framed): the caller's view may be reused.
+   */
+  append(bytes: Buffer): number {
+    const framed = frameRecord(bytes);
     this.pending.push(framed);
     if (!this.scheduled) {
       this.scheduled = true;

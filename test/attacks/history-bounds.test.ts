@@ -2,7 +2,8 @@
  * History is a new path every commit takes and every query reads (issue 14): its memory and each
  * query's work must be bounded whatever guests write and whatever a privileged caller asks.
  * - A guest writing as fast as it can never grows the window past --history-records /
- *   --history-bytes: the oldest records go, and the oldest kept moment says so.
+ *   --history-bytes, nor the memory holding it past twice the bytes: the oldest records go,
+ *   and the oldest kept moment says so.
  * - A guest's largest values (4096 bytes) still give log entries that fit one reply: values are cut.
  * - Queries over big subtrees and long histories answer one reply, flagged `truncated` or with
  *   `next`, and a log filter matching nothing looks at a bounded number of records per call.
@@ -27,7 +28,7 @@ afterAll(async () => {
   await d?.stop();
 });
 
-const info = async (): Promise<{ oldest: { generation: number }; latest: { generation: number }; records: number; bytes: number }> =>
+const info = async (): Promise<{ oldest: { generation: number }; latest: { generation: number }; records: number; bytes: number; allocated: number }> =>
   JSON.parse(await c.control('history', 'info'));
 
 describe('the window', () => {
@@ -40,6 +41,9 @@ describe('the window', () => {
       const w = await info();
       expect(w.records).toBeLessThanOrEqual(300);
       expect(w.bytes).toBeLessThanOrEqual(256 * 1024);
+      // The memory behind them too: records live in chunks (store/history-ring.ts), of which at
+      // most three are partly used or spare beyond the bytes kept.
+      expect(w.allocated).toBeLessThanOrEqual(2 * 256 * 1024);
     }
     const w = await info();
     // 1000 commits of ~4 KB records (old and new values): bytes, not count, bound the window.

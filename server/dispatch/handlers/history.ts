@@ -63,6 +63,7 @@ export function historyCommand(port: HistoryPort, args: readonly string[]): stri
         latest: { generation: l.generation, ...(last === undefined ? {} : { time: iso(last) }) },
         records: h.size,
         bytes: h.bytes,
+        allocated: h.allocated,
         limits: { records: h.options.records, bytes: h.options.bytes },
       });
     }
