@@ -99,7 +99,7 @@ export const USAGE = `usage: nxenstored [options]
                         256, or a quarter of \`ulimit -n\` when that is lower)
   --history-records N   commits the history keeps in memory (default 200000: an hour of a
                         host making 50 commits a second); queries older than that are refused
-  --history-bytes B     bytes of history kept in memory at most (K, M or G; default 96M)
+  --history-bytes B     bytes of history kept in memory at most (K, M or G; default 64M)
   --history-retention-age AGE    with --data-dir: history segments on disk are kept this long
                         (Ns, Nm, Nh or Nd; default 7d)
   --history-retention-bytes B    with --data-dir: and take this many bytes at most (default 256M)

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { XsError } from '../protocol/index.js';
-import { decodeHead, decodeRecord, encodeRecord } from './history-codec.js';
+import { connectionOf, decodeHead, decodeRecord, domidOf, encodeRecord, visitChanges } from './history-codec.js';
+import { isAncestorOrSelf } from './path.js';
 import type { HistoryRecord } from './history-record.js';
 import { parsePerms } from './perms.js';
 
@@ -31,6 +32,15 @@ describe('history records in bytes', () => {
         const buf = encodeRecord({ ...r, bytes: 0 } as HistoryRecord);
         expect(decodeRecord(buf)).toEqual({ ...r, bytes: buf.length });
         expect(decodeHead(buf)).toEqual({ generation: r.generation, time: r.time, who: r.who });
+        // What scans read in place: the author, and the changes' paths and kinds.
+        expect([domidOf(buf), connectionOf(buf)]).toEqual([r.who.domid, r.who.connection]);
+        const seen: string[] = [];
+        visitChanges(buf, '/', (p, k) => void seen.push(`${k} ${p}`));
+        expect(seen).toEqual(r.changes.map((c) => `${c.kind} ${c.path}`));
+        const under = r.changes[0]?.path ?? '/x';
+        const some: string[] = [];
+        visitChanges(buf, under, (p) => void some.push(p));
+        expect(some).toEqual(r.changes.filter((c) => isAncestorOrSelf(under, c.path)).map((c) => c.path));
       }),
       { numRuns: 300 },
     );
@@ -44,6 +54,12 @@ describe('history records in bytes', () => {
         if (!cut) bad[at % buf.length] = value;
         try {
           decodeRecord(bad);
+        } catch (e) {
+          expect(e).toBeInstanceOf(XsError);
+          expect((e as XsError).code).toBe('EIO');
+        }
+        try {
+          visitChanges(bad, '/', () => false);
         } catch (e) {
           expect(e).toBeInstanceOf(XsError);
           expect((e as XsError).code).toBe('EIO');

@@ -175,6 +175,18 @@ class Reader {
     return s;
   }
 
+  skip(): void {
+    const n = this.u32();
+    this.need(n);
+    this.pos += n;
+  }
+
+  skipPerms(): void {
+    const n = this.u16();
+    this.need(3 * n);
+    this.pos += 3 * n;
+  }
+
   perms(): Perms {
     const n = this.u16();
     if (n === 0) throw badRecord('empty permissions');
@@ -212,6 +224,62 @@ function readHead(r: Reader): RecordHead & { flags: number } {
   const tx = flags & HAS_TX ? r.u32() : undefined;
   const who: Who = { domid, connection, ...(id === undefined ? {} : { id }), ...(tx === undefined ? {} : { tx }) };
   return { generation, time, who, flags };
+}
+
+/** Where the author's domid and connection kind are in a record (fixed: they follow two f64s). */
+const DOMID_AT = 16;
+const CONNECTION_AT = 18;
+
+/**
+ * `domidOf(buf)`, `connectionOf(buf)`: a record's author's domid and connection kind, read in place (a log scan's
+ * filters look at every record in the window; decoding each would cost a query seconds).
+ */
+export function domidOf(buf: Buffer): number {
+  if (buf.length < CONNECTION_AT + 1) throw badRecord('truncated');
+  return buf.readUInt16LE(DOMID_AT);
+}
+
+export function connectionOf(buf: Buffer): ConnectionName | undefined {
+  return CONNECTIONS[buf[CONNECTION_AT] ?? 255];
+}
+
+/**
+ * `visitChanges(buf, under, fn)` calls `fn(path, kind)` for each change of the record at or
+ * below `under` (store/path.ts `isAncestorOrSelf`), in order, until `fn` returns true; values are
+ * skipped and paths elsewhere are compared in place, so a scan makes a string only for what it
+ * may use. A malformed record is EIO.
+ */
+export function visitChanges(buf: Buffer, under: string, fn: (path: string, kind: ChangeKind) => boolean | void): void {
+  const r = new Reader(buf);
+  readHead(r);
+  for (let n = r.u16(); n > 0; n--) {
+    r.u8();
+    r.skip();
+  }
+  const all = under === '/';
+  for (let n = r.u32(); n > 0; n--) {
+    const f = r.u8();
+    const kind = KINDS[f & 3]!;
+    const len = r.u32();
+    r.need(len);
+    const at = r.pos;
+    r.pos += len;
+    if (all || isUnder(buf, at, len, under)) {
+      if (fn(buf.toString('latin1', at, at + len), kind) === true) return;
+    }
+    if (f & HAS_OLD) r.skip();
+    if (f & HAS_OLD_PERMS) r.skipPerms();
+    if (f & HAS_NEW) r.skip();
+    if (f & HAS_NEW_PERMS) r.skipPerms();
+  }
+}
+
+/** Whether the path of `len` bytes at `at` is `under` or below it. */
+function isUnder(buf: Buffer, at: number, len: number, under: string): boolean {
+  const n = under.length;
+  if (len < n || (len > n && buf[at + n] !== 0x2f)) return false;
+  for (let i = 0; i < n; i++) if (buf[at + i] !== under.charCodeAt(i)) return false;
+  return true;
 }
 
 /** `decodeHead(buf)`: a record's generation, time and author only. */

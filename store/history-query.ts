@@ -1,6 +1,7 @@
 import { XsError } from '../protocol/index.js';
 import { diff } from './diff.js';
 import type { History } from './history.js';
+import { connectionOf, decodeHead, decodeRecord, domidOf, visitChanges } from './history-codec.js';
 import { segsOf, type ChangeKind, type ConnectionName, type HistoryChange, type HistoryRecord, type Version } from './history-record.js';
 import type { XsNode } from './node.js';
 import { isAncestorOrSelf } from './path.js';
@@ -169,9 +170,15 @@ export function logOf(h: History, filter: LogFilter = {}): LogAnswer {
   let scanned = 0;
   let i = end - 1;
   for (; i >= start && entries.length < limit && scanned < QUERY_LIMITS.scan; i--, scanned++) {
-    const r = h.nth(i);
-    if (filter.domid !== undefined && r.who.domid !== filter.domid) continue;
-    if (filter.connection !== undefined && r.who.connection !== filter.connection) continue;
+    // Records are bytes (history-codec.ts): the filters read them in place, and only a record
+    // that has something to list is decoded (a scan of 100 000 records stays in milliseconds).
+    const buf = h.bytesOf(i);
+    if (filter.domid !== undefined && domidOf(buf) !== filter.domid) continue;
+    if (filter.connection !== undefined && connectionOf(buf) !== filter.connection) continue;
+    let hit = false;
+    visitChanges(buf, path, (_, kind) => (hit = filter.kind === undefined || kind === filter.kind));
+    if (!hit) continue;
+    const r = decodeRecord(buf);
     const changes: HistoryChange[] = [];
     let more = false;
     for (const c of r.changes) {
@@ -222,13 +229,15 @@ export function blameOf(h: History, path: string, limit: number = QUERY_LIMITS.n
     return { path: n.path };
   });
   for (let i = h.size - 1, scanned = 0; i >= 0 && pending.size > 0 && scanned < QUERY_LIMITS.scan; i--, scanned++) {
-    const r = h.nth(i);
-    for (const c of r.changes) {
-      const k = pending.get(c.path);
-      if (k === undefined) continue;
-      pending.delete(c.path);
-      lines[k] = { path: c.path, generation: r.generation, time: r.time, domid: r.who.domid, connection: r.who.connection, kind: c.kind };
-    }
+    // Only the changes under `path` become strings (history-codec.ts `visitChanges`).
+    const buf = h.bytesOf(i);
+    visitChanges(buf, path, (p, kind) => {
+      const k = pending.get(p);
+      if (k === undefined) return;
+      pending.delete(p);
+      const who = decodeHead(buf);
+      lines[k] = { path: p, generation: h.generationOf(i), time: h.timeOf(i), domid: who.who.domid, connection: who.who.connection, kind };
+    });
   }
   return { lines, truncated: t.truncated, oldest: h.oldest().generation };
 }

@@ -8,7 +8,7 @@ import type { StoreOp } from './request.js';
 /**
  * One commit as history keeps it: which version it made, when, who asked, what was asked and what
  * changed. Changes carry the old value and permissions as well as the new, so a record can be
- * undone exactly (`undo`): a version older than the roots history keeps is rebuilt from a newer one.
+ * undone exactly (`undo`): a version history does not keep whole is rebuilt from a newer one.
  */
 
 /**

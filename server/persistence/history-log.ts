@@ -5,7 +5,8 @@ import { decodeRecord, type HistoryRecord, type Version } from '../../store/inde
 import { frameRecord, scanRecords } from './wal.js';
 
 /**
- * History on disk (issue 14): the records of store/history.ts in segment files beside the
+ * History on disk (issue 14): the records of store/history.ts, in the bytes it keeps them in
+ * memory (store/history-codec.ts: encoded once per commit), in segment files beside the
  * write-ahead log, `history-<N>` (N a sequence number, zero-padded so names sort), framed and
  * checksummed as the log's records are (wal.ts). A new segment is started at every start and
  * once the current one holds `segmentBytes`; whole segments are removed, oldest first, once the
