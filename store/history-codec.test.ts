@@ -31,6 +31,13 @@ describe('history records in bytes', () => {
       fc.property(record, (r) => {
         const buf = encodeRecord({ ...r, bytes: 0 } as HistoryRecord);
         expect(decodeRecord(buf)).toEqual({ ...r, bytes: buf.length });
+        // In place, within a larger buffer (as history keeps records: history-ring.ts).
+        const inside = Buffer.concat([Buffer.from('xyz'), buf, Buffer.from('abcd')]);
+        expect(decodeRecord(inside, 3, 3 + buf.length)).toEqual({ ...r, bytes: buf.length });
+        expect(domidOf(inside, 3, 3 + buf.length)).toBe(r.who.domid);
+        const within: string[] = [];
+        visitChanges(inside, '/', (p) => void within.push(p), 3, 3 + buf.length);
+        expect(within).toEqual(r.changes.map((c) => c.path));
         expect(decodeHead(buf)).toEqual({ generation: r.generation, time: r.time, who: r.who });
         // What scans read in place: the author, and the changes' paths and kinds.
         expect([domidOf(buf), connectionOf(buf)]).toEqual([r.who.domid, r.who.connection]);

@@ -128,11 +128,17 @@ export function writeInto(w: RecordWriter, r: HistoryRecord): void {
 
 /** Reads a record's bytes, checking every bound: a malformed record is EIO. */
 class Reader {
-  pos = 0;
-  constructor(private readonly buf: Buffer) {}
+  pos: number;
+  constructor(
+    private readonly buf: Buffer,
+    start = 0,
+    private readonly end = buf.length,
+  ) {
+    this.pos = start;
+  }
 
   need(n: number): void {
-    if (this.pos + n > this.buf.length) throw badRecord('truncated');
+    if (this.pos + n > this.end) throw badRecord('truncated');
   }
 
   u8(): number {
@@ -200,7 +206,7 @@ class Reader {
   }
 
   done(): boolean {
-    return this.pos === this.buf.length;
+    return this.pos === this.end;
   }
 }
 
@@ -234,13 +240,13 @@ const CONNECTION_AT = 18;
  * `domidOf(buf)`, `connectionOf(buf)`: a record's author's domid and connection kind, read in place (a log scan's
  * filters look at every record in the window; decoding each would cost a query seconds).
  */
-export function domidOf(buf: Buffer): number {
-  if (buf.length < CONNECTION_AT + 1) throw badRecord('truncated');
-  return buf.readUInt16LE(DOMID_AT);
+export function domidOf(buf: Buffer, start = 0, end = buf.length): number {
+  if (end - start < CONNECTION_AT + 1) throw badRecord('truncated');
+  return buf[start + DOMID_AT]! | (buf[start + DOMID_AT + 1]! << 8);
 }
 
-export function connectionOf(buf: Buffer): ConnectionName | undefined {
-  return CONNECTIONS[buf[CONNECTION_AT] ?? 255];
+export function connectionOf(buf: Buffer, start = 0, end = buf.length): ConnectionName | undefined {
+  return end - start > CONNECTION_AT ? CONNECTIONS[buf[start + CONNECTION_AT]!] : undefined;
 }
 
 /**
@@ -249,9 +255,18 @@ export function connectionOf(buf: Buffer): ConnectionName | undefined {
  * skipped and paths elsewhere are compared in place, so a scan makes a string only for what it
  * may use. A malformed record is EIO.
  */
-export function visitChanges(buf: Buffer, under: string, fn: (path: string, kind: ChangeKind) => boolean | void): void {
-  const r = new Reader(buf);
-  readHead(r);
+export function visitChanges(
+  buf: Buffer,
+  under: string,
+  fn: (path: string, kind: ChangeKind) => boolean | void,
+  start = 0,
+  end = buf.length,
+): void {
+  const r = new Reader(buf, start, end);
+  // The head without making its author: only its optional fields' sizes matter here.
+  r.need(CONNECTION_AT + 2);
+  const flags = buf[start + CONNECTION_AT + 1]!;
+  r.pos += CONNECTION_AT + 2 + (flags & HAS_ID ? 8 : 0) + (flags & HAS_TX ? 4 : 0);
   for (let n = r.u16(); n > 0; n--) {
     r.u8();
     r.skip();
@@ -283,13 +298,14 @@ function isUnder(buf: Buffer, at: number, len: number, under: string): boolean {
 }
 
 /** `decodeHead(buf)`: a record's generation, time and author only. */
-export function decodeHead(buf: Buffer): RecordHead {
-  const { generation, time, who } = readHead(new Reader(buf));
+export function decodeHead(buf: Buffer, start = 0, end = buf.length): RecordHead {
+  const { generation, time, who } = readHead(new Reader(buf, start, end));
   return { generation, time, who };
 }
 
-export function decodeRecord(buf: Buffer): HistoryRecord {
-  const r = new Reader(buf);
+/** `decodeRecord(buf, start?, end?)`: the record in `buf` (or in its bytes from `start` to `end`). */
+export function decodeRecord(buf: Buffer, start = 0, end = buf.length): HistoryRecord {
+  const r = new Reader(buf, start, end);
   const { generation, time, who, flags } = readHead(r);
   const requests: RequestSummary[] = [];
   for (let n = r.u16(); n > 0; n--) {
@@ -299,7 +315,7 @@ export function decodeRecord(buf: Buffer): HistoryRecord {
   }
   const count = r.u32();
   // Each change takes at least 5 bytes: a count larger than the record is a lie, not a long loop.
-  if (count * 5 > buf.length) throw badRecord('bad change count');
+  if (count * 5 > end - start) throw badRecord('bad change count');
   const changes: HistoryChange[] = [];
   for (let n = count; n > 0; n--) {
     const f = r.u8();
@@ -320,7 +336,7 @@ export function decodeRecord(buf: Buffer): HistoryRecord {
     requests: Object.freeze(requests),
     moreRequests: (flags & MORE_REQUESTS) !== 0,
     changes: Object.freeze(changes),
-    bytes: buf.length,
+    bytes: end - start,
   });
 }
 

@@ -2,6 +2,7 @@ import { XsError } from '../protocol/index.js';
 import { diff } from './diff.js';
 import type { History } from './history.js';
 import { connectionOf, decodeHead, decodeRecord, domidOf, visitChanges } from './history-codec.js';
+import type { RecordView } from './history-ring.js';
 import { segsOf, type ChangeKind, type ConnectionName, type HistoryChange, type HistoryRecord, type Version } from './history-record.js';
 import type { XsNode } from './node.js';
 import { isAncestorOrSelf } from './path.js';
@@ -167,18 +168,19 @@ export function logOf(h: History, filter: LogFilter = {}): LogAnswer {
   if (filter.until !== undefined) end = Math.min(end, h.indexAfter(filter.until));
   const start = filter.since === undefined ? 0 : h.indexAfter(filter.since - 1);
   const entries: LogEntry[] = [];
+  const v = newView();
   let scanned = 0;
   let i = end - 1;
   for (; i >= start && entries.length < limit && scanned < QUERY_LIMITS.scan; i--, scanned++) {
     // Records are bytes (history-codec.ts): the filters read them in place, and only a record
     // that has something to list is decoded (a scan of 100 000 records stays in milliseconds).
-    const buf = h.bytesOf(i);
-    if (filter.domid !== undefined && domidOf(buf) !== filter.domid) continue;
-    if (filter.connection !== undefined && connectionOf(buf) !== filter.connection) continue;
+    h.view(i, v);
+    if (filter.domid !== undefined && domidOf(v.buf, v.start, v.end) !== filter.domid) continue;
+    if (filter.connection !== undefined && connectionOf(v.buf, v.start, v.end) !== filter.connection) continue;
     let hit = false;
-    visitChanges(buf, path, (_, kind) => (hit = filter.kind === undefined || kind === filter.kind));
+    visitChanges(v.buf, path, (_, kind) => (hit = filter.kind === undefined || kind === filter.kind), v.start, v.end);
     if (!hit) continue;
-    const r = decodeRecord(buf);
+    const r = decodeRecord(v.buf, v.start, v.end);
     const changes: HistoryChange[] = [];
     let more = false;
     for (const c of r.changes) {
@@ -224,23 +226,37 @@ export function blameOf(h: History, path: string, limit: number = QUERY_LIMITS.n
   const t = treeAt(h.latest(), path, limit);
   if (t === undefined) throw new XsError('ENOENT', `no node ${path}`);
   const pending = new Map<string, number>();
+  const v = newView();
   const lines: BlameLine[] = t.nodes.map((n, i) => {
     pending.set(n.path, i);
     return { path: n.path };
   });
   for (let i = h.size - 1, scanned = 0; i >= 0 && pending.size > 0 && scanned < QUERY_LIMITS.scan; i--, scanned++) {
     // Only the changes under `path` become strings (history-codec.ts `visitChanges`).
-    const buf = h.bytesOf(i);
-    visitChanges(buf, path, (p, kind) => {
-      const k = pending.get(p);
-      if (k === undefined) return;
-      pending.delete(p);
-      const who = decodeHead(buf);
-      lines[k] = { path: p, generation: h.generationOf(i), time: h.timeOf(i), domid: who.who.domid, connection: who.who.connection, kind };
-    });
+    h.view(i, v);
+    visitChanges(
+      v.buf,
+      path,
+      (p, kind) => {
+        const k = pending.get(p);
+        if (k === undefined) return;
+        pending.delete(p);
+        const { who } = decodeHead(v.buf, v.start, v.end);
+        lines[k] = { path: p, generation: h.generationOf(i), time: h.timeOf(i), domid: who.domid, connection: who.connection, kind };
+      },
+      v.start,
+      v.end,
+    );
   }
   return { lines, truncated: t.truncated, oldest: h.oldest().generation };
 }
+
+/** A reusable place for a record's bytes (history-ring.ts `RecordView`). */
+function newView(): RecordView {
+  return { buf: EMPTY, start: 0, end: 0 };
+}
+
+const EMPTY = Buffer.alloc(0);
 
 function cap(n: number, max: number): number {
   if (!Number.isSafeInteger(n) || n < 1) throw new XsError('EINVAL', `bad limit ${n}`);

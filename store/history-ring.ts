@@ -116,6 +116,13 @@ export class RecordWriter {
   }
 }
 
+/** A record's bytes in place: `buf` from `start` to `end`. */
+export interface RecordView {
+  buf: Buffer;
+  start: number;
+  end: number;
+}
+
 export class HistoryRing {
   /** Chunks in order; `chunks[k]` has sequence number `firstChunk + k`. */
   private chunks: Buffer[] = [];
@@ -196,6 +203,17 @@ export class HistoryRing {
     const slot = this.slot(i);
     const at = this.offsetOf[slot]!;
     return this.chunks[this.chunkOf[slot]! - this.firstChunk]!.subarray(at, at + this.lengthOf[slot]!);
+  }
+
+  /**
+   * `view(i, out)`: where record `i`'s bytes are (`out.buf` from `out.start` to `out.end`), with
+   * no object made: a scan over the window looks at every record.
+   */
+  view(i: number, out: RecordView): void {
+    const slot = this.slot(i);
+    out.buf = this.chunks[this.chunkOf[slot]! - this.firstChunk]!;
+    out.start = this.offsetOf[slot]!;
+    out.end = out.start + this.lengthOf[slot]!;
   }
 
   time(i: number): number {

@@ -2,7 +2,7 @@ import { XsError } from '../protocol/index.js';
 import { decodeRecord, writeInto } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
 import { undo, type HistoryRecord, type RecordMeta, type Version } from './history-record.js';
-import { HistoryRing } from './history-ring.js';
+import { HistoryRing, type RecordView } from './history-ring.js';
 import type { Touched } from './operations.js';
 
 /**
@@ -284,6 +284,11 @@ export class History {
   /** The bytes of the i-th record kept (a view, valid until that record goes), for a scan. */
   bytesOf(i: number): Buffer {
     return this.ring.bytesOf(i);
+  }
+
+  /** Where the i-th record's bytes are (no object made: for scans). */
+  view(i: number, out: RecordView): void {
+    this.ring.view(i, out);
   }
 
   /** The time of the i-th record kept. */
