@@ -58,6 +58,8 @@ export class History {
   /** The oldest version answerable: the one before the oldest record. */
   private floor: Oldest;
   private live: Version;
+  /** Where `nth` finds a record (reused: an `at` decodes thousands). */
+  private readonly place: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
 
   constructor(initial: Version, options: Partial<HistoryOptions> = {}, time?: number) {
     const o = { ...DEFAULT_HISTORY, ...options };
@@ -278,12 +280,9 @@ export class History {
 
   /** The i-th record kept, oldest first (decoded). */
   nth(i: number): HistoryRecord {
-    return decodeRecord(this.ring.bytesOf(i));
-  }
-
-  /** The bytes of the i-th record kept (a view, valid until that record goes), for a scan. */
-  bytesOf(i: number): Buffer {
-    return this.ring.bytesOf(i);
+    const v = this.place;
+    this.ring.view(i, v);
+    return decodeRecord(v.buf, v.start, v.end);
   }
 
   /** Where the i-th record's bytes are (no object made: for scans). */
