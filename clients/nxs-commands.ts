@@ -12,6 +12,7 @@ import {
   type OptionValues,
   type TreeOps,
 } from './nxs-command.js';
+import { HISTORY_COMMANDS } from './nxs-history.js';
 import { liveUpdate } from './nxs-live-update.js';
 import { childPath } from './path.js';
 import { sanitise, unsanitise } from './sanitise.js';
@@ -427,4 +428,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   restore,
   quota,
   token,
+  ...HISTORY_COMMANDS,
 };

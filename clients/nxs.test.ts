@@ -317,3 +317,39 @@ describe('unprivileged connections', () => {
     expect(await nxs(['introduce', '0', '1', '1'])).toMatchObject({ code: 1, stderr: 'nxs: could not introduce domain 0: EINVAL\n' });
   });
 });
+
+describe('history', () => {
+  /** The daemon's generation now (CONTROL stats). */
+  const generation = async (): Promise<number> => Number(/^generation (\d+)$/m.exec(await ok(['control', 'stats']))![1]);
+
+  it('log, diff, at and blame: human output, and --json for scripts', async () => {
+    await ok(['write', '/hx/be/state', '1']);
+    const g = await generation();
+    await ok(['write', '/hx/be/state', '4', '/hx/be/ring', 'r']);
+    const log = await ok(['log', '/hx/be']);
+    const lines = log.split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^${g + 1}  \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  dom0 socket#\\d+ tx \\d+  write /hx/be/state; write /hx/be/ring$`));
+    expect(lines.slice(1, 3).sort()).toEqual(['  + /hx/be/ring = "r"', '  ~ /hx/be/state: "1" -> "4"']);
+    expect(log).toMatch(new RegExp(`^${g}  .*  dom0 socket#\\d+  write /hx/be/state$`, 'm'));
+    const json = JSON.parse(await ok(['history', '--json', '-n', '1', '/hx/be/state']));
+    expect(json.entries[0]).toMatchObject({ generation: g + 1, domid: 0, connection: 'socket', changes: [{ path: '/hx/be/state', kind: 'changed', old: '1', new: '4' }] });
+    expect(json.next).toBe(g + 1);
+    expect(await ok(['at', String(g), 'read', '/hx/be/state'])).toBe('1\n');
+    expect(await ok(['at', String(g), 'ls', '/hx/be'])).toBe('state\n');
+    expect(await ok(['diff', String(g), String(g + 1), '/hx'])).toBe(`generation ${g} -> ${g + 1}\n  + /hx/be/ring = "r"\n  ~ /hx/be/state: "1" -> "4"\n`);
+    const blame = await ok(['blame', '/hx/be']);
+    expect(blame).toMatch(new RegExp(`^${g + 1}\\s+\\S+\\s+dom0 socket\\s+/hx/be/state$`, 'm'));
+    expect(JSON.parse(await ok(['blame', '--json', '/hx/be'])).lines).toHaveLength(3);
+  });
+
+  it('names the oldest kept moment when asked for an older one; a guest is refused', async () => {
+    const r = await nxs(['at', '2000-01-01T00:00:00Z', 'read', '/']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^nxs: could not read \/ at 2000-01-01T00:00:00Z: ENOENT \(no such node then, or older than the oldest kept: generation 0 at .*\)\n$/);
+    expect(await nxs(['at', 'yesterday', 'read', '/'])).toMatchObject({ code: 1, stderr: 'nxs: could not read / at yesterday: EINVAL\n' });
+    expect(await nxs(['at', '1', 'frob', '/'])).toMatchObject({ code: 2 });
+    await ok(['introduce', '6', '1234', '7']);
+    expect(await nxs(['--domid', '6', 'log', '/'])).toMatchObject({ code: 1, stdout: '', stderr: 'nxs: could not read the history of /: EACCES\n' });
+    await ok(['release', '6']);
+  });
+});

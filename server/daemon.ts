@@ -8,6 +8,8 @@ import {
   forgetDomain,
   advance,
   History,
+  INTERNAL,
+  REQUESTS_KEPT,
   DOM0,
   guest,
   type Caller,
@@ -19,6 +21,11 @@ import {
   type StoreReply,
   type StoreRequest,
   type Transaction,
+  type HistoryOptions,
+  type HistoryRecord,
+  type RequestSummary,
+  type Touched,
+  type Who,
   XsError,
 } from '../store/index.js';
 import { Connection, FlushScheduler, type Admission, type AnswerReceiver, type ConnectionKind, type OutputGate } from './connection/index.js';
@@ -26,7 +33,7 @@ import { type Domain, Domains } from './domains/index.js';
 import { Fairness } from './transactions/index.js';
 import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quotas/index.js';
 import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
-import { process as processFrame, EventDrops, LoopMonitor, outcome, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
+import { process as processFrame, EventDrops, LoopMonitor, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 
 export interface DaemonOptions {
@@ -48,8 +55,8 @@ export interface DaemonOptions {
    * allows (transport/socket-transport.ts; the default), 'stream' through `net.Socket`'s streams.
    */
   readonly socketIo?: SocketIo;
-  /** Committed versions kept for point-in-time reads and diffs. */
-  readonly historySize?: number;
+  /** The history window's bounds (store/history.ts; `--history-records`, `--history-bytes`). */
+  readonly history?: Partial<HistoryOptions> | undefined;
   /**
    * Descriptors never given to guest connections (transport/descriptor-reserve.ts); by default 256, or a
    * quarter of a lower RLIMIT_NOFILE.
@@ -62,8 +69,41 @@ export interface DaemonOptions {
    * and the gate that holds replies and events until that version is durable.
    */
   readonly journal?: CommitLog;
+  /** History on disk (persistence/history-log.ts): read back at start, told of every record. */
+  readonly historyLog?: HistorySink | undefined;
   /** Per-domain disk budget of the log (quotas/disk-budget.ts); off when undefined or with no journal. */
   readonly diskBudget?: DiskBudgetOptions;
+}
+
+/** Who made a commit, and the requests that made it (store/history-record.ts). */
+interface Authorship {
+  readonly who: Who;
+  readonly requests: readonly RequestSummary[];
+}
+
+/**
+ * One `Who` per connection, shared by the records of its plain requests: history keeps every
+ * record for the whole window, and a copy per commit is an object the young-generation GC copies
+ * for each write (issue 14).
+ */
+const whoOf = new WeakMap<Author, Who>();
+
+function who(caller: Caller, by: Author | undefined, tx?: number): Who {
+  if (by === undefined) return { domid: caller.domid, connection: 'internal' };
+  if (tx !== undefined) return { domid: caller.domid, connection: by.kind, id: by.id, tx };
+  const kept = whoOf.get(by);
+  if (kept !== undefined && kept.domid === caller.domid && kept.connection === by.kind && kept.id === by.id) return kept;
+  const made: Who = Object.freeze({ domid: caller.domid, connection: by.kind, id: by.id });
+  whoOf.set(by, made);
+  return made;
+}
+
+/** What the daemon needs of history on disk (server/persistence/history-log.ts `HistoryLog`). */
+export interface HistorySink {
+  /** The records kept on disk that end at `live`, at most `max`, and when the version before them was made. */
+  load(live: Store, max: number): { records: HistoryRecord[]; floorTime: number | undefined };
+  /** Queues a record's bytes (history-codec.ts's form; copied: the view is not kept) for disk; returns its size there. */
+  append(bytes: Buffer): number;
 }
 
 /** What the daemon needs of persistence (server/persistence/journal.ts `Journal`). */
@@ -130,8 +170,11 @@ export class Daemon implements Ports {
     this.fairness = new Fairness(options.fairness ?? true, options.turnIdleMs);
     this.drops = new EventDrops(this.log, options.dropLogMs);
     this.store = options.store ?? createStore();
-    this.history = new History(options.historySize ?? 64);
-    this.history.record(this.store);
+    this.history = new History(this.store, options.history, Date.now());
+    if (options.historyLog !== undefined) {
+      const { records, floorTime } = options.historyLog.load(this.store, this.history.options.records);
+      this.history.restore(records, floorTime);
+    }
     this.domains = new Domains(
       options.rundir,
       (domain, socket) => this.acceptDomain(domain, socket),
@@ -241,13 +284,17 @@ export class Daemon implements Ports {
     else this.log.debug({ conn: conn.id }, 'connection closed');
   }
 
-  /** `apply(caller, limits, req)` runs one request outside any transaction: its reply and the watch events it causes. */
-  apply(caller: Caller, limits: Limits, req: StoreRequest): Outcome<StoreReply> {
+  /**
+   * `apply(caller, limits, req, by?)` runs one request outside any transaction: its reply and the
+   * watch events it causes. `by`, the connection asking, is who history names for the commit.
+   */
+  apply(caller: Caller, limits: Limits, req: StoreRequest, by?: Author): Outcome<StoreReply> {
     const before = this.store;
     const out = execute(before, caller, limits, req);
     if (out.changes.length === 0) return out.reply;
     this.options.journal?.admit?.();
-    return outcome(out.reply, this.install(advance(out.store, before), before, out.changes, caller));
+    const next = advance(out.store, before);
+    return outcome(out.reply, this.install(next, before, out.changes, caller, true, () => ({ who: who(caller, by), requests: [{ op: req.op, path: req.path }] }), out.touched));
   }
 
   /**
@@ -273,13 +320,14 @@ export class Daemon implements Ports {
       }
     }
     this.options.journal?.admit?.();
-    return outcome(out.reply, this.install(advance(out.store, before), before, out.changes, conn.caller));
+    const next = advance(out.store, before);
+    return outcome(out.reply, this.install(next, before, out.changes, conn.caller, true, () => ({ who: who(conn.caller, conn), requests: [{ op: req.op, path: req.path }] }), out.touched));
   }
 
   /** `commit(tx)` ends a transaction with "T": installs it (with its watch events), or reports why not. */
   commit(tx: Transaction): Outcome<CommitResult> {
     const before = this.store;
-    return this.settle(commit(before, tx), before, tx.caller);
+    return this.settle(commit(before, tx), before, tx);
   }
 
   /**
@@ -287,20 +335,21 @@ export class Daemon implements Ports {
    * commit that would change what the turn's transaction reserved waits for the turn to end and is
    * then decided against the store of that moment (transactions/fairness.ts); the outcome is then a promise.
    */
-  commitFor(conn: Connection, tx: Transaction): Outcome<CommitResult> | Promise<Outcome<CommitResult>> {
+  commitFor(conn: Connection, tx: Transaction, txId?: number): Outcome<CommitResult> | Promise<Outcome<CommitResult>> {
     const before = this.store;
     const result = commit(before, tx);
     if (result.kind === 'committed' && result.store !== before) {
       const turnEnd = this.fairness.blocks(conn, result.store);
       if (turnEnd !== undefined) {
         // A client that went away meanwhile took its transaction with it (spec §9.1).
-        return turnEnd.then(() => (conn.state === 'open' ? this.commitFor(conn, tx) : { kind: 'conflict' as const }));
+        return turnEnd.then(() => (conn.state === 'open' ? this.commitFor(conn, tx, txId) : { kind: 'conflict' as const }));
       }
     }
-    return this.settle(result, before, tx.caller);
+    return this.settle(result, before, tx, conn, txId);
   }
 
-  private settle(result: CommitResult, before: Store, by: Caller): Outcome<CommitResult> {
+  private settle(result: CommitResult, before: Store, tx: Transaction, conn?: Author, txId?: number): Outcome<CommitResult> {
+    const by = tx.caller;
     if (result.kind === 'committed') {
       if (result.store !== before) {
         try {
@@ -311,7 +360,8 @@ export class Daemon implements Ports {
         }
       }
       this.stats.commits[result.path]++;
-      return outcome(result, this.install(result.store, before, result.changes, by));
+      const author = (): Authorship => ({ who: who(by, conn, txId), requests: tx.updates(REQUESTS_KEPT + 1) });
+      return outcome(result, this.install(result.store, before, result.changes, by, true, author));
     }
     if (result.kind === 'conflict') this.stats.conflicts++;
     return result;
@@ -330,13 +380,29 @@ export class Daemon implements Ports {
    * `complete`: every node that differs is on or below a path in `changes` (true of requests and
    * commits), which lets the journal walk only those paths (store/delta.ts).
    */
-  private install(next: Store, before: Store, changes: readonly Change[], by: Caller | undefined, complete = true): readonly ConnDelivery[] {
+  private install(
+    next: Store,
+    before: Store,
+    changes: readonly Change[],
+    by: Caller | undefined,
+    complete: boolean,
+    author: () => Authorship,
+    touched?: Touched,
+  ): readonly ConnDelivery[] {
     if (next !== before) {
+      // History needs the changed paths only for a commit that does not say what it touched.
+      const hints = complete && touched === undefined ? changes.map((c) => c.path) : undefined;
       const bytes = this.options.journal?.record(before, next, complete ? changes : undefined);
       this.store = next;
-      this.history.record(next);
+      // Made only for a commit that changed something: a request that changes nothing costs nothing here.
+      const { who, requests } = author();
+      const g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
+      // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
+      // history's (issue 17: a flood must not fill the disk through either).
+      const sink = this.options.historyLog;
+      const historyBytes = g === undefined || sink === undefined ? undefined : sink.append(this.history.encoded(g));
       if (this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number') {
-        const wait = this.diskBudget.charge(by.domid, bytes);
+        const wait = this.diskBudget.charge(by.domid, bytes + (historyBytes ?? 0));
         if (wait > 0) this.throttle(by.domid, wait);
       }
     }
@@ -408,7 +474,10 @@ export class Daemon implements Ports {
     const before = this.store;
     const { store, changes } = forgetDomain(before, domid);
     // Not complete: the release also drops ACL entries on nodes it does not report.
-    const removed = this.install(advance(store, before), before, changes, undefined, false);
+    const removed = this.install(advance(store, before), before, changes, undefined, false, () => ({
+      who: INTERNAL,
+      requests: [{ op: 'release', path: `/local/domain/${domid}` }],
+    }));
     this.quotas.forget(domid);
     this.diskBudget?.forget(domid);
     for (const hook of this.releaseHooks) hook(domid);

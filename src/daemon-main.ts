@@ -6,7 +6,7 @@ import { runtimeWarning } from './runtime.js';
 import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, socketIoMode, startGateway } from '../server/index.js';
 import { LiveUpdater, takeOver, type TakenOver } from '../server/live-update/index.js';
 import { decodeCarried, encodeCarried, takeOverFromXen, XenHandBack, type XenTakenOver } from '../server/xen-migration/index.js';
-import { Journal, lockDataDir, recover } from '../server/persistence/index.js';
+import { HistoryLog, Journal, lockDataDir, recover } from '../server/persistence/index.js';
 import { createNotifier, idleExitTimer, takeActivation } from '../server/systemd/index.js';
 import type { Store } from '../store/index.js';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -40,10 +40,23 @@ async function main(): Promise<void> {
   let journal: Journal | undefined;
   let store: Store | undefined;
   const quotas = new Quotas(config.limits);
-  const tuning = { fairness: config.fairness, turnIdleMs: config.turnIdleMs, requestIdleMs: config.requestIdleMs, dropLogMs: config.dropLogMs, socketIo: config.socketIo, fdReserve: config.fdReserve, diskBudget: config.diskBudget };
   // One daemon per data directory; a live update's next process takes it from its parent.
   const dataDir = config.dataDir;
   let unlock = dataDir === undefined ? undefined : lockDataDir(dataDir, config.liveUpdateState === undefined ? undefined : process.ppid);
+  // History segments beside the log (issue 14); without --data-dir history is memory only.
+  const historyLog = dataDir === undefined ? undefined : new HistoryLog(dataDir, config.historyRetention, log);
+  historyLog?.prune();
+  const tuning = {
+    fairness: config.fairness,
+    turnIdleMs: config.turnIdleMs,
+    requestIdleMs: config.requestIdleMs,
+    dropLogMs: config.dropLogMs,
+    socketIo: config.socketIo,
+    fdReserve: config.fdReserve,
+    diskBudget: config.diskBudget,
+    history: config.history,
+    historyLog,
+  };
   // Live update: store, quotas, domains, connections and sockets come from the previous process.
   let handoff: TakenOver | undefined;
   // cxenstored's live update exec'd us in its place (`-U`): its state and descriptors are ours.
@@ -154,6 +167,7 @@ async function main(): Promise<void> {
     notifier.stopping(`stopping (${why})`);
     daemon.shutdown();
     void Promise.all([listeners.close(), gateway?.close()])
+      .then(() => historyLog?.close())
       .then(() => journal?.close(daemon.store))
       .then(() => unlock?.())
       .then(() => notifier.settled())

@@ -63,6 +63,16 @@ describe('per-domain budgets', () => {
   });
 });
 
+describe('history', () => {
+  it('--history-records and --history-bytes bound the window; defaults otherwise', () => {
+    expect(parseOptions([])).toMatchObject({ history: {} });
+    expect(parseOptions(['--history-records', '5000', '--history-bytes', '8M'])).toMatchObject({ history: { records: 5000, bytes: 8 * 1024 * 1024 } });
+    expect(() => parseOptions(['--history-records', '0'])).toThrow(/--history-records takes a positive number/);
+    expect(() => parseOptions(['--history-records', 'lots'])).toThrow(/--history-records/);
+    expect(() => parseOptions(['--history-bytes', '0'])).toThrow(/--history-bytes must be positive/);
+  });
+});
+
 describe("cxenstored's options (its live update execs us with them, issue 15)", () => {
   it('reads -N -F FILE -U and the quota flags; ignores its debugging flags', () => {
     expect(parseOptions(['-N', '-F', '/run/xenstored.pid', '-U'])).toMatchObject({ xenTakeOver: true, pidFile: '/run/xenstored.pid' });

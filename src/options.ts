@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Limits } from '../store/index.js';
-import { COMPACT_AFTER_DEFAULT, SYNC_MODES, type SyncMode } from '../server/persistence/index.js';
+import { COMPACT_AFTER_DEFAULT, HISTORY_RETENTION_DEFAULT, SYNC_MODES, type HistoryRetention, type SyncMode } from '../server/persistence/index.js';
 import { DISK_BUDGET_DEFAULT, type DiskBudgetOptions } from '../server/quotas/index.js';
 import {
   ANONYMOUS_ACCESS,
@@ -41,6 +41,10 @@ export interface DaemonConfig {
   readonly socketIo: SocketIo;
   /** Descriptors never given to guests (server/transport/descriptor-reserve.ts); undefined: the default. */
   readonly fdReserve: number | undefined;
+  /** The history window (store/history.ts): records and bytes kept at most; undefined: the defaults. */
+  readonly history: { readonly records?: number; readonly bytes?: number };
+  /** With --data-dir: how long and how many bytes of history segments are kept on disk. */
+  readonly historyRetention: HistoryRetention;
   /** cxenstored's `-U`: exec'd by its live update, take over from `<rundir>/state_dump`. */
   readonly xenTakeOver: boolean;
   /** cxenstored's `-F FILE`: write our pid there once serving. */
@@ -93,6 +97,12 @@ export const USAGE = `usage: nxenstored [options]
   --fd-reserve N        file descriptors guests may never take, kept for dom0's socket,
                         socket_ro (a quarter of them at most) and domain introduction (default:
                         256, or a quarter of \`ulimit -n\` when that is lower)
+  --history-records N   commits the history keeps in memory (default 200000: an hour of a
+                        host making 50 commits a second); queries older than that are refused
+  --history-bytes B     bytes of history kept in memory at most (K, M or G; default 64M)
+  --history-retention-age AGE    with --data-dir: history segments on disk are kept this long
+                        (Ns, Nm, Nh or Nd; default 7d)
+  --history-retention-bytes B    with --data-dir: and take this many bytes at most (default 256M)
   -h, --help            this text
 
 cxenstored's options, so that its live update can exec us in its place
@@ -138,6 +148,10 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'http-anonymous': { type: 'string' },
       'socket-io': { type: 'string', default: 'direct' },
       'fd-reserve': { type: 'string' },
+      'history-records': { type: 'string' },
+      'history-bytes': { type: 'string' },
+      'history-retention-age': { type: 'string' },
+      'history-retention-bytes': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       // cxenstored's, for its live update's exec (README: taking over from cxenstored).
       'live-update': { type: 'boolean', short: 'U', default: false },
@@ -215,6 +229,18 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
   if (anonymous !== undefined && !(ANONYMOUS_ACCESS as readonly string[]).includes(anonymous)) {
     throw new Error(`--http-anonymous must be one of ${ANONYMOUS_ACCESS.join(', ')}`);
   }
+  const historyRecords = values['history-records'];
+  if (historyRecords !== undefined && !/^[1-9]\d{0,8}$/.test(historyRecords)) throw new Error('--history-records takes a positive number of records');
+  const historyBytes = bytesOption('history-bytes', values['history-bytes']);
+  if (historyBytes === 0) throw new Error('--history-bytes must be positive');
+  for (const flag of ['history-retention-age', 'history-retention-bytes'] as const) {
+    if (values[flag] !== undefined && dataDir === undefined) throw new Error(`--${flag} needs --data-dir (without it history is kept in memory only)`);
+  }
+  const historyRetention = {
+    ageMs: durationOption('history-retention-age', values['history-retention-age']) ?? HISTORY_RETENTION_DEFAULT.ageMs,
+    bytes: bytesOption('history-retention-bytes', values['history-retention-bytes']) ?? HISTORY_RETENTION_DEFAULT.bytes,
+  };
+  if (historyRetention.bytes === 0) throw new Error('--history-retention-bytes must be positive');
   const idle = values['turn-idle-ms'];
   if (idle !== undefined && !/^[1-9]\d{0,8}$/.test(idle)) throw new Error(`--turn-idle-ms must be a positive number of milliseconds`);
   const requestIdle = values['request-idle-ms'];
@@ -241,9 +267,24 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     httpAnonymous: (anonymous ?? 'none') as AnonymousAccess,
     socketIo,
     fdReserve: reserve === undefined ? undefined : Number(reserve),
+    history: {
+      ...(historyRecords === undefined ? {} : { records: Number(historyRecords) }),
+      ...(historyBytes === undefined ? {} : { bytes: historyBytes }),
+    },
+    historyRetention,
     xenTakeOver: values['live-update']!,
     pidFile: values['pid-file'],
   };
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `durationOption(flag, text)` reads a positive duration: a number and s, m, h or d. */
+function durationOption(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^([1-9]\d{0,6})([smhd])$/.exec(text);
+  if (m === null) throw new Error(`--${flag} takes a duration such as 90m, 24h or 7d`);
+  return Number(m[1]) * DURATION_UNITS[m[2]!]!;
 }
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };

@@ -39,8 +39,7 @@ export interface Delta {
  */
 export function deltaOf(before: Store, after: Store, hints?: readonly string[]): Delta {
   const ops: DeltaOp[] = [];
-  const differences = hints === undefined ? diff(before.root, after.root) : guidedDiff(before.root, after.root, hints);
-  for (const d of differences) {
+  for (const d of differencesOf(before.root, after.root, hints)) {
     if (d.kind === 'removed') {
       ops.push({ kind: 'remove', path: d.path });
     } else {
@@ -56,9 +55,20 @@ export function deltaOf(before: Store, after: Store, hints?: readonly string[]):
   return { generation: after.generation, ops };
 }
 
+/**
+ * `differencesOf(a, b, hints?)`: the nodes that differ between two trees (`diff`), walking only
+ * the hinted paths when hints are given (see `deltaOf`). Shared with the history's records
+ * (history-record.ts), which need the same differences with old values too.
+ */
+export function differencesOf(a: XsNode, b: XsNode, hints?: readonly string[]): Difference[] {
+  return hints === undefined ? diff(a, b) : guidedDiff(a, b, hints);
+}
+
 /** A trie of hinted paths; `end` marks a hinted path itself. */
 interface Hint {
   end: boolean;
+  /** The hinted path itself when `end`: reused, so a difference at it does not build a copy. */
+  path?: string;
   readonly next: Map<string, Hint>;
 }
 
@@ -73,6 +83,7 @@ function guidedDiff(a: XsNode, b: XsNode, paths: readonly string[]): Difference[
       h = n;
     }
     h.end = true;
+    h.path = p;
   }
   const out: Difference[] = [];
   // Iterative, parents before children (XSA-418; replay needs parents first).
@@ -81,7 +92,9 @@ function guidedDiff(a: XsNode, b: XsNode, paths: readonly string[]): Difference[
     const [path, x, y, h] = stack.pop()!;
     if (x === y) continue;
     if (h.end) {
-      for (const d of diff(x, y)) out.push({ path: d.path === '/' ? path : path === '/' ? d.path : path + d.path, kind: d.kind });
+      // The hinted path's own string (history keeps it in its record for as long as the window).
+      const at = h.path ?? path;
+      for (const d of diff(x, y)) out.push({ path: d.path === '/' ? at : at === '/' ? d.path : at + d.path, kind: d.kind });
       continue;
     }
     if (x.value !== y.value || !samePerms(x.perms, y.perms)) out.push({ path, kind: 'changed' });

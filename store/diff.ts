@@ -13,10 +13,11 @@ export interface Difference {
   readonly kind: 'added' | 'removed' | 'changed';
 }
 
-export function diff(a: XsNode, b: XsNode): Difference[] {
+export function diff(a: XsNode, b: XsNode, limit = Infinity): Difference[] {
   const out: Difference[] = [];
   const stack: [string, XsNode, XsNode][] = [['/', a, b]];
-  while (stack.length > 0) {
+  // `limit` bounds the work of a query over history (history-query.ts): past it, the listing stops.
+  while (stack.length > 0 && out.length < limit) {
     const [path, x, y] = stack.pop()!;
     if (x === y) continue;
     if (x.value !== y.value || !samePerms(x.perms, y.perms)) out.push({ path, kind: 'changed' });
@@ -24,7 +25,7 @@ export function diff(a: XsNode, b: XsNode): Difference[] {
     const prefix = path === '/' ? '/' : `${path}/`;
     for (const [name, child] of y.children) {
       const before = x.children.get(name);
-      if (before === undefined) addedSubtree(`${prefix}${name}`, child, out);
+      if (before === undefined) addedSubtree(`${prefix}${name}`, child, out, limit);
       else if (before !== child) stack.push([`${prefix}${name}`, before, child]);
     }
     for (const name of x.children.keys()) {
@@ -35,9 +36,9 @@ export function diff(a: XsNode, b: XsNode): Difference[] {
 }
 
 /** `addedSubtree(path, node, out)` lists every node of a new subtree, parents first. */
-export function addedSubtree(path: string, node: XsNode, out: Difference[]): void {
+export function addedSubtree(path: string, node: XsNode, out: Difference[], limit = Infinity): void {
   const stack: [string, XsNode][] = [[path, node]];
-  while (stack.length > 0) {
+  while (stack.length > 0 && out.length < limit) {
     const [p, n] = stack.pop()!;
     out.push({ path: p, kind: 'added' });
     for (const [name, child] of n.children) stack.push([`${p}/${name}`, child]);

@@ -1,145 +1,333 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { DOM0 } from './caller.js';
-import { History } from './history.js';
+import { DOM0, guest, type Caller } from './caller.js';
+import { forgetDomain } from './domain-cleanup.js';
+import { DEFAULT_HISTORY, History } from './history.js';
+import { INTERNAL, type Who } from './history-record.js';
+import { blameOf, diffOf, logOf, parseMoment, treeAt, versionAt } from './history-query.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { execute } from './operations.js';
+import { formatPerms } from './perms.js';
+import type { StoreRequest } from './request.js';
 import { advance, createStore, type Store } from './store.js';
+import { Transaction, commit } from './transaction.js';
+import type { Version } from './history-record.js';
 
-/** Versions with the given generations (each a distinct object, as commits make them). */
-function versions(...generations: number[]): Store[] {
-  const base = createStore();
-  return generations.map((generation, i) => ({ ...base, generation, root: base.root.withValue(`v${i}`) }));
+/** The whole tree as text, one `path=value perms` line per node: what a snapshot compares. */
+function dump(v: Version): string[] {
+  const t = treeAt(v, '/', 1000)!;
+  expect(t.truncated).toBe(false);
+  const special = Object.entries(v.special).map(([k, p]) => `${k} ${formatPerms(p).join(',')}`);
+  return [...t.nodes.map((n) => `${n.path}=${n.value} ${formatPerms(n.perms).join(',')}`), ...special];
 }
 
-/** A chain of real committed versions: generation 0, 1, 2, ... */
-function chain(n: number): Store[] {
-  const out: Store[] = [createStore()];
-  while (out.length < n) {
-    const live = out[out.length - 1]!;
-    out.push(advance(execute(live, DOM0, DEFAULT_LIMITS, { op: 'write', path: '/n', value: String(out.length) }).store, live));
+/**
+ * A daemon in miniature: a live store, its history, and a snapshot (dump) of every generation
+ * taken as the script runs, with the clock the test moves.
+ */
+class Script {
+  live: Store = createStore();
+  readonly history: History;
+  readonly snapshots = new Map<number, string[]>();
+  readonly times = new Map<number, number>();
+  now = Date.UTC(2026, 11, 5, 3, 0, 0);
+
+  constructor(every: number, records = DEFAULT_HISTORY.records) {
+    // Two checkpoints at most: older moments are rebuilt from the oldest one.
+    this.history = new History(this.live, { every, checkpoints: 2, records }, this.now);
+    this.snapshots.set(0, dump(this.live));
   }
-  return out;
+
+  private install(next: Store, who: Who, requests: { op: StoreRequest['op'] | 'release'; path: string }[], hints?: string[]): void {
+    const before = this.live;
+    if (next === before) return;
+    this.now += 1000;
+    this.history.record(before, next, { time: this.now, who, requests }, hints);
+    this.live = next;
+    this.snapshots.set(next.generation, dump(next));
+    this.times.set(next.generation, this.now);
+  }
+
+  req(caller: Caller, who: Who, req: StoreRequest): void {
+    const out = execute(this.live, caller, DEFAULT_LIMITS, req);
+    this.install(advance(out.store, this.live), who, [{ op: req.op, path: req.path }], out.changes.map((c) => c.path));
+  }
+
+  tx(caller: Caller, who: Who, reqs: StoreRequest[]): void {
+    const tx = new Transaction(this.live, caller, DEFAULT_LIMITS);
+    for (const r of reqs) tx.execute(r);
+    const result = commit(this.live, tx);
+    if (result.kind !== 'committed') throw new Error(result.kind);
+    this.install(result.store, who, tx.updates(16), result.changes.map((c) => c.path));
+  }
+
+  release(domid: number): void {
+    const { store } = forgetDomain(this.live, domid);
+    this.install(advance(store, this.live), INTERNAL, [{ op: 'release', path: `/local/domain/${domid}` }]);
+  }
 }
 
-describe('History', () => {
-  it('needs a capacity of at least 1', () => {
-    expect(() => new History(0)).toThrow(RangeError);
-    expect(() => new History(-1)).toThrow(RangeError);
-    expect(() => new History(Number.NaN)).toThrow(RangeError);
-    expect(new History(1).capacity).toBe(1);
+const TOOLSTACK: Who = { domid: 0, connection: 'socket', id: 3 };
+const w = (path: string, value: string): StoreRequest => ({ op: 'write', path, value });
+const perms = (path: string, ...p: string[]): StoreRequest => ({ op: 'set-perms', path, perms: p });
+
+/** What libxl does to start a guest with one vif, in one transaction (libxl_create.c, libxl_device.c). */
+function createVm(s: Script, domid: number, name: string): void {
+  const dom = `/local/domain/${domid}`;
+  const vm = `/vm/${name}-${domid}`;
+  s.tx(DOM0, { ...TOOLSTACK, tx: domid * 10 }, [
+    w(dom, ''),
+    perms(dom, `n0`, `r${domid}`),
+    w(`${dom}/name`, name),
+    w(`${dom}/vm`, vm),
+    w(`${dom}/domid`, String(domid)),
+    w(`${dom}/data`, ''),
+    perms(`${dom}/data`, `n${domid}`),
+    w(`${dom}/device`, ''),
+    perms(`${dom}/device`, `n${domid}`),
+    w(vm, ''),
+    w(`${vm}/name`, name),
+    w(`${vm}/uuid`, `uuid-${domid}`),
+  ]);
+}
+
+/** A vif: the frontend under the guest, the backend under dom0, state 1 (Initialising). */
+function attachVif(s: Script, domid: number): void {
+  const fe = `/local/domain/${domid}/device/vif/0`;
+  const be = `/local/domain/0/backend/vif/${domid}/0`;
+  s.tx(DOM0, { ...TOOLSTACK, tx: domid * 10 + 1 }, [
+    w(fe, ''),
+    perms(fe, `n${domid}`, 'r0'),
+    w(`${fe}/backend`, be),
+    w(`${fe}/state`, '1'),
+    w(be, ''),
+    perms(be, 'n0', `r${domid}`),
+    w(`${be}/frontend`, fe),
+    w(`${be}/state`, '1'),
+  ]);
+}
+
+function libxlScript(every: number): Script {
+  const s = new Script(every);
+  s.req(DOM0, TOOLSTACK, { op: 'mkdir', path: '/local/domain/0/backend' });
+  createVm(s, 1, 'web');
+  attachVif(s, 1);
+  createVm(s, 2, 'db');
+  attachVif(s, 2);
+  // The guests' own writes, on their own rings.
+  const g1: Who = { domid: 1, connection: 'domain', id: 7 };
+  const g2: Who = { domid: 2, connection: 'domain', id: 8 };
+  s.req(guest(1), g1, w('device/vif/0/state', '3'));
+  s.req(guest(1), g1, w('data/ip', '10.0.0.1'));
+  s.req(guest(2), g2, w('device/vif/0/state', '3'));
+  s.req(DOM0, TOOLSTACK, w('/local/domain/0/backend/vif/1/0/state', '4'));
+  s.req(guest(1), g1, w('device/vif/0/state', '4'));
+  s.req(guest(1), g1, w('data/ip', '10.0.0.2'));
+  s.req(guest(1), g1, w('data/ip', '10.0.0.2')); // no change: no record
+  // Destroy domain 1 as libxl does: the backend and /vm go in a transaction, then release.
+  s.tx(DOM0, { ...TOOLSTACK, tx: 19 }, [
+    { op: 'rm', path: '/local/domain/0/backend/vif/1' },
+    { op: 'rm', path: '/vm/web-1' },
+  ]);
+  s.release(1);
+  s.req(DOM0, { domid: 0, connection: 'http', id: 12 }, perms('/local/domain/2/data', 'n2', 'r0'));
+  return s;
+}
+
+describe('History: a libxl-like script', () => {
+  for (const every of [1, 3, 1000]) {
+    it(`gives the tree at every generation exactly as it was (a checkpoint every ${every})`, () => {
+      const s = libxlScript(every);
+      expect(s.history.latest()).toBe(s.live);
+      expect(s.history.size).toBe(s.live.generation);
+      for (const [g, snap] of s.snapshots) expect(dump(s.history.at(g))).toEqual(snap);
+      // By time: the moment of each commit, and the second before the next.
+      for (const [g, t] of s.times) {
+        expect(dump(versionAt(s.history, { time: t }))).toEqual(s.snapshots.get(g));
+        expect(dump(versionAt(s.history, { time: t + 999 }))).toEqual(s.snapshots.get(g));
+      }
+    });
+  }
+
+  it('diffs two generations with old and new values', () => {
+    const s = libxlScript(2);
+    const g = s.live.generation;
+    // Generation 9: the backend went to state 4.
+    const d = diffOf(s.history, { generation: 8 }, { generation: 9 }, '/local/domain/0');
+    expect(d.changes).toEqual([
+      { path: '/local/domain/0/backend/vif/1/0/state', kind: 'changed', old: '1', oldPerms: expect.anything(), new: '4', newPerms: expect.anything() },
+    ]);
+    const all = diffOf(s.history, { generation: 0 }, { generation: g });
+    const paths = all.changes.map((c) => `${c.kind} ${c.path}`).sort();
+    expect(paths).toContain('added /local/domain/2/device/vif/0/state');
+    // The release removed what domain 1 owned, not /local/domain/1 itself (dom0's: spec §6.6).
+    expect(paths).toContain('added /local/domain/1');
+    expect(paths).not.toContain('added /local/domain/1/device');
+    expect(all.truncated).toBe(false);
+    const back = diffOf(s.history, { generation: 12 }, { generation: 13 });
+    // The release: what domain 1 owned went, its ACL entry left what dom0 owns (inherited n0,r1).
+    expect(back.changes.map((c) => `${c.kind} ${c.path}`).sort()).toEqual([
+      'perms /local/domain/1',
+      'perms /local/domain/1/domid',
+      'perms /local/domain/1/name',
+      'perms /local/domain/1/vm',
+      'removed /local/domain/1/data',
+      'removed /local/domain/1/device',
+    ]);
+    const name = back.changes.find((c) => c.path === '/local/domain/1/name')!;
+    expect([formatPerms(name.oldPerms!), formatPerms(name.newPerms!), name.old, name.new]).toEqual([['n0', 'r1'], ['n0'], 'web', 'web']);
+    // Bounded: one node asked, one listed, and it says there is more.
+    const capped = diffOf(s.history, { generation: 0 }, { generation: g }, '/', 1);
+    expect(capped.changes).toHaveLength(1);
+    expect(capped.truncated).toBe(true);
   });
 
-  it('is empty at first', () => {
-    const h = new History(3);
-    expect(h.latest()).toBeUndefined();
-    expect(h.oldest()).toBeUndefined();
-    expect(h.at(0)).toBeUndefined();
+  it('logs a path: exactly its changes, newest first, with domid and connection kind', () => {
+    const s = libxlScript(2);
+    const log = logOf(s.history, { path: '/local/domain/1/device/vif/0/state' });
+    expect(log.next).toBeUndefined();
+    expect(log.entries.map((e) => [e.generation, e.who.domid, e.who.connection, e.who.tx, e.changes.map((c) => `${c.kind} ${c.old ?? '-'}>${c.new ?? '-'}`)])).toEqual([
+      [13, 0, 'internal', undefined, ['removed 4>-']],
+      [10, 1, 'domain', undefined, ['changed 3>4']],
+      [6, 1, 'domain', undefined, ['changed 1>3']],
+      [3, 0, 'socket', 11, ['added ->1']],
+    ]);
+    expect(log.entries[2]!.requests).toEqual([{ op: 'write', path: 'device/vif/0/state' }]);
+    expect(log.entries[3]!.requests[0]).toEqual({ op: 'write', path: '/local/domain/1/device/vif/0' });
+    // Filters: by domain, by kind, by time, and paging.
+    expect(logOf(s.history, { domid: 2 }).entries.map((e) => e.generation)).toEqual([8]);
+    // 13: the release dropped domain 1's ACL entry on /local/domain/1 (XSA-322).
+    expect(logOf(s.history, { kind: 'perms' }).entries.map((e) => e.generation)).toEqual([14, 13]);
+    expect(logOf(s.history, { connection: 'http' }).entries.map((e) => e.generation)).toEqual([14]);
+    const t7 = s.times.get(7)!;
+    expect(logOf(s.history, { since: t7, until: s.times.get(9)! }).entries.map((e) => e.generation)).toEqual([9, 8, 7]);
+    const p1 = logOf(s.history, { limit: 6 });
+    expect(p1.entries.map((e) => e.generation)).toEqual([14, 13, 12, 11, 10, 9]);
+    const p2 = logOf(s.history, { limit: 6, before: p1.next! });
+    expect(p2.entries.map((e) => e.generation)).toEqual([8, 7, 6, 5, 4, 3]);
+    const p3 = logOf(s.history, { limit: 6, before: p2.next! });
+    expect(p3.entries.map((e) => e.generation)).toEqual([2, 1]);
+    expect(p3.next).toBeUndefined();
   });
 
-  it('keeps the last N versions and answers at(g) for each of them', () => {
-    const vs = chain(10);
-    expect(vs.map((s) => s.generation)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    const h = new History(4);
-    for (const s of vs) h.record(s);
-    expect(h.latest()).toBe(vs[9]);
-    expect(h.oldest()).toBe(vs[6]);
-    for (let g = 6; g <= 9; g++) expect(h.at(g)).toBe(vs[g]);
-    for (let g = 0; g < 6; g++) expect(h.at(g)).toBeUndefined();
-    expect(h.at(100)).toBe(vs[9]); // later than everything: the latest is current
+  it('blames each node under a path with its last change', () => {
+    const s = libxlScript(2);
+    const b = blameOf(s.history, '/local/domain/2/device');
+    expect(b.lines.map((l) => [l.path, l.generation, l.domid, l.connection, l.kind])).toEqual([
+      ['/local/domain/2/device', 4, 0, 'socket', 'added'],
+      ['/local/domain/2/device/vif', 5, 0, 'socket', 'added'],
+      ['/local/domain/2/device/vif/0', 5, 0, 'socket', 'added'],
+      ['/local/domain/2/device/vif/0/backend', 5, 0, 'socket', 'added'],
+      ['/local/domain/2/device/vif/0/state', 8, 2, 'domain', 'changed'],
+    ]);
+    // Nodes older than history: no generation; the answer says from when history knows.
+    const root = blameOf(s.history, '/tool');
+    expect(root.lines).toEqual([{ path: '/tool' }, { path: '/tool/xenstored' }]);
+    expect(root.oldest).toBe(0);
+    expect(() => blameOf(s.history, '/nope')).toThrow(/ENOENT|no node/);
+  });
+});
+
+describe('History: bounds', () => {
+  function writes(n: number, options: { records?: number; bytes?: number; every?: number; checkpoints?: number }): { h: History; snaps: Store[] } {
+    let live = createStore();
+    const h = new History(live, options, 0);
+    const snaps = [live];
+    for (let i = 1; i <= n; i++) {
+      const next = advance(execute(live, DOM0, DEFAULT_LIMITS, w(`/k/${i % 7}`, `v${i}`)).store, live);
+      h.record(live, next, { time: i * 10, who: TOOLSTACK, requests: [] }, [`/k/${i % 7}`]);
+      snaps.push((live = next));
+    }
+    return { h, snaps };
+  }
+
+  it('keeps at most `records` records; an older moment is an error naming the oldest kept', () => {
+    const { h, snaps } = writes(50, { records: 10, every: 3 });
+    expect(h.size).toBe(10);
+    expect(h.oldest()).toEqual({ generation: 40, time: 400 });
+    for (let g = 40; g <= 50; g++) expect(dump(h.at(g))).toEqual(dump(snaps[g]!));
+    expect(() => h.at(39)).toThrow('generation 39 is older than the oldest kept, generation 40 (1970-01-01T00:00:00.400Z)');
+    expect(() => h.generationAt(399)).toThrow(/older than the oldest kept, generation 40/);
+    expect(h.generationAt(400)).toBe(40);
+    expect(() => h.at(51)).toThrow(/after the latest/);
   });
 
-  it('before it is full, keeps everything', () => {
-    const vs = chain(3);
-    const h = new History(5);
-    for (const s of vs) h.record(s);
-    expect(h.oldest()).toBe(vs[0]);
-    expect(h.latest()).toBe(vs[2]);
-    expect(h.at(0)).toBe(vs[0]);
-    expect(h.at(1)).toBe(vs[1]);
+  it('keeps at most `bytes` of records', () => {
+    const { h } = writes(100, { bytes: 2000 });
+    expect(h.bytes).toBeLessThanOrEqual(2000);
+    expect(h.size).toBeGreaterThan(1);
+    expect(h.size).toBeLessThan(100);
+    expect(h.oldest().generation).toBe(100 - h.size);
   });
 
-  it('at(g) between kept generations is the version current then', () => {
-    const [a, b, c] = versions(2, 5, 9);
-    const h = new History(3);
-    h.record(a!);
-    h.record(b!);
-    h.record(c!);
-    expect(h.at(1)).toBeUndefined();
-    expect(h.at(2)).toBe(a);
-    expect(h.at(4)).toBe(a);
-    expect(h.at(5)).toBe(b);
-    expect(h.at(8)).toBe(b);
-    expect(h.at(9)).toBe(c);
+  it('rewinds: newer records go and their generations are given again', () => {
+    const { h, snaps } = writes(10, { every: 2 });
+    h.rewind(snaps[6]!);
+    expect(h.latest()).toBe(snaps[6]);
+    expect(h.size).toBe(6);
+    expect(() => h.at(7)).toThrow(/after the latest/);
+    expect(dump(h.at(2))).toEqual(dump(snaps[2]!));
+    const again = advance(execute(snaps[6]!, DOM0, DEFAULT_LIMITS, w('/m', 'x')).store, snaps[6]!);
+    h.record(snaps[6]!, again, { time: 1000, who: TOOLSTACK, requests: [] });
+    expect(h.at(7)).toBe(again);
+    expect(dump(h.at(6))).toEqual(dump(snaps[6]!));
   });
 
-  it('recording the same version twice is ignored', () => {
-    const vs = chain(3);
-    const h = new History(2);
-    h.record(vs[0]!);
-    h.record(vs[1]!);
-    h.record(vs[1]!);
-    h.record(vs[1]!);
-    expect(h.oldest()).toBe(vs[0]);
-    expect(h.latest()).toBe(vs[1]);
+  it('refuses a record that does not follow the latest', () => {
+    const { h, snaps } = writes(3, {});
+    expect(() => h.record(snaps[1]!, snaps[2]!, { time: 0, who: TOOLSTACK, requests: [] })).toThrow(RangeError);
+    expect(h.record(snaps[3]!, snaps[3]!, { time: 0, who: TOOLSTACK, requests: [] })).toBeUndefined();
   });
 
-  it('rejects generations that do not increase', () => {
-    const [a, b, c] = versions(3, 3, 1);
-    const h = new History(4);
-    h.record(a!);
-    expect(() => h.record(b!)).toThrow(RangeError); // same generation, another version
-    expect(() => h.record(c!)).toThrow(RangeError);
-    expect(h.latest()).toBe(a);
-    expect(h.oldest()).toBe(a);
+  it('keeps records in time order when the clock steps back', () => {
+    let live = createStore();
+    const h = new History(live, {}, 0);
+    for (const t of [100, 50, 200]) {
+      const next = advance(execute(live, DOM0, DEFAULT_LIMITS, w('/t', String(t))).store, live);
+      h.record(live, next, { time: t, who: TOOLSTACK, requests: [] });
+      live = next;
+    }
+    expect(h.all().map((r) => r.time)).toEqual([100, 100, 200]);
+    expect(h.generationAt(150)).toBe(2);
   });
 
-  it('behaves like the last N of a list (property)', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 6 }),
-        fc.array(fc.integer({ min: 1, max: 4 }), { maxLength: 20 }),
-        fc.integer({ min: 0, max: 100 }),
-        (capacity, gaps, probe) => {
-          let g = 0;
-          const gens = gaps.map((d) => (g += d));
-          const vs = versions(...gens);
-          const h = new History(capacity);
-          for (const s of vs) h.record(s);
-          const kept = vs.slice(-capacity);
-          expect(h.latest()).toBe(kept[kept.length - 1]);
-          expect(h.oldest()).toBe(kept[0]);
-          const want =
-            kept.length === 0 || probe < kept[0]!.generation
-              ? undefined
-              : kept.filter((s) => s.generation <= probe).pop();
-          expect(h.at(probe)).toBe(want);
-        },
-      ),
-      { numRuns: 500 },
+  it('parses moments: generations and RFC 3339 times only', () => {
+    expect(parseMoment('42')).toEqual({ generation: 42 });
+    expect(parseMoment('2026-12-05T03:00:00Z')).toEqual({ time: Date.UTC(2026, 11, 5, 3) });
+    expect(parseMoment('2026-12-05T04:00:00+01:00')).toEqual({ time: Date.UTC(2026, 11, 5, 3) });
+    for (const bad of ['', '-1', 'May', '2026-12-05', '1e3', '2026-13-45T00:00:00Z']) expect(() => parseMoment(bad)).toThrow(/EINVAL|not a generation/);
+  });
+
+  it('answers every kept generation exactly for random scripts (property)', () => {
+    const paths = ['/a', '/a/b', '/a/b/c', '/d', '/d/e'];
+    const op = fc.oneof(
+      fc.record({ op: fc.constant('write' as const), path: fc.constantFrom(...paths), value: fc.constantFrom('', 'x', 'y') }),
+      fc.record({ op: fc.constant('rm' as const), path: fc.constantFrom(...paths) }),
+      fc.record({ op: fc.constant('set-perms' as const), path: fc.constantFrom(...paths), perms: fc.constantFrom(['n0'], ['n1', 'r0'], ['b2']) }),
     );
-  });
-
-  it('rewinds to a version: newer ones are forgotten and their generations can be given again', () => {
-    const [v0, v1, v2, v3] = chain(4);
-    const h = new History(8);
-    for (const v of [v0!, v1!, v2!, v3!]) h.record(v);
-    h.rewind(v1!);
-    expect(h.latest()).toBe(v1);
-    expect(h.at(3)).toBe(v1);
-    expect(h.oldest()).toBe(v0);
-    const again = advance(execute(v1!, DOM0, DEFAULT_LIMITS, { op: 'write', path: '/m', value: 'x' }).store, v1!);
-    expect(again.generation).toBe(2);
-    h.record(again);
-    expect(h.at(2)).toBe(again);
-  });
-
-  it('rewinds to a version it no longer keeps', () => {
-    const vs = chain(6);
-    const h = new History(2);
-    for (const v of vs) h.record(v);
-    h.rewind(vs[1]!);
-    expect(h.latest()).toBe(vs[1]);
-    expect(h.oldest()).toBe(vs[1]);
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 40 }), (ops, every, records) => {
+        let live = createStore();
+        const h = new History(live, { every, checkpoints: 2, records }, 0);
+        const snaps = new Map<number, string[]>([[0, dump(live)]]);
+        for (const r of ops) {
+          let out;
+          try {
+            out = execute(live, DOM0, DEFAULT_LIMITS, r as StoreRequest);
+          } catch {
+            continue;
+          }
+          const next = advance(out.store, live);
+          h.record(live, next, { time: next.generation, who: TOOLSTACK, requests: [] }, out.changes.map((c) => c.path));
+          live = next;
+          snaps.set(live.generation, dump(live));
+        }
+        for (const [g, snap] of snaps) {
+          if (g < h.oldest().generation) expect(() => h.at(g)).toThrow(/older than the oldest kept/);
+          else expect(dump(h.at(g))).toEqual(snap);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

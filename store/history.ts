@@ -1,64 +1,321 @@
-import type { Store } from './store.js';
+import { XsError } from '../protocol/index.js';
+import { decodeRecord, writeInto } from './history-codec.js';
+import { writeCommit } from './history-commit.js';
+import { undo, type HistoryRecord, type RecordMeta, type Version } from './history-record.js';
+import { HistoryRing, type RecordView } from './history-ring.js';
+import type { Touched } from './operations.js';
 
 /**
- * The last `capacity` committed versions, by generation. Cheap: versions share every subtree they
- * did not change, so keeping N of them costs the nodes on N commit paths, not N trees. A later
- * feature reads a past version (point-in-time reads) or diffs two of them (`diff.ts`).
+ * The history window: one record per commit that changed something, oldest first, bounded by
+ * count and bytes, kept as bytes off the JS heap (history-ring.ts) and decoded when a query reads
+ * them; and a few whole versions: the live one and a checkpoint every `every` generations (at
+ * most `checkpoints` of them). A version in between is rebuilt by undoing records from the
+ * nearest newer kept one (records carry old values). Versions share every subtree they did not
+ * change, so a kept version costs the nodes later commits replaced (at most a whole tree).
+ *
+ * Why so few kept versions (issue 14): a version kept past a young-generation collection keeps
+ * every node of the live tree that is still young, and the scavenger copies them all to the old
+ * generation. Keeping the last 256 versions, or even one version in 256, did that to nearly every
+ * node a write made (~1 MB copied per scavenge under a write load, against 40 KB without), which
+ * made writes 2-3x slower. A checkpoint every 16 384 commits costs that copy once per 16 384.
+ * Pure: the daemon passes the time.
  */
+export interface HistoryOptions {
+  /** Records kept at most. */
+  readonly records: number;
+  /** Bytes of records kept at most (their encoded size: history-codec.ts). */
+  readonly bytes: number;
+  /** Generations between checkpoints: `at` undoes at most `every - 1` records within their reach. */
+  readonly every?: number;
+  /** Checkpoints kept at most (the newest); older moments are rebuilt from the oldest one. */
+  readonly checkpoints?: number;
+}
+
+/**
+ * Defaults, assuming a busy host makes 50 commits a second (a few VMs starting and stopping a
+ * minute, each a few hundred writes, and guests updating their keys): an hour is 180 000 commits,
+ * of about 200 bytes each (a write of a short value, as bench/history-bench.ts measured it):
+ * 200 000 records need about 40 MiB, so the byte bound is 64 MiB. 16 checkpoints 16 384
+ * generations apart reach back 262 144 commits, the whole default window: any moment kept is at
+ * most 16 383 undos away.
+ */
+export const DEFAULT_HISTORY: Required<HistoryOptions> = Object.freeze({ records: 200_000, bytes: 64 * 1024 * 1024, every: 16_384, checkpoints: 16 });
+
+/** The oldest moment history can answer: the version before its oldest record. */
+export interface Oldest {
+  readonly generation: number;
+  /** When that version was made, if known (not for the version history started from). */
+  readonly time: number | undefined;
+}
+
 export class History {
-  private readonly ring: (Store | undefined)[];
-  private newest = -1;
+  readonly options: Required<HistoryOptions>;
+  /** The records: record i made generation floor.generation + 1 + i. */
+  private readonly ring: HistoryRing;
+  /** Checkpoints, oldest first: generations and their versions. */
+  private cpGen: number[] = [];
+  private cpVersion: Version[] = [];
+  /** The oldest version answerable: the one before the oldest record. */
+  private floor: Oldest;
+  private live: Version;
+  /** Where `nth` finds a record (reused: an `at` decodes thousands). */
+  private readonly place: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
 
-  constructor(readonly capacity: number) {
-    if (!(capacity >= 1)) throw new RangeError('history capacity must be at least 1');
-    this.ring = new Array<Store | undefined>(capacity).fill(undefined);
+  constructor(initial: Version, options: Partial<HistoryOptions> = {}, time?: number) {
+    const o = { ...DEFAULT_HISTORY, ...options };
+    if (!(o.records >= 1) || !(o.bytes >= 1) || !(o.every >= 1) || !(o.checkpoints >= 1)) throw new RangeError('history bounds must be at least 1');
+    this.options = o;
+    this.ring = new HistoryRing(o.bytes);
+    this.live = initial;
+    this.floor = { generation: initial.generation, time };
   }
 
-  /** `record(s)` keeps `s`; generations must increase (the same version twice is ignored). */
-  record(s: Store): void {
-    const last = this.newest < 0 ? undefined : this.ring[this.newest % this.capacity];
-    if (last === s) return;
-    if (last !== undefined && s.generation <= last.generation) {
-      throw new RangeError(`generation ${s.generation} after ${last.generation}`);
-    }
-    this.newest++;
-    this.ring[this.newest % this.capacity] = s;
+  /** How many records are kept, and their bytes (bounded by `options.bytes`). */
+  get size(): number {
+    return this.ring.size;
   }
 
-  /** `at(generation)` is the version current at that generation, if still kept. */
-  at(generation: number): Store | undefined {
-    let best: Store | undefined;
-    for (const s of this.ring) {
-      if (s !== undefined && s.generation <= generation && (best === undefined || s.generation > best.generation)) {
-        best = s;
-      }
-    }
-    // A generation older than everything kept cannot be answered: the oldest kept may be later.
-    const oldest = this.oldest();
-    return oldest !== undefined && generation >= oldest.generation ? best : undefined;
+  get bytes(): number {
+    return this.ring.bytes;
+  }
+
+  /** Memory the records take: the ring's chunks and index (bytes, plus at most three chunks). */
+  get allocated(): number {
+    return this.ring.allocated;
+  }
+
+  oldest(): Oldest {
+    return this.floor;
+  }
+
+  latest(): Version {
+    return this.live;
+  }
+
+  /** The records kept, oldest first, decoded (the whole window: for tests and tools, not queries). */
+  all(): readonly HistoryRecord[] {
+    const out: HistoryRecord[] = [];
+    for (let i = 0; i < this.size; i++) out.push(this.nth(i));
+    return out;
   }
 
   /**
-   * `rewind(s)` forgets every version newer than `s` and makes `s` the newest: the live store went
-   * back to `s` (a log write failed, server/persistence/journal.ts), and the generations after it
-   * will be given again to other versions.
+   * `record(before, after, meta, hints?, touched?)` adds the record of the commit `before` ->
+   * `after` (which must follow the latest version: history has every commit, or it could not
+   * undo) and returns its generation. `before === after` (nothing changed) records nothing.
+   * `hints`: the paths the commit reported changed; `touched`: what a plain request found and
+   * left there (operations.ts), when the commit is exactly that request's.
    */
-  rewind(s: Store): void {
-    const kept = this.ring.filter((v): v is Store => v !== undefined && v.generation < s.generation).sort((a, b) => a.generation - b.generation);
-    this.ring.fill(undefined);
-    this.newest = -1;
-    for (const v of kept) this.record(v);
-    this.record(s);
+  record(before: Version, after: Version, meta: RecordMeta, hints?: readonly string[], touched?: Touched): number | undefined {
+    if (before === after) return undefined;
+    if (before.generation !== this.live.generation || after.generation !== before.generation + 1) {
+      throw new RangeError(`history at ${this.live.generation} given ${before.generation} -> ${after.generation}`);
+    }
+    // The wall clock may step back (NTP); records stay in time order so that time queries can search.
+    const last = this.size > 0 ? this.ring.time(this.size - 1) : -Infinity;
+    const time = meta.time < last ? last : meta.time;
+    const w = this.ring.begin();
+    try {
+      writeCommit(w, before, after, meta, hints, time, touched);
+    } catch (e) {
+      this.ring.abandon();
+      throw e;
+    }
+    this.ring.end(time);
+    this.advance(after);
+    return after.generation;
   }
 
-  /** The oldest and newest versions kept. */
-  oldest(): Store | undefined {
-    if (this.newest < 0) return undefined;
-    const first = Math.max(0, this.newest - this.capacity + 1);
-    return this.ring[first % this.capacity];
+  /**
+   * `adopt(record, after)` appends a record made elsewhere (read back from disk) with the version
+   * it made. Same rules as `record`.
+   */
+  adopt(rec: HistoryRecord, after: Version): void {
+    if (rec.generation !== this.live.generation + 1 || after.generation !== rec.generation) {
+      throw new RangeError(`history at ${this.live.generation} given record ${rec.generation}`);
+    }
+    this.put(rec);
+    this.advance(after);
   }
 
-  latest(): Store | undefined {
-    return this.newest < 0 ? undefined : this.ring[this.newest % this.capacity];
+  /**
+   * `restore(records, floorTime?)`: records read back from disk, oldest first, consecutive and
+   * ending at the latest version (the store history started from). Only the latest version is
+   * kept whole; older ones are rebuilt by undo. Bounds apply as to records made here.
+   */
+  restore(records: readonly HistoryRecord[], floorTime?: number): void {
+    if (this.size > 0) throw new RangeError('restore into a history that has records');
+    if (records.length === 0) return;
+    const first = records[0]!.generation;
+    records.forEach((r, i) => {
+      if (r.generation !== first + i) throw new RangeError(`history records jump to ${r.generation} after ${first + i - 1}`);
+    });
+    if (first + records.length - 1 !== this.live.generation) {
+      throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.live.generation}`);
+    }
+    this.cpGen = [];
+    this.cpVersion = [];
+    this.floor = { generation: first - 1, time: floorTime };
+    for (const r of records) {
+      this.put(r);
+      this.bound();
+    }
+  }
+
+  /** The bytes of the record that made generation `g` (a view, valid until the next record), for the log on disk. */
+  encoded(g: number): Buffer {
+    return this.ring.bytesOf(g - this.floor.generation - 1);
+  }
+
+  private put(rec: HistoryRecord): void {
+    const w = this.ring.begin();
+    try {
+      writeInto(w, rec);
+    } catch (e) {
+      this.ring.abandon();
+      throw e;
+    }
+    this.ring.end(rec.time);
+  }
+
+  private advance(after: Version): void {
+    this.live = after;
+    if (after.generation % this.options.every === 0) {
+      this.cpGen.push(after.generation);
+      this.cpVersion.push(after);
+      if (this.cpGen.length > this.options.checkpoints) this.dropOldestCheckpoint();
+    }
+    this.bound();
+  }
+
+  private bound(): void {
+    const o = this.options;
+    while (this.size > o.records || (this.ring.bytes > o.bytes && this.size > 1)) this.evict();
+  }
+
+  private evict(): void {
+    const generation = this.floor.generation + 1;
+    const time = this.ring.time(0);
+    this.ring.shift();
+    this.floor = { generation, time };
+    // A checkpoint older than the floor can rebuild nothing still answerable.
+    while (this.cpGen.length > 0 && this.cpGen[0]! < generation) this.dropOldestCheckpoint();
+  }
+
+  private dropOldestCheckpoint(): void {
+    this.cpGen.shift();
+    this.cpVersion.shift();
+  }
+
+  /**
+   * `rewind(durable)` forgets every record after `durable`: the live store went back to it (a
+   * log write failed, server/persistence/journal.ts) and its generations will be given again.
+   */
+  rewind(durable: Version): void {
+    while (this.size > 0 && this.floor.generation + this.size > durable.generation) this.ring.pop();
+    while (this.cpGen.length > 0 && this.cpGen[this.cpGen.length - 1]! >= durable.generation) {
+      this.cpGen.pop();
+      this.cpVersion.pop();
+    }
+    this.live = durable;
+    if (durable.generation < this.floor.generation) {
+      // Older than anything kept (cannot happen with a window longer than the log's unsynced tail).
+      this.ring.clear();
+      this.cpGen = [];
+      this.cpVersion = [];
+      this.floor = { generation: durable.generation, time: undefined };
+    }
+  }
+
+  /** The record that made generation `g`, if kept (decoded). */
+  recordAt(g: number): HistoryRecord | undefined {
+    const i = g - this.floor.generation - 1;
+    return i >= 0 && i < this.size ? this.nth(i) : undefined;
+  }
+
+  /**
+   * `at(g)` is the version current at generation `g`: the live one, a checkpoint, or the nearest
+   * newer one of those with the records between undone. The work is the records undone: fewer
+   * than `every` within the checkpoints' reach (the last `every * checkpoints` generations), at
+   * most the window's records beyond it. ENOENT naming the oldest kept when `g` is older; EINVAL
+   * when it is in the future.
+   */
+  at(g: number): Version {
+    if (!Number.isSafeInteger(g)) throw new XsError('EINVAL', `bad generation ${g}`);
+    if (g > this.live.generation) throw new XsError('EINVAL', `generation ${g} is after the latest, ${this.live.generation}`);
+    if (g < this.floor.generation) throw this.tooOld(`generation ${g}`);
+    let v = this.live;
+    // The oldest checkpoint at or after g (few: a linear scan from the oldest).
+    for (let k = 0; k < this.cpGen.length; k++) {
+      if (this.cpGen[k]! >= g) {
+        v = this.cpVersion[k]!;
+        break;
+      }
+    }
+    for (let k = v.generation; k > g; k--) v = undo(v, this.recordAt(k)!);
+    return v;
+  }
+
+  /**
+   * `generationAt(time)` is the generation current at `time` (ms since the epoch): that of the
+   * last record made at or before it. ENOENT naming the oldest kept when it is earlier.
+   */
+  generationAt(time: number): number {
+    if (!Number.isFinite(time)) throw new XsError('EINVAL', 'bad time');
+    const i = this.indexAfter(time);
+    if (i > 0) return this.floor.generation + i;
+    // Before every record kept: the floor, if it is known to be that old.
+    // (A floor of unknown time is the version history started from: current as far as it knows.)
+    if (this.floor.time === undefined || time >= this.floor.time) return this.floor.generation;
+    throw this.tooOld(new Date(time).toISOString());
+  }
+
+  /** The index range [from, to) of records with generation in [lo, hi]. */
+  indexRange(lo: number, hi: number): [number, number] {
+    const base = this.floor.generation + 1;
+    const from = Math.max(0, lo - base);
+    const to = Math.min(this.size, hi - base + 1);
+    return [from, Math.max(from, to)];
+  }
+
+  /** The i-th record kept, oldest first (decoded). */
+  nth(i: number): HistoryRecord {
+    const v = this.place;
+    this.ring.view(i, v);
+    return decodeRecord(v.buf, v.start, v.end);
+  }
+
+  /** Where the i-th record's bytes are (no object made: for scans). */
+  view(i: number, out: RecordView): void {
+    this.ring.view(i, out);
+  }
+
+  /** The time of the i-th record kept. */
+  timeOf(i: number): number {
+    return this.ring.time(i);
+  }
+
+  /** The generation of the i-th record kept. */
+  generationOf(i: number): number {
+    return this.floor.generation + 1 + i;
+  }
+
+  /** The index of the first record made after `time`, or `size`. */
+  indexAfter(time: number): number {
+    let lo = 0;
+    let hi = this.size;
+    // Binary search: records are in time order (see `record`).
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ring.time(mid) <= time) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  tooOld(what: string): XsError {
+    const o = this.floor;
+    const when = o.time === undefined ? '' : ` (${new Date(o.time).toISOString()})`;
+    return new XsError('ENOENT', `${what} is older than the oldest kept, generation ${o.generation}${when}`);
   }
 }

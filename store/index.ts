@@ -41,9 +41,41 @@ export { size as subtreeSize } from './subtree.js';
 export { fromNodeList, toNodeList, type ListedNode } from './node-list.js';
 export { createStore, fromRoot, advance, type Store, type SpecialPerms } from './store.js';
 export { OK, isUpdate, requestBytes, LOGGED_REQUEST_OVERHEAD, type Change, type StoreOp, type StoreReply, type StoreRequest } from './request.js';
-export { execute, type Outcome } from './operations.js';
+export { execute, type Outcome, type Touched } from './operations.js';
 export { Transaction, commit, type CommitPath, type CommitResult } from './transaction.js';
-export { History } from './history.js';
+export { History, DEFAULT_HISTORY, type HistoryOptions, type Oldest } from './history.js';
+export {
+  INTERNAL,
+  REQUESTS_KEPT,
+  type ChangeKind,
+  type ConnectionName,
+  type HistoryChange,
+  type HistoryRecord,
+  type RecordMeta,
+  type RequestSummary,
+  type Version,
+  type Who,
+} from './history-record.js';
+export { decodeRecord, encodeRecord } from './history-codec.js';
+export {
+  QUERY_LIMITS,
+  blameOf,
+  diffOf,
+  generationOf,
+  logOf,
+  nodeAt,
+  parseMoment,
+  treeAt,
+  versionAt,
+  type BlameAnswer,
+  type BlameLine,
+  type DiffAnswer,
+  type LogAnswer,
+  type LogEntry,
+  type LogFilter,
+  type Moment,
+  type NodeState,
+} from './history-query.js';
 export { diff, type Difference } from './diff.js';
 export { forgetDomain } from './domain-cleanup.js';
 export { checkStore } from './check.js';

@@ -25,6 +25,22 @@ export interface Outcome {
    * that grafting it onto the live version costs the domains it touched, not all domains.
    */
   readonly counts?: ReadonlyMap<number, number> | undefined;
+  /**
+   * The one subtree an update changed, as it found it (absent when nothing changed): history
+   * records the commit from it without walking the trees again (store/history-commit.ts; issue
+   * 14: that walk was most of what recording a plain write cost).
+   */
+  readonly touched?: Touched | undefined;
+}
+
+/**
+ * `path`'s node before and after an update (undefined: there was none / there is none). For a
+ * creation, `path` is the topmost node created. Nodes elsewhere differ only in their children.
+ */
+export interface Touched {
+  readonly path: string;
+  readonly before: XsNode | undefined;
+  readonly after: XsNode | undefined;
 }
 
 /**
@@ -94,7 +110,7 @@ function create(
   p: NodePath,
   k: number,
   value: string,
-): { store: Store; counts: ReadonlyMap<number, number> } {
+): { store: Store; counts: ReadonlyMap<number, number>; touched: Touched } {
   const ancestor = lookup(s.root, p.segs, k)!;
   check(ancestor.perms, caller, Need.WRITE);
   checkValue(caller, limits, value);
@@ -109,7 +125,8 @@ function create(
   for (let i = p.segs.length - 1; i > k; i--) node = new XsNode('', perms, ImmMap([[p.segs[i]!, node]]));
   const root = update(s.root, p.segs, k, (a) => a.withChild(p.segs[k]!, node))!;
   const owner = perms[0]!.domid;
-  return { store: updated(s, root, adjust(s.quota, owner, created)), counts: new Map([[owner, created]]) };
+  const top = k + 1 === p.segs.length ? p.path : `/${p.segs.slice(0, k + 1).join('/')}`;
+  return { store: updated(s, root, adjust(s.quota, owner, created)), counts: new Map([[owner, created]]), touched: { path: top, before: undefined, after: node } };
 }
 
 function checkValue(caller: Caller, limits: Limits, value: string): void {
@@ -140,7 +157,9 @@ const write: Operation<{ op: 'write'; path: string; value: string }> = (s, calle
   checkValue(caller, limits, req.value);
   if (node.childBytes > 0) checkRecord(caller, limits, req.value.length, node.childBytes);
   // Writing the same value again still fires (spec §7.2), though the store is unchanged.
-  return { store: updated(s, update(s.root, p.segs, k, (n) => n.withValue(req.value))!), reply: OK, changes };
+  const after = node.withValue(req.value);
+  if (after === node) return { store: s, reply: OK, changes };
+  return { store: updated(s, update(s.root, p.segs, k, () => after)!), reply: OK, changes, touched: { path: p.path, before: node, after } };
 };
 
 const mkdir: Operation<{ op: 'mkdir'; path: string }> = (s, caller, limits, req, parsed) => {
@@ -170,7 +189,7 @@ const rm: Operation<{ op: 'rm'; path: string }> = (s, caller, limits, req, parse
   const root = replace(s.root, p.segs, undefined);
   const counts = negate(countOwners(node));
   const quota = addAll(s.quota, counts);
-  return { store: updated(s, root, quota), reply: OK, changes: [{ path: p.path, kind: 'remove' }], counts };
+  return { store: updated(s, root, quota), reply: OK, changes: [{ path: p.path, kind: 'remove' }], counts, touched: { path: p.path, before: node, after: undefined } };
 };
 
 const setPerms: Operation<{ op: 'set-perms'; path: string; perms: readonly string[] }> = (s, caller, limits, req, parsed) => {
@@ -195,16 +214,18 @@ const setPerms: Operation<{ op: 'set-perms'; path: string; perms: readonly strin
     const sp = perms === current ? s.special : Object.freeze({ ...s.special, [name!]: perms });
     return { store: updated(s, s.root, s.quota, sp), reply: OK, changes };
   }
-  const root = update(s.root, p!.segs, p!.segs.length, (n) => n.withPerms(perms))!;
+  const after = node.withPerms(perms);
+  const root = update(s.root, p!.segs, p!.segs.length, () => after)!;
+  const touched: Touched | undefined = after === node ? undefined : { path: p!.path, before: node, after };
   const from = current[0]!.domid;
   const to = perms[0]!.domid;
-  if (from === to) return { store: updated(s, root), reply: OK, changes };
+  if (from === to) return { store: updated(s, root), reply: OK, changes, touched };
   const quota = adjust(adjust(s.quota, from, -1), to, 1);
   const counts = new Map([
     [from, -1],
     [to, 1],
   ]);
-  return { store: updated(s, root, quota), reply: OK, changes, counts };
+  return { store: updated(s, root, quota), reply: OK, changes, counts, touched };
 };
 
 const OPERATIONS: { readonly [K in StoreRequest['op']]: Operation<Extract<StoreRequest, { op: K }>> } = {

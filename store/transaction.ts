@@ -6,7 +6,7 @@ import type { Children, XsNode } from './node.js';
 import { parseNodePath, type NodePath } from './path.js';
 import { formatPerms, samePerms } from './perms.js';
 import { addAll, owned } from './quota.js';
-import { requestBytes, type Change, type StoreReply, type StoreRequest } from './request.js';
+import { isUpdate, requestBytes, type Change, type StoreReply, type StoreRequest } from './request.js';
 import { advance, type Store } from './store.js';
 import { deepestExisting } from './tree.js';
 
@@ -145,6 +145,19 @@ export class Transaction {
   /** Requests executed so far. */
   get size(): number {
     return this.log.length;
+  }
+
+  /**
+   * `updates(max)`: the first `max` requests that may have changed something, in order (op and
+   * path), for the history's record of the commit (store/history-record.ts).
+   */
+  updates(max: number): { op: StoreRequest['op']; path: string }[] {
+    const out: { op: StoreRequest['op']; path: string }[] = [];
+    for (const l of this.log) {
+      if (out.length >= max) break;
+      if (isUpdate(l.req.op)) out.push({ op: l.req.op, path: l.req.path });
+    }
+    return out;
   }
 
   /**

@@ -9,6 +9,8 @@ export {
   childrenQuerySchema,
   eventSchema,
   nodeQuerySchema,
+  historyQuerySchema,
+  diffQuerySchema,
   permsBodySchema,
   replySchema,
   requestSchema,

@@ -119,11 +119,31 @@ const flag = z
   .optional()
   .transform((v) => v === '' || v === '1' || v === 'true');
 
+/** A moment of history: a generation or an RFC 3339 time (the daemon judges which, issue 14). */
+const moment = z.string().min(1).max(64);
+
 export const nodeQuerySchema = z.strictObject({
   children: flag,
   perms: flag,
   encoding: encoding.optional(),
+  /** The node as it was then (the daemon's history; privileged callers only). */
+  at: moment.optional(),
 });
+
+/** `GET /v1/history`: the log of a subtree, newest first; `before` continues from a page's `next`. */
+export const historyQuerySchema = z.strictObject({
+  path: path.optional(),
+  domid: z.coerce.number().int().min(0).max(65535).optional(),
+  since: moment.optional(),
+  until: moment.optional(),
+  kind: z.enum(['added', 'removed', 'changed', 'perms']).optional(),
+  connection: z.enum(['socket', 'socket_ro', 'domain', 'http', 'ws', 'ws-binary', 'internal']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+
+/** `GET /v1/diff`: what changed under `path` between two moments. */
+export const diffQuerySchema = z.strictObject({ from: moment, to: moment, path: path.optional() });
 
 /** `GET /v1/tree/<path>`: how deep and how many nodes at most. */
 export const treeQuerySchema = z.strictObject({

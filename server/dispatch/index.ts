@@ -5,6 +5,6 @@
 export { process } from './process.js';
 export { HANDLERS } from './handlers/index.js';
 export { outcome, type ConnDelivery, type Outcome } from './outcome.js';
-export type { LiveUpdateCommand, Ports, Stats } from './ports.js';
+export type { Author, LiveUpdateCommand, Ports, Stats } from './ports.js';
 export { EventDrops, DROP_LOG_MS } from './event-drops.js';
 export { LoopMonitor } from './loop-monitor.js';

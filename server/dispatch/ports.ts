@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Header } from '../../protocol/index.js';
-import type { Caller, CommitPath, CommitResult, Limits, Store, StoreReply, StoreRequest, Transaction } from '../../store/index.js';
-import type { Connection } from '../connection/index.js';
+import type { Caller, CommitPath, History, CommitResult, Limits, Store, StoreReply, StoreRequest, Transaction } from '../../store/index.js';
+import type { Connection, ConnectionKind } from '../connection/index.js';
 import type { DescriptorReserve } from '../transport/index.js';
 import type { Domain, Domains } from '../domains/index.js';
 import type { DomainBudgets, Quotas } from '../quotas/index.js';
@@ -17,9 +17,18 @@ import type { LoopMonitor } from './loop-monitor.js';
  * `Daemon` implements them all; nothing here names it, so the dispatch does not import the daemon.
  */
 
+/**
+ * The connection a request came on, as history names a commit's author (store/history-record.ts
+ * `Who`): a `Connection` is one, so the handlers pass theirs and nothing is allocated per request.
+ */
+export interface Author {
+  readonly id: number;
+  readonly kind: ConnectionKind;
+}
+
 /** The tree operations (handlers/tree.ts): a request on the live store. */
 export interface TreePort {
-  apply(caller: Caller, limits: Limits, req: StoreRequest): Outcome<StoreReply>;
+  apply(caller: Caller, limits: Limits, req: StoreRequest, by?: Author): Outcome<StoreReply>;
   /** A change outside a transaction, which may wait for the fairness turn to end. */
   applyFor(conn: Connection, limits: Limits, req: StoreRequest): Outcome<StoreReply> | Promise<Outcome<StoreReply>>;
 }
@@ -28,7 +37,7 @@ export interface TreePort {
 export interface TransactionPort {
   readonly store: Store;
   readonly fairness: Pick<Fairness, 'admit' | 'started' | 'ended'>;
-  commitFor(conn: Connection, tx: Transaction): Outcome<CommitResult> | Promise<Outcome<CommitResult>>;
+  commitFor(conn: Connection, tx: Transaction, txId?: number): Outcome<CommitResult> | Promise<Outcome<CommitResult>>;
 }
 
 /** WATCH, UNWATCH, RESET_WATCHES (handlers/watch.ts). */
@@ -63,8 +72,9 @@ export interface LiveUpdateCommand {
   command(conn: Connection, header: Header, args: readonly string[]): string | Promise<string>;
 }
 
-/** CONTROL (handlers/control.ts): the daemon's figures, its access log switch, live update. */
+/** CONTROL (handlers/control.ts): the daemon's figures, its access log switch, live update, history. */
 export interface ControlPort extends QuotaPort {
+  readonly history: History;
   readonly log: Logger;
   readonly options: { accessLog: boolean };
   readonly store: Store;

@@ -16,6 +16,7 @@ import { ANONYMOUS, Tokens } from './identity.js';
 import { formatUrl, type ListenAddress } from './listen-address.js';
 import type { GatewaySettings } from './settings.js';
 import { OriginGuard } from './origin.js';
+import { historyRoutes } from './routes/history.js';
 import { nodeRoutes } from './routes/node.js';
 import { serviceRoutes } from './routes/service.js';
 import { transactionRoutes } from './routes/transaction.js';
@@ -98,6 +99,7 @@ export async function buildApp(gw: Gateway, ready: () => boolean, guard?: Origin
   );
 
   await app.register(nodeRoutes, { gateway: gw });
+  await app.register(historyRoutes, { gateway: gw });
   await app.register(transactionRoutes, { gateway: gw });
   await app.register(serviceRoutes, { gateway: gw, ready });
   app.get(WS_PATH, { config: { access: 'public' } }, (_req, reply) =>

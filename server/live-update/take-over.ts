@@ -20,9 +20,9 @@ export interface TakeOverOptions {
   readonly log: Logger;
   /** The quotas of the command line; the settings handed over (run-time changes) win. */
   readonly quotas: Quotas;
-  readonly historySize?: number;
+  readonly history?: DaemonOptions['history'];
   /** Transaction fairness and socket I/O, as the command line says (`DaemonOptions`). */
-  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'requestIdleMs' | 'dropLogMs' | 'socketIo' | 'fdReserve' | 'diskBudget'>;
+  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'requestIdleMs' | 'dropLogMs' | 'socketIo' | 'fdReserve' | 'diskBudget' | 'history' | 'historyLog'>;
   /** Persistence: opens the journal that goes on from the store handed over. */
   readonly journal?: ((store: Store) => Promise<DaemonOptions['journal']>) | undefined;
 }
@@ -81,7 +81,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
     log: options.log,
     quotas: options.quotas,
     accessLog: state.accessLog,
-    historySize: options.historySize,
+    history: options.history,
     ...options.tuning,
     store,
     journal: await options.journal?.(store),

@@ -2,5 +2,6 @@
 export { COMPACT_AFTER_DEFAULT, encodeInSlices, Journal, recover, SYNC_MODES, type JournalOptions, type Recovery, type SyncMode } from './journal.js';
 export { segmentName, segments, writeSnapshotFileSync, SNAPSHOT, SNAPSHOT_PREV } from './data-dir.js';
 export { frameRecord, scanRecords } from './wal.js';
+export { HistoryLog, HISTORY_RETENTION_DEFAULT, type HistoryRetention } from './history-log.js';
 export { lockDataDir, LOCK } from './data-dir-lock.js';
 export { SegmentFile, type OpenSegment, type SegmentHandle } from './segment-file.js';

@@ -21,7 +21,7 @@ export interface XenTakeOverOptions {
   readonly rundir: string;
   /** The command line's quotas; a 4.22 stream's GLOBAL_QUOTA and DOMAIN records win. */
   readonly quotas: Quotas;
-  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'socketIo' | 'fdReserve' | 'diskBudget'>;
+  readonly tuning?: Pick<DaemonOptions, 'fairness' | 'turnIdleMs' | 'socketIo' | 'fdReserve' | 'diskBudget' | 'history' | 'historyLog'>;
   /** `-F FILE`: where to write our pid once we serve. */
   readonly pidFile?: string | undefined;
 }

@@ -238,6 +238,39 @@ describe('web view in chromium', () => {
     await page.waitForSelector('#editing[disabled]', { state: 'attached' });
   });
 
+  it('history: the timeline of the selected subtree scrubs back to before a write and shows the old value (issue 14)', async () => {
+    await c.write('/web/hist', 'before');
+    await c.write('/web/hist', 'after');
+    await page.fill('#token', token);
+    await page.click('#token-form button[type=submit]');
+    await page.waitForSelector('#locked', { state: 'hidden' });
+    await page.waitForSelector(row('/web'));
+    if ((await page.getAttribute(row('/web'), 'aria-expanded')) !== 'true') await page.click(`${row('/web')} > .line > .toggle`);
+    await valueShown('/web/hist', 'after');
+    await page.click(`${row('/web')} > .line`);
+    await page.waitForFunction(() => (document.querySelector('#h-path') as unknown as { value: string } | null)?.value === '/web');
+    await page.click('#h-load');
+    await page.waitForSelector('#h-ticks button');
+    // The tick of the write of 'before' (the second newest commit under /web): click it.
+    const ticks = page.locator('#h-ticks button');
+    const n = await ticks.count();
+    expect(n).toBeGreaterThanOrEqual(2);
+    await ticks.nth(n - 2).click();
+    await valueShown('/web/hist', 'before');
+    expect(await page.getAttribute(`${row('/web/hist')} > .line`, 'class')).toContain('changed');
+    const record = JSON.parse((await page.textContent('#h-record'))!) as { changes: { path: string; new?: string }[]; connection: string };
+    expect(record).toMatchObject({ connection: 'socket', changes: [{ path: '/web/hist', new: 'before' }] });
+    // The slider goes back to live: the newest value again, no highlight of the past.
+    await page.click('#h-live');
+    await valueShown('/web/hist', 'after');
+    // Scrubbing with the slider does the same as a click, without the record.
+    await page.locator('#h-scrub').fill(String(n - 2));
+    await valueShown('/web/hist', 'before');
+    await page.click('#h-live');
+    await valueShown('/web/hist', 'after');
+    expect(await c.read('/web/hist')).toBe('after');
+  });
+
   it('saves a screenshot, with no script error or CSP violation on the way', async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -2,6 +2,7 @@ import { replyPayload, splitArgs } from '../../../protocol/index.js';
 import { checkStore, owned, subtreeSize, XsError } from '../../../store/index.js';
 import type { ControlPort } from '../ports.js';
 import { required, type Handler, type RequestContext } from '../handler.js';
+import { HISTORY_USAGE, historyCommand } from './history.js';
 
 /**
  * CONTROL (formerly DEBUG), privileged: the commands `xenstore-control` sends (spec §7.16). The
@@ -81,6 +82,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       if (ctx.port.liveUpdate === undefined) throw new XsError('ENOSYS', 'live update is not available');
       return ctx.port.liveUpdate.command(ctx.conn, ctx.header, args);
     },
+  },
+  history: {
+    usage: HISTORY_USAGE,
+    run: (ctx, args) => historyCommand(ctx.port, args),
   },
   loop: {
     usage: 'loop [reset]                longest event-loop delay (and p99) since the last reset',

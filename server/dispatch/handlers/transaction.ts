@@ -50,7 +50,7 @@ export const transactionEnd: Handler<TransactionPort> = (ctx, payload) => {
     if (result.kind === 'failed') throw new XsError(result.code, 'transaction failed');
     return ok(result.deliveries);
   };
-  const result = port.commitFor(conn, tx);
+  const result = port.commitFor(conn, tx, header.txId);
   // A commit held back by the turn (transactions/fairness.ts) answers when it is decided.
   return result instanceof Promise ? result.then(settle) : settle(result);
 };

@@ -12,7 +12,7 @@ import { ok, OK_REPLY, required, type Handler, type Reply, type RequestContext }
  * values ran cxenstored out of memory, and ran ours out of heap, issue 17).
  */
 function run(ctx: RequestContext<TreePort>, req: StoreRequest): StoreReply {
-  if (ctx.tx === undefined) return ctx.port.apply(ctx.conn.caller, ctx.limits, req);
+  if (ctx.tx === undefined) return ctx.port.apply(ctx.conn.caller, ctx.limits, req, ctx.conn);
   ctx.conn.budget?.admitBytes(ctx.limits, requestBytes(req));
   return ctx.tx.execute(req);
 }

@@ -6,6 +6,7 @@ import { PAYLOAD_BODY_MAX } from '../body-limits.js';
 import type { Gateway } from '../gateway.js';
 import type { Session } from '../session.js';
 import { decodeValue, encodeValue, type Encoding } from '../values.js';
+import { history } from './history-command.js';
 
 /** Most names `?children=1` returns in one answer; `/v1/children` pages through any directory. */
 export const CHILDREN_MAX = 10_000;
@@ -21,7 +22,7 @@ interface NodeReply {
 }
 
 /** A read's flags when there is no query string (what `nodeQuerySchema` makes of `{}`). */
-const NO_FLAGS = Object.freeze({ children: false, perms: false, encoding: undefined });
+const NO_FLAGS = Object.freeze({ children: false, perms: false, encoding: undefined, at: undefined });
 
 /**
  * The JSON schema of `NodeReply`: fastify compiles it (fast-json-stringify) into a serializer for
@@ -79,6 +80,7 @@ export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway 
       // is one to validate (the hot path of a plain read).
       const q = req.url.includes('?') ? nodeQuerySchema.parse(req.query) : NO_FLAGS;
       const path = xenPath(req);
+      if (q.at !== undefined) return nodeAt(gw, req, path, q.at, q);
       const s = gw.session(req.identity);
       const value = gw.run(s, Op.READ, requestPayload.read(path), 0, path);
       if (!q.perms && !q.children) return nodeReply(path, await value, q.encoding);
@@ -130,6 +132,27 @@ export async function nodeRoutes(app: FastifyInstance, opts: { gateway: Gateway 
     const path = xenPath(req);
     return gw.withSession(req.identity, (s) => subtree(gw, s, path, q));
   });
+}
+
+/**
+ * `GET /v1/node/<path>?at=G|TIME`: the same answer, as the node was then (issue 14), from the
+ * daemon's history: CONTROL `history at` (routes/history.ts), privileged only (403 otherwise).
+ */
+async function nodeAt(
+  gw: Gateway,
+  req: FastifyRequest,
+  path: string,
+  at: string,
+  q: { children: boolean; perms: boolean; encoding?: Encoding | undefined },
+): Promise<NodeReply> {
+  const value = Buffer.from(await history(gw, req.identity, ['at', at, 'read', path]), 'latin1');
+  const out = nodeReply(path, value, q.encoding);
+  if (q.children) {
+    const ls = JSON.parse(await history(gw, req.identity, ['at', at, 'ls', path])) as { children: string[] };
+    out.children = ls.children;
+  }
+  if (q.perms) out.perms = (JSON.parse(await history(gw, req.identity, ['at', at, 'perms', path])) as { perms: string[] }).perms;
+  return out;
 }
 
 /**

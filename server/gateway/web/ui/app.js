@@ -60,17 +60,28 @@ class ApiError extends Error {
 }
 
 let token = sessionStorage.getItem(TOKEN_KEY) ?? '';
+/**
+ * The moment the tree shows: null for the live store, else a generation of the daemon's history
+ * (the timeline below); every node read then asks for `?at=<generation>`.
+ */
+let atGeneration = null;
+/** Paths the commit shown changed: highlighted in the tree. */
+let changedPaths = new Set();
 /** True while the gateway refuses us (401): see lock() and enter(). */
 let locked = false;
 
 async function api(method, path, query, body) {
+  return request(method, nodeUrl(path, query), body);
+}
+
+async function request(method, url, body) {
   const sent = token;
   const headers = {};
   if (sent) headers.authorization = `Bearer ${sent}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   let res;
   try {
-    res = await fetch(nodeUrl(path, query), {
+    res = await fetch(url, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -206,6 +217,7 @@ function renderRow(row, data) {
   row.li.classList.toggle('leaf', !hasChildren);
   showValue(row.valueEl, data, true);
   row.permsEl.textContent = (data.perms ?? []).join(' ');
+  row.line.classList.toggle('changed', changedPaths.has(row.path));
   row.permsEl.title = describePerms(data.perms);
   if (changed) {
     row.line.classList.remove('flash');
@@ -220,7 +232,8 @@ async function loadRow(row) {
   const seq = ++row.seq;
   let data;
   try {
-    data = await limited(() => api('GET', row.path, 'children=1&perms=1'));
+    const at = atGeneration === null ? '' : `&at=${atGeneration}`;
+    data = await limited(() => api('GET', row.path, `children=1&perms=1${at}`));
   } catch (e) {
     if (rows.get(row.path) !== row || seq !== row.seq) return null;
     if (e instanceof ApiError && e.code === 'ENOENT') removeRow(row.path);
@@ -541,6 +554,8 @@ function select(path) {
   $('d-empty').hidden = true;
   $('d-body').hidden = false;
   $('d-path').textContent = path;
+  // The timeline follows the selection: its subtree is the selected node's.
+  /** @type {HTMLInputElement} */ ($('h-path')).value = path;
   $('add-name').value = '';
   $('add-value').value = '';
   if (row?.data) showDetails(row.data);
@@ -629,6 +644,53 @@ async function enter() {
   if (!locked) connectWs();
 }
 
+// ---------------------------------------------------------------------------------------------
+// History: a timeline of the commits that changed a subtree (GET /v1/history), oldest to newest
+// as ticks and a slider; scrubbing shows the tree as it was after that commit (?at=), with the
+// nodes it changed highlighted; a click on a tick also shows the commit's record. The last
+// position of the slider is the live store.
+
+/** The timeline's commits, oldest first. */
+let timeline = [];
+
+async function loadTimeline(path) {
+  const page = await request('GET', `/v1/history?path=${encodeURIComponent(path)}&limit=100`);
+  timeline = page.entries.slice().reverse();
+  const ticks = timeline.map((e, i) => {
+    const li = el('li');
+    const b = el('button');
+    b.type = 'button';
+    b.dataset.generation = String(e.generation);
+    b.title = `generation ${e.generation}, ${e.time}, dom${e.domid} ${e.connection}`;
+    b.setAttribute('aria-label', b.title);
+    b.addEventListener('click', () => showMoment(i, true));
+    li.append(b);
+    return li;
+  });
+  $('h-ticks').replaceChildren(...ticks);
+  const scrub = /** @type {HTMLInputElement} */ ($('h-scrub'));
+  scrub.max = String(timeline.length);
+  scrub.value = String(timeline.length);
+  scrub.hidden = timeline.length === 0;
+  $('h-state').textContent = timeline.length === 0 ? `No commit under ${path} in the history kept.` : `${timeline.length} commits under ${path}${page.next === undefined ? '' : ' (the latest 100)'}; the tree shows the live store.`;
+}
+
+/** Shows the tree after commit `i` of the timeline (`timeline.length`: live). */
+function showMoment(i, withRecord) {
+  const live = i >= timeline.length;
+  const e = live ? null : timeline[i];
+  atGeneration = live ? null : e.generation;
+  changedPaths = new Set(live ? [] : e.changes.map((c) => c.path));
+  /** @type {HTMLInputElement} */ ($('h-scrub')).value = String(i);
+  for (const b of $('h-ticks').querySelectorAll('button')) b.classList.toggle('current', !live && b.dataset.generation === String(e.generation));
+  $('h-state').textContent = live ? 'The tree shows the live store.' : `The tree shows generation ${e.generation} (${e.time}), after dom${e.domid} ${e.connection}${e.tx === undefined ? '' : ` tx ${e.tx}`}.`;
+  const rec = $('h-record');
+  rec.hidden = !withRecord || live;
+  if (withRecord && !live) rec.textContent = JSON.stringify(e, null, 2);
+  /** @type {HTMLFieldSetElement} */ ($('editing')).disabled = !token || !live;
+  refreshAll();
+}
+
 let removeArmed = 0;
 
 function wire() {
@@ -695,6 +757,13 @@ function wire() {
       .then(() => say(`Removed ${path}.`, 'ok'))
       .catch((e) => report(e, `remove ${path}`));
   });
+  $('h-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const p = /** @type {HTMLInputElement} */ ($('h-path')).value.trim() || '/';
+    loadTimeline(p).catch((e) => report(e, `history of ${p}`));
+  });
+  $('h-live').addEventListener('click', () => showMoment(timeline.length, false));
+  $('h-scrub').addEventListener('input', () => showMoment(Number(/** @type {HTMLInputElement} */ ($('h-scrub')).value), false));
   $('feed-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const p = /** @type {HTMLInputElement} */ ($('feed-path')).value.trim() || '/';

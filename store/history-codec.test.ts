@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { XsError } from '../protocol/index.js';
+import { connectionOf, decodeHead, decodeRecord, domidOf, encodeRecord, visitChanges } from './history-codec.js';
+import { isAncestorOrSelf } from './path.js';
+import type { HistoryRecord } from './history-record.js';
+import { parsePerms } from './perms.js';
+
+const bytes = fc.string({ unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)), maxLength: 300 });
+const perms = fc.constantFrom(['n0'], ['r5', 'w0'], ['b65535', 'n7', 'r32757']).map(parsePerms);
+const change = fc.oneof(
+  fc.record({ path: bytes, kind: fc.constant('added' as const), new: bytes, newPerms: perms }),
+  fc.record({ path: bytes, kind: fc.constant('removed' as const), old: bytes, oldPerms: perms }),
+  fc.record({ path: bytes, kind: fc.constantFrom('changed' as const, 'perms' as const), old: bytes, oldPerms: perms, new: bytes, newPerms: perms }),
+);
+const record = fc.record({
+  generation: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+  time: fc.integer({ min: 0, max: 2 ** 45 }),
+  who: fc.oneof(
+    fc.record({ domid: fc.integer({ min: 0, max: 65535 }), connection: fc.constantFrom('socket' as const, 'domain' as const, 'ws-binary' as const) }),
+    fc.record({ domid: fc.integer({ min: 0, max: 65535 }), connection: fc.constant('socket' as const), id: fc.integer({ min: 0, max: 2 ** 40 }), tx: fc.integer({ min: 0, max: 2 ** 32 - 1 }) }),
+  ),
+  requests: fc.array(fc.record({ op: fc.constantFrom('write' as const, 'rm' as const, 'release' as const), path: bytes }), { maxLength: 16 }),
+  moreRequests: fc.boolean(),
+  changes: fc.array(change, { maxLength: 20 }),
+});
+
+describe('history records in bytes', () => {
+  it('decode to what was encoded, whatever the bytes in paths and values', () => {
+    fc.assert(
+      fc.property(record, (r) => {
+        const buf = encodeRecord({ ...r, bytes: 0 } as HistoryRecord);
+        expect(decodeRecord(buf)).toEqual({ ...r, bytes: buf.length });
+        // In place, within a larger buffer (as history keeps records: history-ring.ts).
+        const inside = Buffer.concat([Buffer.from('xyz'), buf, Buffer.from('abcd')]);
+        expect(decodeRecord(inside, 3, 3 + buf.length)).toEqual({ ...r, bytes: buf.length });
+        expect(domidOf(inside, 3, 3 + buf.length)).toBe(r.who.domid);
+        const within: string[] = [];
+        visitChanges(inside, '/', (p) => void within.push(p), 3, 3 + buf.length);
+        expect(within).toEqual(r.changes.map((c) => c.path));
+        expect(decodeHead(buf)).toEqual({ generation: r.generation, time: r.time, who: r.who });
+        // What scans read in place: the author, and the changes' paths and kinds.
+        expect([domidOf(buf), connectionOf(buf)]).toEqual([r.who.domid, r.who.connection]);
+        const seen: string[] = [];
+        visitChanges(buf, '/', (p, k) => void seen.push(`${k} ${p}`));
+        expect(seen).toEqual(r.changes.map((c) => `${c.kind} ${c.path}`));
+        const under = r.changes[0]?.path ?? '/x';
+        const some: string[] = [];
+        visitChanges(buf, under, (p) => void some.push(p));
+        expect(some).toEqual(r.changes.filter((c) => isAncestorOrSelf(under, c.path)).map((c) => c.path));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuse damaged bytes with EIO, never another error', () => {
+    fc.assert(
+      fc.property(record, fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 255 }), fc.boolean(), (r, at, value, cut) => {
+        const buf = encodeRecord({ ...r, bytes: 0 } as HistoryRecord);
+        const bad = cut ? buf.subarray(0, at % buf.length) : Buffer.from(buf);
+        if (!cut) bad[at % buf.length] = value;
+        try {
+          decodeRecord(bad);
+        } catch (e) {
+          expect(e).toBeInstanceOf(XsError);
+          expect((e as XsError).code).toBe('EIO');
+        }
+        try {
+          visitChanges(bad, '/', () => false);
+        } catch (e) {
+          expect(e).toBeInstanceOf(XsError);
+          expect((e as XsError).code).toBe('EIO');
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    expect(() => decodeRecord(Buffer.from('{"g":1}'))).toThrow(/corrupt history record/);
+  });
+});

@@ -1,0 +1,345 @@
+import { XsError } from '../protocol/index.js';
+import type { AccessLetter, PermEntry, Perms } from './perms.js';
+import { RecordWriter } from './history-ring.js';
+import type { ChangeKind, ConnectionName, HistoryChange, HistoryRecord, RequestSummary, Who } from './history-record.js';
+
+/**
+ * A history record in bytes: the form history keeps in memory (history-ring.ts) and writes to its
+ * segments on disk (server/persistence/history-log.ts) alike, so a record is encoded once, while
+ * its commit is made, and decoded only when a query reads it. Binary rather than JSON: encoding a
+ * record as JSON text cost as much as keeping it as objects (issue 14's experiment "F").
+ *
+ *     record  = f64 generation, f64 time, u16 domid, u8 connection, u8 flags,
+ *               [f64 connection id], [u32 transaction id],
+ *               u16 count, request*, u32 count, change*
+ *     request = u8 op, str path
+ *     change  = u8 kind | 4 old | 8 old perms | 16 new | 32 new perms, str path,
+ *               [str old], [perms old], [str new], [perms new]
+ *     str     = u32 length, bytes (latin1: one byte per code unit, as values are kept)
+ *     perms   = u16 count, (u8 letter, u16 domid)*
+ *
+ * Little-endian. flags: 1 connection id, 2 transaction id, 4 more requests than listed.
+ */
+
+const KINDS: readonly ChangeKind[] = ['added', 'removed', 'changed', 'perms'];
+const CONNECTIONS: readonly ConnectionName[] = ['socket', 'socket_ro', 'domain', 'http', 'ws', 'ws-binary', 'internal'];
+const OPS: readonly RequestSummary['op'][] = ['read', 'directory', 'get-perms', 'write', 'mkdir', 'rm', 'set-perms', 'release', 'restore'];
+
+const KIND_CODE: Readonly<Record<ChangeKind, number>> = { added: 0, removed: 1, changed: 2, perms: 3 };
+const CONNECTION_CODE = new Map<string, number>(CONNECTIONS.map((c, i) => [c, i]));
+const OP_CODE = new Map<string, number>(OPS.map((o, i) => [o, i]));
+
+const HAS_ID = 1;
+const HAS_TX = 2;
+const MORE_REQUESTS = 4;
+const HAS_OLD = 4;
+const HAS_OLD_PERMS = 8;
+const HAS_NEW = 16;
+const HAS_NEW_PERMS = 32;
+
+/**
+ * `writeHeader(w, ...)` starts a record: everything but its changes (`requests` as kept, `more`
+ * when the commit made more than those). Returns where the count of
+ * changes goes (`w.patchU32` it when they are written).
+ */
+export function writeHeader(
+  w: RecordWriter,
+  generation: number,
+  time: number,
+  who: Who,
+  requests: readonly RequestSummary[],
+  more: boolean,
+): number {
+  let size = 8 + 8 + 2 + 1 + 1 + 8 + 4 + 2 + 4;
+  for (let i = 0; i < requests.length; i++) size += 5 + requests[i]!.path.length;
+  w.room(size);
+  w.f64(generation);
+  w.f64(time);
+  w.u16(who.domid);
+  w.u8(CONNECTION_CODE.get(who.connection)!);
+  const n = requests.length;
+  w.u8((who.id === undefined ? 0 : HAS_ID) | (who.tx === undefined ? 0 : HAS_TX) | (more ? MORE_REQUESTS : 0));
+  if (who.id !== undefined) w.f64(who.id);
+  if (who.tx !== undefined) w.u32(who.tx);
+  w.u16(n);
+  for (let i = 0; i < n; i++) {
+    const r = requests[i]!;
+    w.u8(OP_CODE.get(r.op)!);
+    w.str(r.path);
+  }
+  const at = w.offset;
+  w.u32(0);
+  return at;
+}
+
+/** `writeChange(w, ...)`: one change; absent values and permissions are left out. */
+export function writeChange(
+  w: RecordWriter,
+  path: string,
+  kind: ChangeKind,
+  old: string | undefined,
+  oldPerms: Perms | undefined,
+  value: string | undefined,
+  newPerms: Perms | undefined,
+): void {
+  w.room(
+    5 +
+      path.length +
+      (old === undefined ? 0 : 4 + old.length) +
+      (value === undefined ? 0 : 4 + value.length) +
+      (oldPerms === undefined ? 0 : 2 + 3 * oldPerms.length) +
+      (newPerms === undefined ? 0 : 2 + 3 * newPerms.length),
+  );
+  w.u8(
+    KIND_CODE[kind] |
+      (old === undefined ? 0 : HAS_OLD) |
+      (oldPerms === undefined ? 0 : HAS_OLD_PERMS) |
+      (value === undefined ? 0 : HAS_NEW) |
+      (newPerms === undefined ? 0 : HAS_NEW_PERMS),
+  );
+  w.str(path);
+  if (old !== undefined) w.str(old);
+  if (oldPerms !== undefined) writePerms(w, oldPerms);
+  if (value !== undefined) w.str(value);
+  if (newPerms !== undefined) writePerms(w, newPerms);
+}
+
+function writePerms(w: RecordWriter, perms: Perms): void {
+  w.u16(perms.length);
+  for (let i = 0; i < perms.length; i++) {
+    w.u8(perms[i]!.access.charCodeAt(0));
+    w.u16(perms[i]!.domid);
+  }
+}
+
+/** `encodeRecord(r)`: a record already made (read back from disk, or a test's) in bytes. */
+export function encodeRecord(r: HistoryRecord): Buffer {
+  const w = new RecordWriter(Buffer.allocUnsafe(256), (need) => Buffer.allocUnsafe(need * 2));
+  writeInto(w, r);
+  return Buffer.from(w.buf.subarray(w.start, w.pos));
+}
+
+/** `writeInto(w, r)`: `r`'s bytes at the writer's position (history.ts `restore`). */
+export function writeInto(w: RecordWriter, r: HistoryRecord): void {
+  const at = writeHeader(w, r.generation, r.time, r.who, r.requests, r.moreRequests);
+  for (const c of r.changes) writeChange(w, c.path, c.kind, c.old, c.oldPerms, c.new, c.newPerms);
+  w.patchU32(at, r.changes.length);
+}
+
+/** Reads a record's bytes, checking every bound: a malformed record is EIO. */
+class Reader {
+  pos: number;
+  constructor(
+    private readonly buf: Buffer,
+    start = 0,
+    private readonly end = buf.length,
+  ) {
+    this.pos = start;
+  }
+
+  need(n: number): void {
+    if (this.pos + n > this.end) throw badRecord('truncated');
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  u16(): number {
+    this.need(2);
+    const v = this.buf.readUInt16LE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  int(what: string): number {
+    const v = this.f64();
+    if (!Number.isSafeInteger(v) || v < 0) throw badRecord(`bad ${what}`);
+    return v;
+  }
+
+  str(): string {
+    const n = this.u32();
+    this.need(n);
+    const s = this.buf.toString('latin1', this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+
+  skip(): void {
+    const n = this.u32();
+    this.need(n);
+    this.pos += n;
+  }
+
+  skipPerms(): void {
+    const n = this.u16();
+    this.need(3 * n);
+    this.pos += 3 * n;
+  }
+
+  perms(): Perms {
+    const n = this.u16();
+    if (n === 0) throw badRecord('empty permissions');
+    const out: PermEntry[] = [];
+    for (let i = 0; i < n; i++) {
+      const letter = String.fromCharCode(this.u8());
+      if (letter !== 'n' && letter !== 'r' && letter !== 'w' && letter !== 'b') throw badRecord('bad permission letter');
+      out.push(Object.freeze({ access: letter as AccessLetter, domid: this.u16() }));
+    }
+    return Object.freeze(out);
+  }
+
+  done(): boolean {
+    return this.pos === this.end;
+  }
+}
+
+/** The generation, time and author of a record, without its requests and changes (a scan's filter). */
+export interface RecordHead {
+  readonly generation: number;
+  readonly time: number;
+  readonly who: Who;
+}
+
+function readHead(r: Reader): RecordHead & { flags: number } {
+  const generation = r.int('generation');
+  if (generation < 1) throw badRecord('bad generation');
+  const time = r.f64();
+  if (!Number.isFinite(time)) throw badRecord('bad time');
+  const domid = r.u16();
+  const connection = CONNECTIONS[r.u8()];
+  if (connection === undefined) throw badRecord('bad connection');
+  const flags = r.u8();
+  const id = flags & HAS_ID ? r.int('connection id') : undefined;
+  const tx = flags & HAS_TX ? r.u32() : undefined;
+  const who: Who = { domid, connection, ...(id === undefined ? {} : { id }), ...(tx === undefined ? {} : { tx }) };
+  return { generation, time, who, flags };
+}
+
+/** Where the author's domid and connection kind are in a record (fixed: they follow two f64s). */
+const DOMID_AT = 16;
+const CONNECTION_AT = 18;
+
+/**
+ * `domidOf(buf)`, `connectionOf(buf)`: a record's author's domid and connection kind, read in place (a log scan's
+ * filters look at every record in the window; decoding each would cost a query seconds).
+ */
+export function domidOf(buf: Buffer, start = 0, end = buf.length): number {
+  if (end - start < CONNECTION_AT + 1) throw badRecord('truncated');
+  return buf[start + DOMID_AT]! | (buf[start + DOMID_AT + 1]! << 8);
+}
+
+export function connectionOf(buf: Buffer, start = 0, end = buf.length): ConnectionName | undefined {
+  return end - start > CONNECTION_AT ? CONNECTIONS[buf[start + CONNECTION_AT]!] : undefined;
+}
+
+/**
+ * `visitChanges(buf, under, fn)` calls `fn(path, kind)` for each change of the record at or
+ * below `under` (store/path.ts `isAncestorOrSelf`), in order, until `fn` returns true; values are
+ * skipped and paths elsewhere are compared in place, so a scan makes a string only for what it
+ * may use. A malformed record is EIO.
+ */
+export function visitChanges(
+  buf: Buffer,
+  under: string,
+  fn: (path: string, kind: ChangeKind) => boolean | void,
+  start = 0,
+  end = buf.length,
+): void {
+  const r = new Reader(buf, start, end);
+  // The head without making its author: only its optional fields' sizes matter here.
+  r.need(CONNECTION_AT + 2);
+  const flags = buf[start + CONNECTION_AT + 1]!;
+  r.pos += CONNECTION_AT + 2 + (flags & HAS_ID ? 8 : 0) + (flags & HAS_TX ? 4 : 0);
+  for (let n = r.u16(); n > 0; n--) {
+    r.u8();
+    r.skip();
+  }
+  const all = under === '/';
+  for (let n = r.u32(); n > 0; n--) {
+    const f = r.u8();
+    const kind = KINDS[f & 3]!;
+    const len = r.u32();
+    r.need(len);
+    const at = r.pos;
+    r.pos += len;
+    if (all || isUnder(buf, at, len, under)) {
+      if (fn(buf.toString('latin1', at, at + len), kind) === true) return;
+    }
+    if (f & HAS_OLD) r.skip();
+    if (f & HAS_OLD_PERMS) r.skipPerms();
+    if (f & HAS_NEW) r.skip();
+    if (f & HAS_NEW_PERMS) r.skipPerms();
+  }
+}
+
+/** Whether the path of `len` bytes at `at` is `under` or below it. */
+function isUnder(buf: Buffer, at: number, len: number, under: string): boolean {
+  const n = under.length;
+  if (len < n || (len > n && buf[at + n] !== 0x2f)) return false;
+  for (let i = 0; i < n; i++) if (buf[at + i] !== under.charCodeAt(i)) return false;
+  return true;
+}
+
+/** `decodeHead(buf)`: a record's generation, time and author only. */
+export function decodeHead(buf: Buffer, start = 0, end = buf.length): RecordHead {
+  const { generation, time, who } = readHead(new Reader(buf, start, end));
+  return { generation, time, who };
+}
+
+/** `decodeRecord(buf, start?, end?)`: the record in `buf` (or in its bytes from `start` to `end`). */
+export function decodeRecord(buf: Buffer, start = 0, end = buf.length): HistoryRecord {
+  const r = new Reader(buf, start, end);
+  const { generation, time, who, flags } = readHead(r);
+  const requests: RequestSummary[] = [];
+  for (let n = r.u16(); n > 0; n--) {
+    const op = OPS[r.u8()];
+    if (op === undefined) throw badRecord('bad request');
+    requests.push(Object.freeze({ op, path: r.str() }));
+  }
+  const count = r.u32();
+  // Each change takes at least 5 bytes: a count larger than the record is a lie, not a long loop.
+  if (count * 5 > end - start) throw badRecord('bad change count');
+  const changes: HistoryChange[] = [];
+  for (let n = count; n > 0; n--) {
+    const f = r.u8();
+    const kind = KINDS[f & 3]!;
+    if (f & ~63) throw badRecord('bad change');
+    const path = r.str();
+    const old = f & HAS_OLD ? r.str() : undefined;
+    const oldPerms = f & HAS_OLD_PERMS ? r.perms() : undefined;
+    const value = f & HAS_NEW ? r.str() : undefined;
+    const newPerms = f & HAS_NEW_PERMS ? r.perms() : undefined;
+    changes.push(Object.freeze({ path, kind, old, oldPerms, new: value, newPerms }));
+  }
+  if (!r.done()) throw badRecord('trailing bytes');
+  return Object.freeze({
+    generation,
+    time,
+    who: Object.freeze(who),
+    requests: Object.freeze(requests),
+    moreRequests: (flags & MORE_REQUESTS) !== 0,
+    changes: Object.freeze(changes),
+    bytes: end - start,
+  });
+}
+
+function badRecord(what: string): XsError {
+  return new XsError('EIO', `corrupt history record: ${what}`);
+}

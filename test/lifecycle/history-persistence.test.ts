@@ -1,0 +1,134 @@
+/**
+ * History with `--data-dir` (issue 14): records written beside the log survive a clean restart
+ * and a `kill -9`, the tree of a past generation is still answered after them, and retention
+ * removes whole old history segments, by bytes, and nothing else (the store and its log stay).
+ */
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
+import type { Wire } from '../helpers/wire.js';
+
+const dirs: string[] = [];
+const daemons: RunningDaemon[] = [];
+
+afterEach(async () => {
+  for (const d of daemons.splice(0)) await d.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function dataDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'nxs-hist-'));
+  dirs.push(d);
+  return d;
+}
+
+async function start(dir: string, ...args: string[]): Promise<RunningDaemon> {
+  const d = await startDaemon({ args: ['--data-dir', dir, ...args] });
+  daemons.push(d);
+  return d;
+}
+
+interface Page {
+  entries: { generation: number; domid: number; connection: string; changes: { path: string; old?: string; new?: string }[] }[];
+}
+
+const log = async (c: Wire, path: string): Promise<Page> => JSON.parse(await c.control('history', 'log', path)) as Page;
+const generation = async (c: Wire): Promise<number> => Number(/^generation (\d+)$/m.exec(await c.control('stats'))![1]);
+const historyFiles = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('history-')).sort();
+
+describe('history on disk', () => {
+  it('survives a clean restart and a kill -9, with who and what', async () => {
+    const dir = dataDir();
+    let d = await start(dir);
+    let c = await d.connect();
+    await c.write('/vm/be/state', '1');
+    const g1 = await generation(c);
+    await c.write('/vm/be/state', '2');
+    const g = await d.guest(4);
+    await c.mkdir('/local/domain/4');
+    await c.setPerms('/local/domain/4', ['n4']);
+    await g.write('fe', 'x');
+    const before = await log(c, '/');
+    await d.stop();
+
+    d = await start(dir);
+    c = await d.connect();
+    expect(await log(c, '/')).toEqual(before);
+    expect(await c.control('history', 'at', String(g1), 'read', '/vm/be/state')).toBe('1');
+    expect((await log(c, '/local/domain/4/fe')).entries[0]).toMatchObject({ domid: 4, connection: 'domain' });
+
+    // kill -9 right after an acknowledged write: its record was written before the reply left.
+    await c.write('/vm/be/state', '4');
+    const g4 = await generation(c);
+    process.kill(d.pid, 'SIGKILL');
+    expect((await d.stop()).signal).toBe('SIGKILL');
+
+    d = await start(dir);
+    c = await d.connect();
+    expect(await generation(c)).toBe(g4);
+    const after = await log(c, '/vm/be/state');
+    expect(after.entries.map((e) => [e.generation, e.changes[0]!.old ?? null, e.changes[0]!.new])).toEqual([
+      [g4, '2', '4'],
+      [g1 + 1, '1', '2'],
+      [g1, null, '1'],
+    ]);
+    expect(await c.control('history', 'at', String(g1), 'read', '/vm/be/state')).toBe('1');
+    // New commits go on from there.
+    await c.write('/vm/be/state', '5');
+    expect((await log(c, '/vm/be/state')).entries[0]).toMatchObject({ generation: g4 + 1 });
+  });
+
+  it('survives a live update: the next process reads the history back and goes on from it', async () => {
+    const dir = dataDir();
+    const d = await start(dir);
+    const c = await d.connect();
+    await c.write('/lu/state', 'before');
+    const g = await generation(c);
+    await c.write('/lu/state', 'during');
+    const before = await log(c, '/lu');
+    expect(await c.control('live-update', '-s')).toBe('OK');
+    const { eventually } = await import('../helpers/poll.js');
+    await eventually(() => d.currentPid(), (p) => p !== d.pid);
+    // The same connection, now served by the next process: the history is the previous one's.
+    expect(await log(c, '/lu')).toEqual(before);
+    expect(await c.control('history', 'at', String(g), 'read', '/lu/state')).toBe('before');
+    await c.write('/lu/state', 'after');
+    const now = await log(c, '/lu/state');
+    expect(now.entries.map((e) => e.changes[0]!.new)).toEqual(['after', 'during', 'before']);
+  });
+
+  it('retention removes old history segments by bytes, and nothing else', async () => {
+    const dir = dataDir();
+    const d = await start(dir, '--history-retention-bytes', '512K');
+    const c = await d.connect();
+    const value = 'v'.repeat(3000);
+    for (let i = 0; i < 400; i++) await c.write(`/fill/k${i % 10}`, `${value}${i}`);
+    await c.control('print', 'flush'); // one more turn: the last records are written
+    const files = historyFiles(dir);
+    const total = files.reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    // 400 records of ~6 KB: 2.4 MB written, at most the retention plus the current segment kept.
+    expect(total).toBeLessThanOrEqual(512 * 1024 + 64 * 1024 + 8 * 1024);
+    expect(files[0]).not.toBe('history-0000000000000001');
+    // The store and its log are untouched by history's retention.
+    expect(readdirSync(dir).some((n) => n.startsWith('wal-'))).toBe(true);
+    await d.stop();
+    const again = await start(dir, '--history-retention-bytes', '512K');
+    const c2 = await again.connect();
+    expect(await c2.read('/fill/k9')).toBe(`${value}399`);
+    const info = JSON.parse(await c2.control('history', 'info')) as { oldest: { generation: number }; latest: { generation: number }; records: number };
+    expect(info.records).toBeGreaterThan(0);
+    expect(info.oldest.generation).toBeGreaterThan(0);
+    expect(info.latest.generation - info.oldest.generation).toBe(info.records);
+    expect(await c2.control('history', 'at', String(info.oldest.generation), 'read', '/fill/k0')).toMatch(/^v+\d+$/);
+  });
+
+  it('--history-retention-* need --data-dir', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { DAEMON_JS } = await import('../helpers/daemon.js');
+    const r = spawnSync(process.execPath, [DAEMON_JS, '--history-retention-age', '1d'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--history-retention-age needs --data-dir/);
+  });
+});
