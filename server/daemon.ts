@@ -124,7 +124,8 @@ export interface CommitLog extends OutputGate {
  */
 export class Daemon implements Ports {
   store: Store;
-  readonly history: History;
+  /** Undefined with `--history-records 0`. */
+  readonly history: History | undefined;
   readonly watches = new WatchRegistry<Connection>();
   /** What each unprivileged domain holds, over all its connections (quotas/domain-budget.ts). */
   readonly budgets = new DomainBudgets(this.watches);
@@ -170,8 +171,10 @@ export class Daemon implements Ports {
     this.fairness = new Fairness(options.fairness ?? true, options.turnIdleMs);
     this.drops = new EventDrops(this.log, options.dropLogMs);
     this.store = options.store ?? createStore();
-    this.history = new History(this.store, options.history, Date.now());
-    if (options.historyLog !== undefined) {
+    // `records: 0` (`--history-records 0`): an administrator who wants every write's last
+    // microsecond keeps no history (README, History: what it costs).
+    this.history = options.history?.records === 0 ? undefined : new History(this.store, options.history, Date.now());
+    if (this.history !== undefined && options.historyLog !== undefined) {
       const { records, floorTime } = options.historyLog.load(this.store, this.history.options.records);
       this.history.restore(records, floorTime);
     }
@@ -394,13 +397,16 @@ export class Daemon implements Ports {
       const hints = complete && touched === undefined ? changes.map((c) => c.path) : undefined;
       const bytes = this.options.journal?.record(before, next, complete ? changes : undefined);
       this.store = next;
-      // Made only for a commit that changed something: a request that changes nothing costs nothing here.
-      const { who, requests } = author();
-      const g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
-      // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
-      // history's (issue 17: a flood must not fill the disk through either).
-      const sink = this.options.historyLog;
-      const historyBytes = g === undefined || sink === undefined ? undefined : sink.append(this.history.encoded(g));
+      let historyBytes: number | undefined;
+      if (this.history !== undefined) {
+        // Made only for a commit that changed something: a request that changes nothing costs nothing here.
+        const { who, requests } = author();
+        const g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
+        // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
+        // history's (issue 17: a flood must not fill the disk through either).
+        const sink = this.options.historyLog;
+        historyBytes = g === undefined || sink === undefined ? undefined : sink.append(this.history.encoded(g));
+      }
       if (this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number') {
         const wait = this.diskBudget.charge(by.domid, bytes + (historyBytes ?? 0));
         if (wait > 0) this.throttle(by.domid, wait);
@@ -428,7 +434,7 @@ export class Daemon implements Ports {
    */
   private rollBack(durable: Store): void {
     this.store = durable;
-    this.history.rewind(durable);
+    this.history?.rewind(durable);
     for (const conn of this.connections) {
       for (const [id, tx] of conn.transactions) {
         if (tx.base.generation > durable.generation) {

@@ -44,7 +44,9 @@ async function main(): Promise<void> {
   const dataDir = config.dataDir;
   let unlock = dataDir === undefined ? undefined : lockDataDir(dataDir, config.liveUpdateState === undefined ? undefined : process.ppid);
   // History segments beside the log (issue 14); without --data-dir history is memory only.
-  const historyLog = dataDir === undefined ? undefined : new HistoryLog(dataDir, config.historyRetention, log);
+  // `--history-records 0`: no history, so nothing is written there (segments left by an earlier
+  // run stay until a run with history prunes them).
+  const historyLog = dataDir === undefined || config.history.records === 0 ? undefined : new HistoryLog(dataDir, config.historyRetention, log);
   historyLog?.prune();
   const tuning = {
     fairness: config.fairness,

@@ -98,7 +98,8 @@ export const USAGE = `usage: nxenstored [options]
                         socket_ro (a quarter of them at most) and domain introduction (default:
                         256, or a quarter of \`ulimit -n\` when that is lower)
   --history-records N   commits the history keeps in memory (default 200000: an hour of a
-                        host making 50 commits a second); queries older than that are refused
+                        host making 50 commits a second); queries older than that are refused;
+                        0 keeps no history (writes cost less; CONTROL history answers ENOSYS)
   --history-bytes B     bytes of history kept in memory at most (K, M or G; default 64M)
   --history-retention-age AGE    with --data-dir: history segments on disk are kept this long
                         (Ns, Nm, Nh or Nd; default 7d)
@@ -230,7 +231,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     throw new Error(`--http-anonymous must be one of ${ANONYMOUS_ACCESS.join(', ')}`);
   }
   const historyRecords = values['history-records'];
-  if (historyRecords !== undefined && !/^[1-9]\d{0,8}$/.test(historyRecords)) throw new Error('--history-records takes a positive number of records');
+  if (historyRecords !== undefined && !/^(0|[1-9]\d{0,8})$/.test(historyRecords)) throw new Error('--history-records takes a number of records (0: no history)');
   const historyBytes = bytesOption('history-bytes', values['history-bytes']);
   if (historyBytes === 0) throw new Error('--history-bytes must be positive');
   for (const flag of ['history-retention-age', 'history-retention-bytes'] as const) {

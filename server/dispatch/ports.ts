@@ -74,7 +74,8 @@ export interface LiveUpdateCommand {
 
 /** CONTROL (handlers/control.ts): the daemon's figures, its access log switch, live update, history. */
 export interface ControlPort extends QuotaPort {
-  readonly history: History;
+  /** Undefined when the daemon keeps none (`--history-records 0`). */
+  readonly history: History | undefined;
   readonly log: Logger;
   readonly options: { accessLog: boolean };
   readonly store: Store;

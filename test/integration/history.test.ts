@@ -140,3 +140,18 @@ describe('CONTROL history', () => {
     expect(JSON.parse(log.stdout).entries[0].changes[0]).toMatchObject({ old: 'v1', new: 'v2' });
   });
 });
+
+describe('--history-records 0', () => {
+  it('keeps no history: writes are served, CONTROL history answers ENOSYS', async () => {
+    const off = await startDaemon({ args: ['--history-records', '0'] });
+    try {
+      const w = await off.connect();
+      await w.write('/h0', 'x');
+      expect(await w.read('/h0')).toBe('x');
+      await expect(w.control('history', 'info')).rejects.toThrow(/ENOSYS/);
+      await expect(w.control('history', 'log', '/h0')).rejects.toThrow(/ENOSYS/);
+    } finally {
+      await off.stop();
+    }
+  });
+});

@@ -38,7 +38,7 @@ export const HISTORY_USAGE = [
 ].join('\n');
 
 export interface HistoryPort {
-  readonly history: History;
+  readonly history: History | undefined;
 }
 
 /** Values longer than this are cut in a change (a change carries two of them, a page many). */
@@ -52,6 +52,7 @@ const CONNECTIONS: readonly ConnectionName[] = ['socket', 'socket_ro', 'domain',
 
 export function historyCommand(port: HistoryPort, args: readonly string[]): string {
   const h = port.history;
+  if (h === undefined) throw new XsError('ENOSYS', 'this daemon keeps no history (--history-records 0)');
   const [sub, ...rest] = args;
   switch (sub) {
     case 'info': {
