@@ -1,6 +1,10 @@
 import type { Socket } from 'node:net';
 
-/** The most of a refused request's body read (and dropped) after its answer, per connection. */
+/**
+ * After this much of a refused request's body has been read (and dropped) past its answer, the
+ * connection is read no more. What the transport had already taken in flight still arrives: a
+ * few 64 KiB reads (257 KiB in all with Node 24 against a client sending as fast as it can).
+ */
 export const LINGER_BYTES = 64 * 1024;
 /** How long a connection whose request was answered before its body ended stays open at most. */
 export const LINGER_MS = 2000;
@@ -15,11 +19,12 @@ export const LINGER_MS = 2000;
  * and the client sees EPIPE instead of its answer (5e626a6, reverted).
  *
  * So, as HTTP servers do (RFC 9112 §9.6; Apache's `lingering_close`, nginx's `lingering_time`):
- * our side is half-closed after the answer (the client reads it, then the end), at most
+ * our side is half-closed after the answer (the client reads it, then the end), about
  * `LINGER_BYTES` more of what it sends are read and dropped, then nothing more is read (what it
  * still sends waits in the kernel's buffers, not ours), and the connection is destroyed when
  * the client ends its side or after `LINGER_MS`, whichever comes first. Bounds: per connection,
- * `LINGER_BYTES` read and `LINGER_MS` held; the answer reaches the client before any reset.
+ * `LINGER_BYTES` and the reads in flight, and `LINGER_MS` held; the answer reaches the client
+ * before any reset.
  */
 export function linger(socket: Socket, maxBytes = LINGER_BYTES, maxMs = LINGER_MS): void {
   if (socket.destroyed) return;
