@@ -11,7 +11,7 @@ export const LINGER_MS = 2000;
 
 /**
  * `linger(socket)`: a lingering close, for a connection whose request was answered before its
- * body had all arrived (a 401 or 413 decided on the headers: test/attacks/gateway-bodies.ts).
+ * body had all arrived (a 401 or 413 decided on the headers: test/attacks/gateway-bodies.test.ts).
  * Left alone, Node's server reads and drops the rest of the body to keep the connection alive
  * (`req._dump()`), however long it is: a flood of 8 MiB bodies made it read 384 MiB to drop and
  * grew the resident set by up to 98 MiB on Node 24. Closing at once (Connection: close, which
