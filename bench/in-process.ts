@@ -9,12 +9,17 @@
  * - `--load tx`: the `tx` load's START, 2 READs, 2 WRITEs, END in the client's own subtree;
  * - `--load vm`: the `vm` load's VM start (3 RMs of the slot's last VM, then START, 13 WRITEs,
  *   2 READs, END; `bench/loadgen/loads.ts` `vmScript`), each client cycling 4 VM slots.
+ * - `--load write`: the `write` load's plain WRITEs of 16-byte values to its 1,000 keys, 8
+ *   clients each with 16 in flight (one pipeline of 16 per client per turn, as the wire load's
+ *   `--connections 8 --depth 16` arrive): the per-write path without the socket's syscalls, whose
+ *   cost on the wire swings with how the replies happen to batch.
  *
- *     node dist/bench/in-process.js [--load tx|vm] [--rounds 20000]
+ *     node dist/bench/in-process.js [--load tx|vm|write] [--rounds 20000]
  */
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import { encodeFrame, Op } from '../protocol/index.js';
+import { DATA_KEYS, dataKey, Rng, value16 } from './loadgen/keyspace.js';
 import { vmScript } from './loadgen/loads.js';
 import { createLogger, Daemon, Quotas } from '../server/index.js';
 import type { Transport } from '../server/transport/index.js';
@@ -24,8 +29,9 @@ const { values } = parseArgs({
 });
 const ROUNDS = Number(values.rounds);
 const LOAD = values.load;
-if (LOAD !== 'tx' && LOAD !== 'vm') throw new Error(`--load must be tx or vm, not ${LOAD}`);
-const CLIENTS = 16;
+if (LOAD !== 'tx' && LOAD !== 'vm' && LOAD !== 'write') throw new Error(`--load must be tx, vm or write, not ${LOAD}`);
+const CLIENTS = LOAD === 'write' ? 8 : 16;
+const DEPTH = 16;
 
 class Kept extends EventEmitter implements Transport {
   readonly writableLength = 0;
@@ -89,8 +95,41 @@ const VM_SLOTS = 4;
 const vms = Array.from({ length: CLIENTS }, (_, i) => Array.from({ length: VM_SLOTS }, (_, s) => vmScript(1 + i * VM_SLOTS + s, false)));
 const NOTHING = Array.from({ length: CLIENTS }, (): Buffer[] => []);
 let round = 0;
+const rng = new Rng(1);
+const WRITE_VARIANTS = 16;
+const writes = Array.from({ length: DATA_KEYS * WRITE_VARIANTS }, (_, j) =>
+  encodeFrame(Op.WRITE, 1, 0, bytes(`${dataKey(j % DATA_KEYS)}\0${value16(j % DATA_KEYS, Math.floor(j / DATA_KEYS))}`)),
+);
+// Pipelines chosen at random up front, so the loop below measures the daemon, not their making.
+const BATCHES = 1024;
+const batches = Array.from({ length: BATCHES }, () => Buffer.concat(Array.from({ length: DEPTH }, () => writes[rng.below(writes.length)]!)));
+let nextBatch = 0;
+/** One turn of the write load: every client's pipeline of DEPTH writes, answered in that turn. */
+async function writeTurn(): Promise<void> {
+  for (let i = 0; i < CLIENTS; i++) {
+    clients[i]!.out.length = 0;
+    clients[i]!.emit('data', batches[nextBatch++ % BATCHES]!);
+  }
+  // Usually one turn; more when a pipeline outlasted its input slice (connection-input.ts SLICE_MS).
+  for (let turns = 0; ; turns++) {
+    await turn();
+    const short = clients.find((t) => t.out.reduce((sum, b) => sum + countFrames(b, Op.WRITE), 0) < DEPTH);
+    if (short === undefined) return;
+    if (turns === 100) throw new Error('a client\'s writes were not all answered in 100 turns');
+  }
+}
+
+/** The frames of `type` in `buf` (one reply frame, or a turn's frames joined). */
+function countFrames(buf: Buffer, type: number): number {
+  let n = 0;
+  for (let at = 0; at < buf.length; at += 16 + buf.readUInt32LE(at + 12)) if (buf.readUInt32LE(at) === type) n++;
+  return n;
+}
+
 const once: () => Promise<void> =
-  LOAD === 'tx'
+  LOAD === 'write'
+    ? writeTurn
+    : LOAD === 'tx'
     ? () => {
         const r = round++;
         return transaction(
@@ -111,7 +150,9 @@ const once: () => Promise<void> =
         );
       };
 
-if (LOAD === 'tx') {
+if (LOAD === 'write') {
+  for (let k = 0; k < DATA_KEYS; k += CLIENTS) await step((i) => encodeFrame(Op.WRITE, 1, 0, bytes(`${dataKey(k + i)}\0${value16(k + i)}`)));
+} else if (LOAD === 'tx') {
   await step((i) => encodeFrame(Op.WRITE, 1, 0, bytes(`/bench/tx/c${i}/a\0v`)));
   await step((i) => encodeFrame(Op.WRITE, 1, 0, bytes(`/bench/tx/c${i}/b\0v`)));
 } else {
@@ -123,9 +164,10 @@ const w0 = performance.now();
 for (let r = 0; r < ROUNDS; r++) await once();
 const cpu = process.cpuUsage(t0);
 const ms = performance.now() - w0;
-const commits = ROUNDS * CLIENTS;
-const what = LOAD === 'tx' ? 'tx (6 requests)' : 'vm (3 RMs + 17 requests)';
+const units = ROUNDS * CLIENTS * (LOAD === 'write' ? DEPTH : 1);
+const what = LOAD === 'write' ? 'write' : LOAD === 'tx' ? 'tx (6 requests)' : 'vm (3 RMs + 17 requests)';
+const unit = LOAD === 'write' ? 'write' : 'commit';
 process.stdout.write(
-  `in-process ${what}: ${((cpu.user + cpu.system) / commits).toFixed(1)} µs of CPU per commit, ` +
-    `${Math.round((commits / ms) * 1000)} commits/s, ${commits} commits\n`,
+  `in-process ${what}: ${((cpu.user + cpu.system) / units).toFixed(LOAD === 'write' ? 2 : 1)} µs of CPU per ${unit}, ` +
+    `${Math.round((units / ms) * 1000)} ${unit}s/s, ${units} ${unit}s\n`,
 );

@@ -55,12 +55,6 @@ export class XsNode {
    * Kept up to date in O(1) by `withChild` / `withoutChild`.
    */
   readonly childBytes: number;
-  /**
-   * The sorted child names, made on the first listing of this version and kept: a node is
-   * immutable, so listing it again (DIRECTORY, every page of DIRECTORY_PART) costs nothing more
-   * (issue 18: a listing of 100,000 children was sorted again for every page).
-   */
-  private names: readonly string[] | undefined;
 
   /** The children; undefined while they are still in a snapshot's bytes (`later`). */
   private kids: Children | undefined;
@@ -92,7 +86,6 @@ export class XsNode {
     }
     this.domains = domains;
     this.childBytes = childBytes;
-    this.names = undefined;
   }
 
   /**
@@ -158,10 +151,21 @@ export class XsNode {
    * means merged transactions never have to reconcile two insertion orders.
    */
   childNames(): readonly string[] {
-    return (this.names ??= Object.freeze([...this.children.keys()].sort(byteOrder)));
+    let names = NAMES.get(this.children);
+    if (names === undefined) {
+      // The default order compares UTF-16 code units: for byte strings (latin1), byte order.
+      names = Object.freeze([...this.children.keys()].sort());
+      NAMES.set(this.children, names);
+    }
+    return names;
   }
 }
 
-function byteOrder(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+/**
+ * The sorted child names of each child map listed so far, made on its first listing and kept: the
+ * map is immutable, so listing it again (DIRECTORY, every page of DIRECTORY_PART) costs a lookup
+ * (issue 18: a listing of 100,000 children was sorted again for every page). Keyed by the map,
+ * not kept on the node: a value written to a directory keeps its listing, and the nodes, made by
+ * the million and rarely listed, carry no field for it. A weak map holds nothing alive.
+ */
+const NAMES = new WeakMap<Children, readonly string[]>();

@@ -149,17 +149,18 @@ function checkRecord(caller: Caller, limits: Limits, valueBytes: number, childBy
 
 const write: Operation<{ op: 'write'; path: string; value: string }> = (s, caller, limits, req, parsed) => {
   const p = parsed ?? parseNodePath(req.path, caller.domid, limits.pathMax);
-  const k = deepestExisting(s.root, p.segs);
   const changes: readonly Change[] = [{ path: p.path, kind: 'set' }];
-  if (k < p.segs.length) return { ...create(s, caller, limits, p, k, req.value), reply: OK, changes };
-  const node = lookup(s.root, p.segs)!;
+  // Most writes rewrite a node that exists: one walk down finds it (the second walk, of a
+  // create, only when it does not).
+  const node = lookup(s.root, p.segs);
+  if (node === undefined) return { ...create(s, caller, limits, p, deepestExisting(s.root, p.segs), req.value), reply: OK, changes };
   check(node.perms, caller, Need.WRITE);
   checkValue(caller, limits, req.value);
   if (node.childBytes > 0) checkRecord(caller, limits, req.value.length, node.childBytes);
   // Writing the same value again still fires (spec §7.2), though the store is unchanged.
   const after = node.withValue(req.value);
   if (after === node) return { store: s, reply: OK, changes };
-  return { store: updated(s, update(s.root, p.segs, k, () => after)!), reply: OK, changes, touched: { path: p.path, before: node, after } };
+  return { store: updated(s, update(s.root, p.segs, p.segs.length, () => after)!), reply: OK, changes, touched: { path: p.path, before: node, after } };
 };
 
 const mkdir: Operation<{ op: 'mkdir'; path: string }> = (s, caller, limits, req, parsed) => {

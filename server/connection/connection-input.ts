@@ -212,7 +212,9 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
    * after every other client's pending I/O), so that no client holds the loop while others wait.
    */
   pump(): void {
-    const start = performance.now();
+    // The clock is read only while more is waiting behind a request: a lone request (a sequential
+    // client's, most of them) costs no clock read, a pipeline one per request.
+    let start = -1;
     while (!this.stopped && !this.throttled && !this.awaiting && !this.sliced && this.owner.state === 'open') {
       const admit = this.admission();
       if (admit !== undefined) {
@@ -232,8 +234,9 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
       }
       const f = this.decoder.next();
       if (f === undefined) break;
+      if (start < 0 && this.decoder.buffered() > 0) start = performance.now();
       this.onFrame(this.owner, f);
-      if (performance.now() - start > SLICE_MS && this.decoder.buffered() > 0) this.yieldSlice();
+      if (start >= 0 && this.decoder.buffered() > 0 && performance.now() - start > SLICE_MS) this.yieldSlice();
     }
     if (this.decoder.error !== undefined) {
       // Spec §1.3: a header announcing more than 4096 bytes kills the connection (cxenstored);

@@ -13,6 +13,7 @@ import { SMALL_BODY_MAX } from './body-limits.js';
 import { toHttpError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { ANONYMOUS, Tokens } from './identity.js';
+import { linger } from './linger.js';
 import { formatUrl, type ListenAddress } from './listen-address.js';
 import type { GatewaySettings } from './settings.js';
 import { OriginGuard } from './origin.js';
@@ -87,6 +88,9 @@ export async function buildApp(gw: Gateway, ready: () => boolean, guard?: Origin
   });
   app.addHook('onResponse', (req, reply, done) => {
     gw.metrics.request(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
+    // Answered before its body was all here (401, 413 on the headers): a lingering close, so
+    // that the rest of the body is not read (linger.ts).
+    if (!req.raw.complete) linger(req.raw.socket);
     done();
   });
   app.setErrorHandler((err, req, reply) => {

@@ -5,9 +5,13 @@
  * 8 MiB PUTs must be refused before their bodies are read, so the daemon's resident set stays far
  * below what the flood carries while an authenticated client keeps being answered; and an
  * authenticated body larger than any request needs is 413 before the rest of it is even sent,
- * and a WebSocket message larger than any request needs closes its client.
+ * and a WebSocket message larger than any request needs closes its client. A refused client that
+ * goes on sending gets its answer, then a lingering close: our end, and the connection gone
+ * within `LINGER_MS` however long its body (server/gateway/linger.ts).
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import { LINGER_MS } from '../../server/gateway/linger.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, JsonWs } from '../gateway/gateway-client.js';
 import { rssBytes, SECRET, startTarget, type Target } from './victim.js';
@@ -60,6 +64,10 @@ function put(path: string, body: Buffer, headers: Record<string, string>): Promi
       resolve(res.statusCode ?? 0);
     });
     req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    // After its answer, a refused client still sending is cut off (the daemon's lingering close,
+    // server/gateway/linger.ts): the EPIPE that follows the answer is expected. One before the
+    // answer still comes as the request's error above, and fails the test.
+    req.on('socket', (s) => s.on('error', () => undefined));
     req.end(body);
   });
 }
@@ -129,6 +137,35 @@ describe('a flood of large unauthenticated bodies', () => {
     expect(served.every((s) => s === 200)).toBe(true);
     // Nothing of the flood reached the store.
     expect((await call(t.base, 'GET', '/v1/node/attack?children=1', { token: t.root })).body.children).toEqual(['ok']);
+    await t.victim.intact();
+  });
+});
+
+describe('a refused client that keeps sending its body', () => {
+  it('gets its 401, then our end of the connection, and is closed within the linger time (no reset before the answer)', async () => {
+    const { hostname, port } = new URL(t.base);
+    const s = connect(Number(port), hostname);
+    await new Promise<void>((res, rej) => s.once('connect', res).once('error', rej));
+    let answer = '';
+    let ended = false;
+    s.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    s.on('end', () => (ended = true));
+    s.on('error', () => undefined); // the reset after the linger, on a write
+    const closed = new Promise<number>((res) => s.once('close', () => res(performance.now())));
+    s.write(`PUT /v1/node/attack/slow HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nContent-Length: ${1 << 30}\r\n\r\n`);
+    // A body that never ends: 16 KiB every 5 ms until the connection goes.
+    const chunk = Buffer.alloc(16 * 1024, 'a');
+    const t0 = performance.now();
+    const sender = setInterval(() => {
+      if (!s.destroyed && s.writable) s.write(chunk);
+    }, 5);
+    const gone = await Promise.race([closed, new Promise<number>((res) => setTimeout(() => res(Infinity), LINGER_MS + 1500))]);
+    clearInterval(sender);
+    s.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(ended).toBe(true);
+    // Closed by the linger's bound, not by the client (which never stops) nor by a timeout of minutes.
+    expect(gone - t0).toBeLessThan(LINGER_MS + 1500);
     await t.victim.intact();
   });
 });
