@@ -227,9 +227,11 @@ export function snapshotGeneration(buf: Buffer): number {
   return buf.readDoubleLE(8);
 }
 
-/** Version 2: checks every record (`scanTree`) and builds only the root. */
-function parseLazily(buf: Buffer, end: number): Store {
-  const r = new Reader(buf, end);
+/**
+ * The part both versions share after the magic and the version: the generation, the node count,
+ * the permission lists and the special names' permissions.
+ */
+function readHead(r: Reader): { generation: number; nodes: number; lists: Perms[]; special: Record<SpecialName, Perms> } {
   r.skip(8);
   const generation = r.f64();
   if (!Number.isSafeInteger(generation) || generation < 0) throw corrupt(`bad generation ${generation}`);
@@ -238,6 +240,13 @@ function parseLazily(buf: Buffer, end: number): Store {
   for (let i = 0; i < lists.length; i++) lists[i] = readPerms(r);
   const special = {} as Record<SpecialName, Perms>;
   for (const name of SPECIAL_NAMES) special[name] = permsAt(lists, r.u32());
+  return { generation, nodes, lists, special };
+}
+
+/** Version 2: checks every record (`scanTree`) and builds only the root. */
+function parseLazily(buf: Buffer, end: number): Store {
+  const r = new Reader(buf, end);
+  const { generation, nodes, lists, special } = readHead(r);
   const counts = new Map<number, number>();
   for (let i = r.u32(); i > 0; i--) {
     const domid = r.u32();
@@ -397,19 +406,8 @@ function permsAt(lists: readonly Perms[], i: number): Perms {
 /** Version 1: builds the whole tree, recounting the quota. */
 function parse(buf: Buffer, end: number): Store {
   const r = new Reader(buf, end);
-  r.skip(8);
-  const generation = r.f64();
-  if (!Number.isSafeInteger(generation) || generation < 0) throw corrupt(`bad generation ${generation}`);
-  const nodes = r.u32();
-  const lists: Perms[] = new Array<Perms>(r.u32());
-  for (let i = 0; i < lists.length; i++) lists[i] = readPerms(r);
-  const perms = (i: number): Perms => {
-    const p = lists[i];
-    if (p === undefined) throw corrupt(`permission list ${i} out of range`);
-    return p;
-  };
-  const special = {} as Record<SpecialName, Perms>;
-  for (const name of SPECIAL_NAMES) special[name] = perms(r.u32());
+  const { generation, nodes, lists, special } = readHead(r);
+  const perms = (i: number): Perms => permsAt(lists, i);
 
   // Each open frame is a node whose children are still being read.
   interface Frame {
