@@ -1,5 +1,6 @@
 import { FrameDecoder, type Frame } from '../../protocol/index.js';
 import type { Lifecycle } from './connection-state.js';
+import type { IdleCloses } from './idle-closes.js';
 import { RequestQueue } from './request-queue.js';
 import type { Transport } from '../transport/index.js';
 
@@ -68,6 +69,8 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
     whole = false,
     /** How long a half-received request may wait for its next byte; 0: forever. */
     idleMs: number | undefined = REQUEST_IDLE_MS,
+    /** Who closes a connection idle for `idleMs` (a few per turn, counted); without it, closed at once. */
+    private readonly idleCloses?: Pick<IdleCloses, 'close'>,
   ) {
     this.idleMs = idleMs ?? REQUEST_IDLE_MS;
     if (whole) {
@@ -123,7 +126,9 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
       this.watchPartial();
       return;
     }
-    this.transport.destroy(new Error(`request left half-sent for ${this.idleMs} ms`));
+    // No Error (its stack trace) and no log line per connection: idle-closes.ts counts them.
+    if (this.idleCloses !== undefined) this.idleCloses.close(this.transport);
+    else this.transport.destroy();
   }
 
   /** A whole request is waiting in the decoder (deferred by live update's admission). */

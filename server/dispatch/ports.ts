@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Header } from '../../protocol/index.js';
 import type { Caller, CommitPath, History, CommitResult, Limits, Store, StoreReply, StoreRequest, Transaction } from '../../store/index.js';
-import type { Connection, ConnectionKind } from '../connection/index.js';
+import type { Connection, ConnectionKind, IdleCloses } from '../connection/index.js';
 import type { DescriptorReserve } from '../transport/index.js';
 import type { Domain, Domains } from '../domains/index.js';
 import type { DomainBudgets, Quotas } from '../quotas/index.js';
@@ -89,6 +89,7 @@ export interface ControlPort extends QuotaPort {
   readonly domains: Pick<Domains, 'all' | 'has' | 'size'>;
   readonly watches: Pick<WatchRegistry<Connection>, 'count'>;
   readonly drops: Pick<EventDrops, 'total'>;
+  readonly idleCloses: Pick<IdleCloses, 'total'>;
   readonly loop: Pick<LoopMonitor, 'report'>;
 }
 
