@@ -33,7 +33,7 @@ import { type Domain, Domains } from './domains/index.js';
 import { Fairness } from './transactions/index.js';
 import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quotas/index.js';
 import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
-import { process as processFrame, EventDrops, LoopMonitor, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
+import { process as processFrame, deliver, DeliveryBacklog, EventDrops, LoopMonitor, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 
 export interface DaemonOptions {
@@ -141,6 +141,8 @@ export class Daemon implements Ports {
   /** Who wins among conflicting transactions once one has kept losing (transactions/fairness.ts). */
   readonly fairness: Fairness;
   readonly drops: EventDrops;
+  /** Watch events beyond one turn's share, sent in later turns, in order (dispatch/delivery-backlog.ts). */
+  readonly backlog = new DeliveryBacklog((d) => deliver(this, d));
   /** Connections closed for a request left half-sent, a few per turn, counted (connection/idle-closes.ts). */
   readonly idleCloses: IdleCloses;
   readonly loop = new LoopMonitor();

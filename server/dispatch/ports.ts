@@ -8,6 +8,7 @@ import type { DomainBudgets, Quotas } from '../quotas/index.js';
 import type { Fairness } from '../transactions/index.js';
 import type { WatchRegistry } from '../watches/index.js';
 import type { ConnDelivery, Outcome } from './outcome.js';
+import type { DeliveryBacklog } from './delivery-backlog.js';
 import type { EventDrops } from './event-drops.js';
 import type { LoopMonitor } from './loop-monitor.js';
 
@@ -89,6 +90,7 @@ export interface ControlPort extends QuotaPort {
   readonly domains: Pick<Domains, 'all' | 'has' | 'size'>;
   readonly watches: Pick<WatchRegistry<Connection>, 'count'>;
   readonly drops: Pick<EventDrops, 'total'>;
+  readonly backlog: Pick<DeliveryBacklog, 'deferred'>;
   readonly idleCloses: Pick<IdleCloses, 'total'>;
   readonly loop: Pick<LoopMonitor, 'report'>;
 }
@@ -100,6 +102,8 @@ export interface DispatchPort extends QuotaPort {
   readonly stats: Stats;
   /** Dropped watch events: counted, and summed up in the log once per connection per interval. */
   readonly drops: Pick<EventDrops, 'note' | 'total'>;
+  /** A request's watch events beyond one turn's share, sent in later turns in order (delivery-backlog.ts). */
+  readonly backlog: Pick<DeliveryBacklog, 'send' | 'before'>;
   touch(): void;
 }
 
