@@ -56,6 +56,8 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
   private readonly idleMs: number;
   /** Its slice was used up (`SLICE_MS`): the rest waits for the next turn of the loop. */
   private sliced = false;
+  /** In `resumeSlice`, which runs in the loop's check phase. */
+  private resuming = false;
   /** A whole request waits for `admission`: nothing more is read until it is taken. */
   private deferred = false;
 
@@ -89,13 +91,26 @@ export class ConnectionInput<C extends Lifecycle> implements PausableInput {
   private yieldSlice(): void {
     this.sliced = true;
     this.transport.pause();
-    setImmediate(() => {
-      this.sliced = false;
-      if (this.owner.state !== 'open') return;
-      if (this.readable()) this.transport.resume();
-      this.pump();
-    });
+    // Taken from a read (the poll phase), a slice resumed at the next `setImmediate` would run in
+    // this same turn's check phase, before any other client's input is read: two slices in a row
+    // (measured: 8-13 ms of one connection's requests and their events per turn). So it resumes
+    // after the next poll: one hop from our own resumption (already in the check phase), two else.
+    if (this.resuming) setImmediate(this.resumeSlice);
+    else setImmediate(() => setImmediate(this.resumeSlice));
   }
+
+  /** The rest of a connection's requests, one slice per turn, after the other clients' input. */
+  private readonly resumeSlice = (): void => {
+    this.sliced = false;
+    if (this.owner.state !== 'open') return;
+    if (this.readable()) this.transport.resume();
+    this.resuming = true;
+    try {
+      this.pump();
+    } finally {
+      this.resuming = false;
+    }
+  };
 
   /** Nothing but live update's suspension (its own flag, input-suspension.ts) keeps the transport unread. */
   private readable(): boolean {
