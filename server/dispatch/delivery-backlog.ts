@@ -74,8 +74,10 @@ export class DeliveryBacklog {
       this.deferred++;
     }
     if (waiting.size > 0 && !this.scheduled) {
+      // From a request read in the poll phase, one `setImmediate` would send the next share in
+      // this same turn's check phase: two hops, so that the next share waits for the next poll.
       this.scheduled = true;
-      setImmediate(this.run);
+      setImmediate(() => setImmediate(this.run));
     }
     return later;
   }
