@@ -28,12 +28,12 @@ import {
   type Who,
   XsError,
 } from '../store/index.js';
-import { Connection, FlushScheduler, type Admission, type AnswerReceiver, type ConnectionKind, type OutputGate } from './connection/index.js';
+import { Connection, FlushScheduler, IdleCloses, REQUEST_IDLE_MS, type Admission, type AnswerReceiver, type ConnectionKind, type OutputGate } from './connection/index.js';
 import { type Domain, Domains } from './domains/index.js';
 import { Fairness } from './transactions/index.js';
 import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quotas/index.js';
 import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
-import { process as processFrame, EventDrops, LoopMonitor, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
+import { process as processFrame, deliver, DeliveryBacklog, EventDrops, LoopMonitor, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 
 export interface DaemonOptions {
@@ -141,6 +141,10 @@ export class Daemon implements Ports {
   /** Who wins among conflicting transactions once one has kept losing (transactions/fairness.ts). */
   readonly fairness: Fairness;
   readonly drops: EventDrops;
+  /** Watch events beyond one turn's share, sent in later turns, in order (dispatch/delivery-backlog.ts). */
+  readonly backlog = new DeliveryBacklog((d) => deliver(this, d));
+  /** Connections closed for a request left half-sent, a few per turn, counted (connection/idle-closes.ts). */
+  readonly idleCloses: IdleCloses;
   readonly loop = new LoopMonitor();
   readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
@@ -170,6 +174,7 @@ export class Daemon implements Ports {
     this.quotas = options.quotas;
     this.fairness = new Fairness(options.fairness ?? true, options.turnIdleMs);
     this.drops = new EventDrops(this.log, options.dropLogMs);
+    this.idleCloses = new IdleCloses(this.log, options.requestIdleMs ?? REQUEST_IDLE_MS, options.dropLogMs);
     this.store = options.store ?? createStore();
     // `records: 0` (`--history-records 0`): an administrator who wants every write's last
     // microsecond keeps no history (README, History: what it costs).
@@ -254,6 +259,7 @@ export class Daemon implements Ports {
       flushes: this.flushes,
       gate: this.options.journal,
       requestIdleMs: this.options.requestIdleMs,
+      idleCloses: this.idleCloses,
     }, receiver);
     // Counted here, not where accepted: a live update's next process adopts connections too.
     if (!caller.privileged) conn.budget = this.budgets.join(conn);

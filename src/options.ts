@@ -66,7 +66,8 @@ export const USAGE = `usage: nxenstored [options]
   --request-idle-ms MS  close a connection whose request stays half-sent with no byte
                         for MS (default 30000; 0 = never); slow senders are not affected
   --drop-log-ms MS      log the watch events dropped for each connection (a watcher not
-                        reading, an event too large) as one line per MS (default 10000)
+                        reading, an event too large) as one line per MS (default 10000),
+                        and the connections closed by --request-idle-ms as one line per MS
   --quota NAME=VALUE    set a quota (repeatable; 0 = unlimited); names: ${Object.keys(QUOTA_NAMES).join(', ')}
   --data-dir DIR        keep the store in DIR (write-ahead log + snapshots); it survives
                         restarts and crashes. Without it the store lives in memory only

@@ -1,3 +1,4 @@
+import { carry, childNames, KEPT_SORTED } from './child-names.js';
 import { ImmMap } from './imm-map.js';
 import type { Perms } from './perms.js';
 
@@ -133,39 +134,31 @@ export class XsNode {
 
   /** Same node when `child` is already there, by reference. */
   withChild(name: string, child: XsNode): XsNode {
-    const children = this.children.set(name, child);
-    if (children === this.children) return this;
-    const bytes = children.size === this.children.size ? this.childBytes : this.childBytes + name.length + 1;
+    const before = this.children;
+    const children = before.set(name, child);
+    if (children === before) return this;
+    // A large directory's sorted names follow it (child-names.ts); one comparison for the others.
+    if (children.size >= KEPT_SORTED) carry(before, children, name, true);
+    const bytes = children.size === before.size ? this.childBytes : this.childBytes + name.length + 1;
     return new XsNode(this.value, this.perms, children, this.domains | child.domains, bytes);
   }
 
   /** Same node when there is no such child. */
   withoutChild(name: string): XsNode {
-    const children = this.children.delete(name);
-    return children === this.children ? this : new XsNode(this.value, this.perms, children, this.domains, this.childBytes - name.length - 1);
+    const before = this.children;
+    const children = before.delete(name);
+    if (children === before) return this;
+    if (before.size >= KEPT_SORTED) carry(before, children, name, false);
+    return new XsNode(this.value, this.perms, children, this.domains, this.childBytes - name.length - 1);
   }
 
   /**
    * Child names in the order DIRECTORY lists them: sorted by byte value, as oxenstored (Debian's
    * default daemon) does (spec §4.1). An order that is a function of the set, not of history,
-   * means merged transactions never have to reconcile two insertion orders.
+   * means merged transactions never have to reconcile two insertion orders. Made once per child
+   * map, and carried across writes for a large directory (child-names.ts).
    */
   childNames(): readonly string[] {
-    let names = NAMES.get(this.children);
-    if (names === undefined) {
-      // The default order compares UTF-16 code units: for byte strings (latin1), byte order.
-      names = Object.freeze([...this.children.keys()].sort());
-      NAMES.set(this.children, names);
-    }
-    return names;
+    return childNames(this.children);
   }
 }
-
-/**
- * The sorted child names of each child map listed so far, made on its first listing and kept: the
- * map is immutable, so listing it again (DIRECTORY, every page of DIRECTORY_PART) costs a lookup
- * (issue 18: a listing of 100,000 children was sorted again for every page). Keyed by the map,
- * not kept on the node: a value written to a directory keeps its listing, and the nodes, made by
- * the million and rarely listed, carry no field for it. A weak map holds nothing alive.
- */
-const NAMES = new WeakMap<Children, readonly string[]>();

@@ -9,6 +9,7 @@ import type { ConnectionState } from './connection-state.js';
 import type { OutputGate } from './durability-hold.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import { FrameOutlet } from './frame-outlet.js';
+import type { IdleCloses } from './idle-closes.js';
 import { InputSuspension } from './input-suspension.js';
 import type { Outlet } from './outlet.js';
 import { netSocketOf, type Transport } from '../transport/index.js';
@@ -31,6 +32,8 @@ export interface ConnectionHooks {
   readonly gate: OutputGate | undefined;
   /** How long a half-received request may wait for its next byte (connection-input.ts); 0: forever. */
   readonly requestIdleMs?: number | undefined;
+  /** Closes the connections idle for `requestIdleMs`, a few per turn, with one log line per interval. */
+  readonly idleCloses?: IdleCloses;
 }
 
 let nextId = 1;
@@ -65,7 +68,7 @@ export class Connection {
     hooks: ConnectionHooks,
     receiver?: AnswerReceiver,
   ) {
-    const input = (this.input = new ConnectionInput<Connection>(this, socket, hooks.onFrame, hooks.admission, receiver !== undefined, hooks.requestIdleMs));
+    const input = (this.input = new ConnectionInput<Connection>(this, socket, hooks.onFrame, hooks.admission, receiver !== undefined, hooks.requestIdleMs, hooks.idleCloses));
     const outlet = (this.outlet =
       receiver === undefined
         ? new FrameOutlet(this, socket, input, hooks.flushes, hooks.maxEvents, hooks.gate)

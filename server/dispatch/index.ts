@@ -2,7 +2,8 @@
  * Dispatch: a request frame in, its handler run against the ports, an outcome (the reply and the
  * watch events it causes) out to the connection, which makes them frames.
  */
-export { process } from './process.js';
+export { process, deliver } from './process.js';
+export { DeliveryBacklog, DELIVERIES_PER_TURN } from './delivery-backlog.js';
 export { HANDLERS } from './handlers/index.js';
 export { outcome, type ConnDelivery, type Outcome } from './outcome.js';
 export type { Author, LiveUpdateCommand, Ports, Stats } from './ports.js';

@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import type { Header } from '../../protocol/index.js';
 import type { Caller, CommitPath, History, CommitResult, Limits, Store, StoreReply, StoreRequest, Transaction } from '../../store/index.js';
-import type { Connection, ConnectionKind } from '../connection/index.js';
+import type { Connection, ConnectionKind, IdleCloses } from '../connection/index.js';
 import type { DescriptorReserve } from '../transport/index.js';
 import type { Domain, Domains } from '../domains/index.js';
 import type { DomainBudgets, Quotas } from '../quotas/index.js';
 import type { Fairness } from '../transactions/index.js';
 import type { WatchRegistry } from '../watches/index.js';
 import type { ConnDelivery, Outcome } from './outcome.js';
+import type { DeliveryBacklog } from './delivery-backlog.js';
 import type { EventDrops } from './event-drops.js';
 import type { LoopMonitor } from './loop-monitor.js';
 
@@ -89,6 +90,8 @@ export interface ControlPort extends QuotaPort {
   readonly domains: Pick<Domains, 'all' | 'has' | 'size'>;
   readonly watches: Pick<WatchRegistry<Connection>, 'count'>;
   readonly drops: Pick<EventDrops, 'total'>;
+  readonly backlog: Pick<DeliveryBacklog, 'deferred'>;
+  readonly idleCloses: Pick<IdleCloses, 'total'>;
   readonly loop: Pick<LoopMonitor, 'report'>;
 }
 
@@ -99,6 +102,8 @@ export interface DispatchPort extends QuotaPort {
   readonly stats: Stats;
   /** Dropped watch events: counted, and summed up in the log once per connection per interval. */
   readonly drops: Pick<EventDrops, 'note' | 'total'>;
+  /** A request's watch events beyond one turn's share, sent in later turns in order (delivery-backlog.ts). */
+  readonly backlog: Pick<DeliveryBacklog, 'send' | 'before'>;
   touch(): void;
 }
 

@@ -31,7 +31,8 @@ export function process(port: Ports, conn: Connection, frame: Frame): void {
     // connection are still answered in order: the connection waits for this reply before it reads on.
     conn.awaitReply(reply.then((r) => send(port, conn, frame, r), (e: unknown) => failed(port, conn, frame, e)));
   } else {
-    send(port, conn, frame, reply);
+    const later = send(port, conn, frame, reply);
+    if (later !== undefined) conn.awaitReply(later);
   }
 }
 
@@ -50,16 +51,30 @@ function context(port: Ports, conn: Connection, frame: Frame, spec: HandlerSpec)
   return { port, conn, header, tx, limits: port.quotas.limitsFor(caller.domid) };
 }
 
-function send(port: Ports, conn: Connection, frame: Frame, reply: Reply): void {
-  const { header } = frame;
+/**
+ * Sends the request's watch events, then its reply. Events beyond one turn's share go in later
+ * turns (delivery-backlog.ts): the reply waits for them (the promise returned), and so do the
+ * connection's next requests.
+ */
+function send(port: Ports, conn: Connection, frame: Frame, reply: Reply): Promise<void> | undefined {
   const events = reply.deliveries;
-  if (events !== undefined) for (let i = 0; i < events.length; i++) deliver(port, events[i]!);
+  if (events !== undefined) {
+    const later = port.backlog.send(events);
+    if (later !== undefined) return later.then(() => answer(port, conn, frame, reply));
+  }
+  answer(port, conn, frame, reply);
+  return undefined;
+}
+
+function answer(port: Ports, conn: Connection, frame: Frame, reply: Reply): void {
+  // Events still waiting for this connection (others' requests caused them) come first.
+  port.backlog.before(conn);
   // A byte string's length is its size in bytes (latin1), so a READ's value goes into the frame
   // with one copy. Spec §1.4 (XSA-72): a reply that does not fit a message is E2BIG, always.
   const payload = reply.payload;
   if (payload.length > PAYLOAD_MAX) return failed(port, conn, frame, new XsError('E2BIG', 'reply too large'));
   if (port.options.accessLog) access(port, conn, frame, 'OK');
-  conn.reply(header, payload);
+  conn.reply(frame.header, payload);
   if (reply.initial !== undefined) deliver(port, reply.initial);
 }
 
@@ -70,7 +85,7 @@ function send(port: Ports, conn: Connection, frame: Frame, reply: Reply): void {
  * reads is never dropped from: its output does not stay. Decided on the event's size, before
  * any of it is made.
  */
-function deliver(port: DispatchPort, d: ConnDelivery): void {
+export function deliver(port: DispatchPort, d: ConnDelivery): void {
   const owner = d.conn;
   const token = d.watch.token;
   const bytes = eventBytes(d.path, token);
@@ -100,6 +115,7 @@ function failed(port: DispatchPort, conn: Connection, frame: Frame, e: unknown):
     port.log.error({ conn: conn.id, op: opName(frame.header.type), err: e }, 'request failed unexpectedly');
   }
   if (port.options.accessLog) access(port, conn, frame, code);
+  port.backlog.before(conn);
   conn.fail(frame.header, code);
 }
 

@@ -170,7 +170,11 @@ describe('fair under attack (issue 18)', () => {
   it('2. 1,000 slow-loris connections are closed after --request-idle-ms; a slow but live sender is answered', async () => {
     const { d, c } = shared;
     await c.write('/slow', 'answered');
+    const closedBefore = await stat('idle closes');
+    const start = performance.now();
+    let runs = 0;
     await fairly('1,000 slow-loris connections', async () => {
+      runs++;
       // Connected 50 at a time: the socket's listen backlog refuses a burst of 1,000 (EAGAIN).
       const loris: Wire[] = [];
       for (let i = 0; i < 20; i++) loris.push(...(await Promise.all(Array.from({ length: 50 }, () => connectPatiently(d.socket)))));
@@ -195,6 +199,16 @@ describe('fair under attack (issue 18)', () => {
       expect(await stat('connections')).toBeLessThan(100);
       return `all 1,000 closed within ${(performance.now() - t0).toFixed(0)} ms of the slow client's answer`;
     });
+    // Counted, and logged as one line per interval for all of them, not a line (and an Error) each.
+    expect((await stat('idle closes')) - closedBefore).toBe(runs * 1000);
+    await new Promise((res) => setTimeout(res, DROP_LOG_MS * 1.5));
+    const elapsed = performance.now() - start;
+    const out = d.output().split('\n');
+    const lines = out.filter((l) => l.includes('connections closed: a request left half-sent'));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.length).toBeLessThanOrEqual(Math.ceil(elapsed / DROP_LOG_MS) + 1);
+    expect(lines.map((l) => (JSON.parse(l) as { closed: number }).closed).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(runs * 1000);
+    expect(out.filter((l) => l.includes('half-sent') && !l.includes('connections closed'))).toEqual([]);
   });
 
   it('3. expensive listings: a 20,000-child directory paged through by 8 guest connections; no guest listing past the node size', async () => {

@@ -116,6 +116,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         `guest sockets ${d.budgets.sockets} of ${d.descriptors.guestCap(d.domains.size)}, refused ${d.descriptors.refused}`,
         `watches ${d.watches.count()}`,
         `events dropped ${d.drops.total}`,
+        `events deferred ${d.backlog.deferred}`,
+        `idle closes ${d.idleCloses.total}`,
         `domains ${[...d.domains.all()].map((x) => x.domid).join(' ') || '-'}`,
       ].join('\n');
     },
