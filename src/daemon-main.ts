@@ -48,6 +48,7 @@ async function main(): Promise<void> {
   // run stay until a run with history prunes them).
   const historyLog = dataDir === undefined || config.history.records === 0 ? undefined : new HistoryLog(dataDir, config.historyRetention, log);
   historyLog?.prune();
+  if (config.liveUpdateState === undefined) historyLog?.dropEmpty();
   const tuning = {
     fairness: config.fairness,
     turnIdleMs: config.turnIdleMs,

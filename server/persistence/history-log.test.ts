@@ -102,4 +102,22 @@ describe('HistoryLog', () => {
     expect(readdirSync(d)).toEqual(['history-0000000000000004']);
     l.close();
   });
+
+  it('drops earlier segments that hold no record, keeping those that do and the current one', async () => {
+    const d = dir();
+    const { records, versions } = commits(createStore(), 1);
+    // Three starts that committed nothing, one that did, then two more that did not.
+    for (let i = 0; i < 6; i++) {
+      const l = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+      if (i === 3) l.append(encodeRecord(records[0]!));
+      await flushed();
+      l.close();
+    }
+    expect(readdirSync(d)).toHaveLength(6);
+    const l = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+    l.dropEmpty();
+    expect(readdirSync(d).sort()).toEqual(['history-0000000000000004', 'history-0000000000000007']);
+    expect(l.load(versions[1]!, 10).records).toEqual(records);
+    l.close();
+  });
 });

@@ -176,6 +176,19 @@ export class HistoryLog {
     this.prune();
   }
 
+  /**
+   * Removes the earlier segments that hold no record: every start opens a segment, so a daemon
+   * started often (socket activation with `--idle-exit`) would otherwise leave one empty file per
+   * start until the retention's age passes, and every start reads them all. Not for a live update's
+   * next process: its parent still writes to its own segment, perhaps empty so far, and keeps
+   * doing so if the update gives up; an unlinked file would lose those records.
+   */
+  dropEmpty(): void {
+    for (const s of historySegments(this.dir)) {
+      if (s.seq < this.seq && statSync(join(this.dir, s.name)).size === 0) unlinkSync(join(this.dir, s.name));
+    }
+  }
+
   /** Removes the segments retention no longer keeps (never the current one). */
   prune(): void {
     const segs = historySegments(this.dir).filter((s) => s.seq < this.seq);
