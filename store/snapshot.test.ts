@@ -182,6 +182,22 @@ describe('snapshot codec', () => {
     }
   });
 
+  it('pauses for the records it copies, not for the children of the node copied (a live update pre-copy step stays short)', () => {
+    let s = createStore();
+    for (let i = 0; i < 300; i++) s = apply(s, { op: 'write', path: `/big/${i % 3}/x/k${i}`, value: `v${i}` });
+    const lazy = decodeSnapshot(encodeSnapshot(s));
+    // Each /big/<i> (one child, 101 records below it) is copied whole at 60 nodes a step.
+    const steps = snapshotSteps(lazy, 60);
+    let pauses = 0;
+    let r = steps.next();
+    while (r.done !== true) {
+      pauses++;
+      r = steps.next();
+    }
+    expect(pauses).toBeGreaterThanOrEqual(2 * 3);
+    expect(decodeSnapshot(r.value)).toEqual(s);
+  });
+
   it('writes the same store when subtrees it copied in the first pass are read before the second', () => {
     let s = createStore();
     for (let i = 0; i < 40; i++) for (let j = 0; j < 3; j++) s = apply(s, { op: 'write', path: `/d/${i}/x/${j}`, value: `${i}.${j}` });

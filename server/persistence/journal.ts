@@ -578,10 +578,11 @@ export class Journal implements OutputGate {
 
 /**
  * When the recovered snapshot's check starts if no output came first (a daemon nobody talks to
- * still closes the file and acknowledges writes); blocks checked per turn of the event loop.
+ * still closes the file and acknowledges writes); records checked per turn of the event loop
+ * (about a millisecond's work: the check must not be the pause a client sees).
  */
 const CHECK_LATER_MS = 1000;
-const CHECK_SLICE = 2000;
+const CHECK_SLICE = 5000;
 
 /** Nodes encoded per turn of the event loop: a few milliseconds of work, then requests again. */
 const SNAPSHOT_SLICE = 20_000;

@@ -92,15 +92,17 @@ export class SnapshotFile implements SnapshotSource {
    */
   loadAll(): Promise<void> {
     this.loading ??= (async () => {
-      if (this.fd === undefined) return;
+      const fd = this.fd;
+      if (fd === undefined) return;
       const all = Buffer.allocUnsafe(this.size);
-      for (let at = 0; at < this.size; at += LOAD_SLICE) {
-        const part = this.read(at, LOAD_SLICE);
-        part.copy(all, at);
-        if (part.length < Math.min(LOAD_SLICE, this.size - at)) {
-          this.bytes = all.subarray(0, at + part.length);
+      for (let at = 0; at < this.size; ) {
+        const n = readSync(fd, all, at, Math.min(LOAD_SLICE, this.size - at), at);
+        if (n === 0) {
+          // The file shrank under us: what is missing reads as a short read, "truncated".
+          this.bytes = all.subarray(0, at);
           break;
         }
+        at += n;
         await new Promise<void>((r) => setImmediate(r));
       }
       this.bytes ??= all;
