@@ -1,6 +1,6 @@
 import { XsError } from '../protocol/index.js';
 import { addedSubtree, diff, type Difference } from './diff.js';
-import { permsBits, XsNode } from './node.js';
+import { permsBits, XsNode, type Children } from './node.js';
 import { isSpecialName, SPECIAL_NAMES, type SpecialName } from './path.js';
 import { formatPerms, parsePerms, samePerms, type Perms } from './perms.js';
 import { adjust, addAll } from './quota.js';
@@ -141,6 +141,15 @@ function replay(store: Store, deltas: Iterable<Delta>, consecutive: boolean): St
   let generation = store.generation;
   let quota = store.quota;
   let applied = false;
+  // Consecutive ops under one parent (a log of writes to one directory, issue 16's recovery at
+  // 10⁶ nodes) change its child map in place (an immutable-js transient) and copy the path above
+  // it once, when an op elsewhere (or the end) needs the tree: not once per op.
+  let batch: Batch | undefined;
+  const flush = () => {
+    if (batch === undefined) return;
+    root = replace(root, batch.segs, batch.node());
+    batch = undefined;
+  };
   for (const delta of deltas) {
     if (consecutive && delta.generation !== generation + 1) {
       throw new XsError('EIO', `delta for generation ${delta.generation} does not follow ${generation}`);
@@ -150,18 +159,33 @@ function replay(store: Store, deltas: Iterable<Delta>, consecutive: boolean): St
         special = Object.freeze({ ...special, [op.name]: op.perms });
         continue;
       }
-      const segs = segsOf(op.path);
-      if (segs.length > 0 && lookup(root, segs, segs.length - 1) === undefined) {
-        throw new XsError('EIO', `delta ${delta.generation}: no parent for ${op.path}`);
+      const slash = op.path.lastIndexOf('/');
+      const parentPath = slash === 0 ? '/' : op.path.slice(0, slash);
+      if (op.path === '/' || batch?.path !== parentPath) {
+        flush();
+        if (op.path === '/') {
+          if (op.kind === 'remove') throw new XsError('EIO', `delta ${delta.generation}: removes the root`);
+          const was = root;
+          root = new XsNode(op.value, op.perms, was.children, was.domains | permsBits(op.perms), was.childBytes);
+          const owner = op.perms[0]!.domid;
+          if (was.perms[0]!.domid !== owner) quota = adjust(adjust(quota, was.perms[0]!.domid, -1), owner, 1);
+          continue;
+        }
+        const segs = segsOf(parentPath);
+        const parent = lookup(root, segs);
+        if (parent === undefined) throw new XsError('EIO', `delta ${delta.generation}: no parent for ${op.path}`);
+        batch = new Batch(parentPath, segs, parent);
       }
-      const old = lookup(root, segs);
+      const name = op.path.slice(slash + 1);
+      const old = batch.get(name);
       if (op.kind === 'remove') {
-        if (segs.length === 0) throw new XsError('EIO', `delta ${delta.generation}: removes the root`);
-        root = replace(root, segs, undefined);
-        if (old !== undefined) quota = addAll(quota, negate(countOwners(old)));
+        if (old !== undefined) {
+          batch.remove(name);
+          quota = addAll(quota, negate(countOwners(old)));
+        }
       } else {
         const node = old === undefined ? XsNode.leaf(op.value, op.perms) : new XsNode(op.value, op.perms, old.children, old.domains | permsBits(op.perms), old.childBytes);
-        root = replace(root, segs, node);
+        batch.set(name, node, old === undefined);
         const owner = op.perms[0]!.domid;
         if (old === undefined) quota = adjust(quota, owner, 1);
         else if (old.perms[0]!.domid !== owner) quota = adjust(adjust(quota, old.perms[0]!.domid, -1), owner, 1);
@@ -170,9 +194,46 @@ function replay(store: Store, deltas: Iterable<Delta>, consecutive: boolean): St
     generation = delta.generation;
     applied = true;
   }
+  flush();
   // The store's own invariant (quota = the tree's owners) holds by the bookkeeping above; the
   // property test in delta.test.ts checks it against a recount.
   return applied ? Object.freeze({ root, quota, special, generation }) : store;
+}
+
+/** A parent whose children replayed ops are changing in place (`replay`). */
+class Batch {
+  private readonly kids: Children;
+  private domains: number;
+  private childBytes: number;
+  constructor(
+    readonly path: string,
+    readonly segs: readonly string[],
+    private readonly parent: XsNode,
+  ) {
+    this.kids = parent.children.asMutable();
+    this.domains = parent.domains;
+    this.childBytes = parent.childBytes;
+  }
+
+  get(name: string): XsNode | undefined {
+    return this.kids.get(name);
+  }
+
+  set(name: string, child: XsNode, added: boolean): void {
+    this.kids.set(name, child);
+    this.domains |= child.domains;
+    if (added) this.childBytes += name.length + 1;
+  }
+
+  remove(name: string): void {
+    this.kids.delete(name);
+    this.childBytes -= name.length + 1;
+  }
+
+  /** The parent with its new children, as `withChild` / `withoutChild` one by one would make it. */
+  node(): XsNode {
+    return new XsNode(this.parent.value, this.parent.perms, this.kids.asImmutable(), this.domains, this.childBytes);
+  }
 }
 
 /**

@@ -79,5 +79,14 @@ export {
 export { diff, type Difference } from './diff.js';
 export { forgetDomain } from './domain-cleanup.js';
 export { checkStore } from './check.js';
-export { encodeSnapshot, decodeSnapshot, snapshotGeneration, snapshotSteps } from './snapshot.js';
+export {
+  encodeSnapshot,
+  decodeSnapshot,
+  openSnapshot,
+  bufferSource,
+  snapshotGeneration,
+  snapshotSteps,
+  type SnapshotSource,
+  type OpenedSnapshot,
+} from './snapshot.js';
 export { deltaOf, applyDeltas, applySpan, encodeDelta, decodeDelta, type Delta, type DeltaOp } from './delta.js';

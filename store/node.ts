@@ -18,6 +18,8 @@ export type Children = ImmMap<string, XsNode>;
  * `read()` builds them. The snapshot encoder copies them from the bytes instead, unread.
  */
 export interface Unread {
+  /** How many children there are (the encoder writes the count without reading them). */
+  readonly count: number;
   read(): Children;
 }
 

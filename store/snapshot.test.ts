@@ -7,7 +7,7 @@ import { XsError } from '../protocol/index.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { execute } from './operations.js';
 import type { StoreRequest } from './request.js';
-import { decodeSnapshot, encodeSnapshot, snapshotSteps } from './snapshot.js';
+import { bufferSource, decodeSnapshot, encodeSnapshot, openSnapshot, snapshotSteps, type SnapshotSource } from './snapshot.js';
 import { advance, createStore, type Store } from './store.js';
 import { XsNode } from './node.js';
 import { SPECIAL_NAMES } from './path.js';
@@ -182,6 +182,22 @@ describe('snapshot codec', () => {
     }
   });
 
+  it('pauses for the records it copies, not for the children of the node copied (a live update pre-copy step stays short)', () => {
+    let s = createStore();
+    for (let i = 0; i < 300; i++) s = apply(s, { op: 'write', path: `/big/${i % 3}/x/k${i}`, value: `v${i}` });
+    const lazy = decodeSnapshot(encodeSnapshot(s));
+    // Each /big/<i> (one child, 101 records below it) is copied whole at 60 nodes a step.
+    const steps = snapshotSteps(lazy, 60);
+    let pauses = 0;
+    let r = steps.next();
+    while (r.done !== true) {
+      pauses++;
+      r = steps.next();
+    }
+    expect(pauses).toBeGreaterThanOrEqual(2 * 3);
+    expect(decodeSnapshot(r.value)).toEqual(s);
+  });
+
   it('writes the same store when subtrees it copied in the first pass are read before the second', () => {
     let s = createStore();
     for (let i = 0; i < 40; i++) for (let j = 0; j < 3; j++) s = apply(s, { op: 'write', path: `/d/${i}/x/${j}`, value: `${i}.${j}` });
@@ -217,8 +233,7 @@ describe('snapshot codec', () => {
     const at = bad.indexOf(Buffer.from([1, 0, 0x62]));
     expect(at).toBeGreaterThan(0);
     bad[at + 2] = 0x61;
-    bad.writeUInt32LE(crc32(bad.subarray(0, bad.length - 4)), bad.length - 4);
-    const back = decodeSnapshot(bad);
+    const back = decodeSnapshot(resum(bad));
     expect(() => back.root.children.get('x')!.children).toThrow(/corrupt snapshot: duplicate child under x/);
   });
 
@@ -231,7 +246,122 @@ describe('snapshot codec', () => {
     expect(checkStore(back)).toEqual([]);
     expect(back).toEqual(s);
   });
+
+  it('opens a version 3 snapshot reading its head only, then one block per node first used (issue 16)', () => {
+    let s = createStore();
+    for (let i = 0; i < 300; i++) s = apply(s, { op: 'write', path: `/big/${i % 3}/k${i}`, value: `v${i}` });
+    const bytes = encodeSnapshot(s);
+    expect(bytes.readUInt16LE(4)).toBe(3);
+    const reads: [number, number][] = [];
+    const source: SnapshotSource = { size: bytes.length, read: (at, n) => (reads.push([at, n]), bytes.subarray(at, at + n)) };
+    const opened = openSnapshot(source);
+    const head = bytes.readUInt32LE(24);
+    expect(reads.every(([at, n]) => at + n <= head)).toBe(true);
+    reads.length = 0;
+    expect(opened.store.root.children.get('big')!.children.get('1')!.children.get('k1')!.value).toBe('v1');
+    expect(reads).toHaveLength(3); // /'s block, /big's, /big/1's
+    expect(reads.reduce((n, [, len]) => n + len, 0)).toBeLessThan(bytes.length / 2);
+    expect(opened.store).toEqual(s);
+    const steps = opened.check(1);
+    let pauses = 0;
+    while (steps.next().done !== true) pauses++;
+    expect(pauses).toBeGreaterThanOrEqual(5); // one block a step: /, /big, /big/0..2, /local's…
+  });
+
+  it('finds a damaged block when a node is first used, not before, and tells the source (issue 16)', () => {
+    let s = createStore();
+    for (let i = 0; i < 300; i++) s = apply(s, { op: 'write', path: `/big/${i % 3}/k${i}`, value: `v${i}` });
+    const bad = Buffer.from(encodeSnapshot(s));
+    const at = bad.indexOf('v152'); // a value under /big/2
+    expect(at).toBeGreaterThan(0);
+    bad[at + 1] ^= 0x01;
+    const told: XsError[] = [];
+    const source: SnapshotSource = { ...bufferSource(bad), damaged: (e) => told.push(e) };
+    const opened = openSnapshot(source);
+    expect(told).toEqual([]);
+    expect(opened.store.root.children.get('big')!.children.get('1')!.children.get('k1')!.value).toBe('v1');
+    expect(() => opened.store.root.children.get('big')!.children.get('2')!.children).toThrow(/corrupt snapshot: checksum mismatch/);
+    expect(told).toHaveLength(1);
+    expect(told[0]!.code).toBe('EIO');
+    // Nor does the background check, nor an encoding (which would carry the damage under new checksums).
+    const check = openSnapshot(bufferSource(bad)).check(Infinity);
+    expect(() => {
+      while (check.next().done !== true);
+    }).toThrow(/corrupt snapshot: checksum mismatch/);
+    expect(() => encodeSnapshot(openSnapshot(bufferSource(bad)).store)).toThrow(/corrupt snapshot: checksum mismatch/);
+    expect(() => decodeSnapshot(bad)).toThrow(/corrupt snapshot: checksum mismatch/);
+  });
+
+  it('refuses a truncated or extended version 3 file when it is opened, from its head', () => {
+    let s = createStore();
+    for (let i = 0; i < 50; i++) s = apply(s, { op: 'write', path: `/t/${i}`, value: `v${i}` });
+    const good = encodeSnapshot(s);
+    const head = good.readUInt32LE(24);
+    for (const len of [head, head + 1, good.length - 1]) expect(() => openSnapshot(bufferSource(good.subarray(0, len)))).toThrow(/corrupt snapshot: truncated/);
+    for (const len of [10, 30, head - 1]) expect(() => openSnapshot(bufferSource(good.subarray(0, len)))).toThrow(/corrupt snapshot/);
+    expect(() => openSnapshot(bufferSource(Buffer.concat([good, Buffer.from([0])])))).toThrow(/corrupt snapshot: 1 bytes after the tree/);
+    expect(openSnapshot(bufferSource(good)).store).toEqual(s);
+  });
+
+  it('reads version 2 snapshots (written before version 3), lazily, and writes them again as version 3', () => {
+    let s = createStore();
+    for (let i = 0; i < 20; i++) s = apply(s, { op: 'write', path: `/local/domain/${i % 3}/k${i}`, value: `v${i}` });
+    s = apply(s, { op: 'set-perms', path: '/local/domain/2', perms: ['n2', 'r0'] });
+    s = apply(s, { op: 'write', path: '/local/domain/2/mine', value: 'g' }, guest(2));
+    // Written by the version 2 encoder (main at 0f71fca) from the same operations.
+    const v2 = Buffer.from(V2_FIXTURE, 'base64');
+    expect(v2.readUInt16LE(4)).toBe(2);
+    const back = decodeSnapshot(v2);
+    expect(checkStore(back)).toEqual([]);
+    expect(back).toEqual(s);
+    const again = encodeSnapshot(decodeSnapshot(v2));
+    expect(again.readUInt16LE(4)).toBe(3);
+    expect(decodeSnapshot(again)).toEqual(s);
+    const bad = Buffer.from(v2);
+    bad[bad.length - 30] ^= 0x04;
+    expect(() => openSnapshot(bufferSource(bad))).toThrow(/corrupt snapshot: checksum mismatch/);
+  });
 });
+
+const V2_FIXTURE =
+  'TlhTUwIAAAAAAAAAAAA2QB0AAAACAAAAAQBuAAACAG4CAHIAAAAAAAAAAAAAAgAAAAAAAAAbAAAAAgAAAAIAAAAAAAAAAAAAAAAAAgAAAAUAAAALAAAAVAIAAAUAbG9jYWwAAAAAAAAAAAEAAAAFAAAABwAAAAACAAAGAGRvbWFpbgAAAAAAAAAAAwAAAAUAAAAGAAAA4AEAAAEAMAAAAAAAAAAABwAAAAAAAAAYAAAAhAAAAAIAazACAAAAdjAAAAAAAAAAAAIAazMCAAAAdjMAAAAAAAAAAAIAazYCAAAAdjYAAAAAAAAAAAIAazkCAAAAdjkAAAAAAAAAAAMAazEyAwAAAHYxMgAAAAAAAAAAAwBrMTUDAAAAdjE1AAAAAAAAAAADAGsxOAMAAAB2MTgAAAAAAAAAAAEAMQAAAAAAAAAABwAAAAAAAAAZAAAAhgAAAAIAazECAAAAdjEAAAAAAAAAAAIAazQCAAAAdjQAAAAAAAAAAAIAazcCAAAAdjcAAAAAAAAAAAMAazEwAwAAAHYxMAAAAAAAAAAAAwBrMTMDAAAAdjEzAAAAAAAAAAADAGsxNgMAAAB2MTYAAAAAAAAAAAMAazE5AwAAAHYxOQAAAAAAAAAAAQAyAAAAAAEAAAAHAAAABQAAABoAAACFAAAAAgBrMgIAAAB2MgAAAAAAAAAAAgBrNQIAAAB2NQAAAAAAAAAAAgBrOAIAAAB2OAAAAAAAAAAAAwBrMTEDAAAAdjExAAAAAAAAAAADAGsxNAMAAAB2MTQAAAAAAAAAAAMAazE3AwAAAHYxNwAAAAAAAAAABABtaW5lAQAAAGcBAAAAAAAAAAQAdG9vbAAAAAAAAAAAAQAAAAAAAAAKAAAAFwAAAAkAeGVuc3RvcmVkAAAAAAAAAAAAAAAAoVJAiA==';
+
+/**
+ * `resum(buf)` recomputes every checksum of a version 3 snapshot whose bytes a test changed: what
+ * a faulty encoder would write (children's blocks first: a block holds its children's checksums).
+ */
+function resum(buf: Buffer): Buffer {
+  let off = 28;
+  const lists = buf.readUInt32LE(20);
+  for (let i = 0; i < lists; i++) off += 2 + buf.readUInt16LE(off) * 3;
+  off += SPECIAL_NAMES.length * 4;
+  off += 4 + buf.readUInt32LE(off) * 8;
+  off += 4 + buf.readUInt32LE(off) + 4;
+  const kids = buf.readUInt32LE(off);
+  off += 4;
+  const headEnd = buf.readUInt32LE(24);
+  const sum = (at: number, block: number, count: number): number => {
+    let p = at;
+    let region = at + block;
+    for (let i = 0; i < count; i++) {
+      p += 2 + buf.readUInt16LE(p);
+      p += 4 + buf.readUInt32LE(p);
+      p += 4;
+      const n = buf.readUInt32LE(p);
+      p += 4;
+      if (n > 0) {
+        const slot = p + 8;
+        buf.writeUInt32LE(sum(region, buf.readUInt32LE(slot), n), slot + 4);
+        region += buf.readUInt32LE(slot + 8);
+        p += 20;
+      }
+    }
+    return crc32(buf.subarray(at, at + block));
+  };
+  if (kids > 0) buf.writeUInt32LE(sum(headEnd, buf.readUInt32LE(off + 8), kids), off + 12);
+  buf.writeUInt32LE(crc32(buf.subarray(0, headEnd - 4)), headEnd - 4);
+  return buf;
+}
 
 /** The version 1 layout (snapshot.ts), as written before issue 16: no quota, no subtree lengths. */
 function encodeVersion1(s: Store): Buffer {

@@ -12,41 +12,60 @@ import type { SpecialPerms, Store } from './store.js';
  * persistence layer (a snapshot file) and for live update (handing the store to the next process).
  * Pure: it neither reads nor writes files (`node:zlib`'s crc32 is computation only).
  *
- * Layout (version 2), little-endian throughout:
- *   header   "NXSS" | version u16 (2) | reserved u16 | generation f64 | nodes u32 | perm lists u32
+ * Layout (version 3), little-endian throughout:
+ *   header   "NXSS" | version u16 (3) | reserved u16 | generation f64 | nodes u32 | perm lists u32
+ *            | head length u32 (the bytes up to and including the head's checksum)
  *   perms    per list: entries u16, then per entry: letter u8 ('n' 'r' 'w' 'b'), domid u16
  *   special  per special name in `SPECIAL_NAMES` order: perm-list index u32
  *   quota    domains u32, then per domain: domid u32, nodes it owns u32
- *   tree     nodes in pre-order: name (u16 length, bytes; empty for the root), value (u32 length,
- *            latin1 bytes: any byte 0..255, spec §4), perm-list index u32, children u32; a node
- *            with children then has its `domains` summary u32, its `childBytes` u32 and the
- *            length u32 of its descendants' records, which follow it
- *   trailer  crc32 of everything before it, u32
- * Version 1 (read, no longer written) has no quota and no three fields after `children`.
+ *   root     value (u32 length, latin1 bytes: any byte 0..255, spec §4), perm-list index u32,
+ *            children u32, and if there are some, the five "kids" fields below
+ *   crc      crc32 of the head so far, u32
+ *   tree     the root's region.
+ * A node's region is its block, then the regions of its children that have children, in the
+ * block's order. A block is its children's records: name (u16 length, bytes), value (u32
+ * length, bytes), perm-list index u32, children u32, and when they have some, "kids": their
+ * `domains` summary u32, their `childBytes` u32, their block's length u32 and crc32 u32, and their
+ * region's length u32. So every byte after the head is under exactly one checksum, held by the
+ * record (or the head) that points at it, and a node's children are one contiguous read.
+ * Regions hold no absolute offsets: a region copied elsewhere is still valid.
+ * Version 2 (read, no longer written): no head length, the tree in pre-order (each record
+ * followed by its descendants; a node with children has `domains`, `childBytes` and its
+ * descendants' length after `children`) and one crc32 of everything as a trailer. Version 1 as
+ * version 2 without the quota and the three fields after `children`.
  *
  * Permission lists are written once and referenced by index: most nodes inherit their parent's
  * list by reference, so a tree of 10⁶ nodes has a handful of distinct lists, and decoding gives
  * back shared lists (the same memory shape the operations build).
  *
- * Decoding a version 2 snapshot does not build the tree (issue 16: building 10⁶ immutable nodes,
- * and the GC after, was most of a start at 10⁶ nodes). It checks the checksum and walks the
- * records once without allocating (every length, index, count and nesting, the same checks as a
- * full decode but duplicate names), then returns a root whose children are read when first used
- * (`XsNode.unloaded`); a node's children are read together, in one pass over their records, each
- * skipping its subtree by its length. So a start costs a pass over the bytes, and each request
- * what it touches (at most, for one node, reading its direct children, which a full decode
- * would have built anyway). The stored quota and summaries are what the encoder had; `checkStore`
- * (`xenstore-control check`) recounts them. While some node is unread, the bytes stay in memory:
- * at most the snapshot's size, beside the part of the tree built from it. Encoding such a store
- * copies the unread subtrees' records (`copyable`) rather than reading them.
+ * Opening a version 3 snapshot (`openSnapshot`, issue 16) reads and checks the head only: the
+ * store's root, its generation, quota and summaries (stored, not recomputed). A node's children
+ * are read when first used (`XsNode.unloaded`), from the source (a file read with pread, for a
+ * start: server/persistence/snapshot-file.ts), their block's checksum checked before any of them
+ * is built: a start costs the head, and each request what it touches. `check` reads and checks
+ * the rest (the daemon runs it in the background after its first reply, and a damaged block is
+ * the source's `damaged` before it is an EIO). `decodeSnapshot` (bytes in memory: a live
+ * update's hand-over, tests) checks everything before it returns. The stored quota and summaries
+ * are what the encoder had; `checkStore` (`xenstore-control check`) recounts them. Encoding a
+ * store with unread subtrees copies their regions (checked, permission indexes and checksums
+ * rewritten) rather than reading them.
+ *
+ * Version 2 (before issue 16's version 3) is decoded lazily too, from the whole bytes in
+ * memory, after the whole checksum: its children are read together, in one pass over their
+ * records, each skipping its subtree by its length. Encoding a store read from it reads its
+ * nodes.
  *
  * Both directions are iterative (an explicit stack: XSA-418, client-chosen depth); encoding sizes
  * the output in a first walk and fills one buffer in a second.
  */
 const MAGIC = 0x5353584e; // "NXSS" read as u32 LE
-const VERSION = 2;
-const HEADER = 4 + 2 + 2 + 8 + 4 + 4;
+const VERSION = 3;
+/** Versions 1 and 2's header, and version 3's, which adds the head's length. */
+const HEADER_V2 = 4 + 2 + 2 + 8 + 4 + 4;
+const HEADER = HEADER_V2 + 4;
 const TRAILER = 4;
+/** A version 3 record's fields after `children` when there are some. */
+const KIDS = 20;
 const LETTERS: readonly AccessLetter[] = ['n', 'r', 'w', 'b'];
 const LETTER_CODE: Record<AccessLetter, number> = { n: 0x6e, r: 0x72, w: 0x77, b: 0x62 };
 const CODE_LETTER = new Map<number, AccessLetter>(LETTERS.map((l) => [LETTER_CODE[l], l]));
@@ -60,9 +79,14 @@ export function encodeSnapshot(store: Store): Buffer {
   }
 }
 
+/** How many children `node` has, without reading them when they are still in a snapshot's bytes. */
+function childCount(node: XsNode): number {
+  return node.unread?.count ?? node.children.size;
+}
+
 /**
  * `snapshotSteps(store, nodesPerStep)` encodes like `encodeSnapshot`, pausing (`yield`) after
- * every `nodesPerStep` nodes of each walk and every `nodesPerStep * 64` bytes of the checksum; the
+ * every `nodesPerStep` nodes of each walk and every `nodesPerStep * 64` bytes copied; the
  * generator's return value is the bytes. A version is immutable, so the walk can be spread over
  * many turns of the event loop while requests go on changing the live store: a snapshot of 10⁶
  * nodes no longer stops the daemon for the second it takes (server/persistence/journal.ts).
@@ -72,30 +96,35 @@ export function* snapshotSteps(store: Store, nodesPerStep: number): Generator<vo
   // Pass 1: size, node count and the table of distinct permission lists.
   const table = new PermTable();
   for (const name of SPECIAL_NAMES) table.index(store.special[name]);
+  const rootKids = childCount(store.root);
   let size = HEADER + SPECIAL_NAMES.length * 4 + 4 + store.quota.size * 8 + TRAILER;
-  let nodes = 0;
-  const names: string[] = [''];
+  size += 4 + store.root.value.length + 4 + 4 + (rootKids > 0 ? KIDS : 0);
+  table.index(store.root.perms);
+  let nodes = 1;
   const walk: XsNode[] = [store.root];
-  const push = (child: XsNode, name: string) => {
-    walk.push(child);
-    names.push(name);
-  };
   while (walk.length > 0) {
     const node = walk.pop()!;
     const copy = copyable(node, nodesPerStep);
-    const n = copy?.count ?? node.children.size;
-    size += 2 + names.pop()!.length + 4 + node.value.length + 4 + 4 + (n > 0 ? 12 : 0);
-    nodes++;
-    table.index(node.perms);
-    if (copy === undefined) node.children.forEach(push);
-    else {
-      // The same bytes but for the permission indexes, which are rewritten in pass 2.
-      size += copy.length;
-      const copied = copy.records.eachPerms(copy.at, copy.length, (p) => table.index(p));
+    if (copy !== undefined) {
+      // The same bytes but for the permission indexes and checksums, rewritten in pass 2.
+      size += copy.region;
+      const copied = copy.scan((p) => table.index(p));
       nodes += copied;
       budget -= copied;
+    } else {
+      for (const [name, child] of node.children) {
+        const n = childCount(child);
+        size += 2 + name.length + 4 + child.value.length + 4 + 4 + (n > 0 ? KIDS : 0);
+        nodes++;
+        table.index(child.perms);
+        if (n > 0) walk.push(child);
+        if (--budget <= 0) {
+          yield;
+          budget = nodesPerStep;
+        }
+      }
     }
-    if (--budget <= 0) {
+    if (budget <= 0) {
       yield;
       budget = nodesPerStep;
     }
@@ -103,7 +132,7 @@ export function* snapshotSteps(store: Store, nodesPerStep: number): Generator<vo
   if (nodes > 0xffffffff) throw new XsError('E2BIG', 'snapshot: too many nodes');
   for (const perms of table.lists) size += 2 + perms.length * 3;
 
-  // Pass 2: fill the buffer.
+  // Pass 2: fill the buffer: the head, then the root's region.
   const buf = Buffer.allocUnsafe(size);
   let off = 0;
   off = buf.writeUInt32LE(MAGIC, off);
@@ -112,6 +141,8 @@ export function* snapshotSteps(store: Store, nodesPerStep: number): Generator<vo
   off = buf.writeDoubleLE(store.generation, off);
   off = buf.writeUInt32LE(nodes, off);
   off = buf.writeUInt32LE(table.lists.length, off);
+  const headSlot = off;
+  off += 4;
   for (const perms of table.lists) {
     off = buf.writeUInt16LE(perms.length, off);
     for (const e of perms) {
@@ -125,61 +156,95 @@ export function* snapshotSteps(store: Store, nodesPerStep: number): Generator<vo
     off = buf.writeUInt32LE(domid, off);
     off = buf.writeUInt32LE(count, off);
   }
-  // Nodes whose descendants are being written: where their length goes, and how many children are left.
-  const open: { slot: number; remaining: number }[] = [];
-  walk.push(store.root);
-  names.push('');
-  while (walk.length > 0) {
-    const node = walk.pop()!;
-    const name = names.pop()!;
+  off = buf.writeUInt32LE(store.root.value.length, off);
+  off = putLatin1(buf, store.root.value, off);
+  off = buf.writeUInt32LE(table.index(store.root.perms), off);
+  off = buf.writeUInt32LE(rootKids, off);
+  let rootSlot = -1;
+  if (rootKids > 0) {
+    off = buf.writeUInt32LE(store.root.domains >>> 0, off);
+    off = buf.writeUInt32LE(store.root.childBytes, off);
+    rootSlot = off;
+    off += 12;
+  }
+  const headEnd = off + TRAILER;
+  buf.writeUInt32LE(headEnd, headSlot);
+  off = headEnd;
+
+  /**
+   * A node whose block is being written (`entries` left to write; `end` -1 until done), then its
+   * children with children, whose regions follow the block, `next` the one being written.
+   */
+  interface Open {
+    readonly at: number;
+    end: number;
+    readonly slot: number;
+    readonly entries: Iterator<[string, XsNode]>;
+    readonly kids: XsNode[];
+    readonly slots: number[];
+    next: number;
+  }
+  // One record of a block; the child's block length, checksum and region are patched later.
+  const record = (top: Open, name: string, child: XsNode) => {
     off = buf.writeUInt16LE(name.length, off);
     off = putLatin1(buf, name, off);
-    off = buf.writeUInt32LE(node.value.length, off);
-    off = putLatin1(buf, node.value, off);
-    off = buf.writeUInt32LE(table.index(node.perms), off);
-    // Pass 1's choice again: a node read since (by a request, between steps) is walked instead,
-    // which writes the same records, perhaps in another order, in as many bytes.
-    const copy = copyable(node, nodesPerStep);
-    const n = copy?.count ?? node.children.size;
+    off = buf.writeUInt32LE(child.value.length, off);
+    off = putLatin1(buf, child.value, off);
+    off = buf.writeUInt32LE(table.index(child.perms), off);
+    const n = childCount(child);
     off = buf.writeUInt32LE(n, off);
     if (n > 0) {
-      off = buf.writeUInt32LE(node.domains >>> 0, off);
-      off = buf.writeUInt32LE(node.childBytes, off);
+      off = buf.writeUInt32LE(child.domains >>> 0, off);
+      off = buf.writeUInt32LE(child.childBytes, off);
+      top.kids.push(child);
+      top.slots.push(off);
+      off += 12;
     }
-    if (copy !== undefined) {
-      off = buf.writeUInt32LE(copy.length, off);
-      copy.records.copy(copy.at, copy.length, buf, off);
-      const shift = off - copy.at;
-      budget -= copy.records.eachPerms(copy.at, copy.length, (p, slot) => buf.writeUInt32LE(table.index(p), slot + shift));
-      off += copy.length;
-    } else if (n > 0) {
-      open.push({ slot: off, remaining: n });
-      off += 4;
-      // Pushed, then reversed in place, so that children pop (and are written) in the map's order.
-      const from = walk.length;
-      node.children.forEach(push);
-      reverseFrom(walk, from);
-      reverseFrom(names, from);
+  };
+  const patch = (slot: number, blockLength: number, crc: number, region: number) => {
+    buf.writeUInt32LE(blockLength, slot);
+    buf.writeUInt32LE(crc, slot + 4);
+    buf.writeUInt32LE(region, slot + 8);
+  };
+  // Pass 1's choice again: a node read since (by a request, between steps) is walked instead,
+  // which writes the same records, perhaps in another order, in as many bytes.
+  const region = (node: XsNode, slot: number, open: Open[]) => {
+    const copy = copyable(node, nodesPerStep);
+    if (copy === undefined) {
+      open.push({ at: off, end: -1, slot, entries: node.children.entries(), kids: [], slots: [], next: 0 });
+      return;
     }
-    if (copy !== undefined || n === 0) {
-      // A complete subtree ends its parent's when it is the last child, and so on upwards.
-      for (let top = open[open.length - 1]; top !== undefined && --top.remaining === 0; top = open[open.length - 1]) {
-        buf.writeUInt32LE(off - (top.slot + 4), top.slot);
-        open.pop();
+    const [crc, records] = copy.copyInto(buf, off, (p) => table.index(p));
+    patch(slot, copy.block, crc, copy.region);
+    off += copy.region;
+    budget -= records;
+  };
+  const open: Open[] = [];
+  if (rootKids > 0) region(store.root, rootSlot, open);
+  while (open.length > 0) {
+    const top = open[open.length - 1]!;
+    if (top.end < 0) {
+      const e = top.entries.next();
+      if (e.done === true) top.end = off;
+      else {
+        record(top, e.value[0], e.value[1]);
+        budget--;
       }
+    } else if (top.next < top.kids.length) {
+      const i = top.next++;
+      region(top.kids[i]!, top.slots[i]!, open);
+    } else {
+      // Its children's regions are written and their slots (inside this block) patched.
+      open.pop();
+      patch(top.slot, top.end - top.at, crc32(buf.subarray(top.at, top.end)), off - top.at);
     }
-    if (--budget <= 0) {
+    if (budget <= 0) {
       yield;
       budget = nodesPerStep;
     }
   }
-  const slice = Number.isFinite(nodesPerStep) ? nodesPerStep * 64 : off;
-  let crc = 0;
-  for (let at = 0; at < off; at += slice) {
-    crc = crc32(buf.subarray(at, Math.min(off, at + slice)), crc);
-    if (at + slice < off) yield;
-  }
-  buf.writeUInt32LE(crc, off);
+  if (off !== size) throw new Error(`snapshot: wrote ${off} bytes of ${size}`);
+  buf.writeUInt32LE(crc32(buf.subarray(0, headEnd - TRAILER)), headEnd - TRAILER);
   return buf;
 }
 
@@ -191,34 +256,126 @@ function putLatin1(buf: Buffer, s: string, off: number): number {
   return off + n;
 }
 
-function reverseFrom<T>(xs: T[], from: number): void {
-  for (let i = from, j = xs.length - 1; i < j; i++, j--) {
-    const t = xs[i]!;
-    xs[i] = xs[j]!;
-    xs[j] = t;
-  }
+/**
+ * Where a snapshot's bytes are read from: a buffer, or (server/persistence) a file kept open and
+ * read with pread, so that a start reads what requests touch. `read(at, length)` gives fewer bytes
+ * only past the end. `damaged(e)` is told of damage found after `openSnapshot` returned (a
+ * block's checksum, at first touch or in `check`), just before `e` is thrown: the store has
+ * served from this snapshot already, so what to do (the daemon exits) is the owner's decision.
+ */
+export interface SnapshotSource {
+  readonly size: number;
+  read(at: number, length: number): Buffer;
+  damaged?(e: XsError): void;
+}
+
+/** `bufferSource(buf)` reads a snapshot held in memory. */
+export function bufferSource(buf: Buffer): SnapshotSource {
+  return { size: buf.length, read: (at, length) => buf.subarray(at, at + length) };
+}
+
+/** A snapshot opened by `openSnapshot`. */
+export interface OpenedSnapshot {
+  readonly store: Store;
+  readonly version: number;
+  /**
+   * `check(recordsPerStep)` reads and checks every block (checksums, structure, the node count),
+   * pausing (`yield`) once the blocks checked since the last pause hold `recordsPerStep` records
+   * (a block may hold 10⁵ of them: counting blocks would not bound a step); damage is an EIO
+   * (after `damaged`). Versions 1 and 2 were checked whole when opened: nothing to do.
+   */
+  check(recordsPerStep: number): Generator<void, void, void>;
 }
 
 /**
- * `decodeSnapshot(buf)` is the store the bytes hold: for version 2, with the children of its nodes
- * read on first use (above). Any damage (bad magic or version, checksum mismatch, truncation, a
- * malformed record, trailing bytes) is an `XsError` EIO naming the problem, thrown here; nothing
- * partial is ever returned. Two children of one node with the same name, which only a faulty
- * encoder could write under a good checksum, are an EIO when that node's children are read.
+ * `decodeSnapshot(buf)` is the store the bytes hold, every checksum checked: for versions 2 and 3,
+ * with the children of its nodes read on first use (above). Any damage (bad magic or version,
+ * checksum mismatch, truncation, a malformed record, trailing bytes) is an `XsError` EIO naming
+ * the problem, thrown here; nothing partial is ever returned. Two children of one node with the
+ * same name, which only a faulty encoder could write under a good checksum, are an EIO when that
+ * node's children are read.
  */
 export function decodeSnapshot(buf: Buffer): Store {
-  if (buf.length < HEADER + TRAILER) throw corrupt(`${buf.length} bytes is shorter than a snapshot`);
-  if (buf.readUInt32LE(0) !== MAGIC) throw corrupt('not a snapshot (bad magic)');
-  const version = buf.readUInt16LE(4);
-  if (version !== VERSION && version !== 1) throw corrupt(`unsupported version ${version}`);
-  const body = buf.length - TRAILER;
-  if (crc32(buf.subarray(0, body)) !== buf.readUInt32LE(body)) throw corrupt('checksum mismatch');
+  const opened = openSnapshot(bufferSource(buf));
+  const steps = opened.check(Infinity);
+  while (steps.next().done !== true);
+  return opened.store;
+}
+
+/**
+ * `openSnapshot(source)` is the store a snapshot holds, reading as little as it can: for version
+ * 3 only the head (its checksum checked; the file's size checked against the lengths it gives),
+ * each node's children being read, and their block's checksum checked, when first used; versions
+ * 1 and 2 are read whole and checked as `decodeSnapshot` does. Damage found here is an EIO.
+ */
+export function openSnapshot(source: SnapshotSource): OpenedSnapshot {
+  const first = source.read(0, HEADER);
+  if (first.length < HEADER_V2 + TRAILER) throw corrupt(`${source.size} bytes is shorter than a snapshot`);
+  if (first.readUInt32LE(0) !== MAGIC) throw corrupt('not a snapshot (bad magic)');
+  const version = first.readUInt16LE(4);
+  if (version !== VERSION && version !== 2 && version !== 1) throw corrupt(`unsupported version ${version}`);
+  if (version !== VERSION) {
+    const buf = source.read(0, source.size);
+    const body = buf.length - TRAILER;
+    if (crc32(buf.subarray(0, body)) !== buf.readUInt32LE(body)) throw corrupt('checksum mismatch');
+    return { store: guarded(() => (version === 1 ? parse(buf, body) : parseLazily(buf, body))), version, check: nothingLeft };
+  }
+  if (first.length < HEADER) throw corrupt(`${source.size} bytes is shorter than a snapshot`);
+  const headEnd = first.readUInt32LE(HEADER_V2);
+  if (headEnd < HEADER + TRAILER || headEnd > source.size) throw corrupt(`bad head length ${headEnd}`);
+  const head = source.read(0, headEnd);
+  if (head.length !== headEnd) throw corrupt('truncated head');
+  const body = headEnd - TRAILER;
+  if (crc32(head.subarray(0, body)) !== head.readUInt32LE(body)) throw corrupt('checksum mismatch in the head');
+  return guarded(() => parseHead(source, head, body));
+}
+
+function* nothingLeft(): Generator<void, void, void> {}
+
+function guarded<T>(f: () => T): T {
   try {
-    return version === 1 ? parse(buf, body) : parseLazily(buf, body);
+    return f();
   } catch (e) {
     if (e instanceof XsError) throw e;
     throw corrupt((e as Error).message); // a RangeError from a read past the end
   }
+}
+
+/** Version 3's head: the store with an unread root, and the check of the rest. */
+function parseHead(source: SnapshotSource, head: Buffer, end: number): OpenedSnapshot {
+  const r = new Reader(head, end);
+  const { generation, nodes, lists, special } = readHead(r, true);
+  const counts = readQuota(r);
+  const value = r.latin1(r.u32());
+  const perms = permsAt(lists, r.u32());
+  const n = r.u32();
+  const blocks = new Blocks(source, lists);
+  let root: XsNode;
+  let top: Subtree3 | undefined;
+  if (n === 0) {
+    if (source.size !== head.length) throw corrupt(`${source.size - head.length} bytes after the tree`);
+    root = XsNode.leaf(value, perms);
+  } else {
+    const domains = r.u32();
+    const childBytes = r.u32();
+    const block = r.u32();
+    const crc = r.u32();
+    const region = r.u32();
+    if (block === 0 || region < block) throw corrupt('bad root region');
+    if (head.length + region !== source.size) {
+      throw corrupt(head.length + region > source.size ? 'truncated' : `${source.size - head.length - region} bytes after the tree`);
+    }
+    top = new Subtree3(blocks, head.length, block, crc, region, n, childBytes, '');
+    root = XsNode.unloaded(value, perms, domains, childBytes, top);
+  }
+  if (r.offset !== end) throw corrupt(`${end - r.offset} bytes after the root`);
+  const store: Store = Object.freeze({
+    root,
+    quota: addAll(EMPTY_QUOTA, counts),
+    special: Object.freeze(special) as SpecialPerms,
+    generation,
+  });
+  return { store, version: VERSION, check: (recordsPerStep) => blocks.checkAll(top, nodes, recordsPerStep) };
 }
 
 /** `snapshotGeneration(buf)` reads only the header's generation (after checking the magic). */
@@ -231,12 +388,13 @@ export function snapshotGeneration(buf: Buffer): number {
  * The part both versions share after the magic and the version: the generation, the node count,
  * the permission lists and the special names' permissions.
  */
-function readHead(r: Reader): { generation: number; nodes: number; lists: Perms[]; special: Record<SpecialName, Perms> } {
+function readHead(r: Reader, v3 = false): { generation: number; nodes: number; lists: Perms[]; special: Record<SpecialName, Perms> } {
   r.skip(8);
   const generation = r.f64();
   if (!Number.isSafeInteger(generation) || generation < 0) throw corrupt(`bad generation ${generation}`);
   const nodes = r.u32();
   const lists: Perms[] = new Array<Perms>(r.u32());
+  if (v3) r.skip(4); // the head's length, checked by the caller
   for (let i = 0; i < lists.length; i++) lists[i] = readPerms(r);
   const special = {} as Record<SpecialName, Perms>;
   for (const name of SPECIAL_NAMES) special[name] = permsAt(lists, r.u32());
@@ -247,13 +405,7 @@ function readHead(r: Reader): { generation: number; nodes: number; lists: Perms[
 function parseLazily(buf: Buffer, end: number): Store {
   const r = new Reader(buf, end);
   const { generation, nodes, lists, special } = readHead(r);
-  const counts = new Map<number, number>();
-  for (let i = r.u32(); i > 0; i--) {
-    const domid = r.u32();
-    const n = r.u32();
-    if (n === 0 || counts.has(domid)) throw corrupt(`bad quota entry for domain ${domid}`);
-    counts.set(domid, n);
-  }
+  const counts = readQuota(r);
   const tree = r.offset;
   scanTree(new Reader(buf, end, tree), nodes, lists.length);
   const [, root] = new Records(buf, end, lists).children(tree, 1)[0]!;
@@ -263,6 +415,18 @@ function parseLazily(buf: Buffer, end: number): Store {
     special: Object.freeze(special) as SpecialPerms,
     generation,
   });
+}
+
+/** The stored per-domain node counts (versions 2 and 3). */
+function readQuota(r: Reader): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (let i = r.u32(); i > 0; i--) {
+    const domid = r.u32();
+    const n = r.u32();
+    if (n === 0 || counts.has(domid)) throw corrupt(`bad quota entry for domain ${domid}`);
+    counts.set(domid, n);
+  }
+  return counts;
 }
 
 /**
@@ -342,35 +506,11 @@ class Records {
     if (children.size !== count) throw corrupt(`duplicate child under ${parent}`);
     return children;
   }
-
-  /**
-   * `eachPerms(at, length, visit)` calls `visit(perms, slot)` for each record in those bytes (a
-   * subtree's records are contiguous, in pre-order), `slot` being the offset of its permission
-   * index; returns how many records there are. Nothing is built.
-   */
-  eachPerms(at: number, length: number, visit: (perms: Perms, slot: number) => void): number {
-    const buf = this.buf;
-    const end = at + length;
-    let records = 0;
-    for (let p = at; p < end; records++) {
-      p += 2 + buf.readUInt16LE(p);
-      p += 4 + buf.readUInt32LE(p);
-      visit(this.lists[buf.readUInt32LE(p)]!, p);
-      p += 4;
-      p += buf.readUInt32LE(p) > 0 ? 16 : 4;
-    }
-    return records;
-  }
-
-  /** `copy(at, length, out, to)` copies those bytes into `out` at `to`. */
-  copy(at: number, length: number, out: Buffer, to: number): void {
-    this.buf.copy(out, to, at, at + length);
-  }
 }
 
 /**
  * An unloaded node's children in a version 2 snapshot: `count` records from byte `at`, which with
- * all their descendants take `length` bytes. The encoder copies them (`copyable`).
+ * all their descendants take `length` bytes. The encoder reads them (it writes version 3).
  */
 class Subtree implements Unread {
   constructor(
@@ -386,15 +526,290 @@ class Subtree implements Unread {
   }
 }
 
+/** One record of a version 3 block, as `eachRecord` reads it (reused: checking allocates nothing). */
+interface Rec {
+  /** `name` and `value` are offsets within the block; `permSlot`, `slot` and `regionAt` in the block's `base` coordinates. */
+  name: number;
+  nameLength: number;
+  value: number;
+  valueLength: number;
+  permSlot: number;
+  perms: number;
+  kids: number;
+  domains: number;
+  childBytes: number;
+  /** Where the child's block length, checksum and region length are (its checksum at `slot + 4`). */
+  slot: number;
+  block: number;
+  crc: number;
+  region: number;
+  /** Where the child's region starts, in the same coordinates as the block's `base`. */
+  regionAt: number;
+}
+
+/** Where a node's children are in a version 3 snapshot (a `Subtree3`, or the same fields). */
+interface Region {
+  readonly at: number;
+  readonly block: number;
+  readonly crc: number;
+  readonly region: number;
+  readonly count: number;
+  readonly childBytes: number;
+}
+
 /**
- * The unread children of `node` if the encoder may copy them from their snapshot's bytes, in one
- * step of at most about `nodesPerStep` nodes (64 bytes a node at most, a bound, not an estimate);
- * a larger subtree has its own children read (one level: the nodes below stay unread) and is
- * walked, so that copying never holds the event loop much longer than a step.
+ * `eachRecord(b, base, where, lists, each)` reads the `where.count` records of the block `b`
+ * (which starts at `base`), checking them (lengths within the block, permission indexes within
+ * the `lists` table, names not empty, the children's regions exactly filling the node's, its
+ * `childBytes` the sum of the names), and calls `each` with each.
  */
-function copyable(node: XsNode, nodesPerStep: number): Subtree | undefined {
+function eachRecord(b: Buffer, base: number, where: Region, lists: number, each: (rec: Rec) => void): void {
+  const r = new Reader(b, b.length);
+  const rec = REC;
+  let regionAt = base + where.block;
+  let names = 0;
+  for (let i = 0; i < where.count; i++) {
+    rec.nameLength = r.u16();
+    if (rec.nameLength === 0) throw corrupt(`empty node name at byte ${base + r.offset - 2}`);
+    rec.name = r.offset;
+    r.skip(rec.nameLength);
+    rec.valueLength = r.u32();
+    rec.value = r.offset;
+    r.skip(rec.valueLength);
+    rec.permSlot = base + r.offset;
+    rec.perms = r.u32();
+    if (rec.perms >= lists) throw corrupt(`permission list out of range at byte ${rec.permSlot}`);
+    rec.kids = r.u32();
+    if (rec.kids > 0) {
+      rec.domains = r.u32();
+      rec.childBytes = r.u32();
+      rec.slot = base + r.offset;
+      rec.block = r.u32();
+      rec.crc = r.u32();
+      rec.region = r.u32();
+      if (rec.block === 0 || rec.region < rec.block) throw corrupt(`bad region at byte ${rec.slot}`);
+      rec.regionAt = regionAt;
+      regionAt += rec.region;
+    }
+    names += rec.nameLength + 1;
+    each(rec);
+  }
+  if (r.offset !== b.length) throw corrupt(`${b.length - r.offset} bytes after the records of a block at byte ${base}`);
+  if (regionAt !== base + where.region) throw corrupt(`a region's length disagrees with its blocks at byte ${base}`);
+  if (names !== where.childBytes) throw corrupt(`a node's child bytes disagree with its children at byte ${base}`);
+}
+/**
+ * `checkBlock(b, where, lists, regions)` checks a block as `eachRecord` does, without building or
+ * calling anything per record (the background check of 10⁶ records: issue 16), pushing the
+ * regions of the children with children on `regions`; returns how many records it holds.
+ */
+function checkBlock(b: Buffer, where: Region, lists: number, regions: Region[]): number {
+  const end = b.length;
+  const base = where.at;
+  let p = 0;
+  let regionAt = base + where.block;
+  let names = 0;
+  for (let i = 0; i < where.count; i++) {
+    if (p + 2 > end) throw corrupt(`truncated block at byte ${base}`);
+    const nameLength = b.readUInt16LE(p);
+    if (nameLength === 0) throw corrupt(`empty node name at byte ${base + p}`);
+    p += 2 + nameLength;
+    if (p + 4 > end) throw corrupt(`truncated block at byte ${base}`);
+    p += 4 + b.readUInt32LE(p);
+    if (p + 8 > end) throw corrupt(`truncated block at byte ${base}`);
+    if (b.readUInt32LE(p) >= lists) throw corrupt(`permission list out of range at byte ${base + p}`);
+    const kids = b.readUInt32LE(p + 4);
+    p += 8;
+    if (kids > 0) {
+      if (p + KIDS > end) throw corrupt(`truncated block at byte ${base}`);
+      const block = b.readUInt32LE(p + 8);
+      const region = b.readUInt32LE(p + 16);
+      if (block === 0 || region < block) throw corrupt(`bad region at byte ${base + p + 8}`);
+      regions.push({ at: regionAt, block, crc: b.readUInt32LE(p + 12), region, count: kids, childBytes: b.readUInt32LE(p + 4) });
+      regionAt += region;
+      p += KIDS;
+    }
+    names += nameLength + 1;
+  }
+  if (p !== end) throw corrupt(`${end - p} bytes after the records of a block at byte ${base}`);
+  if (regionAt !== base + where.region) throw corrupt(`a region's length disagrees with its blocks at byte ${base}`);
+  if (names !== where.childBytes) throw corrupt(`a node's child bytes disagree with its children at byte ${base}`);
+  return where.count;
+}
+
+const REC: Rec = { name: 0, nameLength: 0, value: 0, valueLength: 0, permSlot: 0, perms: 0, kids: 0, domains: 0, childBytes: 0, slot: 0, block: 0, crc: 0, region: 0, regionAt: 0 };
+
+/** A version 3 snapshot's blocks, read from its source when asked for, each checked first. */
+class Blocks {
+  constructor(
+    readonly source: SnapshotSource,
+    readonly lists: readonly Perms[],
+  ) {}
+
+  /** Damage found after the open: the source's owner hears of it, then it is thrown. */
+  damage(e: unknown): XsError {
+    const err = e instanceof XsError ? e : corrupt((e as Error).message);
+    this.source.damaged?.(err);
+    return err;
+  }
+
+  /** `checked(bytes, at, where)`: the block at `at` (within `bytes`, which start at `base`), its checksum checked. */
+  static block(bytes: Buffer, at: number, where: Region, base: number): Buffer {
+    if (at + where.block > bytes.length) throw corrupt(`truncated at byte ${base + bytes.length}`);
+    const b = bytes.subarray(at, at + where.block);
+    if (crc32(b) !== where.crc) throw corrupt(`checksum mismatch in the block at byte ${base + at}`);
+    return b;
+  }
+
+  /**
+   * `walk(where, visit, onBlock)` reads the whole region `where` at once and checks every block
+   * in it, parents before children, calling `visit(rec, bytes)` per record and `onBlock(at,
+   * length, crcSlot)` per block (offsets within the returned bytes; `crcSlot` -1 for the first).
+   */
+  walk(where: Region, visit: (rec: Rec) => void, onBlock?: (at: number, length: number, crcSlot: number) => void): Buffer {
+    const bytes = this.source.read(where.at, where.region);
+    try {
+      const stack: { at: number; where: Region; crcSlot: number }[] = [{ at: 0, where: { ...where, at: 0 }, crcSlot: -1 }];
+      while (stack.length > 0) {
+        const { at, where: w, crcSlot } = stack.pop()!;
+        const b = Blocks.block(bytes, at, w, where.at);
+        onBlock?.(at, w.block, crcSlot);
+        eachRecord(b, at, w, this.lists.length, (rec) => {
+          visit(rec);
+          if (rec.kids > 0) {
+            const child = { at: rec.regionAt, block: rec.block, crc: rec.crc, region: rec.region, count: rec.kids, childBytes: rec.childBytes };
+            stack.push({ at: rec.regionAt, where: child, crcSlot: rec.slot + 4 });
+          }
+        });
+      }
+    } catch (e) {
+      throw this.damage(e);
+    }
+    return bytes;
+  }
+
+  /**
+   * `checkAll(top, nodes, recordsPerStep)` checks every block below the root region `top` (see
+   * `OpenedSnapshot.check`), one read per block, and that there are `nodes` records in all.
+   */
+  *checkAll(top: Region | undefined, nodes: number, recordsPerStep: number): Generator<void, void, void> {
+    let seen = 1;
+    let budget = recordsPerStep;
+    const stack: Region[] = top === undefined ? [] : [top];
+    const lists = this.lists.length;
+    while (stack.length > 0) {
+      const w = stack.pop()!;
+      try {
+        seen += checkBlock(Blocks.block(this.source.read(w.at, w.block), 0, w, w.at), w, lists, stack);
+        if (seen > nodes) throw corrupt(`more than the ${nodes} nodes announced`);
+      } catch (e) {
+        throw this.damage(e);
+      }
+      budget -= w.count;
+      if (budget <= 0) {
+        yield;
+        budget = recordsPerStep;
+      }
+    }
+    if (seen !== nodes) throw this.damage(corrupt(`${seen} nodes, ${nodes} announced`));
+  }
+}
+
+/**
+ * An unloaded node's children in a version 3 snapshot: its region, `region` bytes from `at`,
+ * begins with their block (`block` bytes, checksum `crc`), the regions of those with children
+ * after it. Read on first use, the block checked first; the encoder copies the whole region
+ * (`copyInto`), checking it too, so damage is never carried into a new snapshot's checksums.
+ */
+class Subtree3 implements Unread, Region {
+  constructor(
+    private readonly blocks: Blocks,
+    readonly at: number,
+    readonly block: number,
+    readonly crc: number,
+    readonly region: number,
+    readonly count: number,
+    readonly childBytes: number,
+    private readonly parent: string,
+  ) {}
+
+  read(): Children {
+    const blocks = this.blocks;
+    const lists = blocks.lists;
+    const entries = new Array<[string, XsNode]>(this.count);
+    let i = 0;
+    try {
+      const b = Blocks.block(blocks.source.read(this.at, this.block), 0, this, this.at);
+      eachRecord(b, this.at, this, lists.length, (rec) => {
+        const name = b.toString('latin1', rec.name, rec.name + rec.nameLength);
+        const value = b.toString('latin1', rec.value, rec.value + rec.valueLength);
+        const perms = lists[rec.perms]!;
+        entries[i++] = [
+          name,
+          rec.kids === 0
+            ? XsNode.leaf(value, perms)
+            : XsNode.unloaded(value, perms, rec.domains, rec.childBytes, new Subtree3(blocks, rec.regionAt, rec.block, rec.crc, rec.region, rec.kids, rec.childBytes, name)),
+        ];
+      });
+    } catch (e) {
+      throw blocks.damage(e);
+    }
+    const children: Children = ImmMap(entries);
+    if (children.size !== this.count) throw blocks.damage(corrupt(`duplicate child under ${this.parent || '/'}`));
+    return children;
+  }
+
+  /** `scan(visit)` checks the region and calls `visit` with each record's permissions; returns how many records. */
+  scan(visit: (perms: Perms) => void): number {
+    const lists = this.blocks.lists;
+    let records = 0;
+    this.blocks.walk(this, (rec) => {
+      visit(lists[rec.perms]!);
+      records++;
+    });
+    return records;
+  }
+
+  /**
+   * `copyInto(out, to, index)` copies the region, checked, into `out` at `to` with each permission
+   * index rewritten (`index` of its list) and each block's checksum recomputed, children's first
+   * (a block holds its children's checksums); returns the first block's checksum and how many
+   * records were copied.
+   */
+  copyInto(out: Buffer, to: number, index: (perms: Perms) => number): [number, number] {
+    const lists = this.blocks.lists;
+    const slots: number[] = [];
+    const blocks: number[] = [];
+    const bytes = this.blocks.walk(
+      this,
+      (rec) => slots.push(rec.permSlot),
+      (at, length, crcSlot) => blocks.push(at, length, crcSlot),
+    );
+    bytes.copy(out, to);
+    for (const slot of slots) out.writeUInt32LE(index(lists[bytes.readUInt32LE(slot)]!), to + slot);
+    // `walk` visits parents before children: backwards, every child's checksum is written before
+    // its parent's block is summed.
+    let crc = 0;
+    for (let i = blocks.length - 3; i >= 0; i -= 3) {
+      const at = to + blocks[i]!;
+      crc = crc32(out.subarray(at, at + blocks[i + 1]!));
+      const slot = blocks[i + 2]!;
+      if (slot >= 0) out.writeUInt32LE(crc, to + slot);
+    }
+    return [crc, slots.length];
+  }
+}
+
+/**
+ * The unread children of `node` if the encoder may copy them from their snapshot's bytes (version
+ * 3), in one step of at most about `nodesPerStep` nodes (a record is at least 14 bytes: 64 a node
+ * is a bound on the work, not an estimate); a larger subtree has its own children read (one level:
+ * the nodes below stay unread) and is walked, so that copying never holds the event loop much
+ * longer than a step.
+ */
+function copyable(node: XsNode, nodesPerStep: number): Subtree3 | undefined {
   const u = node.unread;
-  return u instanceof Subtree && u.length <= nodesPerStep * 64 ? u : undefined;
+  return u instanceof Subtree3 && u.region <= nodesPerStep * 64 ? u : undefined;
 }
 
 function permsAt(lists: readonly Perms[], i: number): Perms {

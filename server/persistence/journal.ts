@@ -5,12 +5,13 @@ import {
   applyDeltas,
   createStore,
   decodeDelta,
-  decodeSnapshot,
   deltaOf,
   encodeDelta,
+  openSnapshot,
   snapshotGeneration,
   snapshotSteps,
   type Change,
+  type OpenedSnapshot,
   type Delta,
   type Store,
   type XsErrorCode,
@@ -29,6 +30,7 @@ import {
 } from './data-dir.js';
 import { LogOutage } from './log-outage.js';
 import { SegmentFile, type OpenSegment } from './segment-file.js';
+import { SnapshotFile } from './snapshot-file.js';
 import { frameRecord, scanRecords } from './wal.js';
 
 /**
@@ -77,28 +79,50 @@ export interface Recovery {
 export function recover(dir: string): Recovery {
   prepareDataDir(dir);
   const warnings: string[] = [];
-  let base: Store | undefined;
-  let from: Recovery['snapshot'] = 'none';
   let sawSnapshot = false;
   for (const name of [SNAPSHOT, SNAPSHOT_PREV] as const) {
-    const bytes = readIfExists(join(dir, name));
-    if (bytes === undefined) continue;
+    const file = SnapshotFile.open(dir, name);
+    if (file === undefined) continue;
     sawSnapshot = true;
+    let opened: OpenedSnapshot;
     try {
-      base = decodeSnapshot(bytes);
-      from = name;
-      break;
+      opened = openSnapshot(file);
     } catch (e) {
+      file.close();
+      warnings.push(`${name}: ${(e as Error).message}; trying the previous snapshot`);
+      continue;
+    }
+    // Versions 1 and 2 were read whole: the file is not needed any more.
+    if (opened.version < 3) file.close();
+    try {
+      const r = replay(dir, opened.store, name, warnings);
+      if (opened.version >= 3) UNCHECKED.set(r.store, { file, opened });
+      return r;
+    } catch (e) {
+      // A block the replay read was damaged (the file is set aside): as for damage found at
+      // start, the previous snapshot and the log; any other failure stops the start.
+      if (!file.isDamaged) throw e;
+      file.close();
       warnings.push(`${name}: ${(e as Error).message}; trying the previous snapshot`);
     }
   }
   const segs = segments(dir);
-  if (base === undefined) {
-    if (sawSnapshot && (segs.length === 0 || segs[0]!.first !== 1)) {
-      throw new Error(`${dir}: no readable snapshot and the log does not start at generation 1; refusing to start`);
-    }
-    base = createStore();
+  if (sawSnapshot && (segs.length === 0 || segs[0]!.first !== 1)) {
+    throw new Error(`${dir}: no readable snapshot and the log does not start at generation 1; refusing to start`);
   }
+  return replay(dir, createStore(), 'none', warnings);
+}
+
+/**
+ * The stores `recover` returned from a version 3 snapshot not yet read whole, with their file:
+ * `Journal.open` takes them over (checks the rest in the background, holds acknowledgements of
+ * writes until then). Keyed by the store so that the daemon's start-up passes nothing new.
+ */
+const UNCHECKED = new WeakMap<Store, { file: SnapshotFile; opened: OpenedSnapshot }>();
+
+/** `replay(dir, base, from, warnings)`: every log record after `base`, applied (see `recover`). */
+function replay(dir: string, base: Store, from: Recovery['snapshot'], warnings: string[]): Recovery {
+  const segs = segments(dir);
   const deltas: Delta[] = [];
   let last = base.generation;
   for (let i = 0; i < segs.length; i++) {
@@ -183,9 +207,18 @@ export const COMPACT_AFTER_DEFAULT = 8 * 1024 * 1024;
  * from serving reads.
  */
 export class Journal implements OutputGate {
-  /** Newest generation recorded, and newest one durable in the sense of the sync mode. */
+  /** Newest generation recorded, and newest one written (durable in the sense of the sync mode). */
   private appended: number;
-  durable: number;
+  private written: number;
+  /**
+   * While the snapshot the store was recovered from has parts not yet read and checked (issue
+   * 16, `checkBase`): its generation. Output that may reflect a later generation waits until the
+   * check is done, so no write is acknowledged on top of a snapshot that could still turn out
+   * damaged; replies to reads of the recovered store leave at once.
+   */
+  private unchecked: number | undefined;
+  private base: { file: SnapshotFile; opened: OpenedSnapshot } | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
   /** The versions at `appended` and at `durable`: the rollback target after a failed batch. */
   private latest: Store;
   private durableStore: Store;
@@ -213,7 +246,7 @@ export class Journal implements OutputGate {
     store: Store,
     sizes: { log: number; snapshot: number },
   ) {
-    this.appended = this.durable = store.generation;
+    this.appended = this.written = store.generation;
     this.latest = this.durableStore = store;
     this.logBytes = sizes.log;
     this.snapshotBytes = sizes.snapshot;
@@ -237,7 +270,62 @@ export class Journal implements OutputGate {
     fsyncDir(options.dir);
     // The log already on disk counts towards the next compaction (a restart does not reset it).
     const sizes = { log: segments(options.dir).reduce((n, s) => n + fileSize(join(options.dir, s.name)), 0), snapshot: fileSize(join(options.dir, SNAPSHOT)) };
-    return new Journal(options, file, first, store, sizes);
+    const journal = new Journal(options, file, first, store, sizes);
+    const base = UNCHECKED.get(store);
+    if (base !== undefined) {
+      UNCHECKED.delete(store);
+      journal.checkBase(base, store.generation);
+    }
+    return journal;
+  }
+
+  /**
+   * The newest generation output may show: written, and (while the recovered snapshot is not
+   * checked whole) no later than that snapshot's replayed store.
+   */
+  get durable(): number {
+    return this.unchecked === undefined ? this.written : Math.min(this.written, this.unchecked);
+  }
+
+  /**
+   * `checkBase(base, generation)` reads and checks the rest of the recovered snapshot once the
+   * daemon has sent its first output (or after CHECK_LATER_MS), in slices between requests: the
+   * file into memory, then every block's checksum. Damage, found here or by a request touching a
+   * block first, is the end of this process: the store has served from a snapshot that cannot be
+   * read whole, writes on top of it were not acknowledged (`durable`), and the file is set aside,
+   * so that the next start recovers from `snapshot.prev` and the log (which reaches back to it:
+   * `prune`), as a start does today for a snapshot damaged at start.
+   */
+  private checkBase(base: { file: SnapshotFile; opened: OpenedSnapshot }, generation: number): void {
+    this.unchecked = generation;
+    this.base = base;
+    base.file.onDamage = (e) => {
+      this.options.log.fatal({ err: e.message, file: base.file.name }, 'snapshot damaged; set aside as snapshot.damaged, exiting: the next start recovers from snapshot.prev and the log');
+      process.exit(1);
+    };
+    this.checkTimer = setTimeout(() => this.startCheck(), CHECK_LATER_MS);
+    this.checkTimer.unref();
+  }
+
+  private startCheck(): void {
+    const base = this.base;
+    if (base === undefined) return;
+    this.base = undefined;
+    clearTimeout(this.checkTimer);
+    const t0 = performance.now();
+    void (async () => {
+      await new Promise<void>((r) => setImmediate(r));
+      await base.file.loadAll();
+      const steps = base.opened.check(CHECK_SLICE);
+      while (steps.next().done !== true) await new Promise<void>((r) => setImmediate(r));
+      this.unchecked = undefined;
+      this.options.log.info({ ms: Math.round(performance.now() - t0), bytes: base.file.size }, 'snapshot checked');
+      this.release(this.written);
+    })().catch((e: unknown) => {
+      // Damage went to `onDamage` (exit) already; anything else is a bug: exit, the next start recovers.
+      this.options.log.fatal({ err: (e as Error).message }, 'snapshot check failed; exiting');
+      process.exit(1);
+    });
   }
 
   get mode(): SyncMode {
@@ -284,7 +372,9 @@ export class Journal implements OutputGate {
   }
 
   pending(): number | undefined {
-    return this.options.sync !== 'none' && this.appended > this.durable ? this.appended : undefined;
+    if (this.base !== undefined) this.startCheck(); // the first output: the check may begin
+    if (this.unchecked !== undefined && this.appended > this.unchecked) return this.appended;
+    return this.options.sync !== 'none' && this.appended > this.written ? this.appended : undefined;
   }
 
   after(generation: number, release: (lost?: XsErrorCode) => void): void {
@@ -315,7 +405,7 @@ export class Journal implements OutputGate {
     if (this.syncTimer !== undefined) clearInterval(this.syncTimer);
     try {
       await this.file.sync();
-      if (store.generation > 0 && store.generation <= this.durable) await this.writeSnapshot(store);
+      if (store.generation > 0 && store.generation <= this.written) await this.writeSnapshot(store);
     } catch (e) {
       this.options.log.warn({ err: (e as Error).message }, 'no final snapshot; the log is kept');
     }
@@ -395,12 +485,13 @@ export class Journal implements OutputGate {
     const code = this.outage.failed(e);
     this.stats.lostBatches++;
     this.queue = [];
-    this.appended = this.durable;
+    this.appended = this.written;
     this.latest = this.durableStore;
-    if (this.snapshotWanted !== undefined && this.snapshotWanted.generation > this.durable) this.snapshotWanted = undefined;
+    if (this.snapshotWanted !== undefined && this.snapshotWanted.generation > this.written) this.snapshotWanted = undefined;
     this.rollBack?.(this.durableStore);
-    const lost = this.waiters;
-    this.waiters = [];
+    // Written but held for the snapshot's check (`durable`): not lost, they go once it is done.
+    const lost = this.waiters.filter((w) => w.gen > this.written);
+    this.waiters = this.waiters.filter((w) => w.gen <= this.written);
     for (const w of lost) w.release(code);
   }
 
@@ -412,9 +503,10 @@ export class Journal implements OutputGate {
   }
 
   private release(upTo: number): void {
-    this.durable = upTo;
+    this.written = upTo;
+    const shown = this.durable;
     let n = 0;
-    while (n < this.waiters.length && this.waiters[n]!.gen <= upTo) n++;
+    while (n < this.waiters.length && this.waiters[n]!.gen <= shown) n++;
     const ready = this.waiters.splice(0, n);
     for (const w of ready) w.release();
   }
@@ -483,6 +575,14 @@ export class Journal implements OutputGate {
     }
   }
 }
+
+/**
+ * When the recovered snapshot's check starts if no output came first (a daemon nobody talks to
+ * still closes the file and acknowledges writes); records checked per turn of the event loop
+ * (about a millisecond's work: the check must not be the pause a client sees).
+ */
+const CHECK_LATER_MS = 1000;
+const CHECK_SLICE = 5000;
 
 /** Nodes encoded per turn of the event loop: a few milliseconds of work, then requests again. */
 const SNAPSHOT_SLICE = 20_000;

@@ -100,4 +100,46 @@ describe('kill -9 during a start', () => {
     await expect(r.read(`/big/k${NODES - 1}`)).rejects.toThrow(/ENOENT/);
     expect(await r.control('check')).toBe('OK');
   });
+
+  it('loses no acknowledged write when killed while the snapshot is read and checked in the background', async () => {
+    const data = tmp('nxs-startkill-check-');
+    const kids: [string, XsNode][] = [];
+    for (let i = 0; i < NODES; i++) kids.push([`k${i}`, XsNode.leaf(`value ${i}`, DOM0_ONLY)]);
+    const root = new XsNode('', DOM0_ONLY, ImmMap([['big', new XsNode('', DOM0_ONLY, ImmMap(kids))]]));
+    writeSnapshotFileSync(data, encodeSnapshot(fromRoot(root, 11)));
+    // Each round: a start, a first reply (which lets the check begin), writes sent back to back
+    // while it runs, and a kill at a moment spread over the check and past it.
+    const acked: [string, string][] = [];
+    let beforeChecked = 0;
+    for (let round = 0; round < 6; round++) {
+      const d = await started(data);
+      const c = await d.connect();
+      expect(await c.read('/big/k7')).toBe('value 7');
+      let stop = false;
+      const writer = (async () => {
+        for (let i = 0; !stop; i++) {
+          const path = `/acked/r${round}/k${i}`;
+          try {
+            await c.write(path, `v${i}`);
+          } catch {
+            return;
+          }
+          if (!stop) acked.push([path, `v${i}`]);
+        }
+      })();
+      await new Promise((r) => setTimeout(r, round * 40));
+      if (!d.output().includes('snapshot checked')) beforeChecked++;
+      stop = true;
+      process.kill(d.pid, 'SIGKILL');
+      await writer;
+      await d.stop();
+    }
+    // Some kills must have come before the check ended, or this shows nothing about it.
+    expect(beforeChecked).toBeGreaterThanOrEqual(1);
+    const after = await started(data);
+    const r = await after.connect();
+    for (const [path, value] of acked) expect(await r.read(path)).toBe(value);
+    expect(await r.read(`/big/k${NODES - 1}`)).toBe(`value ${NODES - 1}`);
+    expect(await r.control('check')).toBe('OK');
+  });
 });
