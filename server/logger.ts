@@ -1,12 +1,8 @@
-import { createRequire } from 'node:module';
-import type * as Pino from 'pino';
-import type { Logger } from 'pino';
-
 /**
- * pino is CommonJS: `require` compiles it without the cjs-module-lexer scan an ES `import` of it
- * costs on every start (issue 16; see store/imm-map.ts).
+ * pino is CommonJS, bundled into the daemon with the rest of its code (package.json `bundle`;
+ * issue 16: one file to load rather than pino's thirty, see store/imm-map.ts).
  */
-const { pino } = createRequire(import.meta.url)('pino') as typeof Pino;
+import { pino, type Logger } from 'pino';
 
 export type LogFormat = 'pretty' | 'json';
 

@@ -2,7 +2,7 @@
  * nxenstored: the xenstore daemon. Wiring only: options, store, listeners, signals. Loaded by the
  * executable (nxenstored.ts) once the runtime is checked and the compile cache is on.
  */
-import { runtimeWarning } from './runtime.js';
+import { flushCompileCache, runtimeWarning } from './node-line.js';
 import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, socketIoMode, startGateway } from '../server/index.js';
 import { LiveUpdater, takeOver, type TakenOver } from '../server/live-update/index.js';
 import { decodeCarried, encodeCarried, takeOverFromXen, XenHandBack, type XenTakenOver } from '../server/xen-migration/index.js';
@@ -159,6 +159,10 @@ async function main(): Promise<void> {
   // The gateway is a listener too: it accepts before we say we are ready.
   // sd_notify(3): only now is the store loaded and every listener accepting.
   notifier.ready(status());
+  // Everything a start loads is compiled by now: keep it for the next start even if this process
+  // never exits normally. Not before the first request, which may already be waiting (socket
+  // activation): a check callback runs after the poll phase that reads it.
+  setImmediate(flushCompileCache);
 
   let stopping = false;
   const stop = (why: string) => {

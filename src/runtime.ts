@@ -5,21 +5,18 @@
  * `util.parseArgs`), so they are refused here with a message instead of a stack trace later.
  *
  * Imported first by the executables: ES modules evaluate their imports in order, so this check runs
- * before anything else is evaluated.
+ * before anything else is evaluated. Only the executable imports this file (the daemon asks
+ * node-line.ts): the bundled build (package.json `bundle`) then keeps it in the executable's own
+ * file, `dist/src/nxenstored.js`, so that `import.meta.dirname` below is `dist/src` there too.
  */
 import * as module from 'node:module';
 import { join } from 'node:path';
+import { nodeMajor } from './node-line.js';
 
-const major = Number(process.versions.node.split('.')[0]);
-
-if (major < 20) {
+if (nodeMajor < 20) {
   process.stderr.write(`nxenstored: Node ${process.version} is not supported: run Node 22 or 24 (LTS)\n`);
   process.exit(1);
 }
-
-/** A line for the log when this Node is past its end of life, else undefined. */
-export const runtimeWarning: string | undefined =
-  major === 20 ? `Node ${process.version} is past its end of life (April 2026); nxenstored is supported on Node 22 and 24` : undefined;
 
 /**
  * The V8 compile cache (Node 22.1+; absent on 20, where start-up compiles every module anew):
@@ -37,3 +34,13 @@ if (enableCompileCache !== undefined && process.env['NODE_DISABLE_COMPILE_CACHE'
     /* start without it */
   }
 }
+
+/**
+ * Source maps: the daemon runs bundled (package.json `bundle`), so a stack trace names
+ * `dist/src/chunks/*.js` unless Node maps it back to our `.ts` files with the maps beside them.
+ * Node 24 reads a map only when a trace needs it, so they are on there; Node 20 and 22 parse every
+ * loaded module's map as it loads (a quarter more CPU to start, measured), so there they are left
+ * to `NODE_OPTIONS=--enable-source-maps`. Turned on here, before the daemon's chunks load.
+ */
+const setSourceMapsSupport = (module as { setSourceMapsSupport?: (enabled: boolean) => void }).setSourceMapsSupport;
+if (nodeMajor >= 24 && setSourceMapsSupport !== undefined && !process.sourceMapsEnabled) setSourceMapsSupport(true);

@@ -1,16 +1,13 @@
 /**
- * immutable's `Map`, the one value the store takes from immutable-js, loaded with `require`.
+ * immutable's `Map`, the one value the store takes from immutable-js.
  *
- * immutable ships as one CommonJS file of 212 KB (its ES build is not reachable by Node: no
- * `exports`, no `"type": "module"`). An ES `import` of a CommonJS file makes Node scan the whole
- * source with its JavaScript cjs-module-lexer to find the named exports, which cost about 80 ms of
- * CPU per start on Node 20, more than compiling it (issue 16: cold start near `node -e 0`).
- * `require` compiles it without that scan; it is the same module instance an `import` would get.
+ * immutable ships as one CommonJS (UMD) file of 212 KB, whose named exports Node cannot list: the
+ * default import is its `module.exports`. The daemon runs bundled (package.json `bundle`), where
+ * this import is compiled in with the rest and costs no module loading at all (issue 16: cold
+ * start near `node -e 0`). Code that imports tsc's unbundled output (benches, tools) pays Node's
+ * cjs-module-lexer scan of the file on its first import, about 80 ms of CPU on Node 20.
  */
-import { createRequire } from 'node:module';
-import type * as Immutable from 'immutable';
+import Immutable from 'immutable';
 
-const immutable = createRequire(import.meta.url)('immutable') as typeof Immutable;
-
-export const ImmMap = immutable.Map;
+export const ImmMap = Immutable.Map;
 export type ImmMap<K, V> = Immutable.Map<K, V>;

@@ -6,7 +6,8 @@
  * browser opening the page has no token yet, and the page tells the user how to get one.
  *
  * The assets are read once at registration. tsc copies no non-TS files into dist/, so from the
- * build (`dist/server/gateway/web/index.js`) they are found in the source tree beside dist/; run
+ * build (`dist/server/gateway/web/index.js`) they are found in the source tree beside dist/, and
+ * from the bundled daemon (a chunk in `dist/src/chunks/`, package.json `bundle`) likewise; run
  * from source (vitest) they sit next to this file.
  */
 import { createHash } from 'node:crypto';
@@ -46,7 +47,11 @@ const SECURITY_HEADERS = {
 /** `uiDirectory()` returns the folder holding index.html, app.js and style.css (see the header). */
 export function uiDirectory(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'ui'), join(here, '..', '..', '..', '..', 'server', 'gateway', 'web', 'ui')];
+  const candidates = [
+    join(here, 'ui'),
+    join(here, '..', '..', '..', '..', 'server', 'gateway', 'web', 'ui'),
+    join(here, '..', '..', '..', 'server', 'gateway', 'web', 'ui'),
+  ];
   const found = candidates.find((d) => existsSync(join(d, 'index.html')));
   if (found === undefined) throw new Error(`web view assets not found (looked in ${candidates.join(', ')})`);
   return found;

@@ -1,0 +1,26 @@
+/**
+ * The Node line this process runs on, and what the daemon does about it once loaded. Kept apart
+ * from runtime.ts so that the daemon can ask without importing runtime.ts, which only the
+ * executable may import (see there: the bundled build must keep it in the executable's own file).
+ */
+import * as module from 'node:module';
+
+export const nodeMajor = Number(process.versions.node.split('.')[0]);
+
+/** A line for the log when this Node is past its end of life, else undefined. */
+export const runtimeWarning: string | undefined =
+  nodeMajor === 20 ? `Node ${process.version} is past its end of life (April 2026); nxenstored is supported on Node 22 and 24` : undefined;
+
+/**
+ * Writes what the V8 compile cache (runtime.ts) has gathered so far to disk (Node 22.10+; a no-op
+ * where the cache is absent or off). Node writes it only at a normal exit otherwise, and a daemon
+ * is often never stopped that way (`kill -9`, a crash, a power cut, or a live update's old process
+ * that exits after handing over): its next start would compile every module again.
+ */
+export function flushCompileCache(): void {
+  try {
+    (module as { flushCompileCache?: () => void }).flushCompileCache?.();
+  } catch {
+    /* a cache that cannot be written is no error */
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The executable as built (issue 16: cold start near `node -e 0`). `npm run build` bundles the
+ * daemon (package.json `bundle`): `dist/src/nxenstored.js` holds the runtime check and turns the
+ * V8 compile cache on (src/runtime.ts) before it loads the daemon's chunks, and its
+ * `import.meta.dirname` must be `dist/src` for the cache to land in `dist/.compile-cache`. The
+ * cache must be on disk once the daemon is ready, even if it never exits normally afterwards.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as module from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DAEMON_JS } from '../helpers/daemon.js';
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+const CHUNKS = join(dirname(DAEMON_JS), 'chunks');
+
+describe('the bundled executable', () => {
+  it('keeps the runtime check and the compile cache in its own file and loads the daemon from chunks with source maps', () => {
+    const entry = readFileSync(DAEMON_JS, 'utf8');
+    expect(entry.startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(entry).toContain('enableCompileCache');
+    expect(entry).toContain('import.meta.dirname');
+    expect(entry).toMatch(/await import\("\.\/chunks\/daemon-main-[A-Z0-9]+\.js"\)/);
+    const chunks = readdirSync(CHUNKS).filter((f) => f.endsWith('.js'));
+    expect(chunks.some((f) => f.startsWith('daemon-main-'))).toBe(true);
+    const sources = new Set<string>();
+    for (const f of chunks) {
+      const map = JSON.parse(readFileSync(join(CHUNKS, `${f}.map`), 'utf8')) as { sources: string[] };
+      // Paths relative to the chunk: the repository's .ts files and the bundled packages' files.
+      for (const s of map.sources) sources.add(resolve(CHUNKS, s));
+    }
+    for (const s of sources) expect(existsSync(s), s).toBe(true);
+    expect(sources).toContain(resolve(DAEMON_JS, '..', '..', '..', 'src', 'daemon-main.ts'));
+    expect(sources).toContain(resolve(DAEMON_JS, '..', '..', '..', 'store', 'snapshot.ts'));
+  });
+
+  it('writes the compile cache once ready, even when killed (-9) right after', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nxs-bundle-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const cache = join(dir, 'cache');
+    const { NODE_DISABLE_COMPILE_CACHE: _, ...env } = process.env;
+    const child = spawn(process.execPath, [DAEMON_JS, '--rundir', join(dir, 'run')], { env: { ...env, NODE_COMPILE_CACHE: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanup.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    for (let i = 0; i < 400 && !/ INFO +ready /.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toMatch(/ INFO +ready /);
+    const hasCache = typeof (module as { flushCompileCache?: unknown }).flushCompileCache === 'function';
+    // Node 22.10+: written soon after ready (polled: the write follows the first turn of the loop).
+    for (let i = 0; i < 100 && hasCache && cacheEntries(cache) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    if (hasCache) expect(cacheEntries(cache)).toBeGreaterThan(0);
+    // Node 20 has no compile cache: nothing is written, and the daemon starts all the same.
+    else expect(existsSync(cache)).toBe(false);
+  });
+});
+
+/** Files under the cache directory (Node keeps them in a folder per Node version). */
+function cacheEntries(cache: string): number {
+  if (!existsSync(cache)) return 0;
+  return readdirSync(cache, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+}
