@@ -69,7 +69,7 @@ export function writeHeader(
   w.u8(CONNECTION_CODE[who.connection]);
   const n = requests.length;
   const id = who.id;
-  const small = id !== undefined && id <= 0xffffffff;
+  const small = id !== undefined && id >>> 0 === id; // a whole number below 2^32: as u32, exactly
   w.u8((id === undefined ? 0 : small ? HAS_ID32 : HAS_ID) | (who.tx === undefined ? 0 : HAS_TX) | (more ? MORE_REQUESTS : 0));
   if (id !== undefined) {
     if (small) w.u32(id);
