@@ -303,7 +303,7 @@ export class Daemon implements Ports {
     if (out.changes.length === 0) return out.reply;
     this.options.journal?.admit?.();
     const next = advance(out.store, before);
-    return outcome(out.reply, this.install(next, before, out.changes, caller, true, () => ({ who: who(caller, by), requests: [{ op: req.op, path: req.path }] }), out.touched));
+    return outcome(out.reply, this.install(next, before, out.changes, caller, true, req, out.touched, by));
   }
 
   /**
@@ -330,7 +330,7 @@ export class Daemon implements Ports {
     }
     this.options.journal?.admit?.();
     const next = advance(out.store, before);
-    return outcome(out.reply, this.install(next, before, out.changes, conn.caller, true, () => ({ who: who(conn.caller, conn), requests: [{ op: req.op, path: req.path }] }), out.touched));
+    return outcome(out.reply, this.install(next, before, out.changes, conn.caller, true, req, out.touched, conn));
   }
 
   /** `commit(tx)` ends a transaction with "T": installs it (with its watch events), or reports why not. */
@@ -387,7 +387,9 @@ export class Daemon implements Ports {
 
   /**
    * `complete`: every node that differs is on or below a path in `changes` (true of requests and
-   * commits), which lets the journal walk only those paths (store/delta.ts).
+   * commits), which lets the journal walk only those paths (store/delta.ts). `author`: the plain
+   * request that made the commit (asked by `by` over `conn`), or what describes a commit, made only
+   * when history is on (issue 14: no object per write for history to describe a plain request).
    */
   private install(
     next: Store,
@@ -395,8 +397,9 @@ export class Daemon implements Ports {
     changes: readonly Change[],
     by: Caller | undefined,
     complete: boolean,
-    author: () => Authorship,
+    author: StoreRequest | (() => Authorship),
     touched?: Touched,
+    conn?: Author,
   ): readonly ConnDelivery[] {
     if (next !== before) {
       // History needs the changed paths only for a commit that does not say what it touched.
@@ -406,8 +409,13 @@ export class Daemon implements Ports {
       let historyBytes: number | undefined;
       if (this.history !== undefined) {
         // Made only for a commit that changed something: a request that changes nothing costs nothing here.
-        const { who, requests } = author();
-        const g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
+        let g: number | undefined;
+        if (typeof author === 'function') {
+          const { who, requests } = author();
+          g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
+        } else {
+          g = this.history.recordRequest(before, next, Date.now(), who(by!, conn), author.op, author.path, hints, touched);
+        }
         // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
         // history's (issue 17: a flood must not fill the disk through either).
         const sink = this.options.historyLog;

@@ -25,10 +25,53 @@ const record = fc.record({
   changes: fc.array(change, { maxLength: 20 }),
 });
 
+/**
+ * Records in the shorter forms the encoder picks by itself: a request on the first change's path,
+ * new permissions that are the old ones (the same list), as a plain write's record has them.
+ */
+const plain = fc.tuple(record, fc.boolean(), fc.boolean()).map(([r, samePath, samePerms]) => {
+  const changes = samePerms ? r.changes.map((c) => (c.kind === 'changed' || c.kind === 'perms' ? { ...c, newPerms: c.oldPerms } : c)) : r.changes;
+  const first = changes[0]?.path;
+  const requests = samePath && first !== undefined ? [{ op: 'write' as const, path: first }, ...r.requests] : r.requests;
+  return { ...r, changes, requests };
+});
+const anyRecord = fc.oneof(record, plain);
+
 describe('history records in bytes', () => {
+  it('name a plain write\'s path once and its unchanged permissions once, and read back the same', () => {
+    const perms = parsePerms(['n0', 'r5']);
+    const r = {
+      generation: 7,
+      time: 1_700_000_000_000,
+      who: { domid: 3, connection: 'domain' as const, id: 12 },
+      requests: [{ op: 'write' as const, path: '/local/domain/3/data/key' }],
+      moreRequests: false,
+      changes: [{ path: '/local/domain/3/data/key', kind: 'changed' as const, old: 'a', oldPerms: perms, new: 'b', newPerms: perms }],
+      bytes: 0,
+    };
+    const short = encodeRecord(r);
+    // The same with a request on another path (of the same length) and the permissions as a
+    // distinct (equal) list: both are written in full.
+    const other = {
+      ...r,
+      requests: [{ op: 'write' as const, path: '/local/domain/3/data/kez' }],
+      changes: [{ ...r.changes[0]!, newPerms: parsePerms(['n0', 'r5']) }],
+    };
+    const full = encodeRecord(other);
+    expect(decodeRecord(short)).toEqual({ ...r, bytes: short.length });
+    expect(decodeRecord(full)).toEqual({ ...other, bytes: full.length });
+    // The path is given once (its length and bytes), the permissions once (count and entries).
+    const path = r.changes[0]!.path;
+    expect(full.length - short.length).toBe(4 + path.length + 2 + 3 * perms.length);
+    // A connection id past 32 bits is kept whole.
+    const big = { ...r, who: { ...r.who, id: 2 ** 40 + 1 } };
+    expect(decodeRecord(encodeRecord(big)).who).toEqual(big.who);
+  });
+
+
   it('decode to what was encoded, whatever the bytes in paths and values', () => {
     fc.assert(
-      fc.property(record, (r) => {
+      fc.property(anyRecord, (r) => {
         const buf = encodeRecord({ ...r, bytes: 0 } as HistoryRecord);
         expect(decodeRecord(buf)).toEqual({ ...r, bytes: buf.length });
         // In place, within a larger buffer (as history keeps records: history-ring.ts).
@@ -55,7 +98,7 @@ describe('history records in bytes', () => {
 
   it('refuse damaged bytes with EIO, never another error', () => {
     fc.assert(
-      fc.property(record, fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 255 }), fc.boolean(), (r, at, value, cut) => {
+      fc.property(anyRecord, fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 255 }), fc.boolean(), (r, at, value, cut) => {
         const buf = encodeRecord({ ...r, bytes: 0 } as HistoryRecord);
         const bad = cut ? buf.subarray(0, at % buf.length) : Buffer.from(buf);
         if (!cut) bad[at % buf.length] = value;

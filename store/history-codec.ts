@@ -10,15 +10,18 @@ import type { ChangeKind, ConnectionName, HistoryChange, HistoryRecord, RequestS
  * record as JSON text cost as much as keeping it as objects (issue 14's experiment "F").
  *
  *     record  = f64 generation, f64 time, u16 domid, u8 connection, u8 flags,
- *               [f64 connection id], [u32 transaction id],
+ *               [f64 connection id | u32 connection id], [u32 transaction id],
  *               u16 count, request*, u32 count, change*
- *     request = u8 op, str path
- *     change  = u8 kind | 4 old | 8 old perms | 16 new | 32 new perms, str path,
- *               [str old], [perms old], [str new], [perms new]
+ *     request = u8 op, str path  |  u8 (op | 128)   (the path is the first change's)
+ *     change  = u8 kind | 4 old | 8 old perms | 16 new | 32 new perms | 64 new perms as old,
+ *               str path, [str old], [perms old], [str new], [perms new]
  *     str     = u32 length, bytes (latin1: one byte per code unit, as values are kept)
  *     perms   = u16 count, (u8 letter, u16 domid)*
  *
- * Little-endian. flags: 1 connection id, 2 transaction id, 4 more requests than listed.
+ * Little-endian. flags: 1 connection id (f64), 2 transaction id, 4 more requests than listed,
+ * 8 connection id (u32). A plain write's request names the path it changed, and its permissions
+ * usually stay: those are written once (issue 14: a third fewer bytes per write, and each byte
+ * copied is a write's cost). Records written before these shorter forms existed read the same.
  */
 
 const KINDS: readonly ChangeKind[] = ['added', 'removed', 'changed', 'perms'];
@@ -26,21 +29,27 @@ const CONNECTIONS: readonly ConnectionName[] = ['socket', 'socket_ro', 'domain',
 const OPS: readonly RequestSummary['op'][] = ['read', 'directory', 'get-perms', 'write', 'mkdir', 'rm', 'set-perms', 'release', 'restore'];
 
 const KIND_CODE: Readonly<Record<ChangeKind, number>> = { added: 0, removed: 1, changed: 2, perms: 3 };
-const CONNECTION_CODE = new Map<string, number>(CONNECTIONS.map((c, i) => [c, i]));
-const OP_CODE = new Map<string, number>(OPS.map((o, i) => [o, i]));
+// Objects, not Maps: a property load by a constant-shaped key is cheaper than a Map's hash lookup per record.
+const CONNECTION_CODE = Object.freeze(Object.fromEntries(CONNECTIONS.map((c, i) => [c, i]))) as Readonly<Record<ConnectionName, number>>;
+const OP_CODE = Object.freeze(Object.fromEntries(OPS.map((o, i) => [o, i]))) as Readonly<Record<RequestSummary['op'], number>>;
 
 const HAS_ID = 1;
 const HAS_TX = 2;
 const MORE_REQUESTS = 4;
+const HAS_ID32 = 8;
 const HAS_OLD = 4;
 const HAS_OLD_PERMS = 8;
 const HAS_NEW = 16;
 const HAS_NEW_PERMS = 32;
+const SAME_PERMS = 64;
+/** A request whose path is the record's first change's. */
+const SAME_PATH = 128;
 
 /**
  * `writeHeader(w, ...)` starts a record: everything but its changes (`requests` as kept, `more`
- * when the commit made more than those). Returns where the count of
- * changes goes (`w.patchU32` it when they are written).
+ * when the commit made more than those). `first`: the path the first change will have, when the
+ * caller knows it (a request on that path is then written without it). Returns where the count
+ * of changes goes (`w.patchU32` it when they are written).
  */
 export function writeHeader(
   w: RecordWriter,
@@ -49,6 +58,7 @@ export function writeHeader(
   who: Who,
   requests: readonly RequestSummary[],
   more: boolean,
+  first?: string,
 ): number {
   let size = 8 + 8 + 2 + 1 + 1 + 8 + 4 + 2 + 4;
   for (let i = 0; i < requests.length; i++) size += 5 + requests[i]!.path.length;
@@ -56,23 +66,35 @@ export function writeHeader(
   w.f64(generation);
   w.f64(time);
   w.u16(who.domid);
-  w.u8(CONNECTION_CODE.get(who.connection)!);
+  w.u8(CONNECTION_CODE[who.connection]);
   const n = requests.length;
-  w.u8((who.id === undefined ? 0 : HAS_ID) | (who.tx === undefined ? 0 : HAS_TX) | (more ? MORE_REQUESTS : 0));
-  if (who.id !== undefined) w.f64(who.id);
+  const id = who.id;
+  const small = id !== undefined && id >>> 0 === id; // a whole number below 2^32: as u32, exactly
+  w.u8((id === undefined ? 0 : small ? HAS_ID32 : HAS_ID) | (who.tx === undefined ? 0 : HAS_TX) | (more ? MORE_REQUESTS : 0));
+  if (id !== undefined) {
+    if (small) w.u32(id);
+    else w.f64(id);
+  }
   if (who.tx !== undefined) w.u32(who.tx);
   w.u16(n);
   for (let i = 0; i < n; i++) {
     const r = requests[i]!;
-    w.u8(OP_CODE.get(r.op)!);
-    w.str(r.path);
+    if (r.path === first) {
+      w.u8(OP_CODE[r.op] | SAME_PATH);
+    } else {
+      w.u8(OP_CODE[r.op]);
+      w.str(r.path);
+    }
   }
   const at = w.offset;
   w.u32(0);
   return at;
 }
 
-/** `writeChange(w, ...)`: one change; absent values and permissions are left out. */
+/**
+ * `writeChange(w, ...)`: one change; absent values and permissions are left out, and new
+ * permissions that are the old ones (the same list) are not written twice.
+ */
 export function writeChange(
   w: RecordWriter,
   path: string,
@@ -82,33 +104,48 @@ export function writeChange(
   value: string | undefined,
   newPerms: Perms | undefined,
 ): void {
+  const same = oldPerms !== undefined && oldPerms === newPerms;
   w.room(
     5 +
       path.length +
       (old === undefined ? 0 : 4 + old.length) +
       (value === undefined ? 0 : 4 + value.length) +
       (oldPerms === undefined ? 0 : 2 + 3 * oldPerms.length) +
-      (newPerms === undefined ? 0 : 2 + 3 * newPerms.length),
+      (newPerms === undefined || same ? 0 : 2 + 3 * newPerms.length),
   );
   w.u8(
     KIND_CODE[kind] |
       (old === undefined ? 0 : HAS_OLD) |
       (oldPerms === undefined ? 0 : HAS_OLD_PERMS) |
       (value === undefined ? 0 : HAS_NEW) |
-      (newPerms === undefined ? 0 : HAS_NEW_PERMS),
+      (same ? SAME_PERMS : newPerms === undefined ? 0 : HAS_NEW_PERMS),
   );
   w.str(path);
   if (old !== undefined) w.str(old);
   if (oldPerms !== undefined) writePerms(w, oldPerms);
   if (value !== undefined) w.str(value);
-  if (newPerms !== undefined) writePerms(w, newPerms);
+  if (newPerms !== undefined && !same) writePerms(w, newPerms);
+}
+
+/**
+ * `firstChangePath(w, at)`: the path of the first change of the record being written, whose count
+ * of changes is at `at` (`writeHeader`'s answer); undefined when it has none.
+ */
+export function firstChangePath(w: RecordWriter, at: number): string | undefined {
+  const p = w.start + at;
+  const b = w.buf;
+  if ((b[p]! | b[p + 1]! | b[p + 2]! | b[p + 3]!) === 0) return undefined;
+  const len = b.readUInt32LE(p + 5);
+  return b.toString('latin1', p + 9, p + 9 + len);
 }
 
 function writePerms(w: RecordWriter, perms: Perms): void {
-  w.u16(perms.length);
-  for (let i = 0; i < perms.length; i++) {
-    w.u8(perms[i]!.access.charCodeAt(0));
-    w.u16(perms[i]!.domid);
+  const n = perms.length;
+  w.u16(n);
+  for (let i = 0; i < n; i++) {
+    const e = perms[i]!;
+    w.u8(e.access.charCodeAt(0));
+    w.u16(e.domid);
   }
 }
 
@@ -121,7 +158,7 @@ export function encodeRecord(r: HistoryRecord): Buffer {
 
 /** `writeInto(w, r)`: `r`'s bytes at the writer's position (history.ts `restore`). */
 export function writeInto(w: RecordWriter, r: HistoryRecord): void {
-  const at = writeHeader(w, r.generation, r.time, r.who, r.requests, r.moreRequests);
+  const at = writeHeader(w, r.generation, r.time, r.who, r.requests, r.moreRequests, r.changes[0]?.path);
   for (const c of r.changes) writeChange(w, c.path, c.kind, c.old, c.oldPerms, c.new, c.newPerms);
   w.patchU32(at, r.changes.length);
 }
@@ -226,7 +263,8 @@ function readHead(r: Reader): RecordHead & { flags: number } {
   const connection = CONNECTIONS[r.u8()];
   if (connection === undefined) throw badRecord('bad connection');
   const flags = r.u8();
-  const id = flags & HAS_ID ? r.int('connection id') : undefined;
+  if ((flags & HAS_ID) !== 0 && (flags & HAS_ID32) !== 0) throw badRecord('bad flags');
+  const id = flags & HAS_ID ? r.int('connection id') : flags & HAS_ID32 ? r.u32() : undefined;
   const tx = flags & HAS_TX ? r.u32() : undefined;
   const who: Who = { domid, connection, ...(id === undefined ? {} : { id }), ...(tx === undefined ? {} : { tx }) };
   return { generation, time, who, flags };
@@ -266,10 +304,9 @@ export function visitChanges(
   // The head without making its author: only its optional fields' sizes matter here.
   r.need(CONNECTION_AT + 2);
   const flags = buf[start + CONNECTION_AT + 1]!;
-  r.pos += CONNECTION_AT + 2 + (flags & HAS_ID ? 8 : 0) + (flags & HAS_TX ? 4 : 0);
+  r.pos += CONNECTION_AT + 2 + (flags & HAS_ID ? 8 : 0) + (flags & HAS_ID32 ? 4 : 0) + (flags & HAS_TX ? 4 : 0);
   for (let n = r.u16(); n > 0; n--) {
-    r.u8();
-    r.skip();
+    if ((r.u8() & SAME_PATH) === 0) r.skip();
   }
   const all = under === '/';
   for (let n = r.u32(); n > 0; n--) {
@@ -307,11 +344,15 @@ export function decodeHead(buf: Buffer, start = 0, end = buf.length): RecordHead
 export function decodeRecord(buf: Buffer, start = 0, end = buf.length): HistoryRecord {
   const r = new Reader(buf, start, end);
   const { generation, time, who, flags } = readHead(r);
-  const requests: RequestSummary[] = [];
+  // Requests named by the first change's path are completed once the changes are read.
+  const ops: RequestSummary['op'][] = [];
+  const paths: (string | undefined)[] = [];
   for (let n = r.u16(); n > 0; n--) {
-    const op = OPS[r.u8()];
+    const code = r.u8();
+    const op = OPS[code & ~SAME_PATH];
     if (op === undefined) throw badRecord('bad request');
-    requests.push(Object.freeze({ op, path: r.str() }));
+    ops.push(op);
+    paths.push(code & SAME_PATH ? undefined : r.str());
   }
   const count = r.u32();
   // Each change takes at least 5 bytes: a count larger than the record is a lie, not a long loop.
@@ -320,15 +361,22 @@ export function decodeRecord(buf: Buffer, start = 0, end = buf.length): HistoryR
   for (let n = count; n > 0; n--) {
     const f = r.u8();
     const kind = KINDS[f & 3]!;
-    if (f & ~63) throw badRecord('bad change');
+    if (f & ~127) throw badRecord('bad change');
+    if (f & SAME_PERMS && (f & (HAS_OLD_PERMS | HAS_NEW_PERMS)) !== HAS_OLD_PERMS) throw badRecord('bad change');
     const path = r.str();
     const old = f & HAS_OLD ? r.str() : undefined;
     const oldPerms = f & HAS_OLD_PERMS ? r.perms() : undefined;
     const value = f & HAS_NEW ? r.str() : undefined;
-    const newPerms = f & HAS_NEW_PERMS ? r.perms() : undefined;
+    const newPerms = f & HAS_NEW_PERMS ? r.perms() : f & SAME_PERMS ? oldPerms : undefined;
     changes.push(Object.freeze({ path, kind, old, oldPerms, new: value, newPerms }));
   }
   if (!r.done()) throw badRecord('trailing bytes');
+  const requests: RequestSummary[] = [];
+  for (let i = 0; i < ops.length; i++) {
+    const path = paths[i] ?? changes[0]?.path;
+    if (path === undefined) throw badRecord('bad request');
+    requests.push(Object.freeze({ op: ops[i]!, path }));
+  }
   return Object.freeze({
     generation,
     time,

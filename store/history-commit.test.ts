@@ -12,11 +12,14 @@ import { advance, createStore, type Store } from './store.js';
 
 const WHO = { domid: 0, connection: 'socket', id: 1 } as const;
 
-/** The record writeCommit makes for `before` -> `after` with these hints, decoded. */
-function recordOf(before: Version, after: Version, hints: readonly string[] | undefined, touched?: Touched): HistoryRecord {
+/**
+ * The record writeCommit makes for `before` -> `after` with these hints, decoded, for a request
+ * on `path`. Decoded records compare with their size: a record has one form however it was made.
+ */
+function recordOf(before: Version, after: Version, hints: readonly string[] | undefined, touched?: Touched, path = '/x'): HistoryRecord {
   // A tiny first buffer: every record also exercises the writer's move to a larger one.
   const w = new RecordWriter(Buffer.alloc(16), (need) => Buffer.alloc(need * 2));
-  writeCommit(w, before, after, { time: 5, who: WHO, requests: [{ op: 'write', path: '/x' }] }, hints, 5, touched);
+  writeCommit(w, before, after, { time: 5, who: WHO, requests: [{ op: 'write', path }] }, hints, 5, touched);
   return decodeRecord(Buffer.from(w.buf.subarray(w.start, w.pos)));
 }
 
@@ -43,13 +46,13 @@ describe('writeCommit', () => {
           if (next === live) continue;
           const hint = out.changes.map((c) => c.path);
           expect(hint).toHaveLength(1);
-          const fast = recordOf(live, next, hint);
+          const fast = recordOf(live, next, hint, undefined, r.path);
           // Two copies of the hint take the general path (the guided diff's trie of hints).
-          const guided = recordOf(live, next, [hint[0]!, hint[0]!]);
+          const guided = recordOf(live, next, [hint[0]!, hint[0]!], undefined, r.path);
           expect(fast).toEqual(guided);
           // What the request says it touched gives the same record without a walk.
           expect(out.touched).toBeDefined();
-          expect(recordOf(live, next, hint, out.touched)).toEqual(guided);
+          expect(recordOf(live, next, hint, out.touched, r.path)).toEqual(guided);
           // And the unguided diff finds the same changes (in its own order).
           const key = (rec: HistoryRecord) => rec.changes.map((c) => JSON.stringify(c)).sort();
           expect(key(fast)).toEqual(key(recordOf(live, next, undefined)));
@@ -66,8 +69,8 @@ describe('writeCommit', () => {
     const run = (req: StoreRequest): HistoryRecord => {
       const out = execute(s, DOM0, DEFAULT_LIMITS, req);
       const next = advance(out.store, s);
-      const rec = recordOf(s, next, out.changes.map((c) => c.path), out.touched);
-      expect(rec).toEqual(recordOf(s, next, out.changes.map((c) => c.path)));
+      const rec = recordOf(s, next, out.changes.map((c) => c.path), out.touched, req.path);
+      expect(rec).toEqual(recordOf(s, next, out.changes.map((c) => c.path), undefined, req.path));
       s = next;
       return rec;
     };

@@ -1,6 +1,6 @@
 import { differencesOf } from './delta.js';
-import { diff } from './diff.js';
-import { writeChange, writeHeader } from './history-codec.js';
+import { diff, type Difference } from './diff.js';
+import { firstChangePath, writeChange, writeHeader } from './history-codec.js';
 import type { RecordWriter } from './history-ring.js';
 import { REQUESTS_KEPT, segsOf, type RecordMeta, type Version } from './history-record.js';
 import type { XsNode } from './node.js';
@@ -33,27 +33,76 @@ export function writeCommit(
   touched?: Touched,
 ): void {
   const kept = meta.requests.length > REQUESTS_KEPT ? meta.requests.slice(0, REQUESTS_KEPT) : meta.requests;
-  const at = writeHeader(w, after.generation, time, meta.who, kept, kept.length < meta.requests.length);
-  let n: number;
+  const more = kept.length < meta.requests.length;
   const one = hints?.length === 1 ? hints[0]! : undefined;
+  const along = touched === undefined && one !== undefined && one.length > 1 && one.charCodeAt(0) === 0x2f; /* / */
+  // A commit's differences are listed before its header is written: the first one's path says
+  // whether a request is named by it (a transaction's usually is).
+  const diffs = touched === undefined && !along ? differencesOf(before.root, after.root, hints) : undefined;
+  let first = touched === undefined ? diffs?.[0]?.path : firstOf(touched);
+  if (first !== undefined && !kept.some((r) => r.path === first)) first = undefined;
+  const at = writeBody(w, before, after, meta.who, kept, more, time, touched, along ? one : undefined, diffs, first);
+  // Settled when the first change was known before the header: a touched path, or a difference.
+  if (first !== undefined || (diffs !== undefined && diffs.length > 0) || (touched !== undefined && firstOf(touched) !== undefined)) return;
+  // One form per record whoever wrote it (history-codec.ts `writeInto` names a request on the first
+  // change's path once; records read back from disk must keep their size): when the first change
+  // turns out to be on a request's path, the record is written again in that form. Only the
+  // rarer commits get here (one hinted path walked, a special name's permissions, a request
+  // that touched a subtree), and only they pay it.
+  const path = firstChangePath(w, at);
+  if (path !== undefined && kept.some((r) => r.path === path)) {
+    w.pos = w.start;
+    writeBody(w, before, after, meta.who, kept, more, time, touched, along ? one : undefined, diffs, path);
+  }
+}
+
+function writeBody(
+  w: RecordWriter,
+  before: Version,
+  after: Version,
+  who: RecordMeta['who'],
+  kept: RecordMeta['requests'],
+  more: boolean,
+  time: number,
+  touched: Touched | undefined,
+  along: string | undefined,
+  diffs: readonly Difference[] | undefined,
+  first: string | undefined,
+): number {
+  const at = writeHeader(w, after.generation, time, who, kept, more, first);
+  let n: number;
   if (touched !== undefined) {
     n = ofTouched(w, touched);
-  } else if (one !== undefined && one.length > 1 && one.charCodeAt(0) === 0x2f /* / */) {
-    n = alongPath(w, before.root, after.root, one);
+  } else if (along !== undefined) {
+    n = alongPath(w, before.root, after.root, along);
   } else {
     n = 0;
-    for (const d of differencesOf(before.root, after.root, hints)) {
+    for (const d of diffs!) {
       const segs = segsOf(d.path);
       n += change(w, d.path, d.kind, d.kind === 'added' ? undefined : lookup(before.root, segs), d.kind === 'removed' ? undefined : lookup(after.root, segs));
     }
   }
-  for (const name of SPECIAL_NAMES) {
-    if (!samePerms(before.special[name], after.special[name])) {
-      writeChange(w, name, 'perms', '', before.special[name], '', after.special[name]);
-      n++;
+  // The special names' permissions change only by SET_PERMS on them (rare): most commits keep the same object.
+  if (before.special !== after.special) {
+    for (const name of SPECIAL_NAMES) {
+      if (!samePerms(before.special[name], after.special[name])) {
+        writeChange(w, name, 'perms', '', before.special[name], '', after.special[name]);
+        n++;
+      }
     }
   }
   w.patchU32(at, n);
+  return at;
+}
+
+/**
+ * The path of `ofTouched`'s first change, when it is sure to be the touched path itself (a
+ * request's record then names that path once: history-codec.ts); undefined otherwise.
+ */
+function firstOf(t: Touched): string | undefined {
+  const { before: o, after: n } = t;
+  if (o === undefined || n === undefined) return o === n ? undefined : t.path;
+  return o.children === n.children && (o.value !== n.value || !samePerms(o.perms, n.perms)) ? t.path : undefined;
 }
 
 /** The differences of a request that changed one subtree, from the nodes it found there. */

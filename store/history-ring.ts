@@ -19,7 +19,7 @@ const INDEX_START = 1024;
 
 /** A double's bytes (little-endian on every platform Node runs xenstored on: x86, Arm). */
 const F64 = new Float64Array(1);
-const F64_BYTES = new Uint8Array(F64.buffer);
+const F64_WORDS = new Uint32Array(F64.buffer);
 
 declare module 'node:buffer' {
   interface Buffer {
@@ -82,10 +82,8 @@ export class RecordWriter {
 
   f64(v: number): void {
     F64[0] = v;
-    const b = this.buf;
-    const p = this.pos;
-    for (let i = 0; i < 8; i++) b[p + i] = F64_BYTES[i]!;
-    this.pos = p + 8;
+    this.u32(F64_WORDS[0]!);
+    this.u32(F64_WORDS[1]!);
   }
 
   /**
@@ -107,7 +105,12 @@ export class RecordWriter {
 
   /** Writes `v` at `at` (a place reserved earlier in this record), relative to the record's start. */
   patchU32(at: number, v: number): void {
-    this.buf.writeUInt32LE(v, this.start + at);
+    const b = this.buf;
+    const p = this.start + at;
+    b[p] = v;
+    b[p + 1] = v >>> 8;
+    b[p + 2] = v >>> 16;
+    b[p + 3] = v >>> 24;
   }
 
   /** Where the next byte goes, relative to the record's start. */

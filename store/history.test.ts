@@ -279,6 +279,26 @@ describe('History: bounds', () => {
     expect(h.record(snaps[3]!, snaps[3]!, { time: 0, who: TOOLSTACK, requests: [] })).toBeUndefined();
   });
 
+  it('records a plain request with recordRequest as record does, record for record', () => {
+    let live = createStore();
+    const a = new History(live, {}, 0);
+    const b = new History(live, {}, 0);
+    const who: Who = Object.freeze({ domid: 3, connection: 'domain', id: 9 });
+    const reqs: StoreRequest[] = [w('/a/b', 'x'), w('/a/b', 'y'), { op: 'rm', path: '/a' }, w('/c', 'z')];
+    for (const [i, req] of reqs.entries()) {
+      const out = execute(live, DOM0, DEFAULT_LIMITS, req);
+      const next = advance(out.store, live);
+      const hints = out.changes.map((c) => c.path);
+      a.record(live, next, { time: 10 + i, who, requests: [{ op: req.op, path: req.path }] }, hints, out.touched);
+      // Every other one without what it touched: the hinted walk gives the same record.
+      b.recordRequest(live, next, 10 + i, who, req.op, req.path, hints, i % 2 === 0 ? out.touched : undefined);
+      live = next;
+    }
+    expect(b.all()).toEqual(a.all());
+    expect(b.all()[0]!.requests).toEqual([{ op: 'write', path: '/a/b' }]);
+    expect(b.bytes).toBe(a.bytes);
+  });
+
   it('keeps records in time order when the clock steps back', () => {
     let live = createStore();
     const h = new History(live, {}, 0);

@@ -1,7 +1,7 @@
 import { XsError } from '../protocol/index.js';
 import { decodeRecord, writeInto } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
-import { undo, type HistoryRecord, type RecordMeta, type Version } from './history-record.js';
+import { undo, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
 import { HistoryRing, type RecordView } from './history-ring.js';
 import type { Touched } from './operations.js';
 
@@ -50,14 +50,23 @@ export interface Oldest {
 
 export class History {
   readonly options: Required<HistoryOptions>;
-  /** The records: record i made generation floor.generation + 1 + i. */
+  /** The records: record i made generation floorGen + 1 + i. */
   private readonly ring: HistoryRing;
   /** Checkpoints, oldest first: generations and their versions. */
   private cpGen: number[] = [];
   private cpVersion: Version[] = [];
-  /** The oldest version answerable: the one before the oldest record. */
-  private floor: Oldest;
+  /**
+   * The oldest version answerable: the one before the oldest record (two fields, not an object:
+   * it moves with every commit once the window is full, and an object per commit is garbage).
+   */
+  private floorGen: number;
+  private floorTime: number | undefined;
+  /** The time of the newest record (-Infinity: none). */
+  private lastTime = -Infinity;
   private live: Version;
+  /** `recordRequest`'s description of its commit (reused: encoded at once, never kept). */
+  private readonly request: { op: RequestSummary['op']; path: string } = { op: 'write', path: '' };
+  private readonly requestMeta: { time: number; who: Who; requests: readonly RequestSummary[] } = { time: 0, who: { domid: 0, connection: 'internal' }, requests: [this.request] };
   /** Where `nth` finds a record (reused: an `at` decodes thousands). */
   private readonly place: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
 
@@ -67,7 +76,8 @@ export class History {
     this.options = o;
     this.ring = new HistoryRing(o.bytes);
     this.live = initial;
-    this.floor = { generation: initial.generation, time };
+    this.floorGen = initial.generation;
+    this.floorTime = time;
   }
 
   /** How many records are kept, and their bytes (bounded by `options.bytes`). */
@@ -85,7 +95,7 @@ export class History {
   }
 
   oldest(): Oldest {
-    return this.floor;
+    return { generation: this.floorGen, time: this.floorTime };
   }
 
   latest(): Version {
@@ -112,8 +122,7 @@ export class History {
       throw new RangeError(`history at ${this.live.generation} given ${before.generation} -> ${after.generation}`);
     }
     // The wall clock may step back (NTP); records stay in time order so that time queries can search.
-    const last = this.size > 0 ? this.ring.time(this.size - 1) : -Infinity;
-    const time = meta.time < last ? last : meta.time;
+    const time = meta.time < this.lastTime ? this.lastTime : meta.time;
     const w = this.ring.begin();
     try {
       writeCommit(w, before, after, meta, hints, time, touched);
@@ -122,8 +131,36 @@ export class History {
       throw e;
     }
     this.ring.end(time);
+    this.lastTime = time;
     this.advance(after);
     return after.generation;
+  }
+
+  /**
+   * `recordRequest(before, after, time, who, op, path, hints?, touched?)` is `record` for the
+   * commit of one plain request: the same record, with no object made to describe it (issue 14:
+   * every object a write makes is the young-generation collector's work, on every write).
+   */
+  recordRequest(
+    before: Version,
+    after: Version,
+    time: number,
+    who: Who,
+    op: RequestSummary['op'],
+    path: string,
+    hints?: readonly string[],
+    touched?: Touched,
+  ): number | undefined {
+    const m = this.requestMeta;
+    m.time = time;
+    m.who = who;
+    this.request.op = op;
+    this.request.path = path;
+    try {
+      return this.record(before, after, m, hints, touched);
+    } finally {
+      this.request.path = '';
+    }
   }
 
   /**
@@ -155,7 +192,8 @@ export class History {
     }
     this.cpGen = [];
     this.cpVersion = [];
-    this.floor = { generation: first - 1, time: floorTime };
+    this.floorGen = first - 1;
+    this.floorTime = floorTime;
     for (const r of records) {
       this.put(r);
       this.bound();
@@ -164,7 +202,7 @@ export class History {
 
   /** The bytes of the record that made generation `g` (a view, valid until the next record), for the log on disk. */
   encoded(g: number): Buffer {
-    return this.ring.bytesOf(g - this.floor.generation - 1);
+    return this.ring.bytesOf(g - this.floorGen - 1);
   }
 
   private put(rec: HistoryRecord): void {
@@ -176,6 +214,7 @@ export class History {
       throw e;
     }
     this.ring.end(rec.time);
+    this.lastTime = Math.max(this.lastTime, rec.time);
   }
 
   private advance(after: Version): void {
@@ -194,10 +233,10 @@ export class History {
   }
 
   private evict(): void {
-    const generation = this.floor.generation + 1;
-    const time = this.ring.time(0);
+    const generation = this.floorGen + 1;
+    this.floorTime = this.ring.time(0);
     this.ring.shift();
-    this.floor = { generation, time };
+    this.floorGen = generation;
     // A checkpoint older than the floor can rebuild nothing still answerable.
     while (this.cpGen.length > 0 && this.cpGen[0]! < generation) this.dropOldestCheckpoint();
   }
@@ -212,24 +251,26 @@ export class History {
    * log write failed, server/persistence/journal.ts) and its generations will be given again.
    */
   rewind(durable: Version): void {
-    while (this.size > 0 && this.floor.generation + this.size > durable.generation) this.ring.pop();
+    while (this.size > 0 && this.floorGen + this.size > durable.generation) this.ring.pop();
     while (this.cpGen.length > 0 && this.cpGen[this.cpGen.length - 1]! >= durable.generation) {
       this.cpGen.pop();
       this.cpVersion.pop();
     }
     this.live = durable;
-    if (durable.generation < this.floor.generation) {
+    if (durable.generation < this.floorGen) {
       // Older than anything kept (cannot happen with a window longer than the log's unsynced tail).
       this.ring.clear();
       this.cpGen = [];
       this.cpVersion = [];
-      this.floor = { generation: durable.generation, time: undefined };
+      this.floorGen = durable.generation;
+      this.floorTime = undefined;
     }
+    this.lastTime = this.size > 0 ? this.ring.time(this.size - 1) : -Infinity;
   }
 
   /** The record that made generation `g`, if kept (decoded). */
   recordAt(g: number): HistoryRecord | undefined {
-    const i = g - this.floor.generation - 1;
+    const i = g - this.floorGen - 1;
     return i >= 0 && i < this.size ? this.nth(i) : undefined;
   }
 
@@ -243,7 +284,7 @@ export class History {
   at(g: number): Version {
     if (!Number.isSafeInteger(g)) throw new XsError('EINVAL', `bad generation ${g}`);
     if (g > this.live.generation) throw new XsError('EINVAL', `generation ${g} is after the latest, ${this.live.generation}`);
-    if (g < this.floor.generation) throw this.tooOld(`generation ${g}`);
+    if (g < this.floorGen) throw this.tooOld(`generation ${g}`);
     let v = this.live;
     // The oldest checkpoint at or after g (few: a linear scan from the oldest).
     for (let k = 0; k < this.cpGen.length; k++) {
@@ -263,16 +304,16 @@ export class History {
   generationAt(time: number): number {
     if (!Number.isFinite(time)) throw new XsError('EINVAL', 'bad time');
     const i = this.indexAfter(time);
-    if (i > 0) return this.floor.generation + i;
+    if (i > 0) return this.floorGen + i;
     // Before every record kept: the floor, if it is known to be that old.
     // (A floor of unknown time is the version history started from: current as far as it knows.)
-    if (this.floor.time === undefined || time >= this.floor.time) return this.floor.generation;
+    if (this.floorTime === undefined || time >= this.floorTime) return this.floorGen;
     throw this.tooOld(new Date(time).toISOString());
   }
 
   /** The index range [from, to) of records with generation in [lo, hi]. */
   indexRange(lo: number, hi: number): [number, number] {
-    const base = this.floor.generation + 1;
+    const base = this.floorGen + 1;
     const from = Math.max(0, lo - base);
     const to = Math.min(this.size, hi - base + 1);
     return [from, Math.max(from, to)];
@@ -297,7 +338,7 @@ export class History {
 
   /** The generation of the i-th record kept. */
   generationOf(i: number): number {
-    return this.floor.generation + 1 + i;
+    return this.floorGen + 1 + i;
   }
 
   /** The index of the first record made after `time`, or `size`. */
@@ -314,7 +355,7 @@ export class History {
   }
 
   tooOld(what: string): XsError {
-    const o = this.floor;
+    const o = this.oldest();
     const when = o.time === undefined ? '' : ` (${new Date(o.time).toISOString()})`;
     return new XsError('ENOENT', `${what} is older than the oldest kept, generation ${o.generation}${when}`);
   }
