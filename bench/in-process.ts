@@ -14,7 +14,11 @@
  *   `--connections 8 --depth 16` arrive): the per-write path without the socket's syscalls, whose
  *   cost on the wire swings with how the replies happen to batch.
  *
- *     node dist/bench/in-process.js [--load tx|vm|write] [--rounds 20000]
+ * `--history-records N` bounds history's window as the daemon's option does (0: no history), so
+ * history's cost per write can be read with and without it in one process's terms, without the
+ * socket's noise (issue 14).
+ *
+ *     node dist/bench/in-process.js [--load tx|vm|write] [--rounds 20000] [--history-records N]
  */
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
@@ -25,7 +29,7 @@ import { createLogger, Daemon, Quotas } from '../server/index.js';
 import type { Transport } from '../server/transport/index.js';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '20000' }, load: { type: 'string', default: 'tx' } },
+  options: { rounds: { type: 'string', default: '20000' }, load: { type: 'string', default: 'tx' }, 'history-records': { type: 'string' } },
 });
 const ROUNDS = Number(values.rounds);
 const LOAD = values.load;
@@ -52,7 +56,15 @@ class Kept extends EventEmitter implements Transport {
   }
 }
 
-const daemon = new Daemon({ rundir: '/nonexistent', log: createLogger('json', 'error'), quotas: new Quotas(), accessLog: false });
+const historyRecords = values['history-records'] === undefined ? undefined : Number(values['history-records']);
+if (historyRecords !== undefined && !(Number.isInteger(historyRecords) && historyRecords >= 0)) throw new Error('--history-records takes a number of records (0: no history)');
+const daemon = new Daemon({
+  rundir: '/nonexistent',
+  log: createLogger('json', 'error'),
+  quotas: new Quotas(),
+  accessLog: false,
+  history: historyRecords === undefined ? undefined : { records: historyRecords },
+});
 const clients = Array.from({ length: CLIENTS }, () => {
   const t = new Kept();
   daemon.attach(t, 'socket', { domid: 0, privileged: true });
