@@ -7,27 +7,18 @@
  * and the new process answers every request, in order.
  */
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeFrame, Op } from '../../protocol/index.js';
 import { guestWithHome } from '../helpers/attack.js';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/poll.js';
-import { frame, show, type Reply, type Wire } from '../helpers/wire.js';
+import { sharedDaemon } from '../helpers/shared-daemon.js';
+import { frame, show, type Reply } from '../helpers/wire.js';
 
-let d: RunningDaemon;
-let c: Wire;
-
-beforeAll(async () => {
-  d = await startDaemon();
-  c = await d.connect();
-});
-
-afterAll(async () => {
-  await d?.stop();
-});
+const shared = sharedDaemon();
 
 describe('a guest pipelining past what CONNECTION_DATA holds, across a live update', () => {
   it('every request is answered by the new process, in order; the update goes through', async () => {
+    const { d, c } = shared;
     const g = await guestWithHome(d, c, 5);
     // An open transaction makes the update wait (up to -t), with -F it then goes ahead.
     const holder = await d.connect();
@@ -61,6 +52,7 @@ describe('a guest pipelining past what CONNECTION_DATA holds, across a live upda
 
 describe('a guest flooding behind a request a live update defers', () => {
   it('is read no further than the deferred request until the update ends (bounded memory)', async () => {
+    const { d, c } = shared;
     await guestWithHome(d, c, 6);
     const holder = await d.connect();
     const held = await holder.txStart();
