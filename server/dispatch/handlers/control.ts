@@ -149,7 +149,7 @@ function usage(ctx: RequestContext<ControlPort>, domid: number): string {
     `nodes        ${owned(d.store.quota, domid)}/${limits.nodes}`,
     `watches      ${b?.watchCount() ?? 0}/${limits.watches}`,
     `transactions ${b?.transactionCount() ?? 0}/${limits.transactions}`,
-    `connections  ${b?.sockets ?? 0}/${limits.connections}`,
+    `connections  ${b?.held ?? 0}/${limits.connections}`,
     `memory       ${b?.memory() ?? 0}/${limits.memory}`,
   ].join('\n');
 }
