@@ -227,11 +227,11 @@ export class Daemon implements Ports {
 
   /**
    * A connection to a guest's socket: refused (closed at once) when the domain already holds its
-   * `connections` quota, or when guests together hold every descriptor outside the reserve, so
+   * `connections` quota (its sockets' and gateway WebSockets' together), or when guests together hold every descriptor outside the reserve, so
    * that dom0's socket and INTRODUCE keep working whatever guests do (issue 17).
    */
   private acceptDomain(domain: Domain, socket: Socket): void {
-    const held = this.budgets.get(domain.domid)?.sockets ?? 0;
+    const held = this.budgets.get(domain.domid)?.held ?? 0;
     const max = this.quotas.limitsFor(domain.domid).connections;
     if (held >= max) return void this.refuse(socket, `domain ${domain.domid}`, `domain ${domain.domid} holds its ${max} connections`);
     if (!this.descriptors.guestRoom(this.budgets.sockets, this.domains.size)) {

@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   // The gateway's clients (HTTP, WebSocket) are not handed over by a live update: it closes the
   // gateway just before the spawn, and the next process listens again, with the same privileged
   // token and the guest tokens the previous process had issued (README, Live update).
-  const http = config.http === undefined ? undefined : { address: config.http, anonymous: config.httpAnonymous };
+  const http = config.http === undefined ? undefined : { address: config.http, anonymous: config.httpAnonymous, connections: config.httpConnections };
   const tokenFile = join(rundir, 'http-token');
   let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
   if (http !== undefined && handoff === undefined) gateway = await startGateway(daemon, http, rundir);

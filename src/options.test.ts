@@ -16,6 +16,14 @@ describe('--http', () => {
     expect(() => parseOptions(['--http-anonymous', 'read'])).toThrow(/--http-anonymous needs --http/);
   });
 
+  it('caps the gateway\'s connections with --http-connections, only with --http', () => {
+    expect(parseOptions(['--http', '8080'])).toMatchObject({ httpConnections: undefined });
+    expect(parseOptions(['--http', '8080', '--http-connections', '64'])).toMatchObject({ httpConnections: 64 });
+    expect(() => parseOptions(['--http', '8080', '--http-connections', '0'])).toThrow(/--http-connections takes a positive number/);
+    expect(() => parseOptions(['--http', '8080', '--http-connections', 'lots'])).toThrow(/--http-connections takes a positive number/);
+    expect(() => parseOptions(['--http-connections', '8'])).toThrow(/--http-connections needs --http/);
+  });
+
   it('rejects a bad address with a message', () => {
     expect(() => parseOptions(['--http', 'no port'])).toThrow(/bad --http/);
     expect(() => parseOptions(['--http'])).toThrow();

@@ -37,6 +37,8 @@ export interface DaemonConfig {
   readonly http: ListenAddress | undefined;
   /** What a gateway client without a token may do: nothing (default) or read as a guest would. */
   readonly httpAnonymous: AnonymousAccess;
+  /** Connections the gateway holds at once (server/transport/descriptor-reserve.ts); undefined: the default. */
+  readonly httpConnections: number | undefined;
   /** How Unix-socket clients are read and written (server/transport/socket-transport.ts). */
   readonly socketIo: SocketIo;
   /** Descriptors never given to guests (server/transport/descriptor-reserve.ts); undefined: the default. */
@@ -64,7 +66,8 @@ export const USAGE = `usage: nxenstored [options]
   --turn-idle-ms MS     a transaction holding the turn that makes no progress for MS while
                         others wait for it gives the turn up (default 250)
   --request-idle-ms MS  close a connection whose request stays half-sent with no byte
-                        for MS (default 30000; 0 = never); slow senders are not affected
+                        for MS (default 30000; 0 = never); slow senders are not affected.
+                        A gateway HTTP connection that sends nothing for MS is closed too
   --drop-log-ms MS      log the watch events dropped for each connection (a watcher not
                         reading, an event too large) as one line per MS (default 10000),
                         and the connections closed by --request-idle-ms as one line per MS
@@ -93,6 +96,10 @@ export const USAGE = `usage: nxenstored [options]
   --http-anonymous MODE with --http: what a client without a token may do: none (default)
                         or read: only nodes every domain may read, as an unprivileged domain
                         with no grants; never write, watch events filtered the same way
+  --http-connections N  with --http: HTTP and WebSocket connections held at once; more are
+                        closed at once (default: 256, or a quarter of the descriptors outside
+                        --fd-reserve when that is lower). Taken from the guests' descriptors,
+                        never from the reserve
   --socket-io MODE      direct (default): read and write Unix-socket clients below Node's
                         streams, where this Node allows it; stream: through net.Socket
   --fd-reserve N        file descriptors guests may never take, kept for dom0's socket,
@@ -148,6 +155,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
       'live-update-state': { type: 'string' },
       http: { type: 'string' },
       'http-anonymous': { type: 'string' },
+      'http-connections': { type: 'string' },
       'socket-io': { type: 'string', default: 'direct' },
       'fd-reserve': { type: 'string' },
       'history-records': { type: 'string' },
@@ -231,6 +239,9 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
   if (anonymous !== undefined && !(ANONYMOUS_ACCESS as readonly string[]).includes(anonymous)) {
     throw new Error(`--http-anonymous must be one of ${ANONYMOUS_ACCESS.join(', ')}`);
   }
+  const httpConnections = values['http-connections'];
+  if (httpConnections !== undefined && values.http === undefined) throw new Error('--http-connections needs --http');
+  if (httpConnections !== undefined && !/^[1-9]\d{0,8}$/.test(httpConnections)) throw new Error('--http-connections takes a positive number of connections');
   const historyRecords = values['history-records'];
   if (historyRecords !== undefined && !/^(0|[1-9]\d{0,8})$/.test(historyRecords)) throw new Error('--history-records takes a number of records (0: no history)');
   const historyBytes = bytesOption('history-bytes', values['history-bytes']);
@@ -267,6 +278,7 @@ export function parseOptions(argv: string[]): DaemonConfig | 'help' {
     limits: limits as Partial<Limits>,
     http: values.http === undefined ? undefined : parseListenAddress(values.http),
     httpAnonymous: (anonymous ?? 'none') as AnonymousAccess,
+    httpConnections: httpConnections === undefined ? undefined : Number(httpConnections),
     socketIo,
     fdReserve: reserve === undefined ? undefined : Number(reserve),
     history: {

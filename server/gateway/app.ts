@@ -7,6 +7,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Daemon } from '../daemon.js';
+import { REQUEST_IDLE_MS } from '../connection/index.js';
 import { listenUnix } from '../transport/index.js';
 import { authorize } from './access.js';
 import { SMALL_BODY_MAX } from './body-limits.js';
@@ -141,6 +142,19 @@ export async function startGateway(
   let stopping = false;
   const guard = new OriginGuard(addr);
   const app = await buildApp(gw, () => !stopping, guard);
+  // Any local user reaches the gateway's port: its connections (HTTP and WebSocket, each a
+  // descriptor) are capped and taken from the guests' side, so that a flood of them cannot take
+  // the descriptors dom0's socket and INTRODUCE need (issue 17's reserve). Node closes one past
+  // the cap at once; refusals are counted and summarised, not logged one line each.
+  const descriptors = daemon.descriptors;
+  const cap = settings.connections ?? descriptors.defaultGatewayShare();
+  app.server.maxConnections = cap;
+  app.server.on('drop', () => descriptors.refuse('http', `the gateway holds its ${cap} connections (--http-connections)`));
+  descriptors.setGatewayShare(cap);
+  // ... and a connection that sends nothing for --request-idle-ms is closed, or idle ones would
+  // hold the cap for good (Node's header timeout does not start before a first byte). A
+  // WebSocket is not touched: ws clears the timeout of the socket it upgrades.
+  app.server.setTimeout(daemon.options.requestIdleMs ?? REQUEST_IDLE_MS);
   const ws = new WsEndpoint(app.server, gw, guard);
   await app.ready();
   let bound: ListenAddress = addr;
@@ -162,7 +176,7 @@ export async function startGateway(
   const addressFile = join(rundir, 'http-address');
   writeFileSync(`${addressFile}.tmp`, `${url}\n`);
   renameSync(`${addressFile}.tmp`, addressFile);
-  daemon.log.info({ url, token: tokenFile, anonymous: settings.anonymous }, 'HTTP gateway listening');
+  daemon.log.info({ url, token: tokenFile, anonymous: settings.anonymous, connections: cap }, 'HTTP gateway listening');
 
   return {
     url,
@@ -178,6 +192,7 @@ export async function startGateway(
         app.server.closeAllConnections();
       });
       await app.close();
+      descriptors.setGatewayShare(0);
     },
   };
 }

@@ -8,8 +8,10 @@ import type { ListenAddress } from './listen-address.js';
 export const ANONYMOUS_ACCESS = ['none', 'read'] as const;
 export type AnonymousAccess = (typeof ANONYMOUS_ACCESS)[number];
 
-/** How the gateway is set up from the command line (`--http`, `--http-anonymous`). */
+/** How the gateway is set up from the command line (`--http`, `--http-anonymous`, `--http-connections`). */
 export interface GatewaySettings {
   readonly address: ListenAddress;
   readonly anonymous: AnonymousAccess;
+  /** Connections held at once; undefined: `DescriptorReserve.defaultGatewayShare()`. */
+  readonly connections?: number | undefined;
 }

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { Op, opName, parseDecimal, parseDirectory, requestPayload } from '../../protocol/index.js';
 import { requestSchema, type GatewayRequest } from '../../protocol/json/index.js';
-import { isXsErrorCode, type Caller } from '../../store/index.js';
+import { isXsErrorCode, XsError, type Caller } from '../../store/index.js';
 import type { Answer, Connection, ConnectionKind } from '../connection/index.js';
 import type { Transport } from '../transport/index.js';
 import { authorize } from './access.js';
@@ -82,11 +82,23 @@ export class WsEndpoint {
       // Reads and watches: an anonymous client may have them only where anonymous reads are on,
       // as an unprivileged read-only domain (identity.ts), its watch events filtered (XSA-115).
       authorize(identity, 'read', this.gw.anonymous, 'a WebSocket');
+      if (identity.kind === 'guest') this.checkConnectionQuota(identity.domid);
     } catch (e) {
       const { status, body } = toHttpError(e);
       return refuse(socket, status, body.error, body.message);
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.serve(ws, identity));
+  }
+
+  /**
+   * A guest's WebSockets count against its `connections` quota with its socket's connections
+   * (quotas/domain-budget.ts `held`): otherwise a guest holding a token would open as many as the
+   * gateway's cap allows. One past it is refused before the upgrade: 429, ENOSPC.
+   */
+  private checkConnectionQuota(domid: number): void {
+    const daemon = this.gw.daemon;
+    const max = daemon.quotas.limitsFor(domid).connections;
+    if ((daemon.budgets.get(domid)?.held ?? 0) >= max) throw new XsError('ENOSPC', `domain ${domid} holds its ${max} connections`);
   }
 
   private serve(ws: WebSocket, identity: Identity): void {

@@ -32,13 +32,24 @@ interface WatchCounts<C> {
 export class DomainBudget<C extends Charged = Charged> {
   /** Every connection acting as this domain: its socket's, and the gateway's for its tokens. */
   readonly connections = new Set<C>();
-  /** Of those, the connections to the domain's own socket: what the `connections` quota bounds. */
+  /** Of those, the connections to the domain's own socket. */
   sockets = 0;
+  /** Of those, the gateway's WebSockets for the domain's tokens. */
+  webSockets = 0;
 
   constructor(
     readonly domid: number,
     private readonly watches: WatchCounts<C>,
   ) {}
+
+  /**
+   * What the `connections` quota bounds: the connections that stay, to its socket and the
+   * gateway's WebSockets (an HTTP request's session lasts the request and is bounded by the
+   * gateway's own cap, `--http-connections`).
+   */
+  get held(): number {
+    return this.sockets + this.webSockets;
+  }
 
   /** Watches of the domain's connections. */
   watchCount(): number {

@@ -44,6 +44,8 @@ export class DomainBudgets<C extends Member> {
     if (conn.kind === 'domain') {
       b.sockets++;
       this.socketCount++;
+    } else if (isWebSocket(conn.kind)) {
+      b.webSockets++;
     }
     return b;
   }
@@ -54,7 +56,13 @@ export class DomainBudgets<C extends Member> {
     if (conn.kind === 'domain') {
       budget.sockets--;
       this.socketCount--;
+    } else if (isWebSocket(conn.kind)) {
+      budget.webSockets--;
     }
     if (budget.connections.size === 0) this.byId.delete(budget.domid);
   }
+}
+
+function isWebSocket(kind: string): boolean {
+  return kind === 'ws' || kind === 'ws-binary';
 }

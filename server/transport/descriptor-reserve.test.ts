@@ -36,6 +36,19 @@ describe('DescriptorReserve', () => {
     expect(defaultReserve(Infinity)).toBe(256);
   });
 
+  it('a running gateway takes its share from the guests, never from the reserve', () => {
+    const r = new DescriptorReserve(1000, 200, pino({ level: 'silent' }));
+    expect(r.defaultGatewayShare()).toBe(200);
+    expect(new DescriptorReserve(20000, 256, pino({ level: 'silent' })).defaultGatewayShare()).toBe(256);
+    expect(new DescriptorReserve(Infinity, 256, pino({ level: 'silent' })).defaultGatewayShare()).toBe(256);
+    expect(new DescriptorReserve(4, 4, pino({ level: 'silent' })).defaultGatewayShare()).toBe(1);
+    r.setGatewayShare(150);
+    expect(r.guestCap(10)).toBe(640);
+    expect(r.readOnlyRoom(49)).toBe(true);
+    r.setGatewayShare(0);
+    expect(r.guestCap(10)).toBe(790);
+  });
+
   it('logs the first refusal, then one summary per interval, however many are refused', () => {
     vi.useFakeTimers();
     const lines: unknown[] = [];

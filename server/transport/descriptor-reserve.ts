@@ -10,7 +10,10 @@ import type { Logger } from 'pino';
  * hold the daemon's own files (about 20: Node's event loop and threads, stdio, the listening
  * sockets, logs, the data directory), `socket_ro` connections (a quarter of the reserve at most, so
  * that read-only clients cannot take it either) and dom0's connections (the rest). Guests
- * together may hold the rest, less one per introduced domain (its listening socket). Refusing a
+ * together may hold the rest, less one per introduced domain (its listening socket) and less the
+ * HTTP gateway's share: any local user can connect to the gateway's port, so its connections
+ * are capped (`--http-connections`) and taken from the guests' side, never from the reserve.
+ * Refusing a
  * connection is accept-and-close, O(1), and is not logged one line each: refusals are counted and
  * summarised at most once per `interval` (a flood of connections must not become a flood of log).
  */
@@ -19,6 +22,8 @@ export class DescriptorReserve {
   private refusedSince = 0;
   private readonly byWho = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  /** Connections the HTTP gateway may hold (0 without one). */
+  private gatewayShare = 0;
 
   constructor(
     /** The soft RLIMIT_NOFILE; Infinity when unknown or unlimited. */
@@ -31,7 +36,20 @@ export class DescriptorReserve {
 
   /** Connections guests may hold together with `domains` introduced (each listens on one). */
   guestCap(domains: number): number {
-    return this.limit - this.reserve - domains;
+    return this.limit - this.reserve - this.gatewayShare - domains;
+  }
+
+  /**
+   * The gateway's share unless `--http-connections` says otherwise: 256, or a quarter of the
+   * descriptors outside the reserve when that is lower (at least 1).
+   */
+  defaultGatewayShare(): number {
+    return Math.max(1, Math.min(256, Math.floor((this.limit - this.reserve) / 4)));
+  }
+
+  /** `setGatewayShare(n)`: the gateway now holds up to `n` connections (0 when it stops). */
+  setGatewayShare(n: number): void {
+    this.gatewayShare = n;
   }
 
   /** True while guests, holding `sockets` connections, may take one more with `domains` introduced. */

@@ -110,7 +110,8 @@ describe('errors', () => {
       ['c', 0, 'CONTROL', 'help', 'EINVAL'],
       ['g', 0, 'CONTROL', 'help|', 'EACCES'],
       ['g', 0, 'CONTROL', 'no-such-command|', 'EACCES'],
-      ['ro', 0, 'CONTROL', 'help|', 'EACCES'],
+      ['ro', 0, 'CONTROL', 'log|on|', 'EACCES'],
+      ['ro', 0, 'CONTROL', 'no-such-command|', 'EINVAL'],
       ['c', 0, 'CONTROL', 'check|', 'OK|'],
     ]);
   });

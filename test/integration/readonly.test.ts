@@ -38,8 +38,12 @@ describe('refused with EACCES, nothing changes', () => {
     ['SET_TARGET', '5|5|'],
     ['RELEASE', '5|'],
     ['RESUME', '5|'],
-    ['CONTROL', 'check|'],
-    ['CONTROL', 'help|'],
+    ['CONTROL', 'log|on|'],
+    ['CONTROL', 'quota|set|nodes|1|'],
+    ['CONTROL', 'print|from socket_ro|'],
+    ['CONTROL', 'loop|reset|'],
+    ['CONTROL', 'live-update|-a|'],
+    ['CONTROL', 'hand-back|/bin/true|'],
     ['SET_QUOTA', 'nodes|1|'],
     ['SET_FEATURE', '6|0|'],
   ];
@@ -76,6 +80,19 @@ describe('allowed', () => {
       ['ro', 0, 'GET_QUOTA', 'nodes|', '1000|'],
       ['ro', 0, 'GET_FEATURE', '', /^\d+\|$/],
     ]);
+  });
+
+  it('the CONTROL commands that only look: help, stats, quota, log, loop, check, history', async () => {
+    expect(await ro.ask(Op.CONTROL, 'help|')).toMatch(/^help .*\n.*stats/s);
+    expect(await ro.ask(Op.CONTROL, 'stats|')).toMatch(/^generation \d+\n/);
+    expect(await ro.ask(Op.CONTROL, 'quota|')).toMatch(/^nodes +1000\n/);
+    expect(await ro.ask(Op.CONTROL, 'quota|5|')).toMatch(/^domain 5\n/);
+    expect(await ro.ask(Op.CONTROL, 'log|')).toMatch(/^access log off/);
+    expect(await ro.ask(Op.CONTROL, 'loop|')).toMatch(/^max-ms \d/);
+    expect(await ro.ask(Op.CONTROL, 'check|')).toMatch(/^OK/);
+    expect(await ro.ask(Op.CONTROL, 'history|info|')).toMatch(/generation/);
+    // ... and what the refused ones would have changed did not change.
+    expect(await c.ask(Op.CONTROL, 'log|')).toMatch(/^access log off/);
   });
 
   it('watches, with events for changes made elsewhere, and RESET_WATCHES', async () => {

@@ -8,9 +8,15 @@ import { HISTORY_USAGE, historyCommand } from './history.js';
  * CONTROL (formerly DEBUG), privileged: the commands `xenstore-control` sends (spec §7.16). The
  * reply is text for a human, NUL-terminated. Unknown commands are EINVAL (cxenstored; oxenstored
  * answers OK to anything, which hides typos).
+ *
+ * On `socket_ro` only the commands that change nothing run (help, stats, history, quota shown,
+ * ...): a monitoring tool on the read-only socket may look, but whatever changes the daemon's
+ * state (`writes`) is EACCES there, as the requests that change it are (README, Read-only socket).
  */
 type Command = {
   readonly usage: string;
+  /** Whether these arguments change the daemon's state (refused on `socket_ro`); default false. */
+  readonly writes?: boolean | ((args: readonly string[]) => boolean);
   readonly run: (ctx: RequestContext<ControlPort>, args: string[]) => string | Promise<string>;
 };
 
@@ -21,6 +27,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   print: {
     usage: 'print <text>                write <text> to the daemon log',
+    writes: true,
     run: (ctx, args) => {
       ctx.port.log.info({ conn: ctx.conn.id }, args.join(' '));
       return 'OK';
@@ -28,6 +35,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   log: {
     usage: 'log [on|off]                the access log (every request and reply)',
+    writes: (args) => args.length > 0,
     run: (ctx, args) => {
       if (args.length > 0) {
         if (args[0] !== 'on' && args[0] !== 'off') throw new XsError('EINVAL', 'log on|off');
@@ -38,6 +46,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   quota: {
     usage: 'quota [set <name> <value> | <domid>]  show or set quotas, or a domain\'s usage',
+    writes: (args) => args[0] === 'set',
     run: (ctx, args) => {
       const q = ctx.port.quotas;
       if (args.length === 0) return q.names().map((n) => `${n.padEnd(18)} ${q.get(n)}`).join('\n');
@@ -77,6 +86,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   'live-update': {
     usage: 'live-update -f FILE | -c CMDLINE | -s [-t SECONDS] [-F] | -a   hand over to a new process',
+    writes: true,
     run: (ctx, args) => {
       // Absent only in daemons assembled without listeners (tests of the dispatcher).
       if (ctx.port.liveUpdate === undefined) throw new XsError('ENOSYS', 'live update is not available');
@@ -89,6 +99,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   loop: {
     usage: 'loop [reset]                longest event-loop delay (and p99) since the last reset',
+    writes: (args) => args.length > 0,
     run: (ctx, args) => {
       if (args.length > 1 || (args.length === 1 && args[0] !== 'reset')) throw new XsError('EINVAL', 'loop [reset]');
       return ctx.port.loop.report(args[0] === 'reset');
@@ -96,6 +107,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   'hand-back': {
     usage: 'hand-back [-e NAME=VALUE]... FILE [ARG...]   hand over to cxenstored (FILE -U), see README',
+    writes: true,
     run: (ctx, args) => {
       if (ctx.port.handBack === undefined) throw new XsError('ENOSYS', 'hand-back is not available');
       return ctx.port.handBack.command(ctx.conn, ctx.header, args);
@@ -137,7 +149,7 @@ function usage(ctx: RequestContext<ControlPort>, domid: number): string {
     `nodes        ${owned(d.store.quota, domid)}/${limits.nodes}`,
     `watches      ${b?.watchCount() ?? 0}/${limits.watches}`,
     `transactions ${b?.transactionCount() ?? 0}/${limits.transactions}`,
-    `connections  ${b?.sockets ?? 0}/${limits.connections}`,
+    `connections  ${b?.held ?? 0}/${limits.connections}`,
     `memory       ${b?.memory() ?? 0}/${limits.memory}`,
   ].join('\n');
 }
@@ -148,6 +160,10 @@ export const control: Handler<ControlPort> = (ctx, payload) => {
   if (name === undefined) throw new XsError('EINVAL', 'CONTROL needs a command');
   const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (cmd === undefined) throw new XsError('EINVAL', `unknown command ${JSON.stringify(name)}`);
-  const out = cmd.run(ctx, args.slice(1));
+  const rest = args.slice(1);
+  if (ctx.conn.caller.readOnly && (typeof cmd.writes === 'function' ? cmd.writes(rest) : cmd.writes === true)) {
+    throw new XsError('EACCES', `read-only connection: CONTROL ${name} changes the daemon`);
+  }
+  const out = cmd.run(ctx, rest);
   return typeof out === 'string' ? { payload: replyPayload.string(out) } : out.then((s) => ({ payload: replyPayload.string(s) }));
 };

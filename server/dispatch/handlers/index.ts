@@ -13,11 +13,12 @@ import { resetWatches, unwatch, watch } from './watch.js';
  * WATCH_EVENT and ERROR sent by a client, the removed RESTRICT (20), anything unknown — are
  * ENOSYS. `writes` marks what a read-only connection may not do; Xen ≤ 4.14 refused WRITE, MKDIR,
  * RM, SET_PERMS, INTRODUCE and SET_TARGET there, and we also refuse the other requests that change
- * the daemon's state (RELEASE, RESUME, SET_FEATURE, SET_QUOTA, CONTROL): a read-only socket that
- * can release domains would not be read-only.
+ * the daemon's state (RELEASE, RESUME, SET_FEATURE, SET_QUOTA, and the CONTROL commands that change something,
+ * decided per command in control.ts): a read-only socket that can release domains would not be
+ * read-only.
  */
 export const HANDLERS: Readonly<Partial<Record<number, HandlerSpec>>> = {
-  [Op.CONTROL]: { handle: control, privileged: true, writes: true, tx: 'check' },
+  [Op.CONTROL]: { handle: control, privileged: true, tx: 'check' },
   [Op.DIRECTORY]: { handle: directory, tx: 'use' },
   [Op.READ]: { handle: read, tx: 'use' },
   [Op.GET_PERMS]: { handle: getPerms, tx: 'use' },
