@@ -78,7 +78,7 @@ describe('a guest flooding behind a request a live update defers', () => {
     const until = Date.now() + 2000;
     while (Date.now() < until) {
       handed += chunk.length;
-      if (!g.write(chunk)) await Promise.race([new Promise((r) => g.once('drain', r)), new Promise((r) => setTimeout(r, 100))]);
+      if (!g.write(chunk)) await drainOrTimeout(g, 100);
     }
     const accepted = handed - g.writableLength;
     expect(accepted).toBeLessThan(16 * 1024 * 1024);
@@ -98,4 +98,17 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)));
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Until `socket` drains or `ms` pass; the listener goes either way (they piled up: MaxListenersExceededWarning). */
+function drainOrTimeout(socket: Socket, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('drain', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    socket.once('drain', done);
+  });
 }
