@@ -79,15 +79,38 @@ export function parseUint(s: string, max: number): number | undefined {
 /**
  * `joinStrings(list)` encodes each string followed by a NUL (DIRECTORY, GET_PERMS replies and
  * most requests); an empty list gives a zero-length payload (spec §7.5).
+ *
+ * Joined by `Array.prototype.join` `JOIN_RUN` strings at a time, then written with one copy
+ * each: a large directory's listing (20,000 names, 700 KB) is made once per node version, so
+ * in code the JIT has not compiled yet, where a write per name (a call into C++ each) took
+ * 17-48 ms and this takes 3-20 ms at the same moment (issue 18; one join of the whole list,
+ * 6-31 ms, builds one 700 KB string).
  */
 export function joinStrings(list: readonly string[]): Buffer {
+  const n = list.length;
+  if (n <= JOIN_RUN) {
+    if (n === 0) return Buffer.alloc(0);
+    const text = list.join('\0');
+    const out = Buffer.allocUnsafe(text.length + 1);
+    out.write(text, 0, 'latin1');
+    out[text.length] = 0;
+    return out;
+  }
+  const runs: string[] = [];
   let len = 0;
-  for (const s of list) len += s.length + 1;
+  for (let i = 0; i < n; i += JOIN_RUN) {
+    const text = list.slice(i, i + JOIN_RUN).join('\0');
+    runs.push(text);
+    len += text.length + 1;
+  }
   const out = Buffer.allocUnsafe(len);
   let off = 0;
-  for (const s of list) {
-    off += out.write(s, off, 'latin1');
+  for (const text of runs) {
+    off += out.write(text, off, 'latin1');
     out[off++] = 0;
   }
   return out;
 }
+
+/** Strings joined at a time by `joinStrings`. */
+const JOIN_RUN = 256;

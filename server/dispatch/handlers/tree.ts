@@ -1,4 +1,4 @@
-import { joinStrings, oneArg, PAYLOAD_MAX, parseUint, splitArgs, writeArgs } from '../../../protocol/index.js';
+import { joinStrings, oneArg, parseUint, splitArgs, writeArgs } from '../../../protocol/index.js';
 import { formatPerms, requestBytes, type StoreReply, type StoreRequest } from '../../../store/index.js';
 import type { TreePort } from '../ports.js';
 import { listingOf } from '../listing.js';
@@ -72,24 +72,13 @@ export const setPerms: Handler<TreePort> = (ctx, payload) => {
 
 /**
  * DIRECTORY_PART `path|offset|` (spec §7.6): from byte `offset` of the NUL-separated child list,
- * as many whole names as fit after `<generation>|`, with an extra NUL once the list is exhausted.
- * Our generation is a hash of the listing itself: a client restarts exactly when the list it is
- * paging through changed, which is what the generation is for, with no counter kept per node.
+ * as many whole names as fit after `<generation>|`, with an extra NUL once the list is exhausted
+ * (listing.ts `part`: a copy out of the node version's listing, made once).
  */
 export const directoryPart: Handler<TreePort> = (ctx, payload) => {
   const args = required(splitArgs(payload, 2));
   if (args.length !== 2) required(undefined, 'DIRECTORY_PART needs a path and an offset');
   const offset = required(parseUint(args[1]!, Number.MAX_SAFE_INTEGER), 'bad offset');
   const r = run(ctx, { op: 'directory', path: args[0]! });
-  const { bytes: all, gen } = listingOf(r.kind === 'names' ? r.names : NO_NAMES);
-  const room = PAYLOAD_MAX - gen.length - 1;
-  if (offset >= all.length) return { payload: `${gen}\0` };
-  let end = offset;
-  for (;;) {
-    const next = all.indexOf(0, end) + 1;
-    if (next === 0 || next - offset > room) break;
-    end = next;
-  }
-  const chunk = all.toString('latin1', offset, end);
-  return { payload: end >= all.length ? `${gen}${chunk}\0` : `${gen}${chunk}` } satisfies Reply;
+  return { payload: listingOf(r.kind === 'names' ? r.names : NO_NAMES).part(offset) };
 };
