@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PAYLOAD_MAX } from '../../protocol/index.js';
+import { KEPT_SORTED } from '../../store/index.js';
 import { listingOf } from './listing.js';
 
 /** The reply spec §7.6 describes, made the slow way: entry by entry from byte `offset`. */
@@ -47,12 +48,27 @@ describe('listing (DIRECTORY / DIRECTORY_PART, spec §7.5-7.6)', () => {
     expect(gen([])).not.toBe(gen(['']));
   });
 
+  it("a large node's listing: its size without its bytes, a generation per name list, kept while the list is", () => {
+    const names = Object.freeze(Array.from({ length: KEPT_SORTED }, (_, i) => `c${i}`));
+    const l = listingOf(names);
+    expect(l.size).toBe(names.reduce((a, n) => a + n.length + 1, 0));
+    expect(text(l.bytes)).toBe(names.map((n) => `${n}\0`).join(''));
+    expect(text(l.gen)).toMatch(/^\d{1,23}\0$/);
+    expect(listingOf(names).gen).toBe(l.gen);
+    // Another list of the same names (a different node version) may differ; never two lists the same.
+    const again = listingOf(Object.freeze([...names]));
+    expect(text(again.gen)).not.toBe(text(l.gen));
+  });
+
   it('answers every offset as the entry-by-entry reference does, and its pages rebuild the list', () => {
     const rnd = random(18);
-    for (let round = 0; round < 40; round++) {
-      const n = Math.floor(rnd() * (round < 20 ? 40 : 400));
-      const names = Array.from({ length: n }, (_, i) => `${i}-${'n'.repeat(Math.floor(rnd() * (rnd() < 0.05 ? 3000 : 60)))}`).sort();
+    for (let round = 0; round < 48; round++) {
+      // Small lists, then lists made by blocks (KEPT_SORTED names and more), some of tiny names.
+      const n = round < 20 ? Math.floor(rnd() * 40) : round < 36 ? Math.floor(rnd() * 400) : KEPT_SORTED + Math.floor(rnd() * 3000);
+      const tiny = round % 3 === 0;
+      const names = Array.from({ length: n }, (_, i) => (tiny ? `${i % 10}` : `${i}-${'n'.repeat(Math.floor(rnd() * (rnd() < 0.05 ? 3000 : 60)))}`)).sort();
       const l = listingOf(Object.freeze(names));
+      expect(l.size).toBe(names.reduce((a, x) => a + x.length + 1, 0));
       const gen = text(l.gen).slice(0, -1);
       const total = l.bytes.length;
       const offsets = [0, total, total + 1, total + 5000, ...Array.from({ length: 30 }, () => Math.floor(rnd() * (total + 2)))];

@@ -71,9 +71,10 @@ function answer(port: Ports, conn: Connection, frame: Frame, reply: Reply): void
   port.backlog.before(conn);
   // A byte string's length is its size in bytes (latin1), so a READ's value goes into the frame
   // with one copy. Spec §1.4 (XSA-72): a reply that does not fit a message is E2BIG, always.
+  // Expected refusals, answered as values: no Error made (a guest can ask for a 700 KB listing
+  // thousands of times a second, and a stack trace each was a tenth of the daemon's work).
+  if (reply.refused !== undefined) return refused(port, conn, frame, reply.refused);
   const payload = reply.payload;
-  // An expected refusal, answered as a value: no Error made (a guest can ask for a 700 KB
-  // listing thousands of times a second, and a stack trace each was a tenth of the work).
   if (payload.length > PAYLOAD_MAX) return refused(port, conn, frame, 'E2BIG');
   if (port.options.accessLog) access(port, conn, frame, 'OK');
   conn.reply(frame.header, payload);

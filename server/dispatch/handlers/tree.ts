@@ -1,4 +1,4 @@
-import { joinStrings, oneArg, parseUint, splitArgs, writeArgs } from '../../../protocol/index.js';
+import { joinStrings, oneArg, PAYLOAD_MAX, parseUint, splitArgs, writeArgs } from '../../../protocol/index.js';
 import { formatPerms, requestBytes, type StoreReply, type StoreRequest } from '../../../store/index.js';
 import type { TreePort } from '../ports.js';
 import { listingOf } from '../listing.js';
@@ -40,10 +40,15 @@ export const read: Handler<TreePort> = (ctx, payload) => {
   return { payload: r.kind === 'value' ? r.value : '' };
 };
 
+/** DIRECTORY `path|` (spec §7.5): E2BIG past a message, decided on the listing's size before it is made. */
 export const directory: Handler<TreePort> = (ctx, payload) => {
   const r = run(ctx, { op: 'directory', path: path(payload) });
-  return { payload: r.kind === 'names' ? listingOf(r.names).bytes : '' };
+  if (r.kind !== 'names') return { payload: '' };
+  const listing = listingOf(r.names);
+  return listing.size > PAYLOAD_MAX ? TOO_BIG : { payload: listing.bytes };
 };
+
+const TOO_BIG: Reply = Object.freeze({ payload: '', refused: 'E2BIG' });
 
 export const getPerms: Handler<TreePort> = (ctx, payload) => {
   const r = run(ctx, { op: 'get-perms', path: path(payload) });
