@@ -81,10 +81,10 @@ export function parseUint(s: string, max: number): number | undefined {
  * most requests); an empty list gives a zero-length payload (spec §7.5).
  *
  * Joined by `Array.prototype.join` `JOIN_RUN` strings at a time, then written with one copy
- * each: a large directory's listing (20,000 names, 700 KB) is made once per node version, so
- * in code the JIT has not compiled yet, where a write per name (a call into C++ each) took
- * 17-48 ms and this takes 3-20 ms at the same moment (issue 18; one join of the whole list,
- * 6-31 ms, builds one 700 KB string).
+ * each, not a `write` (a call into C++) per string: code that lists a large directory runs once
+ * per node version, so before the JIT has compiled it, where 20,000 writes took 17-48 ms and
+ * this 3-20 ms (fresh processes, load 5-7; issue 18). One join of the whole list was slower
+ * still (6-31 ms: one 700 KB string).
  */
 export function joinStrings(list: readonly string[]): Buffer {
   const n = list.length;

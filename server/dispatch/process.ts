@@ -69,11 +69,11 @@ function send(port: Ports, conn: Connection, frame: Frame, reply: Reply): Promis
 function answer(port: Ports, conn: Connection, frame: Frame, reply: Reply): void {
   // Events still waiting for this connection (others' requests caused them) come first.
   port.backlog.before(conn);
+  // Expected refusals are answered as values, with no Error made (issue 18: a guest can ask for
+  // a 700 KB listing thousands of times a second, and a stack trace each was a tenth of the work).
+  if (reply.refused !== undefined) return refused(port, conn, frame, reply.refused);
   // A byte string's length is its size in bytes (latin1), so a READ's value goes into the frame
   // with one copy. Spec §1.4 (XSA-72): a reply that does not fit a message is E2BIG, always.
-  // Expected refusals, answered as values: no Error made (a guest can ask for a 700 KB listing
-  // thousands of times a second, and a stack trace each was a tenth of the daemon's work).
-  if (reply.refused !== undefined) return refused(port, conn, frame, reply.refused);
   const payload = reply.payload;
   if (payload.length > PAYLOAD_MAX) return refused(port, conn, frame, 'E2BIG');
   if (port.options.accessLog) access(port, conn, frame, 'OK');
