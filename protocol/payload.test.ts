@@ -106,6 +106,13 @@ describe('joinStrings', () => {
     expect([...joinStrings(['\xff\x80'])]).toEqual([0xff, 0x80, 0]);
   });
 
+  it('is the same bytes for long lists, joined by runs, whatever the run boundaries', () => {
+    for (const n of [255, 256, 257, 511, 512, 513, 2000]) {
+      const list = Array.from({ length: n }, (_, i) => (i % 7 === 3 ? '' : `${i}\xfe`.repeat(1 + (i % 3))));
+      expect(joinStrings(list).toString('latin1')).toBe(list.map((s) => `${s}\0`).join(''));
+    }
+  });
+
   it('is undone by splitArgs', () => {
     fc.assert(
       fc.property(fc.array(arg, { maxLength: ARGS_MAX }), (list) => {

@@ -34,6 +34,7 @@ export {
   type Perms,
 } from './perms.js';
 export { XsNode } from './node.js';
+export { KEPT_SORTED } from './child-names.js';
 export { ImmMap } from './imm-map.js';
 export { lookup } from './tree.js';
 export { owned, type Quota } from './quota.js';

@@ -1,5 +1,5 @@
 import { replyPayload, type Header } from '../../protocol/index.js';
-import { XsError, type Limits, type Transaction } from '../../store/index.js';
+import { XsError, type Limits, type Transaction, type XsErrorCode } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
 import type { ConnDelivery, Outcome } from './outcome.js';
 import type { Ports } from './ports.js';
@@ -16,10 +16,13 @@ export interface RequestContext<P = Ports> {
 
 /**
  * A successful answer: the reply payload (a byte string or bytes), after the watch events the
- * request caused (dispatch/outcome.ts). Failures are thrown XsErrors.
+ * request caused (dispatch/outcome.ts). Failures are thrown XsErrors, or, for an expected one
+ * a guest can ask for at will, `refused` (answered without an Error made).
  */
 export type Reply = Outcome<{
   readonly payload: Buffer | string;
+  /** The Xen error to answer instead of the payload. */
+  readonly refused?: XsErrorCode;
   /** WATCH's initial event, which follows its OK (spec §8.1). */
   readonly initial?: ConnDelivery;
 }>;

@@ -69,10 +69,13 @@ function send(port: Ports, conn: Connection, frame: Frame, reply: Reply): Promis
 function answer(port: Ports, conn: Connection, frame: Frame, reply: Reply): void {
   // Events still waiting for this connection (others' requests caused them) come first.
   port.backlog.before(conn);
+  // Expected refusals are answered as values, with no Error made (issue 18: a guest can ask for
+  // a 700 KB listing thousands of times a second, and a stack trace each was a tenth of the work).
+  if (reply.refused !== undefined) return refused(port, conn, frame, reply.refused);
   // A byte string's length is its size in bytes (latin1), so a READ's value goes into the frame
   // with one copy. Spec §1.4 (XSA-72): a reply that does not fit a message is E2BIG, always.
   const payload = reply.payload;
-  if (payload.length > PAYLOAD_MAX) return failed(port, conn, frame, new XsError('E2BIG', 'reply too large'));
+  if (payload.length > PAYLOAD_MAX) return refused(port, conn, frame, 'E2BIG');
   if (port.options.accessLog) access(port, conn, frame, 'OK');
   conn.reply(frame.header, payload);
   if (reply.initial !== undefined) deliver(port, reply.initial);
@@ -114,6 +117,11 @@ function failed(port: DispatchPort, conn: Connection, frame: Frame, e: unknown):
     code = 'EIO';
     port.log.error({ conn: conn.id, op: opName(frame.header.type), err: e }, 'request failed unexpectedly');
   }
+  refused(port, conn, frame, code);
+}
+
+/** Answers the request with the Xen error `code`, after the events waiting for its connection. */
+function refused(port: DispatchPort, conn: Connection, frame: Frame, code: XsErrorCode): void {
   if (port.options.accessLog) access(port, conn, frame, code);
   port.backlog.before(conn);
   conn.fail(frame.header, code);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
+import { pipelineSettled } from '../helpers/attack.js';
 import { runScenario } from '../helpers/scenario.js';
 import { Wire } from '../helpers/wire.js';
 
@@ -170,6 +171,26 @@ describe('DIRECTORY (§7.5)', () => {
     }
     expect(chunks).toBeGreaterThan(1);
     expect(got).toEqual([...names].sort());
+  });
+
+  it("DIRECTORY_PART of a large directory: the generation stays through a child's write, changes when a child is added or removed", async () => {
+    // 1,100 children: a listing of that many names is made by blocks and its generation drawn
+    // per name list (server/dispatch/listing.ts), not hashed.
+    const names = Array.from({ length: 1100 }, (_, i) => `q${String(i).padStart(4, '0')}`);
+    await pipelineSettled(c, names.map((n) => [Op.WRITE, `/tlarge/${n}|`] as const));
+    const gen = async (offset = 0): Promise<string> => (await c.ask(Op.DIRECTORY_PART, `/tlarge|${offset}|`)).split('|')[0]!;
+    const g = await gen();
+    expect(g).toMatch(/^\d{1,23}$/);
+    expect(await gen(4000)).toBe(g);
+    await c.write('/tlarge/q0007', 'a value');
+    await c.write('/tlarge', 'its own value');
+    expect(await gen(4000)).toBe(g);
+    await c.write('/tlarge/zz', '');
+    const g2 = await gen(4000);
+    expect(g2).not.toBe(g);
+    await c.rm('/tlarge/q0003');
+    expect(await gen()).not.toBe(g2);
+    expect(await c.ask(Op.DIRECTORY, '/tlarge|')).toBe('E2BIG');
   });
 
   it('DIRECTORY_PART: small directory, offset past the end, argument errors', async () => {

@@ -40,10 +40,15 @@ export const read: Handler<TreePort> = (ctx, payload) => {
   return { payload: r.kind === 'value' ? r.value : '' };
 };
 
+/** DIRECTORY `path|` (spec §7.5): E2BIG past a message, decided on the listing's size before it is made. */
 export const directory: Handler<TreePort> = (ctx, payload) => {
   const r = run(ctx, { op: 'directory', path: path(payload) });
-  return { payload: r.kind === 'names' ? listingOf(r.names).bytes : '' };
+  if (r.kind !== 'names') return { payload: '' };
+  const listing = listingOf(r.names);
+  return listing.size > PAYLOAD_MAX ? TOO_BIG : { payload: listing.bytes };
 };
+
+const TOO_BIG: Reply = Object.freeze({ payload: '', refused: 'E2BIG' });
 
 export const getPerms: Handler<TreePort> = (ctx, payload) => {
   const r = run(ctx, { op: 'get-perms', path: path(payload) });
@@ -72,24 +77,13 @@ export const setPerms: Handler<TreePort> = (ctx, payload) => {
 
 /**
  * DIRECTORY_PART `path|offset|` (spec §7.6): from byte `offset` of the NUL-separated child list,
- * as many whole names as fit after `<generation>|`, with an extra NUL once the list is exhausted.
- * Our generation is a hash of the listing itself: a client restarts exactly when the list it is
- * paging through changed, which is what the generation is for, with no counter kept per node.
+ * as many whole names as fit after `<generation>|`, with an extra NUL once the list is exhausted
+ * (listing.ts `part`: a copy out of the node version's listing, made once).
  */
 export const directoryPart: Handler<TreePort> = (ctx, payload) => {
   const args = required(splitArgs(payload, 2));
   if (args.length !== 2) required(undefined, 'DIRECTORY_PART needs a path and an offset');
   const offset = required(parseUint(args[1]!, Number.MAX_SAFE_INTEGER), 'bad offset');
   const r = run(ctx, { op: 'directory', path: args[0]! });
-  const { bytes: all, gen } = listingOf(r.kind === 'names' ? r.names : NO_NAMES);
-  const room = PAYLOAD_MAX - gen.length - 1;
-  if (offset >= all.length) return { payload: `${gen}\0` };
-  let end = offset;
-  for (;;) {
-    const next = all.indexOf(0, end) + 1;
-    if (next === 0 || next - offset > room) break;
-    end = next;
-  }
-  const chunk = all.toString('latin1', offset, end);
-  return { payload: end >= all.length ? `${gen}${chunk}\0` : `${gen}${chunk}` } satisfies Reply;
+  return { payload: listingOf(r.kind === 'names' ? r.names : NO_NAMES).part(offset) };
 };
