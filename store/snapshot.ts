@@ -935,11 +935,18 @@ class Reader {
   u8(): number {
     return this.buf.readUInt8(this.take(1));
   }
+  // Byte arithmetic rather than Buffer's readUInt16LE/readUInt32LE (which check the offset again,
+  // `take` has): the first request after a start reads a block of children with code that has
+  // not been optimised yet, and there each Buffer call is a call into buffer.js (issue 16).
   u16(): number {
-    return this.buf.readUInt16LE(this.take(2));
+    const at = this.take(2);
+    const b = this.buf;
+    return b[at]! | (b[at + 1]! << 8);
   }
   u32(): number {
-    return this.buf.readUInt32LE(this.take(4));
+    const at = this.take(4);
+    const b = this.buf;
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000;
   }
   f64(): number {
     return this.buf.readDoubleLE(this.take(8));
