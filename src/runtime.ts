@@ -8,6 +8,13 @@
  * before anything else is evaluated. Only the executable imports this file (the daemon asks
  * node-line.ts): the bundled build (package.json `bundle`) then keeps it in the executable's own
  * file, `dist/src/nxenstored.js`, so that `import.meta.dirname` below is `dist/src` there too.
+ *
+ * Source maps are not turned on here (`NODE_OPTIONS=--enable-source-maps` does): a stack trace
+ * from the bundle names `dist/src/chunks/*.js` and our function names, and with maps Node names
+ * our `.ts` files. Node 20 and 22 parse every loaded module's map as it loads (a quarter more CPU
+ * to start); Node 24 defers the map but still scans each loaded module's whole source for its
+ * line lengths (`lineLengths`, ~10 ms of a start, measured): on every line the price is paid at
+ * start, not when a trace is formatted (issue 16: cold start within 2x of `node -e 0`).
  */
 import * as module from 'node:module';
 import { join } from 'node:path';
@@ -34,13 +41,3 @@ if (enableCompileCache !== undefined && process.env['NODE_DISABLE_COMPILE_CACHE'
     /* start without it */
   }
 }
-
-/**
- * Source maps: the daemon runs bundled (package.json `bundle`), so a stack trace names
- * `dist/src/chunks/*.js` unless Node maps it back to our `.ts` files with the maps beside them.
- * Node 24 reads a map only when a trace needs it, so they are on there; Node 20 and 22 parse every
- * loaded module's map as it loads (a quarter more CPU to start, measured), so there they are left
- * to `NODE_OPTIONS=--enable-source-maps`. Turned on here, before the daemon's chunks load.
- */
-const setSourceMapsSupport = (module as { setSourceMapsSupport?: (enabled: boolean) => void }).setSourceMapsSupport;
-if (nodeMajor >= 24 && setSourceMapsSupport !== undefined && !process.sourceMapsEnabled) setSourceMapsSupport(true);
