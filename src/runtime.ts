@@ -16,9 +16,10 @@
  * line lengths (`lineLengths`, ~10 ms of a start, measured): on every line the price is paid at
  * start, not when a trace is formatted (issue 16: cold start within 2x of `node -e 0`).
  */
+import { readdirSync } from 'node:fs';
 import * as module from 'node:module';
 import { join } from 'node:path';
-import { nodeMajor } from './node-line.js';
+import { compileCacheOnDisk, nodeMajor } from './node-line.js';
 
 if (nodeMajor < 20) {
   process.stderr.write(`nxenstored: Node ${process.version} is not supported: run Node 22 or 24 (LTS)\n`);
@@ -35,9 +36,26 @@ if (nodeMajor < 20) {
  */
 const enableCompileCache = (module as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
 if (enableCompileCache !== undefined && process.env['NODE_DISABLE_COMPILE_CACHE'] === undefined) {
+  const dir = process.env['NODE_COMPILE_CACHE'] ?? join(import.meta.dirname, '..', '.compile-cache');
   try {
-    enableCompileCache(process.env['NODE_COMPILE_CACHE'] ?? join(import.meta.dirname, '..', '.compile-cache'));
+    if (writtenBefore(dir)) compileCacheOnDisk();
+    enableCompileCache(dir);
   } catch {
     /* start without it */
+  }
+}
+
+/**
+ * Whether a start on this Node has written the cache in `dir` already: Node keeps a folder per
+ * Node version and architecture in it (`v24.22.3-x64-<hash>-<uid>`). `npm run build` empties
+ * `<dist>/.compile-cache`, so in the default place a written folder is this build's.
+ */
+function writtenBefore(dir: string): boolean {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).some(
+      (e) => e.isDirectory() && e.name.startsWith(`${process.version}-${process.arch}-`) && readdirSync(join(dir, e.name)).length > 0,
+    );
+  } catch {
+    return false;
   }
 }
