@@ -736,25 +736,27 @@ class Subtree3 implements Unread, Region {
   read(): Children {
     const blocks = this.blocks;
     const lists = blocks.lists;
-    const entries = new Array<[string, XsNode]>(this.count);
-    let i = 0;
+    // Set into the map as the records are read, not through an array of entries that `ImmMap`
+    // would wrap in a sequence first: the first request after a start runs this unoptimised.
+    let children: Children;
     try {
       const b = Blocks.block(blocks.source.read(this.at, this.block), 0, this, this.at);
-      eachRecord(b, this.at, this, lists.length, (rec) => {
-        const name = b.toString('latin1', rec.name, rec.name + rec.nameLength);
-        const value = b.toString('latin1', rec.value, rec.value + rec.valueLength);
-        const perms = lists[rec.perms]!;
-        entries[i++] = [
-          name,
-          rec.kids === 0
-            ? XsNode.leaf(value, perms)
-            : XsNode.unloaded(value, perms, rec.domains, rec.childBytes, new Subtree3(blocks, rec.regionAt, rec.block, rec.crc, rec.region, rec.kids, rec.childBytes, name)),
-        ];
-      });
+      children = ImmMap<string, XsNode>().withMutations((m) =>
+        eachRecord(b, this.at, this, lists.length, (rec) => {
+          const name = b.toString('latin1', rec.name, rec.name + rec.nameLength);
+          const value = b.toString('latin1', rec.value, rec.value + rec.valueLength);
+          const perms = lists[rec.perms]!;
+          m.set(
+            name,
+            rec.kids === 0
+              ? XsNode.leaf(value, perms)
+              : XsNode.unloaded(value, perms, rec.domains, rec.childBytes, new Subtree3(blocks, rec.regionAt, rec.block, rec.crc, rec.region, rec.kids, rec.childBytes, name)),
+          );
+        }),
+      );
     } catch (e) {
       throw blocks.damage(e);
     }
-    const children: Children = ImmMap(entries);
     if (children.size !== this.count) throw blocks.damage(corrupt(`duplicate child under ${this.parent || '/'}`));
     return children;
   }
