@@ -16,12 +16,15 @@
  *    (every write pays its own fdatasync under `always`), and 8 clients × 16 pipelined writes
  *    (group commit: one fdatasync covers a batch).
  * Also the snapshot codec alone (encode, decode) per size, in this process.
- * Each figure is the median of 3 rounds (throughput: 3 s per mode and load).
+ * Each figure is the median of 3 rounds (`--rounds`; throughput: 3 s per mode and load).
  * Beside them, the bare runtime: `node -e 0`'s CPU, measured in the same run (issue 16: the cold
  * start is judged as a ratio to it, steadier on a shared machine than any absolute figure).
  *
  * Options (for before/after runs of one part): `--sizes 1000,100000` (default 10³, 10⁵, 10⁶),
- * `--no-throughput`, `--daemon <path to nxenstored.js>` (another build, e.g. the one before a change).
+ * `--no-throughput`, `--daemon <path to nxenstored.js>` (another build, e.g. the one before a change),
+ * `--node <path to a node binary>` (the runtime for the daemons and the `node -e 0` row; default
+ * the one running the bench: issue 16's target is per Node line, 20, 22 and 24), `--rounds 3`
+ * (starts per row; more for steadier medians on a busy machine).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,11 +49,12 @@ import { domainTree } from './domain-tree.js';
 import { fmt, markdownTable, median, runContext } from './metric.js';
 
 const { values: argv } = parseArgs({
-  options: { sizes: { type: 'string' }, 'no-throughput': { type: 'boolean' }, daemon: { type: 'string' } },
+  options: { sizes: { type: 'string' }, 'no-throughput': { type: 'boolean' }, daemon: { type: 'string' }, node: { type: 'string' }, rounds: { type: 'string' } },
 });
 const DAEMON = argv.daemon ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
+const NODE = argv.node ?? process.execPath;
 const SIZES = (argv.sizes ?? '1000,100000,1000000').split(',').map(Number);
-const ROUNDS = 3;
+const ROUNDS = Number(argv.rounds ?? 3);
 const LOG_RECORDS = 10_000;
 const THROUGHPUT_MS = 3000;
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
@@ -103,8 +107,8 @@ async function coldStart(data: string | undefined, extra: string[] = []): Promis
   const args = [DAEMON, '--rundir', rundir, ...(data === undefined ? [] : ['--data-dir', data]), ...extra];
   let out = '';
   const child = hasActivator
-    ? spawn('systemd-socket-activate', ['-l', sock, '-l', join(rundir, 'socket_ro'), '--fdname=socket:socket_ro', process.execPath, ...args])
-    : spawn(process.execPath, args);
+    ? spawn('systemd-socket-activate', ['-l', sock, '-l', join(rundir, 'socket_ro'), '--fdname=socket:socket_ro', NODE, ...args])
+    : spawn(NODE, args);
   children.add(child);
   child.once('exit', () => children.delete(child));
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -132,7 +136,7 @@ async function coldStart(data: string | undefined, extra: string[] = []): Promis
 /** CPU (user + system, ms) of a bare `node -e 0`: the runtime's own start-up, the floor of ours. */
 function bareNodeCpuMs(): number {
   // process.cpuUsage() covers the whole process since exec, start-up included.
-  const r = spawnSync(process.execPath, ['-e', 'const u = process.cpuUsage(); process.stdout.write(String(u.user + u.system))']);
+  const r = spawnSync(NODE, ['-e', 'const u = process.cpuUsage(); process.stdout.write(String(u.user + u.system))']);
   return Number(r.stdout.toString()) / 1000;
 }
 
@@ -195,7 +199,8 @@ function recoveredMs(output: string): number {
 }
 
 async function main(): Promise<void> {
-  const ctx = runContext();
+  // The Node line measured is the daemons' (`--node`), not necessarily the bench's own.
+  const ctx = { ...runContext(), node: spawnSync(NODE, ['--version']).stdout.toString().trim() };
   const loadAtStart = loadavg()[0]!.toFixed(1);
   const sizes = SIZES;
   const bare: number[] = [];
@@ -289,18 +294,18 @@ async function main(): Promise<void> {
     `Daemon: ${DAEMON}.`,
     `Start-up: ${hasActivator ? 'systemd-socket-activate (the first connection starts the daemon)' : 'spawned and polled (no systemd-socket-activate)'}.`,
     '',
-    '#### Cold start to first reply (snapshot only; median of 3, ms)',
+    `#### Cold start to first reply (snapshot only; median of ${ROUNDS}, ms)`,
     '',
     markdownTable(
       ['store', 'nodes', 'store recovered (ms)', 'first reply (ms)', 'rounds (ms)', 'daemon CPU (ms)', 'CPU / node -e 0'],
       [...cold, ['`node -e 0`', '', '', '', '', fmt(median(bare)), '1']],
     ),
     '',
-    '#### Recovery after a crash: snapshot + log records (median of 3, ms)',
+    `#### Recovery after a crash: snapshot + log records (median of ${ROUNDS}, ms)`,
     '',
     markdownTable(['store', 'nodes', 'log records', 'store recovered (ms)', 'first reply (ms)', 'daemon CPU (ms)', 'CPU / cold start'], recovery),
     '',
-    '#### Write throughput by --sync mode (writes/s, median of 3 × 3 s; 10^3-node store)',
+    `#### Write throughput by --sync mode (writes/s, median of ${ROUNDS} × 3 s; 10^3-node store)`,
     '',
     markdownTable(['clients × outstanding', '--sync', 'writes/s', 'rounds', 'vs none'], tp),
     '',

@@ -8,10 +8,18 @@
  * before anything else is evaluated. Only the executable imports this file (the daemon asks
  * node-line.ts): the bundled build (package.json `bundle`) then keeps it in the executable's own
  * file, `dist/src/nxenstored.js`, so that `import.meta.dirname` below is `dist/src` there too.
+ *
+ * Source maps are not turned on here (`NODE_OPTIONS=--enable-source-maps` does): a stack trace
+ * from the bundle names `dist/src/chunks/*.js` and our function names, and with maps Node names
+ * our `.ts` files. Node 20 and 22 parse every loaded module's map as it loads (a quarter more CPU
+ * to start); Node 24 defers the map but still scans each loaded module's whole source for its
+ * line lengths (`lineLengths`, ~10 ms of a start, measured): on every line the price is paid at
+ * start, not when a trace is formatted (issue 16: cold start within 2x of `node -e 0`).
  */
+import { readdirSync } from 'node:fs';
 import * as module from 'node:module';
 import { join } from 'node:path';
-import { nodeMajor } from './node-line.js';
+import { compileCacheOnDisk, nodeMajor } from './node-line.js';
 
 if (nodeMajor < 20) {
   process.stderr.write(`nxenstored: Node ${process.version} is not supported: run Node 22 or 24 (LTS)\n`);
@@ -28,19 +36,26 @@ if (nodeMajor < 20) {
  */
 const enableCompileCache = (module as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
 if (enableCompileCache !== undefined && process.env['NODE_DISABLE_COMPILE_CACHE'] === undefined) {
+  const dir = process.env['NODE_COMPILE_CACHE'] ?? join(import.meta.dirname, '..', '.compile-cache');
   try {
-    enableCompileCache(process.env['NODE_COMPILE_CACHE'] ?? join(import.meta.dirname, '..', '.compile-cache'));
+    if (writtenBefore(dir)) compileCacheOnDisk();
+    enableCompileCache(dir);
   } catch {
     /* start without it */
   }
 }
 
 /**
- * Source maps: the daemon runs bundled (package.json `bundle`), so a stack trace names
- * `dist/src/chunks/*.js` unless Node maps it back to our `.ts` files with the maps beside them.
- * Node 24 reads a map only when a trace needs it, so they are on there; Node 20 and 22 parse every
- * loaded module's map as it loads (a quarter more CPU to start, measured), so there they are left
- * to `NODE_OPTIONS=--enable-source-maps`. Turned on here, before the daemon's chunks load.
+ * Whether a start on this Node has written the cache in `dir` already: Node keeps a folder per
+ * Node version and architecture in it (`v24.22.3-x64-<hash>-<uid>`). `npm run build` empties
+ * `<dist>/.compile-cache`, so in the default place a written folder is this build's.
  */
-const setSourceMapsSupport = (module as { setSourceMapsSupport?: (enabled: boolean) => void }).setSourceMapsSupport;
-if (nodeMajor >= 24 && setSourceMapsSupport !== undefined && !process.sourceMapsEnabled) setSourceMapsSupport(true);
+function writtenBefore(dir: string): boolean {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).some(
+      (e) => e.isDirectory() && e.name.startsWith(`${process.version}-${process.arch}-`) && readdirSync(join(dir, e.name)).length > 0,
+    );
+  } catch {
+    return false;
+  }
+}

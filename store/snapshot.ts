@@ -736,25 +736,27 @@ class Subtree3 implements Unread, Region {
   read(): Children {
     const blocks = this.blocks;
     const lists = blocks.lists;
-    const entries = new Array<[string, XsNode]>(this.count);
-    let i = 0;
+    // Set into the map as the records are read, not through an array of entries that `ImmMap`
+    // would wrap in a sequence first: the first request after a start runs this unoptimised.
+    let children: Children;
     try {
       const b = Blocks.block(blocks.source.read(this.at, this.block), 0, this, this.at);
-      eachRecord(b, this.at, this, lists.length, (rec) => {
-        const name = b.toString('latin1', rec.name, rec.name + rec.nameLength);
-        const value = b.toString('latin1', rec.value, rec.value + rec.valueLength);
-        const perms = lists[rec.perms]!;
-        entries[i++] = [
-          name,
-          rec.kids === 0
-            ? XsNode.leaf(value, perms)
-            : XsNode.unloaded(value, perms, rec.domains, rec.childBytes, new Subtree3(blocks, rec.regionAt, rec.block, rec.crc, rec.region, rec.kids, rec.childBytes, name)),
-        ];
-      });
+      children = ImmMap<string, XsNode>().withMutations((m) =>
+        eachRecord(b, this.at, this, lists.length, (rec) => {
+          const name = b.toString('latin1', rec.name, rec.name + rec.nameLength);
+          const value = b.toString('latin1', rec.value, rec.value + rec.valueLength);
+          const perms = lists[rec.perms]!;
+          m.set(
+            name,
+            rec.kids === 0
+              ? XsNode.leaf(value, perms)
+              : XsNode.unloaded(value, perms, rec.domains, rec.childBytes, new Subtree3(blocks, rec.regionAt, rec.block, rec.crc, rec.region, rec.kids, rec.childBytes, name)),
+          );
+        }),
+      );
     } catch (e) {
       throw blocks.damage(e);
     }
-    const children: Children = ImmMap(entries);
     if (children.size !== this.count) throw blocks.damage(corrupt(`duplicate child under ${this.parent || '/'}`));
     return children;
   }
@@ -935,11 +937,18 @@ class Reader {
   u8(): number {
     return this.buf.readUInt8(this.take(1));
   }
+  // Byte arithmetic rather than Buffer's readUInt16LE/readUInt32LE (which check the offset again,
+  // `take` has): the first request after a start reads a block of children with code that has
+  // not been optimised yet, and there each Buffer call is a call into buffer.js (issue 16).
   u16(): number {
-    return this.buf.readUInt16LE(this.take(2));
+    const at = this.take(2);
+    const b = this.buf;
+    return b[at]! | (b[at + 1]! << 8);
   }
   u32(): number {
-    return this.buf.readUInt32LE(this.take(4));
+    const at = this.take(4);
+    const b = this.buf;
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000;
   }
   f64(): number {
     return this.buf.readDoubleLE(this.take(8));

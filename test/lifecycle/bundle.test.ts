@@ -61,6 +61,41 @@ describe('the bundled executable', () => {
     // Node 20 has no compile cache: nothing is written, and the daemon starts all the same.
     else expect(existsSync(cache)).toBe(false);
   });
+
+  it('writes the compile cache at ready only when no earlier start had written it', async () => {
+    const hasCache = typeof (module as { flushCompileCache?: unknown }).flushCompileCache === 'function';
+    const dir = mkdtempSync(join(tmpdir(), 'nxs-bundle-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const cache = join(dir, 'cache');
+    // Node's own trace of the compile cache (stderr) says when the daemon asked for a flush.
+    const { NODE_DISABLE_COMPILE_CACHE: _, ...env } = process.env;
+    const start = async (n: number): Promise<string> => {
+      const child = spawn(process.execPath, [DAEMON_JS, '--rundir', join(dir, `run${n}`)], {
+        env: { ...env, NODE_COMPILE_CACHE: cache, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      cleanup.push(() => child.kill('SIGKILL'));
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+      for (let i = 0; i < 400 && !/ INFO +ready /.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(out).toMatch(/ INFO +ready /);
+      // The flush is a setImmediate after ready: give it the time it took in the test above.
+      for (let i = 0; i < 100 && hasCache && n === 1 && cacheEntries(cache) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      return out;
+    };
+    const first = await start(1);
+    const second = await start(2);
+    if (!hasCache) return void expect(existsSync(cache)).toBe(false);
+    expect(first).toContain('flushCompileCache() requested');
+    expect(cacheEntries(cache)).toBeGreaterThan(0);
+    // The second start found the cache (and used it): no flush, the cache left as it was.
+    expect(second).toMatch(/was accepted/);
+    expect(second).not.toContain('flushCompileCache() requested');
+  });
 });
 
 /** Files under the cache directory (Node keeps them in a folder per Node version). */
