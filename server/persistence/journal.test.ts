@@ -1,10 +1,12 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { advance, DEFAULT_LIMITS, DOM0, execute, XsError, type Store, type XsErrorCode } from '../../store/index.js';
 import { FaultySegments } from '../../test/helpers/faulty-segment.js';
+import { jsonRecords, jsonSegment, REQUESTS, requestVersions } from '../../test/helpers/json-log.js';
+import { segmentName } from './data-dir.js';
 import { Journal, recover, type JournalOptions, type SyncMode } from './journal.js';
 
 const log = pino({ level: 'silent' });
@@ -190,6 +192,34 @@ describe('Journal', () => {
     expect(max).toBeLessThanOrEqual(5 * Math.max(snapshot, compactAfter) + 8 * 1024);
     await j.close(s);
     expect(recover(d).store).toEqual(s);
+  });
+
+  it('recovers a log written by an older build (JSON records), then goes on in binary records beside it', async () => {
+    const d = dir();
+    const versions = requestVersions();
+    const older = versions.at(-1)!;
+    writeFileSync(join(d, segmentName(1)), jsonSegment());
+    const r = recover(d);
+    expect(r).toMatchObject({ snapshot: 'none', replayed: REQUESTS.length, warnings: [] });
+    expect(r.store).toEqual(older);
+    // This build's records go to a segment of their own; a crash later, both segments replay.
+    const j = await Journal.open({ dir: d, sync: 'always', log }, r.store);
+    let s = r.store;
+    for (let i = 0; i < 5; i++) s = commitOn(j, s, `/local/domain/7/k${i}`, `v${i}`).next;
+    await j.idle();
+    expect(readFileSync(join(d, segmentName(older.generation + 1)))[8]).toBe(2); // a binary record
+    expectOnDisk(d, s);
+    await j.close(s);
+
+    // A torn JSON record at the end of an older build's log is cut off as before.
+    const d2 = dir();
+    const seg = jsonSegment();
+    writeFileSync(join(d2, segmentName(1)), seg.subarray(0, seg.length - 5));
+    const torn = recover(d2);
+    expect(torn.replayed).toBe(REQUESTS.length - 1);
+    expect(torn.store).toEqual(versions.at(-2));
+    expect(torn.warnings.join()).toMatch(/torn or corrupt record at byte \d+ .*dropped the tail \(\d+ bytes\)/);
+    expect(statSync(join(d2, segmentName(1))).size).toBe(seg.length - jsonRecords().at(-1)!.length - 8);
   });
 });
 
