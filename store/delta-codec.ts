@@ -125,8 +125,8 @@ export class DeltaDecoder {
     if (!Number.isSafeInteger(g) || g < 1) throw bad(`bad generation ${g}`);
     const count = this.u32();
     if (count > (this.end - this.pos) / OP_MIN) throw bad(`${count} ops in ${this.end - this.pos} bytes`);
-    const ops: DeltaOp[] = new Array<DeltaOp>(count);
-    for (let i = 0; i < count; i++) ops[i] = this.op();
+    const ops: DeltaOp[] = [];
+    for (let i = 0; i < count; i++) ops.push(this.op());
     if (this.pos !== this.end) throw bad(`${this.end - this.pos} bytes after the last op`);
     return { generation: g, ops };
   }
@@ -175,12 +175,14 @@ export class DeltaDecoder {
       const hit = this.kept.get(key);
       if (hit !== undefined) return hit;
     }
-    const out = new Array<PermEntry>(n);
+    // Pushed, not preallocated: a packed array, as every other list in the store (parsePerms,
+    // the snapshot's), so that the code reading lists sees one kind of array.
+    const out: PermEntry[] = [];
     for (let i = 0; i < n; i++) {
       const o = at + 3 * i;
       const letter = String.fromCharCode(b[o]!);
       if (letter !== 'n' && letter !== 'r' && letter !== 'w' && letter !== 'b') throw bad(`bad permission letter at byte ${o}`);
-      out[i] = Object.freeze({ access: letter as AccessLetter, domid: b[o + 1]! | (b[o + 2]! << 8) });
+      out.push(Object.freeze({ access: letter as AccessLetter, domid: b[o + 1]! | (b[o + 2]! << 8) }));
     }
     const perms = Object.freeze(out);
     if (key >= 0 && this.kept.size < PERMS_KEPT) this.kept.set(key, perms);
