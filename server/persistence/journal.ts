@@ -31,7 +31,7 @@ import {
 import { LogOutage } from './log-outage.js';
 import { SegmentFile, type OpenSegment } from './segment-file.js';
 import { SnapshotFile } from './snapshot-file.js';
-import { frameRecord, RECORD_HEAD, recordAt } from './wal.js';
+import { FENCE_RECORD, frameRecord, isFence, RECORD_HEAD, recordAt } from './wal.js';
 
 /**
  * `--sync` modes (README "Running under systemd, persistence"):
@@ -147,6 +147,10 @@ function replay(dir: string, base: Store, from: Recovery['snapshot'], warnings: 
         problem = end;
         break;
       }
+      if (isFence(bytes, off + RECORD_HEAD, end)) {
+        off = end;
+        continue;
+      }
       let d: Delta;
       try {
         d = decoder.decode(bytes, off + RECORD_HEAD, end);
@@ -241,6 +245,8 @@ export class Journal implements OutputGate {
   private snapshotWanted: Store | undefined;
   private snapshotting: Promise<void> | undefined;
   private dirtySinceSync = false;
+  /** Whether the current segment starts with `FENCE` (written with its first batch). */
+  private fenced: boolean;
   private readonly syncTimer: NodeJS.Timeout | undefined;
   private readonly outage: LogOutage;
   private rollBack: ((durable: Store) => void) | undefined;
@@ -258,6 +264,7 @@ export class Journal implements OutputGate {
     this.logBytes = sizes.log;
     this.snapshotBytes = sizes.snapshot;
     this.outage = new LogOutage(options.log);
+    this.fenced = file.size > 0;
     if (options.sync === 'batch') {
       this.syncTimer = setInterval(() => void this.syncNow(), 1000);
       this.syncTimer.unref();
@@ -267,10 +274,12 @@ export class Journal implements OutputGate {
   /** `Journal.open(options, store)` starts a new log segment after the recovered `store`. */
   static async open(options: JournalOptions, store: Store): Promise<Journal> {
     const first = store.generation + 1;
-    // After `recover`, a segment of that name is empty or absent: anything in it would have been
-    // replayed (the store would be past `first`). Never truncate a segment that holds records.
-    const file = await SegmentFile.open(join(options.dir, segmentName(first)), 'a', options.openSegment);
-    if (file.size > 0) {
+    // After `recover`, a segment of that name is empty, absent or holds only its fence: anything
+    // else in it would have been replayed (the store would be past `first`). Never truncate a
+    // segment that holds records.
+    const path = join(options.dir, segmentName(first));
+    const file = await SegmentFile.open(path, 'a', options.openSegment);
+    if (file.size > 0 && !(file.size === FENCE_RECORD.length && readIfExists(path)?.equals(FENCE_RECORD) === true)) {
       await file.close();
       throw new Error(`${segmentName(first)} already holds records after generation ${store.generation}; refusing to overwrite it`);
     }
@@ -474,11 +483,13 @@ export class Journal implements OutputGate {
     const store = this.latest;
     this.queue = [];
     try {
-      await this.file.append(batch, this.options.sync === 'always');
+      // A segment's first batch starts with the fence (wal.ts `FENCE`: older builds refuse this log).
+      await this.file.append(this.fenced ? batch : [FENCE_RECORD, ...batch], this.options.sync === 'always');
     } catch (e) {
       this.lose(e);
       return;
     }
+    this.fenced = true;
     if (this.options.sync === 'always') this.stats.syncs++;
     else this.dirtySinceSync = true;
     this.stats.batches++;
@@ -542,6 +553,7 @@ export class Journal implements OutputGate {
     const next = await SegmentFile.open(join(this.options.dir, segmentName(first)), 'w', this.options.openSegment);
     const old = this.file;
     this.file = next;
+    this.fenced = false;
     this.segmentFirst = first;
     fsyncDir(this.options.dir);
     try {

@@ -10,6 +10,21 @@ export const RECORD_HEAD = 8;
 /** A record longer than this is garbage in a length field, not a commit (a commit is < 1 MiB). */
 const RECORD_MAX = 64 * 1024 * 1024;
 
+/**
+ * The first record of every segment this build writes: a JSON record, as builds before the
+ * binary records (store/delta-codec.ts) wrote them, of the largest generation there is and no
+ * ops. Such a build, started on this build's log, reads it before any binary record and refuses
+ * to start ("generation 9007199254740991 follows …; records are missing"): without it, the
+ * first binary record would fail to decode, and as the last segment's tail it would be taken
+ * for a torn write and cut off, with every acknowledged write after it. Recovery skips it.
+ */
+export const FENCE = Buffer.from(`{"g":${Number.MAX_SAFE_INTEGER},"ops":[]}`, 'latin1');
+
+/** `isFence(buf, start, end)`: the payload `buf[start, end)` is `FENCE`. */
+export function isFence(buf: Buffer, start: number, end: number): boolean {
+  return end - start === FENCE.length && buf.compare(FENCE, 0, FENCE.length, start, end) === 0;
+}
+
 /** `frameRecord(payload)` is the record's bytes. */
 export function frameRecord(payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(RECORD_HEAD + payload.length);
@@ -60,3 +75,6 @@ export function scanRecords(buf: Buffer): Scan {
   }
   return { records, goodBytes: off, problem };
 }
+
+/** `FENCE` as a record: what a segment holds before its first batch. */
+export const FENCE_RECORD = frameRecord(FENCE);
