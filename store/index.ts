@@ -90,4 +90,5 @@ export {
   type SnapshotSource,
   type OpenedSnapshot,
 } from './snapshot.js';
-export { deltaOf, applyDeltas, applySpan, encodeDelta, decodeDelta, type Delta, type DeltaOp } from './delta.js';
+export { deltaOf, applyDeltas, applySpan, Replay, type Delta, type DeltaOp } from './delta.js';
+export { encodeDelta, decodeDelta, DeltaDecoder } from './delta-codec.js';

@@ -1,10 +1,13 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { advance, DEFAULT_LIMITS, DOM0, execute, XsError, type Store, type XsErrorCode } from '../../store/index.js';
+import { advance, decodeDelta, DEFAULT_LIMITS, DOM0, execute, XsError, type Store, type XsErrorCode } from '../../store/index.js';
 import { FaultySegments } from '../../test/helpers/faulty-segment.js';
+import { jsonRecords, jsonSegment, REQUESTS, requestVersions } from '../../test/helpers/json-log.js';
+import { segmentName } from './data-dir.js';
+import { FENCE_RECORD } from './wal.js';
 import { Journal, recover, type JournalOptions, type SyncMode } from './journal.js';
 
 const log = pino({ level: 'silent' });
@@ -190,6 +193,74 @@ describe('Journal', () => {
     expect(max).toBeLessThanOrEqual(5 * Math.max(snapshot, compactAfter) + 8 * 1024);
     await j.close(s);
     expect(recover(d).store).toEqual(s);
+  });
+
+  it('recovers a log written by an older build (JSON records), then goes on in binary records beside it', async () => {
+    const d = dir();
+    const versions = requestVersions();
+    const older = versions.at(-1)!;
+    writeFileSync(join(d, segmentName(1)), jsonSegment());
+    const r = recover(d);
+    expect(r).toMatchObject({ snapshot: 'none', replayed: REQUESTS.length, warnings: [] });
+    expect(r.store).toEqual(older);
+    // This build's records go to a segment of their own; a crash later, both segments replay.
+    const j = await Journal.open({ dir: d, sync: 'always', log }, r.store);
+    let s = r.store;
+    for (let i = 0; i < 5; i++) s = commitOn(j, s, `/local/domain/7/k${i}`, `v${i}`).next;
+    await j.idle();
+    // This build's segment: the fence, then binary records.
+    const mine = readFileSync(join(d, segmentName(older.generation + 1)));
+    expect(mine.subarray(0, FENCE_RECORD.length).equals(FENCE_RECORD)).toBe(true);
+    expect(mine[FENCE_RECORD.length + 8]).toBe(2);
+    expectOnDisk(d, s);
+    await j.close(s);
+
+    // A torn JSON record at the end of an older build's log is cut off as before.
+    const d2 = dir();
+    const seg = jsonSegment();
+    writeFileSync(join(d2, segmentName(1)), seg.subarray(0, seg.length - 5));
+    const torn = recover(d2);
+    expect(torn.replayed).toBe(REQUESTS.length - 1);
+    expect(torn.store).toEqual(versions.at(-2));
+    expect(torn.warnings.join()).toMatch(/torn or corrupt record at byte \d+ .*dropped the tail \(\d+ bytes\)/);
+    expect(statSync(join(d2, segmentName(1))).size).toBe(seg.length - jsonRecords().at(-1)!.length - 8);
+  });
+
+  it('starts each segment with a fence that older builds refuse (a JSON record of the last generation), and skips it', async () => {
+    const d = dir();
+    let { j, s } = await opened(d, 'always', 3);
+    for (let i = 0; i < 7; i++) {
+      s = commitOn(j, s, `/f/${i}`, `${i}`).next;
+      await j.idle(); // one batch each: snapshots (every 3 records) rotate the log between them
+    }
+    const segs = readdirSync(d).filter((f) => f.startsWith('wal-'));
+    expect(segs.length).toBeGreaterThan(1);
+    for (const f of segs) {
+      const bytes = readFileSync(join(d, f));
+      if (bytes.length === 0) continue;
+      expect(bytes.subarray(0, FENCE_RECORD.length).equals(FENCE_RECORD), f).toBe(true);
+      // As a build before the binary records reads it (its JSON rules): a generation nothing
+      // follows, so its replay stops with "records are missing" instead of cutting the log.
+      expect(decodeDelta(bytes, 8, FENCE_RECORD.length)).toEqual({ generation: Number.MAX_SAFE_INTEGER, ops: [] });
+    }
+    await j.close(s);
+    expectOnDisk(d, s);
+
+    // Only the fence written before a crash (the first record torn and cut): the segment is taken up again.
+    const d2 = dir();
+    ({ j, s } = await opened(d2, 'always'));
+    const base = s;
+    s = commitOn(j, s, '/g', '1').next;
+    await j.idle();
+    const seg = join(d2, segmentName(base.generation + 1));
+    writeFileSync(seg, readFileSync(seg).subarray(0, FENCE_RECORD.length));
+    expectOnDisk(d2, base);
+    ({ j, s } = await opened(d2, 'always'));
+    s = commitOn(j, s, '/g', '2').next;
+    await j.idle();
+    expect(readFileSync(seg).subarray(FENCE_RECORD.length).indexOf(FENCE_RECORD)).toBe(-1); // one fence
+    expectOnDisk(d2, s);
+    await j.close(s);
   });
 });
 

@@ -2,12 +2,12 @@ import { closeSync, ftruncateSync, openSync, statSync, unlinkSync } from 'node:f
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
-  applyDeltas,
   createStore,
-  decodeDelta,
+  DeltaDecoder,
   deltaOf,
   encodeDelta,
   openSnapshot,
+  Replay,
   snapshotGeneration,
   snapshotSteps,
   type Change,
@@ -31,7 +31,7 @@ import {
 import { LogOutage } from './log-outage.js';
 import { SegmentFile, type OpenSegment } from './segment-file.js';
 import { SnapshotFile } from './snapshot-file.js';
-import { frameRecord, scanRecords } from './wal.js';
+import { FENCE_RECORD, frameRecord, isFence, RECORD_HEAD, recordAt } from './wal.js';
 
 /**
  * `--sync` modes (README "Running under systemd, persistence"):
@@ -120,48 +120,66 @@ export function recover(dir: string): Recovery {
  */
 const UNCHECKED = new WeakMap<Store, { file: SnapshotFile; opened: OpenedSnapshot }>();
 
-/** `replay(dir, base, from, warnings)`: every log record after `base`, applied (see `recover`). */
+/**
+ * `replay(dir, base, from, warnings)`: every log record after `base`, applied (see `recover`).
+ * Each record is decoded where it lies in its segment and applied at once (store/delta.ts
+ * `Replay`): nothing per record outlives its turn. Issue 16: at 10⁴ records, the views and
+ * deltas held for one replay at the end were most of the young generation's survivors, and its
+ * collections cost more than the decoding.
+ */
 function replay(dir: string, base: Store, from: Recovery['snapshot'], warnings: string[]): Recovery {
   const segs = segments(dir);
-  const deltas: Delta[] = [];
+  const store = new Replay(base);
+  const decoder = new DeltaDecoder();
+  let replayed = 0;
   let last = base.generation;
   for (let i = 0; i < segs.length; i++) {
     const seg = segs[i]!;
     const path = join(dir, seg.name);
     const bytes = readIfExists(path) ?? Buffer.alloc(0);
-    const scan = scanRecords(bytes);
-    let problem = scan.problem;
-    let good = scan.goodBytes;
-    // The good prefix first; then what stopped the scan, if anything.
-    for (let r = 0; r < scan.records.length; r++) {
-      let d: Delta;
-      try {
-        d = decodeDelta(scan.records[r]!);
-      } catch (e) {
-        problem = (e as Error).message;
-        good = offsetOf(scan.records, r);
+    let problem: string | undefined;
+    let off = 0;
+    // The good prefix; then what stopped it, if anything: a torn or corrupt record, or one
+    // whose checksum holds but whose delta does not decode.
+    while (off < bytes.length) {
+      const end = recordAt(bytes, off);
+      if (typeof end === 'string') {
+        problem = end;
         break;
       }
+      if (isFence(bytes, off + RECORD_HEAD, end)) {
+        off = end;
+        continue;
+      }
+      let d: Delta;
+      try {
+        d = decoder.decode(bytes, off + RECORD_HEAD, end);
+      } catch (e) {
+        problem = (e as Error).message;
+        break;
+      }
+      off = end;
       if (d.generation <= last) continue;
       if (d.generation !== last + 1) {
         throw new Error(`${path}: generation ${d.generation} follows ${last}; records are missing, refusing to start`);
       }
-      deltas.push(d);
+      store.apply(d);
       last = d.generation;
+      replayed++;
     }
     if (problem !== undefined) {
       const later = segs.slice(i + 1).some((s) => (readIfExists(join(dir, s.name))?.length ?? 0) > 0);
       if (later) throw new Error(`${path}: ${problem}, and later segments hold records; refusing to start`);
-      warnings.push(`${seg.name}: ${problem}; dropped the tail (${bytes.length - good} bytes) as a torn write`);
+      warnings.push(`${seg.name}: ${problem}; dropped the tail (${bytes.length - off} bytes) as a torn write`);
       const fd = openSync(path, 'r+');
       try {
-        ftruncateSync(fd, good);
+        ftruncateSync(fd, off);
       } finally {
         closeSync(fd);
       }
     }
   }
-  return { store: applyDeltas(base, deltas), snapshot: from, replayed: deltas.length, warnings };
+  return { store: store.result(), snapshot: from, replayed, warnings };
 }
 
 /** The size of the file at `path`, 0 when there is none. */
@@ -171,13 +189,6 @@ function fileSize(path: string): number {
   } catch {
     return 0;
   }
-}
-
-/** Byte offset of record `r` in the segment, from the payloads' lengths. */
-function offsetOf(records: readonly Buffer[], r: number): number {
-  let off = 0;
-  for (let i = 0; i < r; i++) off += 8 + records[i]!.length;
-  return off;
 }
 
 /** Compaction: a snapshot once the log since the last one outgrows the snapshot (k = 1) and this. */
@@ -234,6 +245,8 @@ export class Journal implements OutputGate {
   private snapshotWanted: Store | undefined;
   private snapshotting: Promise<void> | undefined;
   private dirtySinceSync = false;
+  /** Whether the current segment starts with `FENCE` (written with its first batch). */
+  private fenced: boolean;
   private readonly syncTimer: NodeJS.Timeout | undefined;
   private readonly outage: LogOutage;
   private rollBack: ((durable: Store) => void) | undefined;
@@ -251,6 +264,7 @@ export class Journal implements OutputGate {
     this.logBytes = sizes.log;
     this.snapshotBytes = sizes.snapshot;
     this.outage = new LogOutage(options.log);
+    this.fenced = file.size > 0;
     if (options.sync === 'batch') {
       this.syncTimer = setInterval(() => void this.syncNow(), 1000);
       this.syncTimer.unref();
@@ -260,10 +274,12 @@ export class Journal implements OutputGate {
   /** `Journal.open(options, store)` starts a new log segment after the recovered `store`. */
   static async open(options: JournalOptions, store: Store): Promise<Journal> {
     const first = store.generation + 1;
-    // After `recover`, a segment of that name is empty or absent: anything in it would have been
-    // replayed (the store would be past `first`). Never truncate a segment that holds records.
-    const file = await SegmentFile.open(join(options.dir, segmentName(first)), 'a', options.openSegment);
-    if (file.size > 0) {
+    // After `recover`, a segment of that name is empty, absent or holds only its fence: anything
+    // else in it would have been replayed (the store would be past `first`). Never truncate a
+    // segment that holds records.
+    const path = join(options.dir, segmentName(first));
+    const file = await SegmentFile.open(path, 'a', options.openSegment);
+    if (file.size > 0 && !(file.size === FENCE_RECORD.length && readIfExists(path)?.equals(FENCE_RECORD) === true)) {
       await file.close();
       throw new Error(`${segmentName(first)} already holds records after generation ${store.generation}; refusing to overwrite it`);
     }
@@ -467,11 +483,13 @@ export class Journal implements OutputGate {
     const store = this.latest;
     this.queue = [];
     try {
-      await this.file.append(batch, this.options.sync === 'always');
+      // A segment's first batch starts with the fence (wal.ts `FENCE`: older builds refuse this log).
+      await this.file.append(this.fenced ? batch : [FENCE_RECORD, ...batch], this.options.sync === 'always');
     } catch (e) {
       this.lose(e);
       return;
     }
+    this.fenced = true;
     if (this.options.sync === 'always') this.stats.syncs++;
     else this.dirtySinceSync = true;
     this.stats.batches++;
@@ -535,6 +553,7 @@ export class Journal implements OutputGate {
     const next = await SegmentFile.open(join(this.options.dir, segmentName(first)), 'w', this.options.openSegment);
     const old = this.file;
     this.file = next;
+    this.fenced = false;
     this.segmentFirst = first;
     fsyncDir(this.options.dir);
     try {
