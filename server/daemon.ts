@@ -414,7 +414,7 @@ export class Daemon implements Ports {
           const { who, requests } = author();
           g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
         } else {
-          g = this.history.recordRequest(before, next, Date.now(), who(by!, conn), author.op, author.path, hints, touched);
+          g = this.history.recordRequest(before, next, Date.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched);
         }
         // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
         // history's (issue 17: a flood must not fill the disk through either).
