@@ -82,9 +82,9 @@ interface Authorship {
 }
 
 /**
- * One `Who` per connection, shared by the records of its plain requests: history keeps every
- * record for the whole window, and a copy per commit is an object the young-generation GC copies
- * for each write (issue 14).
+ * One `Who` per connection, shared by the records of its commits made without a transaction id
+ * (a copy per commit is an object the young-generation GC copies: issue 14). A plain request's
+ * record needs none: `History.recordRequest` takes the author's fields.
  */
 const whoOf = new WeakMap<Author, Who>();
 
