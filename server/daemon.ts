@@ -82,9 +82,9 @@ interface Authorship {
 }
 
 /**
- * One `Who` per connection, shared by the records of its plain requests: history keeps every
- * record for the whole window, and a copy per commit is an object the young-generation GC copies
- * for each write (issue 14).
+ * One `Who` per connection, shared by the records of its commits made without a transaction id
+ * (a copy per commit is an object the young-generation GC copies: issue 14). A plain request's
+ * record needs none: `History.recordRequest` takes the author's fields.
  */
 const whoOf = new WeakMap<Author, Who>();
 
@@ -414,7 +414,7 @@ export class Daemon implements Ports {
           const { who, requests } = author();
           g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
         } else {
-          g = this.history.recordRequest(before, next, Date.now(), who(by!, conn), author.op, author.path, hints, touched);
+          g = this.history.recordRequest(before, next, Date.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched);
         }
         // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
         // history's (issue 17: a flood must not fill the disk through either).

@@ -127,6 +127,167 @@ export function writeChange(
   if (newPerms !== undefined && !same) writePerms(w, newPerms);
 }
 
+/** The change kinds' codes, for `writeRequestRecord`'s callers. */
+export const ADDED = 0;
+export const REMOVED = 1;
+export const CHANGED = 2;
+export const PERMS = 3;
+
+/** A double's bytes, for `writeRequestRecord` (little-endian: every platform Node runs xenstored on). */
+const F64 = new Float64Array(1);
+const F64_WORDS = new Uint32Array(F64.buffer);
+
+/**
+ * `writeRequestRecord(w, ...)` writes the record of a plain request whose one change is on the
+ * request's own path (a node's value or permissions rewritten, a node without children made or
+ * removed): the bytes `writeHeader` and `writeChange` write for it (store/history.test.ts
+ * compares them), in one pass: one room check, the codes by comparison rather than a keyed
+ * lookup, and the fields stored at a local position instead of through the writer's methods
+ * (issue 14: the general path's calls, lookups and repeated bounds were more of a write's
+ * recording than its bytes). `kind` is one of ADDED, REMOVED, CHANGED, PERMS; absent values and
+ * permissions are left out as `writeChange` leaves them.
+ */
+export function writeRequestRecord(
+  w: RecordWriter,
+  generation: number,
+  time: number,
+  domid: number,
+  connection: ConnectionName,
+  id: number | undefined,
+  op: RequestSummary['op'],
+  kind: number,
+  path: string,
+  old: string | undefined,
+  oldPerms: Perms | undefined,
+  value: string | undefined,
+  newPerms: Perms | undefined,
+): void {
+  const small = id !== undefined && id >>> 0 === id;
+  const same = oldPerms !== undefined && oldPerms === newPerms;
+  w.room(
+    8 + 8 + 2 + 1 + 1 + (id === undefined ? 0 : small ? 4 : 8) + 2 + 1 + 4 +
+      5 +
+      path.length +
+      (old === undefined ? 0 : 4 + old.length) +
+      (value === undefined ? 0 : 4 + value.length) +
+      (oldPerms === undefined ? 0 : 2 + 3 * oldPerms.length) +
+      (newPerms === undefined || same ? 0 : 2 + 3 * newPerms.length),
+  );
+  const b = w.buf;
+  let p = w.pos;
+  F64[0] = generation;
+  p = put32(b, p, F64_WORDS[0]!);
+  p = put32(b, p, F64_WORDS[1]!);
+  F64[0] = time;
+  p = put32(b, p, F64_WORDS[0]!);
+  p = put32(b, p, F64_WORDS[1]!);
+  b[p] = domid;
+  b[p + 1] = domid >>> 8;
+  b[p + 2] = connectionCode(connection);
+  b[p + 3] = id === undefined ? 0 : small ? HAS_ID32 : HAS_ID;
+  p += 4;
+  if (id !== undefined) {
+    if (small) {
+      p = put32(b, p, id);
+    } else {
+      F64[0] = id;
+      p = put32(b, p, F64_WORDS[0]!);
+      p = put32(b, p, F64_WORDS[1]!);
+    }
+  }
+  // One request, named by the change's path; one change.
+  b[p] = 1;
+  b[p + 1] = 0;
+  b[p + 2] = opCode(op) | SAME_PATH;
+  b[p + 3] = 1;
+  b[p + 4] = 0;
+  b[p + 5] = 0;
+  b[p + 6] = 0;
+  b[p + 7] =
+    kind |
+    (old === undefined ? 0 : HAS_OLD) |
+    (oldPerms === undefined ? 0 : HAS_OLD_PERMS) |
+    (value === undefined ? 0 : HAS_NEW) |
+    (same ? SAME_PERMS : newPerms === undefined ? 0 : HAS_NEW_PERMS);
+  p = putStr(b, p + 8, path);
+  if (old !== undefined) p = putStr(b, p, old);
+  if (oldPerms !== undefined) p = putPerms(b, p, oldPerms);
+  if (value !== undefined) p = putStr(b, p, value);
+  if (newPerms !== undefined && !same) p = putPerms(b, p, newPerms);
+  w.pos = p;
+}
+
+function put32(b: Buffer, p: number, v: number): number {
+  b[p] = v;
+  b[p + 1] = v >>> 8;
+  b[p + 2] = v >>> 16;
+  b[p + 3] = v >>> 24;
+  return p + 4;
+}
+
+/** As `RecordWriter.str`: the length, then one byte per code unit (a loop for short strings, Node's copy for long ones). */
+function putStr(b: Buffer, p: number, s: string): number {
+  const n = s.length;
+  p = put32(b, p, n);
+  if (n < 64) {
+    for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
+  } else {
+    b.latin1Write(s, p, n);
+  }
+  return p + n;
+}
+
+function putPerms(b: Buffer, p: number, perms: Perms): number {
+  const n = perms.length;
+  b[p] = n;
+  b[p + 1] = n >>> 8;
+  p += 2;
+  for (let i = 0; i < n; i++) {
+    const e = perms[i]!;
+    b[p] = e.access.charCodeAt(0);
+    b[p + 1] = e.domid;
+    b[p + 2] = e.domid >>> 8;
+    p += 3;
+  }
+  return p;
+}
+
+/** `CONNECTION_CODE[c]` by comparison: a keyed load with a variable key is a megamorphic lookup per record. */
+function connectionCode(c: ConnectionName): number {
+  switch (c) {
+    case 'socket':
+      return 0;
+    case 'socket_ro':
+      return 1;
+    case 'domain':
+      return 2;
+    case 'http':
+      return 3;
+    case 'ws':
+      return 4;
+    case 'ws-binary':
+      return 5;
+    default:
+      return CONNECTION_CODE[c];
+  }
+}
+
+/** `OP_CODE[op]` by comparison, the plain requests' ops first. */
+function opCode(op: RequestSummary['op']): number {
+  switch (op) {
+    case 'write':
+      return 3;
+    case 'mkdir':
+      return 4;
+    case 'rm':
+      return 5;
+    case 'set-perms':
+      return 6;
+    default:
+      return OP_CODE[op];
+  }
+}
+
 /**
  * `firstChangePath(w, at)`: the path of the first change of the record being written, whose count
  * of changes is at `at` (`writeHeader`'s answer); undefined when it has none.

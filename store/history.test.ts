@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { DOM0, guest, type Caller } from './caller.js';
 import { forgetDomain } from './domain-cleanup.js';
 import { DEFAULT_HISTORY, History } from './history.js';
-import { INTERNAL, type Who } from './history-record.js';
+import { INTERNAL, type ConnectionName, type Who } from './history-record.js';
 import { blameOf, diffOf, logOf, parseMoment, treeAt, versionAt } from './history-query.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { execute } from './operations.js';
@@ -291,12 +291,67 @@ describe('History: bounds', () => {
       const hints = out.changes.map((c) => c.path);
       a.record(live, next, { time: 10 + i, who, requests: [{ op: req.op, path: req.path }] }, hints, out.touched);
       // Every other one without what it touched: the hinted walk gives the same record.
-      b.recordRequest(live, next, 10 + i, who, req.op, req.path, hints, i % 2 === 0 ? out.touched : undefined);
+      b.recordRequest(live, next, 10 + i, who.domid, who.connection, who.id, req.op, req.path, hints, i % 2 === 0 ? out.touched : undefined);
       live = next;
     }
     expect(b.all()).toEqual(a.all());
     expect(b.all()[0]!.requests).toEqual([{ op: 'write', path: '/a/b' }]);
     expect(b.bytes).toBe(a.bytes);
+  });
+
+  it("writes a plain request's one change in one pass with the bytes record writes, for every kind and author", () => {
+    // history-codec.ts `writeRequestRecord`: each request below takes the one-pass form (one
+    // change on the request's own path) or falls back to `record`'s; both must give `record`'s bytes.
+    let live = createStore();
+    const a = new History(live, {}, 0);
+    const b = new History(live, {}, 0);
+    const long = 'v'.repeat(100);
+    const reqs: [Caller, StoreRequest][] = [
+      [DOM0, w('/a', 'x')], // made, no children
+      [DOM0, w('/a', 'y')], // value changed
+      [DOM0, { op: 'set-perms', path: '/a', perms: ['b0', 'r7'] }], // permissions only
+      [DOM0, w('/a', long)], // a value copied by Node rather than the loop
+      [DOM0, w('/a', 'y')],
+      [DOM0, { op: 'mkdir', path: '/d' }], // made, empty value
+      [DOM0, w('/d/e/f', 'q')], // several nodes made: the general way
+      [DOM0, { op: 'rm', path: '/d/e/f' }], // removed, no children
+      [DOM0, { op: 'rm', path: '/d' }], // a subtree removed: the general way
+      [DOM0, { op: 'set-perms', path: '@releaseDomain', perms: ['n0', 'r5'] }], // a special name's: the general way
+      [guest(5), w('data/k', 'v')], // a relative path: the request names it apart from the change
+      [DOM0, { op: 'rm', path: '/a' }],
+    ];
+    const authors: [number, ConnectionName, number | undefined][] = [
+      [0, 'socket', 1],
+      [0, 'socket_ro', 2],
+      [5, 'domain', 2 ** 32 - 1],
+      [0, 'http', 2 ** 40],
+      [0, 'ws', 7],
+      [0, 'ws-binary', 8],
+      [0, 'internal', undefined],
+    ];
+    // The guest's home, made by the toolstack first.
+    for (const req of [w('/local/domain/5/data', ''), { op: 'set-perms', path: '/local/domain/5/data', perms: ['b5'] } as const]) {
+      const next = advance(execute(live, DOM0, DEFAULT_LIMITS, req).store, live);
+      for (const h of [a, b]) h.record(live, next, { time: 0, who: INTERNAL, requests: [] }, [req.path]);
+      live = next;
+    }
+    let made = 0;
+    for (const [i, [caller, req]] of reqs.entries()) {
+      const out = execute(live, caller, DEFAULT_LIMITS, req);
+      const next = advance(out.store, live);
+      if (next === live) continue;
+      made++;
+      const [domid, connection, id] = authors[i % authors.length]!;
+      const who: Who = id === undefined ? { domid, connection } : { domid, connection, id };
+      const hints = out.changes.map((c) => c.path);
+      a.record(live, next, { time: 100 + i, who, requests: [{ op: req.op, path: req.path }] }, hints, out.touched);
+      b.recordRequest(live, next, 100 + i, domid, connection, id, req.op, req.path, hints, out.touched);
+      expect(b.encoded(next.generation)).toEqual(a.encoded(next.generation));
+      live = next;
+    }
+    expect(made).toBe(reqs.length);
+    expect(b.all()).toEqual(a.all());
+    expect(b.all().map((r) => r.changes[0]!.kind).slice(2, 8)).toEqual(['added', 'changed', 'perms', 'changed', 'changed', 'added']);
   });
 
   it('keeps records in time order when the clock steps back', () => {

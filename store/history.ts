@@ -1,9 +1,10 @@
 import { XsError } from '../protocol/index.js';
-import { decodeRecord, writeInto } from './history-codec.js';
+import { ADDED, CHANGED, decodeRecord, PERMS, REMOVED, writeInto, writeRequestRecord } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
-import { undo, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
+import { undo, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
 import { HistoryRing, type RecordView } from './history-ring.js';
 import type { Touched } from './operations.js';
+import { samePerms } from './perms.js';
 
 /**
  * The history window: one record per commit that changed something, oldest first, bounded by
@@ -118,9 +119,7 @@ export class History {
    */
   record(before: Version, after: Version, meta: RecordMeta, hints?: readonly string[], touched?: Touched): number | undefined {
     if (before === after) return undefined;
-    if (before.generation !== this.live.generation || after.generation !== before.generation + 1) {
-      throw new RangeError(`history at ${this.live.generation} given ${before.generation} -> ${after.generation}`);
-    }
+    this.follows(before, after);
     // The wall clock may step back (NTP); records stay in time order so that time queries can search.
     const time = meta.time < this.lastTime ? this.lastTime : meta.time;
     const w = this.ring.begin();
@@ -137,23 +136,60 @@ export class History {
   }
 
   /**
-   * `recordRequest(before, after, time, who, op, path, hints?, touched?)` is `record` for the
-   * commit of one plain request: the same record, with no object made to describe it (issue 14:
-   * every object a write makes is the young-generation collector's work, on every write).
+   * `recordRequest(before, after, time, domid, connection, id, op, path, hints?, touched?)` is
+   * `record` for the commit of one plain request by `domid` over a connection of that kind and id
+   * (no id: `internal`): the same record, with no object made to describe it (issue 14: every
+   * object a write makes is the young-generation collector's work, on every write). The usual
+   * commit, one node on the request's own path rewritten, made or removed, is written in one pass
+   * (history-codec.ts `writeRequestRecord`); any other goes the way `record` goes.
    */
   recordRequest(
     before: Version,
     after: Version,
     time: number,
-    who: Who,
+    domid: number,
+    connection: ConnectionName,
+    id: number | undefined,
     op: RequestSummary['op'],
     path: string,
     hints?: readonly string[],
     touched?: Touched,
   ): number | undefined {
+    if (before === after) return undefined;
+    const kind = touched === undefined || touched.path !== path || before.special !== after.special ? -1 : oneChange(touched);
+    if (kind < 0) return this.recordRequestAsCommit(before, after, time, domid, connection, id, op, path, hints, touched);
+    this.follows(before, after);
+    const t = time < this.lastTime ? this.lastTime : time;
+    const o = touched!.before;
+    const n = touched!.after;
+    const w = this.ring.begin();
+    try {
+      writeRequestRecord(w, after.generation, t, domid, connection, id, op, kind, path, o?.value, o?.perms, n?.value, n?.perms);
+    } catch (e) {
+      this.ring.abandon();
+      throw e;
+    }
+    this.ring.end(t);
+    this.lastTime = t;
+    this.advance(after);
+    return after.generation;
+  }
+
+  private recordRequestAsCommit(
+    before: Version,
+    after: Version,
+    time: number,
+    domid: number,
+    connection: ConnectionName,
+    id: number | undefined,
+    op: RequestSummary['op'],
+    path: string,
+    hints: readonly string[] | undefined,
+    touched: Touched | undefined,
+  ): number | undefined {
     const m = this.requestMeta;
     m.time = time;
-    m.who = who;
+    m.who = id === undefined ? { domid, connection } : { domid, connection, id };
     this.request.op = op;
     this.request.path = path;
     try {
@@ -203,6 +239,13 @@ export class History {
   /** The bytes of the record that made generation `g` (a view, valid until the next record), for the log on disk. */
   encoded(g: number): Buffer {
     return this.ring.bytesOf(g - this.floorGen - 1);
+  }
+
+  /** History has every commit, or it could not undo: `before` must be the latest version, `after` the next. */
+  private follows(before: Version, after: Version): void {
+    if (before.generation !== this.live.generation || after.generation !== before.generation + 1) {
+      throw new RangeError(`history at ${this.live.generation} given ${before.generation} -> ${after.generation}`);
+    }
   }
 
   private put(rec: HistoryRecord): void {
@@ -359,4 +402,20 @@ export class History {
     const when = o.time === undefined ? '' : ` (${new Date(o.time).toISOString()})`;
     return new XsError('ENOENT', `${what} is older than the oldest kept, generation ${o.generation}${when}`);
   }
+}
+
+/**
+ * The kind of the one change a plain request's commit made on its own path, as history-commit.ts
+ * `ofTouched` would list it, when that is its only change: a node's value or permissions with the
+ * same children, a node made without children, a node removed that had none. -1 otherwise
+ * (several changes, or none). `childBytes` tells a leaf without reading children a snapshot has
+ * not loaded yet.
+ */
+function oneChange(t: Touched): number {
+  const o = t.before;
+  const n = t.after;
+  if (o === undefined) return n !== undefined && n.childBytes === 0 ? ADDED : -1;
+  if (n === undefined) return o.childBytes === 0 ? REMOVED : -1;
+  if (o.children !== n.children) return -1;
+  return o.value !== n.value ? CHANGED : samePerms(o.perms, n.perms) ? -1 : PERMS;
 }
