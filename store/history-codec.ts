@@ -105,26 +105,35 @@ export function writeChange(
   newPerms: Perms | undefined,
 ): void {
   const same = oldPerms !== undefined && oldPerms === newPerms;
-  w.room(
-    5 +
-      path.length +
-      (old === undefined ? 0 : 4 + old.length) +
-      (value === undefined ? 0 : 4 + value.length) +
-      (oldPerms === undefined ? 0 : 2 + 3 * oldPerms.length) +
-      (newPerms === undefined || same ? 0 : 2 + 3 * newPerms.length),
-  );
-  w.u8(
-    KIND_CODE[kind] |
-      (old === undefined ? 0 : HAS_OLD) |
-      (oldPerms === undefined ? 0 : HAS_OLD_PERMS) |
-      (value === undefined ? 0 : HAS_NEW) |
-      (same ? SAME_PERMS : newPerms === undefined ? 0 : HAS_NEW_PERMS),
-  );
+  w.room(changeBytes(path, old, oldPerms, value, newPerms, same));
+  w.u8(KIND_CODE[kind] | changeFlags(old, oldPerms, value, newPerms, same));
   w.str(path);
   if (old !== undefined) w.str(old);
   if (oldPerms !== undefined) writePerms(w, oldPerms);
   if (value !== undefined) w.str(value);
   if (newPerms !== undefined && !same) writePerms(w, newPerms);
+}
+
+/** The bytes `writeChange` writes for a change (both writers reserve room with it). */
+function changeBytes(path: string, old: string | undefined, oldPerms: Perms | undefined, value: string | undefined, newPerms: Perms | undefined, same: boolean): number {
+  return (
+    5 +
+    path.length +
+    (old === undefined ? 0 : 4 + old.length) +
+    (value === undefined ? 0 : 4 + value.length) +
+    (oldPerms === undefined ? 0 : 2 + 3 * oldPerms.length) +
+    (newPerms === undefined || same ? 0 : 2 + 3 * newPerms.length)
+  );
+}
+
+/** A change's flags byte, less its kind: which values and permission lists follow. */
+function changeFlags(old: string | undefined, oldPerms: Perms | undefined, value: string | undefined, newPerms: Perms | undefined, same: boolean): number {
+  return (
+    (old === undefined ? 0 : HAS_OLD) |
+    (oldPerms === undefined ? 0 : HAS_OLD_PERMS) |
+    (value === undefined ? 0 : HAS_NEW) |
+    (same ? SAME_PERMS : newPerms === undefined ? 0 : HAS_NEW_PERMS)
+  );
 }
 
 /** The change kinds' codes, for `writeRequestRecord`'s callers. */
@@ -164,15 +173,7 @@ export function writeRequestRecord(
 ): void {
   const small = id !== undefined && id >>> 0 === id;
   const same = oldPerms !== undefined && oldPerms === newPerms;
-  w.room(
-    8 + 8 + 2 + 1 + 1 + (id === undefined ? 0 : small ? 4 : 8) + 2 + 1 + 4 +
-      5 +
-      path.length +
-      (old === undefined ? 0 : 4 + old.length) +
-      (value === undefined ? 0 : 4 + value.length) +
-      (oldPerms === undefined ? 0 : 2 + 3 * oldPerms.length) +
-      (newPerms === undefined || same ? 0 : 2 + 3 * newPerms.length),
-  );
+  w.room(8 + 8 + 2 + 1 + 1 + (id === undefined ? 0 : small ? 4 : 8) + 2 + 1 + 4 + changeBytes(path, old, oldPerms, value, newPerms, same));
   const b = w.buf;
   let p = w.pos;
   F64[0] = generation;
@@ -203,12 +204,7 @@ export function writeRequestRecord(
   b[p + 4] = 0;
   b[p + 5] = 0;
   b[p + 6] = 0;
-  b[p + 7] =
-    kind |
-    (old === undefined ? 0 : HAS_OLD) |
-    (oldPerms === undefined ? 0 : HAS_OLD_PERMS) |
-    (value === undefined ? 0 : HAS_NEW) |
-    (same ? SAME_PERMS : newPerms === undefined ? 0 : HAS_NEW_PERMS);
+  b[p + 7] = kind | changeFlags(old, oldPerms, value, newPerms, same);
   p = putStr(b, p + 8, path);
   if (old !== undefined) p = putStr(b, p, old);
   if (oldPerms !== undefined) p = putPerms(b, p, oldPerms);

@@ -129,10 +129,7 @@ export class History {
       this.ring.abandon();
       throw e;
     }
-    this.ring.end(time);
-    this.lastTime = time;
-    this.advance(after);
-    return after.generation;
+    return this.written(after, time);
   }
 
   /**
@@ -169,8 +166,13 @@ export class History {
       this.ring.abandon();
       throw e;
     }
-    this.ring.end(t);
-    this.lastTime = t;
+    return this.written(after, t);
+  }
+
+  /** Ends the record being written at `time` and makes `after` the live version: its generation. */
+  private written(after: Version, time: number): number {
+    this.ring.end(time);
+    this.lastTime = time;
     this.advance(after);
     return after.generation;
   }

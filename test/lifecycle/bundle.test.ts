@@ -5,7 +5,7 @@
  * `import.meta.dirname` must be `dist/src` for the cache to land in `dist/.compile-cache`. The
  * cache must be on disk once the daemon is ready, even if it never exits normally afterwards.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as module from 'node:module';
 import { tmpdir } from 'node:os';
@@ -45,13 +45,7 @@ describe('the bundled executable', () => {
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const cache = join(dir, 'cache');
     const { NODE_DISABLE_COMPILE_CACHE: _, ...env } = process.env;
-    const child = spawn(process.execPath, [DAEMON_JS, '--rundir', join(dir, 'run')], { env: { ...env, NODE_COMPILE_CACHE: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanup.push(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    for (let i = 0; i < 400 && !/ INFO +ready /.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(out).toMatch(/ INFO +ready /);
+    const { child } = await startReady(join(dir, 'run'), { ...env, NODE_COMPILE_CACHE: cache });
     const hasCache = typeof (module as { flushCompileCache?: unknown }).flushCompileCache === 'function';
     // Node 22.10+: written soon after ready (polled: the write follows the first turn of the loop).
     for (let i = 0; i < 100 && hasCache && cacheEntries(cache) === 0; i++) await new Promise((r) => setTimeout(r, 50));
@@ -70,22 +64,13 @@ describe('the bundled executable', () => {
     // Node's own trace of the compile cache (stderr) says when the daemon asked for a flush.
     const { NODE_DISABLE_COMPILE_CACHE: _, ...env } = process.env;
     const start = async (n: number): Promise<string> => {
-      const child = spawn(process.execPath, [DAEMON_JS, '--rundir', join(dir, `run${n}`)], {
-        env: { ...env, NODE_COMPILE_CACHE: cache, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      cleanup.push(() => child.kill('SIGKILL'));
-      let out = '';
-      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-      for (let i = 0; i < 400 && !/ INFO +ready /.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(out).toMatch(/ INFO +ready /);
+      const { child, output } = await startReady(join(dir, `run${n}`), { ...env, NODE_COMPILE_CACHE: cache, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
       // The flush is a setImmediate after ready: give it the time it took in the test above.
       for (let i = 0; i < 100 && hasCache && n === 1 && cacheEntries(cache) === 0; i++) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 300));
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
-      return out;
+      return output();
     };
     const first = await start(1);
     const second = await start(2);
@@ -97,6 +82,18 @@ describe('the bundled executable', () => {
     expect(second).not.toContain('flushCompileCache() requested');
   });
 });
+
+/** The daemon started on `rundir` with `env`, once it logged ready; `output()`: its stdout and stderr so far. */
+async function startReady(rundir: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [DAEMON_JS, '--rundir', rundir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanup.push(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  for (let i = 0; i < 400 && !/ INFO +ready /.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+  expect(out).toMatch(/ INFO +ready /);
+  return { child, output: () => out };
+}
 
 /** Files under the cache directory (Node keeps them in a folder per Node version). */
 function cacheEntries(cache: string): number {
