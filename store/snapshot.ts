@@ -1,5 +1,5 @@
 import { ImmMap } from './imm-map.js';
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { XsError } from '../protocol/index.js';
 import { XsNode, type Children, type Unread } from './node.js';
 import { SPECIAL_NAMES, type SpecialName } from './path.js';
@@ -10,7 +10,7 @@ import type { SpecialPerms, Store } from './store.js';
 /**
  * The snapshot codec: a whole store version as one compact, checksummed byte string, for the
  * persistence layer (a snapshot file) and for live update (handing the store to the next process).
- * Pure: it neither reads nor writes files (`node:zlib`'s crc32 is computation only).
+ * Pure: it neither reads nor writes files.
  *
  * Layout (version 3), little-endian throughout:
  *   header   "NXSS" | version u16 (3) | reserved u16 | generation f64 | nodes u32 | perm lists u32
