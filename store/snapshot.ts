@@ -723,8 +723,12 @@ class Blocks {
  */
 /** Blocks of fewer children are read whole on first use: one pass builds them all cheaply. */
 const FIND_FROM = 64;
-/** `find` scans of one block before its children are read whole. */
-export const FINDS = 8;
+/**
+ * `find` scans of one block before its children are read whole: one, for the first request after
+ * a start. A second name asked for under the same directory (a client listing it, a recovery
+ * replaying its log) reads the block whole, as without `find`: one scan wasted at most.
+ */
+export const FINDS = 1;
 
 class Subtree3 implements Unread, Region {
   constructor(
@@ -769,9 +773,10 @@ class Subtree3 implements Unread, Region {
   /**
    * `find(name)` (Unread): the child `name`, from one pass over the block that compares names
    * and builds only the node that matches (every record still checked as `read` checks it). For
-   * a block of `FIND_FROM` children or more, `FINDS` times per node at most: a client asking
-   * again and again for names under a large directory not read yet (each a scan of the block
-   * rather than a map lookup) gets the whole map built after that, as without `find`.
+   * a block of `FIND_FROM` children or more, `FINDS` times per node at most (a name found is
+   * kept and not scanned for again): a client asking again and again for names under a large
+   * directory not read yet (each a scan of the block rather than a map lookup) gets the whole
+   * map built after that, as without `find`.
    */
   find(name: string): XsNode | null | undefined {
     const hit = this.found?.get(name);

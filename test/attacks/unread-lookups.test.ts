@@ -3,7 +3,7 @@
  * without building the others (issue 16: store/snapshot.ts `Subtree3.find`). That is a scan of
  * the block instead of a map lookup, so a guest asking again and again for names under such a
  * directory (missing ones: nothing is remembered for them) must not get a scan per request for
- * ever: after `FINDS` scans the children are read whole, once, and every later lookup is a map
+ * ever: after `FINDS` scan(s) the children are read whole, once, and every later lookup is a map
  * lookup, whatever is asked.
  */
 import { Map as ImmMap } from 'immutable';
@@ -27,7 +27,7 @@ describe('lookups under a directory not read yet', () => {
     const opened = read;
     expect(big.unread).toBeDefined();
     for (let i = 0; i < 1000; i++) expect(lookup(store.root, ['big', `missing${i}`])).toBeUndefined();
-    // The block of 5,000 children is nearly all the file: FINDS scans and one whole read of it.
+    // The block of 5,000 children is nearly all the file: FINDS scan(s) and one whole read of it.
     expect(read - opened).toBeLessThanOrEqual((FINDS + 1) * buf.length);
     expect(big.unread).toBeUndefined();
     expect(lookup(store.root, ['big', 'k4999'])!.value).toBe('value 4999');
