@@ -90,5 +90,6 @@ export {
   type SnapshotSource,
   type OpenedSnapshot,
 } from './snapshot.js';
+export { crc32 } from './crc32.js';
 export { deltaOf, applyDeltas, applySpan, Replay, type Delta, type DeltaOp } from './delta.js';
 export { encodeDelta, decodeDelta, DeltaDecoder } from './delta-codec.js';

@@ -1,5 +1,5 @@
 import { ImmMap } from './imm-map.js';
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { XsError } from '../protocol/index.js';
 import { XsNode, type Children, type Unread } from './node.js';
 import { SPECIAL_NAMES, type SpecialName } from './path.js';
@@ -10,7 +10,7 @@ import type { SpecialPerms, Store } from './store.js';
 /**
  * The snapshot codec: a whole store version as one compact, checksummed byte string, for the
  * persistence layer (a snapshot file) and for live update (handing the store to the next process).
- * Pure: it neither reads nor writes files (`node:zlib`'s crc32 is computation only).
+ * Pure: it neither reads nor writes files.
  *
  * Layout (version 3), little-endian throughout:
  *   header   "NXSS" | version u16 (3) | reserved u16 | generation f64 | nodes u32 | perm lists u32
@@ -721,6 +721,15 @@ class Blocks {
  * after it. Read on first use, the block checked first; the encoder copies the whole region
  * (`copyInto`), checking it too, so damage is never carried into a new snapshot's checksums.
  */
+/** Blocks of fewer children are read whole on first use: one pass builds them all cheaply. */
+const FIND_FROM = 64;
+/**
+ * `find` scans of one block before its children are read whole: one, for the first request after
+ * a start. A second name asked for under the same directory (a client listing it, a recovery
+ * replaying its log) reads the block whole, as without `find`: one scan wasted at most.
+ */
+export const FINDS = 1;
+
 class Subtree3 implements Unread, Region {
   constructor(
     private readonly blocks: Blocks,
@@ -733,9 +742,16 @@ class Subtree3 implements Unread, Region {
     private readonly parent: string,
   ) {}
 
+  /** Children `find` built, by name: `read` puts these very nodes in the map. */
+  private found: Map<string, XsNode> | undefined;
+  /** How many times `find` scanned the block (at most `FINDS`). */
+  private finds = 0;
+
   read(): Children {
     const blocks = this.blocks;
     const lists = blocks.lists;
+    const found = this.found;
+    this.found = undefined;
     // Set into the map as the records are read, not through an array of entries that `ImmMap`
     // would wrap in a sequence first: the first request after a start runs this unoptimised.
     let children: Children;
@@ -744,14 +760,7 @@ class Subtree3 implements Unread, Region {
       children = ImmMap<string, XsNode>().withMutations((m) =>
         eachRecord(b, this.at, this, lists.length, (rec) => {
           const name = b.toString('latin1', rec.name, rec.name + rec.nameLength);
-          const value = b.toString('latin1', rec.value, rec.value + rec.valueLength);
-          const perms = lists[rec.perms]!;
-          m.set(
-            name,
-            rec.kids === 0
-              ? XsNode.leaf(value, perms)
-              : XsNode.unloaded(value, perms, rec.domains, rec.childBytes, new Subtree3(blocks, rec.regionAt, rec.block, rec.crc, rec.region, rec.kids, rec.childBytes, name)),
-          );
+          m.set(name, found?.get(name) ?? this.node(b, rec, name));
         }),
       );
     } catch (e) {
@@ -759,6 +768,46 @@ class Subtree3 implements Unread, Region {
     }
     if (children.size !== this.count) throw blocks.damage(corrupt(`duplicate child under ${this.parent || '/'}`));
     return children;
+  }
+
+  /**
+   * `find(name)` (Unread): the child `name`, from one pass over the block that compares names
+   * and builds only the node that matches (every record still checked as `read` checks it). For
+   * a block of `FIND_FROM` children or more, `FINDS` times per node at most (a name found is
+   * kept and not scanned for again): a client asking again and again for names under a large
+   * directory not read yet (each a scan of the block rather than a map lookup) gets the whole
+   * map built after that, as without `find`.
+   */
+  find(name: string): XsNode | null | undefined {
+    const hit = this.found?.get(name);
+    if (hit !== undefined) return hit;
+    if (this.count < FIND_FROM || this.finds >= FINDS) return undefined;
+    this.finds++;
+    const blocks = this.blocks;
+    let node: XsNode | null = null;
+    try {
+      const b = Blocks.block(blocks.source.read(this.at, this.block), 0, this, this.at);
+      const n = name.length;
+      eachRecord(b, this.at, this, blocks.lists.length, (rec) => {
+        if (node !== null || rec.nameLength !== n) return;
+        // Names are latin1 (`read` decodes them so): byte i is character i.
+        for (let i = 0; i < n; i++) if (b[rec.name + i] !== name.charCodeAt(i)) return;
+        node = this.node(b, rec, name);
+      });
+    } catch (e) {
+      throw blocks.damage(e);
+    }
+    if (node !== null) (this.found ??= new Map()).set(name, node);
+    return node;
+  }
+
+  /** The node of the record `rec` of block `b`, named `name`. */
+  private node(b: Buffer, rec: Rec, name: string): XsNode {
+    const value = b.toString('latin1', rec.value, rec.value + rec.valueLength);
+    const perms = this.blocks.lists[rec.perms]!;
+    return rec.kids === 0
+      ? XsNode.leaf(value, perms)
+      : XsNode.unloaded(value, perms, rec.domains, rec.childBytes, new Subtree3(this.blocks, rec.regionAt, rec.block, rec.crc, rec.region, rec.kids, rec.childBytes, name));
   }
 
   /** `scan(visit)` checks the region and calls `visit` with each record's permissions; returns how many records. */

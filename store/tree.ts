@@ -10,7 +10,7 @@ import type { XsNode } from './node.js';
 /** `lookup(root, segs, n)` is the node at the first `n` segments (all by default), or undefined. */
 export function lookup(root: XsNode, segs: readonly string[], n: number = segs.length): XsNode | undefined {
   let node: XsNode | undefined = root;
-  for (let i = 0; i < n && node !== undefined; i++) node = node.children.get(segs[i]!);
+  for (let i = 0; i < n && node !== undefined; i++) node = node.child(segs[i]!);
   return node;
 }
 
@@ -21,7 +21,7 @@ export function lookup(root: XsNode, segs: readonly string[], n: number = segs.l
 export function deepestExisting(root: XsNode, segs: readonly string[]): number {
   let node = root;
   for (let i = 0; i < segs.length; i++) {
-    const next = node.children.get(segs[i]!);
+    const next = node.child(segs[i]!);
     if (next === undefined) return i;
     node = next;
   }

@@ -1,4 +1,3 @@
-import { hash, randomInt } from 'node:crypto';
 import { joinStrings, PAYLOAD_MAX } from '../../protocol/index.js';
 import { KEPT_SORTED } from '../../store/index.js';
 
@@ -52,7 +51,7 @@ export class Listing {
    * a live update). cxenstored's generation changes more often: on every write to the node.
    */
   get gen(): string {
-    return (this.genText ??= `${this.large ? nextGeneration++ : hash('sha1', this.bytes, 'buffer').readUIntLE(0, 6)}\0`);
+    return (this.genText ??= `${this.large ? drawGeneration() : crypto().hash('sha1', this.bytes, 'buffer').readUIntLE(0, 6)}\0`);
   }
 
   /**
@@ -138,8 +137,25 @@ export class Listing {
 /** Names per block of a large listing: a block is made in well under a millisecond. */
 const BLOCK = 256;
 
-/** The next large listing's generation: from a random start, so that a restarted daemon does not repeat the last one's. */
-let nextGeneration = randomInt(2 ** 47);
+/**
+ * The next large listing's generation: from a random start, so that a restarted daemon does not
+ * repeat the last one's. Drawn with the first large listing's.
+ */
+let nextGeneration: number | undefined;
+
+function drawGeneration(): number {
+  nextGeneration ??= crypto().randomInt(2 ** 47);
+  return nextGeneration++;
+}
+
+/**
+ * `node:crypto`, loaded when the first listing is paged (DIRECTORY_PART): as an ES import it cost
+ * 5 ms (Node 22) to 11-14 ms (Node 24) of every cold start (issue 16), the facade reading every
+ * export (webcrypto and the rest); `process.getBuiltinModule` returns the CommonJS module.
+ */
+function crypto(): typeof import('node:crypto') {
+  return process.getBuiltinModule('node:crypto');
+}
 
 /**
  * The listings made so far, keyed by the node version's cached name list (store/node.ts

@@ -328,14 +328,16 @@ export class Journal implements OutputGate {
     if (base === undefined) return;
     this.base = undefined;
     clearTimeout(this.checkTimer);
-    const t0 = performance.now();
+    // Not `performance.now()`: the global `performance` loads perf_hooks (issue 16), and the
+    // check may start while the first requests after a start are still being served.
+    const t0 = process.hrtime.bigint();
     void (async () => {
       await new Promise<void>((r) => setImmediate(r));
       await base.file.loadAll();
       const steps = base.opened.check(CHECK_SLICE);
       while (steps.next().done !== true) await new Promise<void>((r) => setImmediate(r));
       this.unchecked = undefined;
-      this.options.log.info({ ms: Math.round(performance.now() - t0), bytes: base.file.size }, 'snapshot checked');
+      this.options.log.info({ ms: Math.round(Number(process.hrtime.bigint() - t0) / 1e6), bytes: base.file.size }, 'snapshot checked');
       this.release(this.written);
     })().catch((e: unknown) => {
       // Damage went to `onDamage` (exit) already; anything else is a bug: exit, the next start recovers.

@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../../store/index.js';
 
 /**
  * The write-ahead log's framing: each record is `length u32 | crc32 u32 | payload`, little-endian,

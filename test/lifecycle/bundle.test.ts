@@ -5,13 +5,17 @@
  * `import.meta.dirname` must be `dist/src` for the cache to land in `dist/.compile-cache`. The
  * cache must be on disk once the daemon is ready, even if it never exits normally afterwards.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as module from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { Map as ImmMap } from 'immutable';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DAEMON_JS } from '../helpers/daemon.js';
+import { XsClient } from '../../clients/index.js';
+import { writeSnapshotFileSync } from '../../server/persistence/index.js';
+import { DOM0_ONLY, XsNode, encodeSnapshot, fromRoot } from '../../store/index.js';
+import { DAEMON_JS, REPO } from '../helpers/daemon.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -80,6 +84,64 @@ describe('the bundled executable', () => {
     // The second start found the cache (and used it): no flush, the cache left as it was.
     expect(second).toMatch(/was accepted/);
     expect(second).not.toContain('flushCompileCache() requested');
+  });
+});
+
+describe('what a cold start loads (issue 16: only what serving needs before the first reply)', () => {
+  // Built-ins the daemon used to load at start for one function each, or for code it never runs:
+  // zlib (crc32), crypto (a listing's generation), perf_hooks (the loop monitor, performance.now),
+  // worker_threads (pino's transports, via thread-stream), assert (sonic-boom), the diff code
+  // node:util's ES facade pulled in.
+  const LATER = ['zlib', 'crypto', 'perf_hooks', 'worker_threads', 'assert', 'internal/util/diff'];
+
+  it('serves its first reply from a data directory without loading them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nxs-bundle-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const data = join(dir, 'data');
+    const kids: [string, XsNode][] = [];
+    for (let i = 0; i < 1000; i++) kids.push([`k${i}`, XsNode.leaf(`value ${i}`, DOM0_ONLY)]);
+    writeSnapshotFileSync(data, encodeSnapshot(fromRoot(new XsNode('', DOM0_ONLY, ImmMap([['big', new XsNode('', DOM0_ONLY, ImmMap(kids))]])), 7)));
+    // The list of modules Node has loaded, written when the test asks (SIGUSR2).
+    const dump = join(dir, 'dump.cjs');
+    const list = join(dir, 'modules.txt');
+    writeFileSync(dump, `process.on('SIGUSR2', () => require('fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));\n`);
+    // What Node loads for nothing (`node -e 0` with the same preload) cannot be the daemon's doing.
+    const bare = spawnSync(process.execPath, ['--require', dump, '-e', `require('fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n'))`]);
+    expect(bare.status).toBe(0);
+    const loadedBare = new Set(readFileSync(list, 'utf8').split('\n'));
+    rmSync(list);
+    const { NODE_OPTIONS: _, ...env } = process.env;
+    const child = spawn(process.execPath, ['--require', dump, DAEMON_JS, '--rundir', join(dir, 'run'), '--data-dir', data], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanup.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    const socket = join(dir, 'run', 'socket');
+    for (let i = 0; i < 400 && !/ INFO +ready /.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    const client = await XsClient.connect(socket);
+    cleanup.push(() => client.close());
+    expect(await client.read('/big/k999')).toBe('value 999');
+    child.kill('SIGUSR2');
+    for (let i = 0; i < 100 && !existsSync(list); i++) await new Promise((r) => setTimeout(r, 20));
+    const loaded = readFileSync(list, 'utf8').split('\n');
+    expect(loaded).toContain('NativeModule net');
+    for (const m of LATER) if (!loadedBare.has(`NativeModule ${m}`)) expect(loaded, out).not.toContain(`NativeModule ${m}`);
+  });
+
+  it("leaves pino's transports out of the bundle, and says so if one is ever asked for", () => {
+    const sources = new Set<string>();
+    for (const f of readdirSync(CHUNKS).filter((n) => n.endsWith('.js.map'))) {
+      for (const s of (JSON.parse(readFileSync(join(CHUNKS, f), 'utf8')) as { sources: string[] }).sources) sources.add(resolve(CHUNKS, s));
+    }
+    expect([...sources].filter((s) => s.includes('/thread-stream/'))).toEqual([]);
+    expect(sources).toContain(join(REPO, 'scripts', 'bundle-shims', 'thread-stream.cjs'));
+    const shim = module.createRequire(import.meta.url);
+    const ThreadStream = shim(join(REPO, 'scripts', 'bundle-shims', 'thread-stream.cjs')) as new () => unknown;
+    expect(() => new ThreadStream()).toThrow(/pino transports are not part of the daemon/);
+    expect((shim(join(REPO, 'scripts', 'bundle-shims', 'worker-threads.cjs')) as { isMainThread: boolean }).isMainThread).toBe(true);
+    // sonic-boom's one use: assert(condition, message), an AssertionError as Node's would throw.
+    const assert = shim(join(REPO, 'scripts', 'bundle-shims', 'assert.cjs')) as (v: unknown, m?: string) => void;
+    expect(() => assert(true, 'no')).not.toThrow();
+    expect(() => assert(false, 'sonic.fd must be a number')).toThrow(expect.objectContaining({ name: 'AssertionError', code: 'ERR_ASSERTION', message: 'sonic.fd must be a number' }));
   });
 });
 
