@@ -21,8 +21,11 @@ import * as module from 'node:module';
 import { join } from 'node:path';
 import { compileCacheOnDisk, nodeMajor } from './node-line.js';
 
-if (nodeMajor < 20) {
-  process.stderr.write(`nxenstored: Node ${process.version} is not supported: run Node 22 or 24 (LTS)\n`);
+// `process.getBuiltinModule` (20.16+, 22.3+) loads a built-in without the ES facade an `import`
+// builds, which reads every export (issue 16: node:crypto's cost 5-14 ms of a start); the daemon
+// takes several built-ins that way, the first of them to read its options.
+if (nodeMajor < 20 || typeof process.getBuiltinModule !== 'function') {
+  process.stderr.write(`nxenstored: Node ${process.version} is not supported: run Node 22 or 24 (LTS; 20.16 or later still starts)\n`);
   process.exit(1);
 }
 

@@ -51,7 +51,7 @@ export class Listing {
    * a live update). cxenstored's generation changes more often: on every write to the node.
    */
   get gen(): string {
-    return (this.genText ??= `${this.large ? drawGeneration() : crypto().hash('sha1', this.bytes, 'buffer').readUIntLE(0, 6)}\0`);
+    return (this.genText ??= `${this.large ? drawGeneration() : nodeCrypto().hash('sha1', this.bytes, 'buffer').readUIntLE(0, 6)}\0`);
   }
 
   /**
@@ -144,7 +144,7 @@ const BLOCK = 256;
 let nextGeneration: number | undefined;
 
 function drawGeneration(): number {
-  nextGeneration ??= crypto().randomInt(2 ** 47);
+  nextGeneration ??= nodeCrypto().randomInt(2 ** 47);
   return nextGeneration++;
 }
 
@@ -153,7 +153,7 @@ function drawGeneration(): number {
  * 5 ms (Node 22) to 11-14 ms (Node 24) of every cold start (issue 16), the facade reading every
  * export (webcrypto and the rest); `process.getBuiltinModule` returns the CommonJS module.
  */
-function crypto(): typeof import('node:crypto') {
+function nodeCrypto(): typeof import('node:crypto') {
   return process.getBuiltinModule('node:crypto');
 }
 

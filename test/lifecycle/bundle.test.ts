@@ -133,13 +133,13 @@ describe('what a cold start loads (issue 16: only what serving needs before the 
       for (const s of (JSON.parse(readFileSync(join(CHUNKS, f), 'utf8')) as { sources: string[] }).sources) sources.add(resolve(CHUNKS, s));
     }
     expect([...sources].filter((s) => s.includes('/thread-stream/'))).toEqual([]);
-    expect(sources).toContain(join(REPO, 'scripts', 'bundle-shims', 'thread-stream.cjs'));
+    expect(sources).toContain(join(REPO, 'src', 'bundle', 'shims', 'thread-stream.cjs'));
     const shim = module.createRequire(import.meta.url);
-    const ThreadStream = shim(join(REPO, 'scripts', 'bundle-shims', 'thread-stream.cjs')) as new () => unknown;
+    const ThreadStream = shim(join(REPO, 'src', 'bundle', 'shims', 'thread-stream.cjs')) as new () => unknown;
     expect(() => new ThreadStream()).toThrow(/pino transports are not part of the daemon/);
-    expect((shim(join(REPO, 'scripts', 'bundle-shims', 'worker-threads.cjs')) as { isMainThread: boolean }).isMainThread).toBe(true);
+    expect((shim(join(REPO, 'src', 'bundle', 'shims', 'worker-threads.cjs')) as { isMainThread: boolean }).isMainThread).toBe(true);
     // sonic-boom's one use: assert(condition, message), an AssertionError as Node's would throw.
-    const assert = shim(join(REPO, 'scripts', 'bundle-shims', 'assert.cjs')) as (v: unknown, m?: string) => void;
+    const assert = shim(join(REPO, 'src', 'bundle', 'shims', 'assert.cjs')) as (v: unknown, m?: string) => void;
     expect(() => assert(true, 'no')).not.toThrow();
     expect(() => assert(false, 'sonic.fd must be a number')).toThrow(expect.objectContaining({ name: 'AssertionError', code: 'ERR_ASSERTION', message: 'sonic.fd must be a number' }));
   });

@@ -4,7 +4,7 @@
  * store/imm-map.ts and server/logger.ts). Packages the daemon loads only on request (the gateway's
  * fastify, ws, zod) and the native addon stay outside the bundle.
  *
- * Three modules pino pulls in at start-up are replaced by small files of ours (bundle-shims/),
+ * Three modules pino pulls in at start-up are replaced by small files of ours (shims/),
  * because loading them cost ~5-10 ms of every cold start's CPU on Node 22 and 24 while the
  * daemon never uses them: thread-stream (pino's transports, run in a worker thread: the daemon
  * writes its records itself, server/logger.ts) with the `worker_threads` it loads, the
@@ -15,8 +15,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-const root = join(import.meta.dirname, '..');
-const shims = join(import.meta.dirname, 'bundle-shims');
+const root = join(import.meta.dirname, '..', '..');
+const shims = join(import.meta.dirname, 'shims');
 
 for (const d of ['dist/src/chunks', 'dist/.compile-cache']) rmSync(join(root, d), { recursive: true, force: true });
 
@@ -43,7 +43,7 @@ const shimPlugin = {
     b.onEnd((result) => {
       if (result.errors.length > 0) return;
       const missing = REPLACED.filter(([, , f]) => !used.has(f));
-      if (missing.length > 0) throw new Error(`bundle: nothing asked for ${missing.map(([r, p]) => `${r} (from ${p})`).join(', ')}: check scripts/bundle.mjs against the packages`);
+      if (missing.length > 0) throw new Error(`bundle: nothing asked for ${missing.map(([r, p]) => `${r} (from ${p})`).join(', ')}: check src/bundle/bundle.mjs against the packages`);
     });
   },
 };

@@ -1,6 +1,6 @@
 'use strict';
 /**
- * In place of `assert` for sonic-boom in the daemon's bundle (scripts/bundle.mjs), which calls
+ * In place of `assert` for sonic-boom in the daemon's bundle (src/bundle/bundle.mjs), which calls
  * `assert(condition, message)` only. Loading Node's (with its diff and error machinery) cost ~2 ms
  * of every cold start on Node 22 and 24 (issue 16). Throws what Node's would: an AssertionError,
  * code ERR_ASSERTION, with the message.
