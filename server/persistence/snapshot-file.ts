@@ -6,7 +6,7 @@ import type { SnapshotSource, XsError } from '../../store/index.js';
 const LOAD_SLICE = 1 << 20;
 
 /**
- * A snapshot file as the store reads it (store/snapshot.ts `SnapshotSource`, issue 16): kept
+ * A snapshot file as the store reads it (store/snapshot-format.ts `SnapshotSource`, issue 16): kept
  * open and read with pread where a request needs it, so that a start reads the head and what the
  * first requests touch, not the whole file. The descriptor keeps the file's inode: a compaction
  * renaming another snapshot over the name does not change what is read. `loadAll` reads the rest

@@ -1,6 +1,6 @@
 /**
  * A READ below a directory a start has not read yet finds its one child in the snapshot's block
- * without building the others (issue 16: store/snapshot.ts `Subtree3.find`). That is a scan of
+ * without building the others (issue 16: store/snapshot-blocks.ts `Subtree3.find`). That is a scan of
  * the block instead of a map lookup, so a guest asking again and again for names under such a
  * directory (missing ones: nothing is remembered for them) must not get a scan per request for
  * ever: after `FINDS` scan(s) the children are read whole, once, and every later lookup is a map
@@ -9,7 +9,7 @@
 import { Map as ImmMap } from 'immutable';
 import { describe, expect, it } from 'vitest';
 import { DOM0_ONLY, XsNode, bufferSource, encodeSnapshot, fromRoot, lookup, openSnapshot } from '../../store/index.js';
-import { FINDS } from '../../store/snapshot.js';
+import { FINDS } from '../../store/snapshot-blocks.js';
 
 function bigSnapshot(n: number): Buffer {
   const kids: [string, XsNode][] = [];
