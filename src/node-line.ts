@@ -3,8 +3,6 @@
  * from runtime.ts so that the daemon can ask without importing runtime.ts, which only the
  * executable may import (see there: the bundled build must keep it in the executable's own file).
  */
-import * as module from 'node:module';
-
 export const nodeMajor = Number(process.versions.node.split('.')[0]);
 
 /** A line for the log when this Node is past its end of life, else undefined. */
@@ -33,7 +31,7 @@ export function compileCacheOnDisk(): void {
 export function flushCompileCache(): void {
   if (onDisk) return;
   try {
-    (module as { flushCompileCache?: () => void }).flushCompileCache?.();
+    (process.getBuiltinModule('node:module') as { flushCompileCache?: () => void }).flushCompileCache?.();
   } catch {
     /* a cache that cannot be written is no error */
   }

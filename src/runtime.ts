@@ -17,7 +17,6 @@
  * start, not when a trace is formatted (issue 16: cold start within 2x of `node -e 0`).
  */
 import { readdirSync } from 'node:fs';
-import * as module from 'node:module';
 import { join } from 'node:path';
 import { compileCacheOnDisk, nodeMajor } from './node-line.js';
 
@@ -37,7 +36,9 @@ if (nodeMajor < 20 || typeof process.getBuiltinModule !== 'function') {
  * code it runs. `NODE_COMPILE_CACHE` (a directory) overrides; `NODE_DISABLE_COMPILE_CACHE=1` turns
  * it off. A cache that cannot be written is no error: the daemon compiles as without one.
  */
-const enableCompileCache = (module as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
+// Taken here, not imported: the bundle's built-ins are read when the code runs (src/bundle), and
+// this Node's `module` has functions the Node that built the bundle may lack.
+const enableCompileCache = (process.getBuiltinModule('node:module') as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
 if (enableCompileCache !== undefined && process.env['NODE_DISABLE_COMPILE_CACHE'] === undefined) {
   const dir = process.env['NODE_COMPILE_CACHE'] ?? join(import.meta.dirname, '..', '.compile-cache');
   try {
