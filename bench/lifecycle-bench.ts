@@ -130,6 +130,8 @@ async function coldStart(data: string | undefined, extra: string[] = []): Promis
   // The activator execs the daemon in place, so its pid is the daemon's.
   const cpuMs = cpuOf(child.pid!);
   client.close();
+  // The daemon writes its log a moment after ready (server/logger.ts): the rounds read its lines.
+  for (let i = 0; i < 400 && !/\bready\b.*socket=/.test(out); i++) await sleep(5);
   return { child, firstReplyMs, cpuMs, output: () => out };
 }
 

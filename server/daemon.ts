@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Logger } from 'pino';
+import type { Log } from './logger.js';
 import type { Frame } from '../protocol/index.js';
 import {
   commit,
@@ -38,7 +38,7 @@ import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './w
 
 export interface DaemonOptions {
   readonly rundir: string;
-  readonly log: Logger;
+  readonly log: Log;
   readonly quotas: Quotas;
   /** Log every request and reply, like oxenstored's access log (off by default: hot path). */
   accessLog: boolean;
@@ -136,7 +136,7 @@ export class Daemon implements Ports {
   /** The descriptors guests may not take, and the count of connections refused for them. */
   readonly descriptors: DescriptorReserve;
   private readOnlySockets = 0;
-  readonly log: Logger;
+  readonly log: Log;
   readonly quotas: Quotas;
   /** Who wins among conflicting transactions once one has kept losing (transactions/fairness.ts). */
   readonly fairness: Fairness;

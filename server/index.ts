@@ -4,7 +4,7 @@ export { listen, type InheritedListeners, type Listeners } from './transport/ind
 export { SOCKET_IO, socketIoMode, type SocketIo } from './transport/index.js';
 export { answers } from './transport/index.js';
 export { chooseRundir, prepareRundir, SYSTEM_RUNDIR } from './transport/index.js';
-export { createLogger, type LogFormat } from './logger.js';
+export { createLogger, DeferredLog, type Log, type LogFormat } from './logger.js';
 export { Quotas, QUOTA_NAMES } from './quotas/index.js';
 export { HANDLERS } from './dispatch/index.js';
 export {

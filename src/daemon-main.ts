@@ -13,6 +13,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseOptions, USAGE } from './options.js';
 
+/** How long after ready the log is written (see there). */
+const LOG_AFTER_READY_MS = 100;
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -165,6 +168,9 @@ async function main(): Promise<void> {
   // never exits normally. Not before the first request, which may already be waiting (socket
   // activation): a check callback runs after the poll phase that reads it.
   setImmediate(flushCompileCache);
+  // A moment later, once a socket-activated start's first client has had its reply: the log's
+  // pino is made and what was logged so far written (server/logger.ts, issue 16).
+  setTimeout(() => log.load(), LOG_AFTER_READY_MS).unref();
 
   let stopping = false;
   const stop = (why: string) => {

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Log } from '../logger.js';
 import type { Transport } from '../transport/index.js';
 
 /** At most this many idle connections are closed in one turn of the event loop. */
@@ -28,7 +28,7 @@ export class IdleCloses {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly log: Logger | undefined,
+    private readonly log: Log | undefined,
     /** How long a request may stay half-sent: what the log line says. */
     private readonly idleMs: number,
     private readonly intervalMs = IDLE_LOG_MS,

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Log } from '../logger.js';
 import type { Connection } from '../connection/index.js';
 
 /** Default for `--drop-log-ms`: how often each connection's dropped events are summed up in the log. */
@@ -25,7 +25,7 @@ export class EventDrops {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly intervalMs = DROP_LOG_MS,
   ) {}
 

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Log } from '../logger.js';
 import type { Header } from '../../protocol/index.js';
 import type { Caller, CommitPath, History, CommitResult, Limits, Store, StoreReply, StoreRequest, Transaction } from '../../store/index.js';
 import type { Connection, ConnectionKind, IdleCloses } from '../connection/index.js';
@@ -77,7 +77,7 @@ export interface LiveUpdateCommand {
 export interface ControlPort extends QuotaPort {
   /** Undefined when the daemon keeps none (`--history-records 0`). */
   readonly history: History | undefined;
-  readonly log: Logger;
+  readonly log: Log;
   readonly options: { accessLog: boolean };
   readonly store: Store;
   readonly stats: Stats;
@@ -97,7 +97,7 @@ export interface ControlPort extends QuotaPort {
 
 /** The dispatch itself (dispatch/process.ts): counting, the access log, event quotas. */
 export interface DispatchPort extends QuotaPort {
-  readonly log: Logger;
+  readonly log: Log;
   readonly options: { readonly accessLog: boolean };
   readonly stats: Stats;
   /** Dropped watch events: counted, and summed up in the log once per connection per interval. */

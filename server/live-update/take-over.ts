@@ -1,7 +1,7 @@
 import { closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
+import type { Log } from '../logger.js';
 import { Op, replyPayload } from '../../protocol/index.js';
 import { decodeSnapshot, DOM0, guest, type Caller, type Store } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
@@ -17,7 +17,7 @@ import { parseLate, type LateConnection } from './handoff-state.js';
 export const PID_FILE = 'nxenstored.pid';
 
 export interface TakeOverOptions {
-  readonly log: Logger;
+  readonly log: Log;
   /** The quotas of the command line; the settings handed over (run-time changes) win. */
   readonly quotas: Quotas;
   readonly history?: DaemonOptions['history'];

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
+import type { Log } from '../logger.js';
 import { decodeRecord, type HistoryRecord, type Version } from '../../store/index.js';
 import { frameRecord, scanRecords } from './wal.js';
 
@@ -64,7 +64,7 @@ export class HistoryLog {
   constructor(
     private readonly dir: string,
     private readonly retention: HistoryRetention,
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly now: () => number = Date.now,
   ) {
     const segs = historySegments(dir);

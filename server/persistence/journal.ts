@@ -1,6 +1,6 @@
 import { closeSync, ftruncateSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
+import type { Log } from '../logger.js';
 import {
   createStore,
   DeltaDecoder,
@@ -48,7 +48,7 @@ export const SYNC_MODES: readonly SyncMode[] = ['always', 'batch', 'none'];
 export interface JournalOptions {
   readonly dir: string;
   readonly sync: SyncMode;
-  readonly log: Logger;
+  readonly log: Log;
   /** Take a snapshot (and drop old log segments) after this many records. */
   readonly snapshotEvery?: number;
   /**

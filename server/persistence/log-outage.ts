@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Log } from '../logger.js';
 import { XsError, type XsErrorCode } from '../../store/index.js';
 
 /** Backoff between attempts to write once the log has failed: a full disk is probed, not hammered. */
@@ -25,7 +25,7 @@ export class LogOutage {
   private refused = 0;
 
   constructor(
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Logger } from 'pino';
+import type { Log } from '../logger.js';
 
 /**
  * The process's file descriptors, split so that no guest can lock dom0 out (issue 17): every
@@ -30,7 +30,7 @@ export class DescriptorReserve {
     readonly limit: number,
     /** Descriptors kept from guests. */
     readonly reserve: number,
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly interval = 10_000,
   ) {}
 

@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
+import type { Log } from '../logger.js';
 import { decodeStream, type ConnectionRecord, type DomainRecord, type StatePerm, type WatchRecord } from '../../protocol/xen-state/index.js';
 import { DOM0, fromNodeList, parseWatchPath, XsError, type ListedNode, type PermEntry, type Perms, type SpecialPerms } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
@@ -17,7 +17,7 @@ export const XEN_STATE_FILE = 'state_dump';
 const DOMID_MAX_GUEST = 0x7fef;
 
 export interface XenTakeOverOptions {
-  readonly log: Logger;
+  readonly log: Log;
   readonly rundir: string;
   /** The command line's quotas; a 4.22 stream's GLOBAL_QUOTA and DOMAIN records win. */
   readonly quotas: Quotas;
@@ -193,7 +193,7 @@ function toPerms(perms: readonly StatePerm[]): Perms {
 }
 
 /** A quota name of the stream we do not know (or a value we refuse) is logged, not fatal (the design doc says so). */
-function setQuota(log: Logger, set: () => void, name: string): void {
+function setQuota(log: Log, set: () => void, name: string): void {
   try {
     set();
   } catch (e) {

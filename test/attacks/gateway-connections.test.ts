@@ -69,6 +69,8 @@ describe('connections to the gateway (a local user, a guest with a token)', () =
     for (const w of dom0) w.close();
 
     // A refusal per connection past the cap, counted; the log has one line, then summaries.
+    // Logged soon after the daemon's start: written a moment after ready (server/logger.ts).
+    await expect.poll(() => shared.d.output(), { timeout: 5000 }).toMatch(/connection refused/);
     const refusals = shared.d.output().split('\n').filter((l) => /connection refused/.test(l));
     expect(refusals.length).toBe(1);
     expect(refusals[0]).toMatch(/who=http|"who":"http"/);

@@ -231,7 +231,7 @@ describe('clients that connect while the process changes', () => {
     expect(failures).toEqual([]);
     // The window between the spawn and the old process's exit was used: some connection was
     // accepted by the old process after it had handed its descriptors over, and passed on.
-    expect(d.output()).toContain('adopted a connection accepted after the spawn');
+    await expect.poll(() => d.output(), { timeout: 5000 }).toContain('adopted a connection accepted after the spawn');
   });
 });
 

@@ -36,6 +36,9 @@ async function crash(d: RunningDaemon): Promise<void> {
   expect(r.signal).toBe('SIGKILL');
 }
 
+/** The daemon writes its log a moment after ready (server/logger.ts): lines are polled for. */
+const LOGGED = { timeout: 5000 };
+
 async function waitFor(what: string, cond: () => boolean): Promise<void> {
   for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
@@ -140,7 +143,7 @@ describe('persistence (--data-dir)', () => {
     d = await start(dir);
     c = await d.connect();
     for (let i = 0; i < 10; i++) expect(await c.read(`/t/${i}`)).toBe(`v${i}`);
-    expect(d.output()).toMatch(/dropped the tail \(12 bytes\) as a torn write/);
+    await expect.poll(() => d.output(), LOGGED).toMatch(/dropped the tail \(12 bytes\) as a torn write/);
     await c.write('/t/after', 'x');
     await crash(d);
 
@@ -151,7 +154,7 @@ describe('persistence (--data-dir)', () => {
     writeFileSync(seg2, bytes);
     d = await start(dir);
     c = await d.connect();
-    expect(d.output()).toMatch(/checksum mismatch/);
+    await expect.poll(() => d.output(), LOGGED).toMatch(/checksum mismatch/);
     await expect(c.read('/t/after')).rejects.toThrow(/ENOENT/); // the damaged record itself
     for (let i = 0; i < 10; i++) expect(await c.read(`/t/${i}`)).toBe(`v${i}`);
     expect(await c.control('check')).toBe('OK');
@@ -174,7 +177,7 @@ describe('persistence (--data-dir)', () => {
     // snapshot + the log after it
     d = await start(dir);
     c = await d.connect();
-    expect(d.output()).toMatch(/store recovered .*from=snapshot .*replayed=1/);
+    await expect.poll(() => d.output(), LOGGED).toMatch(/store recovered .*from=snapshot .*replayed=1/);
     for (const [p, v] of [['/s/before-first', '1'], ['/s/between', '2'], ['/s/after-second', '3']]) {
       expect(await c.read(p!)).toBe(v);
     }
@@ -186,8 +189,8 @@ describe('persistence (--data-dir)', () => {
     writeFileSync(join(dir, 'snapshot'), snap);
     d = await start(dir);
     c = await d.connect();
+    await expect.poll(() => d.output(), LOGGED).toMatch(/from=snapshot\.prev/);
     expect(d.output()).toMatch(/snapshot: corrupt snapshot: checksum mismatch/);
-    expect(d.output()).toMatch(/from=snapshot\.prev/);
     for (const [p, v] of [['/s/before-first', '1'], ['/s/between', '2'], ['/s/after-second', '3']]) {
       expect(await c.read(p!)).toBe(v);
     }

@@ -69,7 +69,8 @@ async function recoversEverything(data: string): Promise<void> {
   for (const i of [50, 150, 199]) expect(await c.read(`/b/k${i}`)).toBe(`b${i}`);
   expect(await c.read('/a/k150')).toBe('a150');
   expect(await c.control('check')).toBe('OK');
-  expect(d.output()).toMatch(/snapshot\.prev|from":"snapshot\.prev/);
+  // Logged at start, written a moment after ready (server/logger.ts).
+  await expect.poll(() => d.output(), { timeout: 5000 }).toMatch(/snapshot\.prev|from":"snapshot\.prev/);
 }
 
 describe('a snapshot damaged past its head', () => {

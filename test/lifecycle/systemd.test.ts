@@ -82,7 +82,7 @@ describe('socket activation (systemd-socket-activate)', () => {
     const early = c.read(`/big/k${NODES - 1}`);
     expect(p.output()).not.toMatch(/\bready\b/);
     expect(await early).toBe(`value ${NODES - 1}`);
-    expect(p.output()).toMatch(/ready .*activated=true/);
+    await expect.poll(() => p.output(), { timeout: 5000 }).toMatch(/ready .*activated=true/);
     // The activator's process is now the daemon: nothing in between (LISTEN_PID holds).
     expect(readFileSync(`/proc/${p.child.pid}/cmdline`, 'utf8').split('\0')).toContain(DAEMON_JS);
     // The descriptor named socket_ro is the read-only one.
@@ -178,7 +178,7 @@ describe('readiness on an abstract NOTIFY_SOCKET (@name)', () => {
     const p = run(process.execPath, [DAEMON_JS, '--rundir', rundir], { ...process.env, NOTIFY_SOCKET: `@${name}` });
     await until('READY=1', () => listener.output().includes('READY=1'));
     expect(listener.output()).toContain('STATUS=serving');
-    expect(p.output()).toMatch(/abstract socket, which unix-dgram cannot address/);
+    await expect.poll(() => p.output(), { timeout: 5000 }).toMatch(/abstract socket, which unix-dgram cannot address/);
     p.child.kill('SIGTERM');
     await p.exited;
     await until('STOPPING=1', () => listener.output().includes('STOPPING=1'));

@@ -103,7 +103,8 @@ describe('take-over from a version 2 stream', () => {
       c.close();
       client.close();
     }
-    expect(out).toMatch(/xen take-over: quota ignored.*no-such-quota|no-such-quota.*xen take-over: quota ignored/);
+    // Logged at start, written a moment after ready (server/logger.ts).
+    await expect.poll(() => out, { timeout: 5000 }).toMatch(/xen take-over: quota ignored.*no-such-quota|no-such-quota.*xen take-over: quota ignored/);
     expect(out).toContain('xen take-over: serving');
   });
 });
