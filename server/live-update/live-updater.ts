@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Op, type Header } from '../../protocol/index.js';
@@ -169,7 +168,7 @@ export class LiveUpdater {
       const baseFile = join(daemon.options.rundir, BASE_FILE);
       rmSync(baseFile, { force: true });
       try {
-        await writeFile(baseFile, await encodeInSlices(base), { mode: 0o600, flag: 'wx' });
+        await process.getBuiltinModule('node:fs/promises').writeFile(baseFile, await encodeInSlices(base), { mode: 0o600, flag: 'wx' });
       } catch (e) {
         rmSync(baseFile, { force: true });
         return this.failed(`could not write the pre-copy: ${(e as Error).message}`);

@@ -4,4 +4,4 @@ export { segmentName, segments, writeSnapshotFileSync, SNAPSHOT, SNAPSHOT_PREV }
 export { frameRecord, scanRecords } from './wal.js';
 export { HistoryLog, HISTORY_RETENTION_DEFAULT, type HistoryRetention } from './history-log.js';
 export { lockDataDir, LOCK } from './data-dir-lock.js';
-export { SegmentFile, type OpenSegment, type SegmentHandle } from './segment-file.js';
+export { openSegment, SegmentFile, type OpenSegment, type SegmentHandle } from './segment-file.js';

@@ -1,8 +1,7 @@
-import { open } from 'node:fs/promises';
-import type { OpenSegment, SegmentHandle } from '../../server/persistence/index.js';
+import { openSegment, type OpenSegment, type SegmentHandle } from '../../server/persistence/index.js';
 
 /**
- * Test support: segments on real files whose writes fail as a full or failing disk makes them.
+ * Test support: segments on real files (the daemon's own `openSegment`) whose writes fail as a full or failing disk makes them.
  * `short`: every writev writes at most half of what it is given (and at least one byte);
  * `noSpace`: a writev writes half of what it is given, and the next one throws ENOSPC;
  * `syncFails`: fdatasync throws EIO; `truncateFails`: ftruncate throws EIO (the fault stays until
@@ -16,7 +15,7 @@ export class FaultySegments {
   readonly calls = { writev: 0, truncate: 0, failedWrites: 0 };
 
   readonly open: OpenSegment = async (path, flags) => {
-    const fh = await open(path, flags, 0o600);
+    const fh = await openSegment(path, flags);
     let wroteHalf = false;
     const handle: SegmentHandle = {
       writev: async (buffers, position) => {

@@ -93,8 +93,12 @@ describe('what a cold start loads (issue 16: only what serving needs before the 
   // zlib (crc32), crypto (a listing's generation), perf_hooks (the loop monitor, performance.now),
   // worker_threads (pino's transports, via thread-stream), assert (sonic-boom), the diff code
   // node:util's ES facade pulled in.
-  // Since: pino, evaluated only when the log is first written (os is its own, loaded by nothing else).
+  // Since: node:fs/promises (and the readline, fs.Dir and watcher modules it loads), which node:fs's
+  // ES facade loaded for its `promises` getter and the log's segment file for its FileHandle; and
+  // pino, evaluated only when the log is first written (os is its own, loaded by nothing else).
+  // Node 20's own loader takes fs/promises and readline whatever the daemon does.
   const LATER = ['zlib', 'crypto', 'perf_hooks', 'worker_threads', 'assert', 'internal/util/diff', 'os'];
+  if (Number(process.versions.node.split('.')[0]) >= 22) LATER.push('fs/promises', 'internal/fs/promises', 'internal/readline/interface');
 
   it('serves its first reply from a data directory without loading them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nxs-bundle-'));
