@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -347,7 +347,8 @@ export class LiveUpdater {
     rmSync(file, { force: true });
     writeFileSync(file, encodeHandoff(state, undefined), { mode: 0o600, flag: 'wx' });
     const args = [...(this.options.execArgv ?? []), session.script, ...withoutStateFlag(session.args ?? this.options.args), STATE_FLAG, file];
-    const child = spawn(process.execPath, args, {
+    // Taken when a live update runs: a start need not load child_process (issue 16).
+    const child = process.getBuiltinModule('node:child_process').spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
       env: { ...withoutActivation(process.env), ...this.options.env },
     });

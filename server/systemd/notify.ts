@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 /**
@@ -111,7 +110,7 @@ function abstractSender(address: string, warn: (msg: string) => void): Sender {
     chain = chain.then(
       () =>
         new Promise<void>((resolve) => {
-          execFile(
+          process.getBuiltinModule('node:child_process').execFile(
             'systemd-notify',
             [`--pid=${process.pid}`, ...lines],
             { env: { ...process.env, NOTIFY_SOCKET: address } },

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { listenUnix } from './unix-socket.js';
+import { listenAlone } from './node-internals.js';
 
 export interface Listeners {
   readonly socket: string;
@@ -58,7 +59,7 @@ export async function listen(daemon: Acceptor, rundir: string, inherited?: Inher
 function listenFd(server: Server, fd: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ fd }, () => {
+    listenAlone(server, { fd }, () => {
       server.off('error', reject);
       resolve();
     });

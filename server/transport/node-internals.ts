@@ -13,6 +13,7 @@ import type { Server, Socket } from 'node:net';
  * - `stopStreamReading()`, `restartStreamReading()`: live update stops reading a stream-served
  *   socket at the descriptor, so that unread requests stay in the kernel for the next process.
  * - `descriptor()`: the descriptor under a socket or server, which live update hands on.
+ * - `listenAlone()`: `server.listen` without node:cluster (see there).
  */
 
 export interface WriteReq {
@@ -111,4 +112,37 @@ export function restartStreamReading(socket: Socket): void {
 export function descriptor(x: Socket | Server): number | undefined {
   const fd = (x as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+interface ListenSteps {
+  _listen2?: (address: string | null, port: number | null, addressType: number | null, backlog: number, fd?: number) => void;
+  _listeningId?: number;
+  _pipeName?: string;
+  _handle?: unknown;
+}
+
+/**
+ * `listenAlone(server, target, onListening)` is `server.listen(target, onListening)` for a Unix
+ * socket path or an inherited descriptor, without loading node:cluster. lib/net.js's `listen`
+ * goes through `listenInCluster`, which requires node:cluster on every call (and with it
+ * child_process, dgram and the cluster modules: ~2 ms of a cold start's CPU on Node 24, issue
+ * 16) only to find that this process is the primary, and then calls `server._listen2`, the step
+ * "still named like this to avoid breaking code that wraps this method" (lib/net.js); this calls
+ * it directly, as `listen` would with the same arguments (backlog 0: libuv's 511). Errors come as
+ * the server's 'error' event, as they do from `listen`. Public `listen` where a step is missing.
+ */
+export function listenAlone(server: Server, target: { path: string } | { fd: number }, onListening: () => void): void {
+  const s = server as unknown as ListenSteps;
+  if (typeof s._listen2 !== 'function' || typeof s._listeningId !== 'number' || s._handle) {
+    server.listen(target, onListening);
+    return;
+  }
+  server.once('listening', onListening);
+  s._listeningId++;
+  if ('path' in target) {
+    s._pipeName = target.path;
+    s._listen2(target.path, -1, -1, 0);
+  } else {
+    s._listen2(null, null, null, 0, target.fd);
+  }
 }

@@ -1,5 +1,6 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, type Server } from 'node:net';
+import { listenAlone } from './node-internals.js';
 
 /**
  * `listenUnix(server, path, mode)` listens on a Unix socket file with the given mode (0600 by
@@ -12,7 +13,7 @@ export async function listenUnix(server: Server, path: string, mode = 0o600): Pr
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => reject(e);
     server.once('error', onError);
-    server.listen(path, () => {
+    listenAlone(server, { path }, () => {
       server.off('error', onError);
       resolve();
     });

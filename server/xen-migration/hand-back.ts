@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { accessSync, constants, existsSync, linkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeHeader, HEADER_SIZE, Op, type Header } from '../../protocol/index.js';
@@ -160,7 +160,7 @@ export class XenHandBack {
       writeFileSync(stateFile, encodeStream({ version: 1, records }), { mode: 0o600, flag: 'wx' });
       // stdio[n] is the child's descriptor n: each at the number the stream names.
       const stdio: StdioOptions = Array.from({ length: Math.max(...fds) + 1 }, (_, n) => (fds.has(n) ? n : n === 1 || n === 2 ? 'inherit' : 'ignore'));
-      child = spawn(file, [...args, '-U'], { stdio, detached: true, env: { ...process.env, ...env, XENSTORED_RUNDIR: daemon.options.rundir } });
+      child = process.getBuiltinModule('node:child_process').spawn(file, [...args, '-U'], { stdio, detached: true, env: { ...process.env, ...env, XENSTORED_RUNDIR: daemon.options.rundir } });
     } catch (e) {
       rmSync(stateFile, { force: true });
       return `could not start ${file}: ${(e as Error).message}`;

@@ -97,7 +97,9 @@ describe('what a cold start loads (issue 16: only what serving needs before the 
   // ES facade loaded for its `promises` getter and the log's segment file for its FileHandle; and
   // pino, evaluated only when the log is first written (os is its own, loaded by nothing else).
   // Node 20's own loader takes fs/promises and readline whatever the daemon does.
-  const LATER = ['zlib', 'crypto', 'perf_hooks', 'worker_threads', 'assert', 'internal/util/diff', 'os'];
+  // And cluster with child_process and dgram, which net.Server.listen requires on every call
+  // (server/transport/node-internals.ts, listenAlone).
+  const LATER = ['zlib', 'crypto', 'perf_hooks', 'worker_threads', 'assert', 'internal/util/diff', 'os', 'cluster', 'child_process', 'dgram'];
   if (Number(process.versions.node.split('.')[0]) >= 22) LATER.push('fs/promises', 'internal/fs/promises', 'internal/readline/interface');
 
   it('serves its first reply from a data directory without loading them', async () => {
