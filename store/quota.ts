@@ -22,9 +22,20 @@ export function adjust(q: Quota, domid: number, delta: number): Quota {
   return n === 0 ? q.delete(domid) : q.set(domid, n);
 }
 
-/** `addAll(q, counts)` applies a table of deltas. */
+/**
+ * `addAll(q, counts)` applies a table of deltas, in one batch of mutations: a snapshot's head
+ * gives one count per domain, and a map built one persistent `set` at a time allocated every
+ * intermediate version (issue 16: a 10^6-node start with a thousand domains spent ~8 ms here and
+ * more in the collections after). `q` itself when nothing changes.
+ */
 export function addAll(q: Quota, counts: ReadonlyMap<number, number>): Quota {
-  let out = q;
-  for (const [domid, delta] of counts) out = adjust(out, domid, delta);
-  return out;
+  if (counts.size === 0) return q;
+  return q.withMutations((m) => {
+    for (const [domid, delta] of counts) {
+      if (delta === 0) continue;
+      const n = m.get(domid, 0) + delta;
+      if (n === 0) m.delete(domid);
+      else m.set(domid, n);
+    }
+  });
 }
