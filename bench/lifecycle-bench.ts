@@ -241,8 +241,12 @@ async function main(): Promise<void> {
   const sizes = SIZES;
   const bare: number[] = [];
   const bareActivated: number[] = [];
-  /** The activator's own CPU, carried by every daemon figure when it starts the daemon. */
-  const activator = () => (hasActivator ? Math.max(0, median(bareActivated) - median(bare)) : 0);
+  /**
+   * The activator's own CPU, carried by every daemon figure when it starts the daemon: the median
+   * of each round's difference (the two `node -e 0` of a round run back to back, so a busy spell
+   * of the machine weighs on both), never below 0.
+   */
+  const activator = () => (hasActivator ? Math.max(0, median(bareActivated.map((a, i) => a - bare[i]!))) : 0);
   const cold: string[][] = [];
   const codec: string[][] = [];
   const recovery: string[][] = [];
