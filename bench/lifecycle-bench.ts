@@ -156,7 +156,10 @@ async function bareNodeCpuMs(activated = false): Promise<number> {
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const exited = new Promise((r) => child.once('exit', r));
-  while (!err.includes('Listening on')) await sleep(5);
+  for (let i = 0; !err.includes('Listening on'); i++) {
+    if (i === 2000 || child.exitCode !== null) throw new Error(`systemd-socket-activate did not listen on ${sock}: ${err}`);
+    await sleep(5);
+  }
   const trigger = connect(sock);
   trigger.on('error', () => undefined);
   await exited;

@@ -51,15 +51,6 @@ describe('DeferredLog', () => {
     expect(fatal.lines.map((l) => l['msg'])).toEqual(['exiting']);
   });
 
-  it('holds HELD records at most: the next one loads pino and nothing is lost', () => {
-    const { log, lines } = captured('info');
-    for (let i = 0; i < DeferredLog.HELD - 1; i++) log.info({ i }, 'r');
-    expect(log.loaded).toBe(false);
-    log.info({ i: DeferredLog.HELD - 1 }, 'r');
-    expect(log.loaded).toBe(true);
-    expect(lines.map((l) => l['i'])).toEqual(Array.from({ length: DeferredLog.HELD }, (_, i) => i));
-  });
-
   it('writes what it holds at the process exit, and stops listening for it once loaded', () => {
     const before = process.listenerCount('exit');
     const { log } = captured('info');
