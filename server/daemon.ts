@@ -307,20 +307,23 @@ export class Daemon implements Ports {
   }
 
   /**
-   * `applyFor(conn, limits, req)` is `apply` for a client's request outside a transaction, under
+   * `applyFor(conn, limits, req, payload?)` is `apply` for a client's request outside a transaction, under
    * the fairness turn: a change that would alter what the turn's transaction reserved waits for
    * the turn to end (its reply is held, and its connection reads nothing meanwhile), exactly as
    * another connection's commit does (transactions/fairness.ts). Issue 18: plain writes of 4 guest
    * connections made one dom0 transaction fail 3,586 times; XSA-206's lever (cxenstored slows a
    * domain whose writes make others' transactions fail) applied to the one write that would.
+   * `payload`: a WRITE's bytes as received, for history (`recordRequest`).
    */
-  applyFor(conn: Connection, limits: Limits, req: StoreRequest): Outcome<StoreReply> | Promise<Outcome<StoreReply>> {
+  applyFor(conn: Connection, limits: Limits, req: StoreRequest, payload?: Buffer): Outcome<StoreReply> | Promise<Outcome<StoreReply>> {
     const before = this.store;
     const out = execute(before, conn.caller, limits, req);
     if (out.changes.length === 0) return out.reply;
     if (out.store !== before) {
       const turnEnd = this.fairness.blocks(conn, out.store);
       if (turnEnd !== undefined) {
+        // The payload is not kept across the wait: it is a view of the input's chunk, which would
+        // stay in memory with it (history writes the request from its strings instead).
         return turnEnd.then(() => {
           // A client that went away meanwhile took its request with it: nothing is applied.
           if (conn.state !== 'open') throw new XsError('EIO', 'connection closed');
@@ -330,7 +333,7 @@ export class Daemon implements Ports {
     }
     this.options.journal?.admit?.();
     const next = advance(out.store, before);
-    return outcome(out.reply, this.install(next, before, out.changes, conn.caller, true, req, out.touched, conn));
+    return outcome(out.reply, this.install(next, before, out.changes, conn.caller, true, req, out.touched, conn, payload));
   }
 
   /** `commit(tx)` ends a transaction with "T": installs it (with its watch events), or reports why not. */
@@ -400,6 +403,7 @@ export class Daemon implements Ports {
     author: StoreRequest | (() => Authorship),
     touched?: Touched,
     conn?: Author,
+    payload?: Buffer,
   ): readonly ConnDelivery[] {
     if (next !== before) {
       // History needs the changed paths only for a commit that does not say what it touched.
@@ -414,7 +418,7 @@ export class Daemon implements Ports {
           const { who, requests } = author();
           g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
         } else {
-          g = this.history.recordRequest(before, next, Date.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched);
+          g = this.history.recordRequest(before, next, Date.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched, payload);
         }
         // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
         // history's (issue 17: a flood must not fill the disk through either).

@@ -13,15 +13,21 @@ import type { ChangeKind, ConnectionName, HistoryChange, HistoryRecord, RequestS
  *               [f64 connection id | u32 connection id], [u32 transaction id],
  *               u16 count, request*, u32 count, change*
  *     request = u8 op, str path  |  u8 (op | 128)   (the path is the first change's)
- *     change  = u8 kind | 4 old | 8 old perms | 16 new | 32 new perms | 64 new perms as old,
+ *     change  = u8 kind | 4 old | 8 old perms | 16 new | 32 new perms | 64 new perms as old
+ *                    | 128 joined,
  *               str path, [str old], [perms old], [str new], [perms new]
+ *             | (joined) str (path NUL new), [str old], [perms old], [perms new]
  *     str     = u32 length, bytes (latin1: one byte per code unit, as values are kept)
  *     perms   = u16 count, (u8 letter, u16 domid)*
  *
  * Little-endian. flags: 1 connection id (f64), 2 transaction id, 4 more requests than listed,
  * 8 connection id (u32). A plain write's request names the path it changed, and its permissions
  * usually stay: those are written once (issue 14: a third fewer bytes per write, and each byte
- * copied is a write's cost). Records written before these shorter forms existed read the same.
+ * copied is a write's cost). A joined change holds its path and new value as the WRITE request
+ * carried them (`path\0value`, spec §7.2; a path has no NUL): copied from the request's payload in
+ * one block, where a string costs ~30 instructions a character to copy (`charCodeAt`). Records
+ * written before these shorter forms existed read the same; a build older than the joined form
+ * reads a segment holding one as corrupt from that record on (history-log.ts).
  */
 
 const KINDS: readonly ChangeKind[] = ['added', 'removed', 'changed', 'perms'];
@@ -42,6 +48,8 @@ const HAS_OLD_PERMS = 8;
 const HAS_NEW = 16;
 const HAS_NEW_PERMS = 32;
 const SAME_PERMS = 64;
+/** A change whose path and new value are one string, `path\0value` (a WRITE's payload). */
+const JOINED = 128;
 /** A request whose path is the record's first change's. */
 const SAME_PATH = 128;
 
@@ -142,10 +150,6 @@ export const REMOVED = 1;
 export const CHANGED = 2;
 export const PERMS = 3;
 
-/** A double's bytes, for `writeRequestRecord` (little-endian: every platform Node runs xenstored on). */
-const F64 = new Float64Array(1);
-const F64_WORDS = new Uint32Array(F64.buffer);
-
 /**
  * `writeRequestRecord(w, ...)` writes the record of a plain request whose one change is on the
  * request's own path (a node's value or permissions rewritten, a node without children made or
@@ -154,7 +158,9 @@ const F64_WORDS = new Uint32Array(F64.buffer);
  * lookup, and the fields stored at a local position instead of through the writer's methods
  * (issue 14: the general path's calls, lookups and repeated bounds were more of a write's
  * recording than its bytes). `kind` is one of ADDED, REMOVED, CHANGED, PERMS; absent values and
- * permissions are left out as `writeChange` leaves them.
+ * permissions are left out as `writeChange` leaves them. `payload`: the WRITE request's bytes as
+ * received, `path\0value`, when `path` and `value` were read from them; the change is then
+ * written joined, its path and value copied from them in one block.
  */
 export function writeRequestRecord(
   w: RecordWriter,
@@ -170,61 +176,58 @@ export function writeRequestRecord(
   oldPerms: Perms | undefined,
   value: string | undefined,
   newPerms: Perms | undefined,
+  payload?: Buffer,
 ): void {
   const small = id !== undefined && id >>> 0 === id;
   const same = oldPerms !== undefined && oldPerms === newPerms;
+  // Joined only when the payload is exactly `path\0value`: anything else is written field by field.
+  const joined = payload !== undefined && value !== undefined && payload.length === path.length + 1 + value.length && payload[path.length] === 0;
   w.room(8 + 8 + 2 + 1 + 1 + (id === undefined ? 0 : small ? 4 : 8) + 2 + 1 + 4 + changeBytes(path, old, oldPerms, value, newPerms, same));
   const b = w.buf;
+  const v = w.view;
   let p = w.pos;
-  F64[0] = generation;
-  p = put32(b, p, F64_WORDS[0]!);
-  p = put32(b, p, F64_WORDS[1]!);
-  F64[0] = time;
-  p = put32(b, p, F64_WORDS[0]!);
-  p = put32(b, p, F64_WORDS[1]!);
-  b[p] = domid;
-  b[p + 1] = domid >>> 8;
-  b[p + 2] = connectionCode(connection);
-  b[p + 3] = id === undefined ? 0 : small ? HAS_ID32 : HAS_ID;
-  p += 4;
+  v.setFloat64(p, generation, true);
+  v.setFloat64(p + 8, time, true);
+  v.setUint16(p + 16, domid, true);
+  b[p + 18] = connectionCode(connection);
+  b[p + 19] = id === undefined ? 0 : small ? HAS_ID32 : HAS_ID;
+  p += 20;
   if (id !== undefined) {
     if (small) {
-      p = put32(b, p, id);
+      v.setUint32(p, id, true);
+      p += 4;
     } else {
-      F64[0] = id;
-      p = put32(b, p, F64_WORDS[0]!);
-      p = put32(b, p, F64_WORDS[1]!);
+      v.setFloat64(p, id, true);
+      p += 8;
     }
   }
   // One request, named by the change's path; one change.
-  b[p] = 1;
-  b[p + 1] = 0;
+  v.setUint16(p, 1, true);
   b[p + 2] = opCode(op) | SAME_PATH;
-  b[p + 3] = 1;
-  b[p + 4] = 0;
-  b[p + 5] = 0;
-  b[p + 6] = 0;
-  b[p + 7] = kind | changeFlags(old, oldPerms, value, newPerms, same);
-  p = putStr(b, p + 8, path);
-  if (old !== undefined) p = putStr(b, p, old);
-  if (oldPerms !== undefined) p = putPerms(b, p, oldPerms);
-  if (value !== undefined) p = putStr(b, p, value);
-  if (newPerms !== undefined && !same) p = putPerms(b, p, newPerms);
+  v.setUint32(p + 3, 1, true);
+  if (joined) {
+    b[p + 7] = kind | JOINED | changeFlags(old, oldPerms, undefined, newPerms, same);
+    v.setUint32(p + 8, payload.length, true);
+    b.set(payload, p + 12);
+    p += 12 + payload.length;
+    if (old !== undefined) p = putStr(b, v, p, old);
+    if (oldPerms !== undefined) p = putPerms(b, v, p, oldPerms);
+  } else {
+    b[p + 7] = kind | changeFlags(old, oldPerms, value, newPerms, same);
+    p = putStr(b, v, p + 8, path);
+    if (old !== undefined) p = putStr(b, v, p, old);
+    if (oldPerms !== undefined) p = putPerms(b, v, p, oldPerms);
+    if (value !== undefined) p = putStr(b, v, p, value);
+  }
+  if (newPerms !== undefined && !same) p = putPerms(b, v, p, newPerms);
   w.pos = p;
 }
 
-function put32(b: Buffer, p: number, v: number): number {
-  b[p] = v;
-  b[p + 1] = v >>> 8;
-  b[p + 2] = v >>> 16;
-  b[p + 3] = v >>> 24;
-  return p + 4;
-}
-
 /** As `RecordWriter.str`: the length, then one byte per code unit (a loop for short strings, Node's copy for long ones). */
-function putStr(b: Buffer, p: number, s: string): number {
+function putStr(b: Buffer, v: DataView, p: number, s: string): number {
   const n = s.length;
-  p = put32(b, p, n);
+  v.setUint32(p, n, true);
+  p += 4;
   if (n < 64) {
     for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
   } else {
@@ -233,16 +236,14 @@ function putStr(b: Buffer, p: number, s: string): number {
   return p + n;
 }
 
-function putPerms(b: Buffer, p: number, perms: Perms): number {
+function putPerms(b: Buffer, v: DataView, p: number, perms: Perms): number {
   const n = perms.length;
-  b[p] = n;
-  b[p + 1] = n >>> 8;
+  v.setUint16(p, n, true);
   p += 2;
   for (let i = 0; i < n; i++) {
     const e = perms[i]!;
     b[p] = e.access.charCodeAt(0);
-    b[p + 1] = e.domid;
-    b[p + 2] = e.domid >>> 8;
+    v.setUint16(p + 1, e.domid, true);
     p += 3;
   }
   return p;
@@ -473,8 +474,15 @@ export function visitChanges(
     r.need(len);
     const at = r.pos;
     r.pos += len;
-    if (all || isUnder(buf, at, len, under)) {
-      if (fn(buf.toString('latin1', at, at + len), kind) === true) return;
+    // A joined change's path ends at its NUL (the new value follows).
+    let pathLen = len;
+    if (f & JOINED) {
+      pathLen = 0;
+      while (pathLen < len && buf[at + pathLen] !== 0) pathLen++;
+      if (pathLen === len) throw badRecord('bad change');
+    }
+    if (all || isUnder(buf, at, pathLen, under)) {
+      if (fn(buf.toString('latin1', at, at + pathLen), kind) === true) return;
     }
     if (f & HAS_OLD) r.skip();
     if (f & HAS_OLD_PERMS) r.skipPerms();
@@ -518,12 +526,19 @@ export function decodeRecord(buf: Buffer, start = 0, end = buf.length): HistoryR
   for (let n = count; n > 0; n--) {
     const f = r.u8();
     const kind = KINDS[f & 3]!;
-    if (f & ~127) throw badRecord('bad change');
+    if (f & JOINED && f & HAS_NEW) throw badRecord('bad change');
     if (f & SAME_PERMS && (f & (HAS_OLD_PERMS | HAS_NEW_PERMS)) !== HAS_OLD_PERMS) throw badRecord('bad change');
-    const path = r.str();
+    let path = r.str();
+    let joined: string | undefined;
+    if (f & JOINED) {
+      const nul = path.indexOf('\0');
+      if (nul < 0) throw badRecord('bad change');
+      joined = path.slice(nul + 1);
+      path = path.slice(0, nul);
+    }
     const old = f & HAS_OLD ? r.str() : undefined;
     const oldPerms = f & HAS_OLD_PERMS ? r.perms() : undefined;
-    const value = f & HAS_NEW ? r.str() : undefined;
+    const value = f & HAS_NEW ? r.str() : joined;
     const newPerms = f & HAS_NEW_PERMS ? r.perms() : f & SAME_PERMS ? oldPerms : undefined;
     changes.push(Object.freeze({ path, kind, old, oldPerms, new: value, newPerms }));
   }

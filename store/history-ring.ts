@@ -34,7 +34,13 @@ declare module 'node:buffer' {
  */
 export class RecordWriter {
   /** The chunk being written, the record's start in it, and the write position. */
-  buf: Buffer;
+  buf!: Buffer;
+  /**
+   * The same bytes as a DataView: a multi-byte field in one store instead of one per byte (issue
+   * 14: a plain write's record header cost ~10 instructions a byte written bytewise). Set with
+   * `buf` by `use`.
+   */
+  view!: DataView;
   start = 0;
   pos = 0;
 
@@ -42,7 +48,13 @@ export class RecordWriter {
     buf: Buffer,
     private readonly grow: (need: number) => Buffer,
   ) {
+    this.use(buf);
+  }
+
+  /** Writes into `buf` from now on (the caller sets `start` and `pos`). */
+  use(buf: Buffer): void {
     this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
   }
 
   /** Makes room for `n` more bytes of the current record. */
@@ -51,7 +63,7 @@ export class RecordWriter {
     const used = this.pos - this.start;
     const next = this.grow(used + n);
     this.buf.copy(next, 0, this.start, this.pos);
-    this.buf = next;
+    this.use(next);
     this.start = 0;
     this.pos = used;
   }
@@ -190,7 +202,7 @@ export class HistoryRing {
       const next = this.spare ?? Buffer.allocUnsafeSlow(this.chunkBytes);
       this.spare = undefined;
       this.chunks.push(next);
-      w.buf = next;
+      w.use(next);
       w.start = w.pos = 0;
     }
     return length;
@@ -248,7 +260,7 @@ export class HistoryRing {
     this.total -= this.lengthOf[slot]!;
     const k = this.chunkOf[slot]! - this.firstChunk;
     while (this.chunks.length - 1 > k) this.recycle(this.chunks.pop()!);
-    this.writer.buf = this.chunks[k]!;
+    this.writer.use(this.chunks[k]!);
     this.writer.start = this.writer.pos = this.offsetOf[slot]!;
   }
 

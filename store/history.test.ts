@@ -354,6 +354,52 @@ describe('History: bounds', () => {
     expect(b.all().map((r) => r.changes[0]!.kind).slice(2, 8)).toEqual(['added', 'changed', 'perms', 'changed', 'changed', 'added']);
   });
 
+  it("copies a WRITE's payload as one block and reads it back as the record it would otherwise be", () => {
+    // history-codec.ts's joined change: path and new value from the request's bytes. The record
+    // read back, the log and blame must be the field-by-field record's; a payload that is not
+    // exactly `path\0value` of that write is ignored.
+    let live = createStore();
+    const a = new History(live, {}, 0);
+    const b = new History(live, {}, 0);
+    const writes: [string, string][] = [
+      ['/a', 'x'], // made
+      ['/a', 'y'], // changed
+      ['/a', ''], // an empty value
+      ['/a', 'z\0with\0nuls\xff'], // NULs and a high byte in the value
+      ['/b', 'v'.repeat(300)], // a long value
+      ['/a', 'x'],
+    ];
+    for (const [i, [path, value]] of writes.entries()) {
+      const req = w(path, value);
+      const out = execute(live, DOM0, DEFAULT_LIMITS, req);
+      const next = advance(out.store, live);
+      a.record(live, next, { time: 10 + i, who: { domid: 0, connection: 'socket', id: 4 }, requests: [{ op: 'write', path }] }, undefined, out.touched);
+      const payload = Buffer.from(`${path}\0${value}`, 'latin1');
+      b.recordRequest(live, next, 10 + i, 0, 'socket', 4, 'write', path, undefined, out.touched, payload);
+      // Joined: three bytes shorter (one length instead of two, and the NUL).
+      expect(b.encoded(next.generation).length).toBe(a.encoded(next.generation).length - 3);
+      live = next;
+    }
+    expect(b.all()).toEqual(a.all().map((r) => ({ ...r, bytes: r.bytes - 3 })));
+    expect(logOf(b, { path: '/a' })).toEqual(logOf(a, { path: '/a' }));
+    expect(logOf(b, { path: '/b' }).entries.map((e) => e.generation)).toEqual([5]);
+    expect(blameOf(b, '/')).toEqual(blameOf(a, '/'));
+    expect(dump(versionAt(b, parseMoment('3')))).toEqual(dump(versionAt(a, parseMoment('3'))));
+
+    // Not this write's bytes (another value, a relative path's, no NUL where the path ends): field by field.
+    for (const payload of ['/a\0other', 'a\0y', '/a-y']) {
+      const req = w('/a', 'y');
+      const out = execute(live, DOM0, DEFAULT_LIMITS, req);
+      const next = advance(out.store, live);
+      a.record(live, next, { time: 20, who: { domid: 0, connection: 'socket', id: 4 }, requests: [{ op: 'write', path: '/a' }] }, undefined, out.touched);
+      b.recordRequest(live, next, 20, 0, 'socket', 4, 'write', '/a', undefined, out.touched, Buffer.from(payload, 'latin1'));
+      expect(b.encoded(next.generation)).toEqual(a.encoded(next.generation));
+      const back = advance(execute(next, DOM0, DEFAULT_LIMITS, w('/a', 'x')).store, next);
+      for (const h of [a, b]) h.record(next, back, { time: 21, who: INTERNAL, requests: [] }, ['/a']);
+      live = back;
+    }
+  });
+
   it('keeps records in time order when the clock steps back', () => {
     let live = createStore();
     const h = new History(live, {}, 0);

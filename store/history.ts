@@ -138,7 +138,9 @@ export class History {
    * (no id: `internal`): the same record, with no object made to describe it (issue 14: every
    * object a write makes is the young-generation collector's work, on every write). The usual
    * commit, one node on the request's own path rewritten, made or removed, is written in one pass
-   * (history-codec.ts `writeRequestRecord`); any other goes the way `record` goes.
+   * (history-codec.ts `writeRequestRecord`); any other goes the way `record` goes. `payload`: a
+   * WRITE's bytes as received (`path\0value`, the `path` and value it wrote), copied into the
+   * record in one block instead of character by character.
    */
   recordRequest(
     before: Version,
@@ -151,6 +153,7 @@ export class History {
     path: string,
     hints?: readonly string[],
     touched?: Touched,
+    payload?: Buffer,
   ): number | undefined {
     if (before === after) return undefined;
     const kind = touched === undefined || touched.path !== path || before.special !== after.special ? -1 : oneChange(touched);
@@ -161,7 +164,7 @@ export class History {
     const n = touched!.after;
     const w = this.ring.begin();
     try {
-      writeRequestRecord(w, after.generation, t, domid, connection, id, op, kind, path, o?.value, o?.perms, n?.value, n?.perms);
+      writeRequestRecord(w, after.generation, t, domid, connection, id, op, kind, path, o?.value, o?.perms, n?.value, n?.perms, payload);
     } catch (e) {
       this.ring.abandon();
       throw e;

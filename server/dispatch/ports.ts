@@ -30,8 +30,11 @@ export interface Author {
 /** The tree operations (handlers/tree.ts): a request on the live store. */
 export interface TreePort {
   apply(caller: Caller, limits: Limits, req: StoreRequest, by?: Author): Outcome<StoreReply>;
-  /** A change outside a transaction, which may wait for the fairness turn to end. */
-  applyFor(conn: Connection, limits: Limits, req: StoreRequest): Outcome<StoreReply> | Promise<Outcome<StoreReply>>;
+  /**
+   * A change outside a transaction, which may wait for the fairness turn to end. `payload`: a
+   * WRITE's bytes as received, which history copies in one block (store/history.ts `recordRequest`).
+   */
+  applyFor(conn: Connection, limits: Limits, req: StoreRequest, payload?: Buffer): Outcome<StoreReply> | Promise<Outcome<StoreReply>>;
 }
 
 /** Transactions (handlers/transaction.ts): start on the live version, commit under the fairness turn. */

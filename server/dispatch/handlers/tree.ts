@@ -21,9 +21,9 @@ function run(ctx: RequestContext<TreePort>, req: StoreRequest): StoreReply {
  * `change(ctx, req)` runs a request that may change the tree: OK after the events it caused. Outside
  * a transaction it may wait for the fairness turn (the daemon's `applyFor`).
  */
-function change(ctx: RequestContext<TreePort>, req: StoreRequest): Reply | Promise<Reply> {
+function change(ctx: RequestContext<TreePort>, req: StoreRequest, payload?: Buffer): Reply | Promise<Reply> {
   if (ctx.tx === undefined) {
-    const out = ctx.port.applyFor(ctx.conn, ctx.limits, req);
+    const out = ctx.port.applyFor(ctx.conn, ctx.limits, req, payload);
     return out instanceof Promise ? out.then((o) => ok(o.deliveries)) : ok(out.deliveries);
   }
   run(ctx, req);
@@ -57,7 +57,7 @@ export const getPerms: Handler<TreePort> = (ctx, payload) => {
 
 export const write: Handler<TreePort> = (ctx, payload) => {
   const { path, value } = required(writeArgs(payload));
-  return change(ctx, { op: 'write', path, value });
+  return change(ctx, { op: 'write', path, value }, payload);
 };
 
 export const mkdir: Handler<TreePort> = (ctx, payload) => {
