@@ -10,8 +10,9 @@
  *   bound counts, store/history-codec.ts), the memory behind them (chunks and index), and on
  *   disk (the same bytes + 8 bytes of framing).
  * - Query times (median of several runs) for at (near the live version, and the oldest
- *   generation: undo from the nearest checkpoint), diff, log and blame, each also given as a
- *   multiple of one write with history on (the baseline measured in the same run).
+ *   generation: the records since undone from the live version, or from the nearest checkpoint
+ *   when history keeps some), diff, log and blame, each also given as a multiple of one write
+ *   with history on (the baseline measured in the same run).
  *
  * Options: --nodes=100000 --commits=100000 --rounds=5 --writes=20000 --json=FILE
  */
@@ -147,23 +148,28 @@ function main(): void {
 
   const oldest = h.oldest().generation;
   const latest = live.generation;
-  // The nearest version kept whole at or after g: the next checkpoint, or the live one.
+  // The nearest version kept whole at or after g: the next checkpoint (if history keeps any), or the live one.
   const every = h.options.every;
-  const undos = (g: number): number => Math.min(Math.ceil(g / every) * every, latest) - g;
-  // A generation just after a checkpoint, in the window: the most undos a query within reach pays.
-  const worst = Math.ceil((oldest + 1) / every) * every + 1 <= latest - every ? Math.ceil((oldest + 1) / every) * every + 1 : oldest;
+  const undone = (g: number): number => (Number.isFinite(every) ? Math.min(Math.ceil(g / every) * every, latest) : latest) - g;
+  const from = Number.isFinite(every) ? 'from a checkpoint' : 'from the live version';
   const queries: [string, number][] = [
-    ['at (10 commits back: 10 undos from the live version)', time(() => h.at(latest - 10))],
-    [`at (the oldest: ${undos(oldest)} undos from a checkpoint)`, time(() => h.at(oldest), 3)],
-    [`at (a checkpoint's worst: ${h.options.every - 1} undos)`, time(() => h.at(worst), 3)],
-    ['at (half way back)', time(() => h.at(first + COMMITS / 2), 3)],
+    ['at (10 commits back: 10 records undone from the live version)', time(() => h.at(latest - 10))],
+    [`at (the oldest: ${undone(oldest)} records undone ${from})`, time(() => h.at(oldest), 3)],
+  ];
+  if (Number.isFinite(every)) {
+    // A generation just after a checkpoint, in the window: the most undos a query within reach pays.
+    const worst = Math.ceil((oldest + 1) / every) * every + 1 <= latest - every ? Math.ceil((oldest + 1) / every) * every + 1 : oldest;
+    queries.push([`at (a checkpoint's worst: ${every - 1} records undone)`, time(() => h.at(worst), 3)]);
+  }
+  queries.push(
+    [`at (half way back: ${undone(first + COMMITS / 2)} records undone ${from})`, time(() => h.at(first + COMMITS / 2), 3)],
     ['diff oldest..latest of one domain (100 nodes)', time(() => diffOf(h, { generation: oldest }, { generation: latest }, '/local/domain/7'), 3)],
     ['diff oldest..latest of / (capped at 1000 nodes)', time(() => diffOf(h, { generation: oldest }, { generation: latest }, '/'), 3)],
     ['log of one key (50 entries; scans until found)', time(() => logOf(h, { path: paths[17]!, limit: 50 }))],
     ['log of / (50 entries)', time(() => logOf(h, { limit: 50 }))],
     ['log matching nothing (scan cap: 100 000 records)', time(() => logOf(h, { domid: 4242 }))],
     ['blame of one domain (98 nodes)', time(() => blameOf(h, '/local/domain/7'))],
-  ];
+  );
 
   const lines = {
     context: ctx,

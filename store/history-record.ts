@@ -81,36 +81,47 @@ export interface RecordMeta {
 }
 
 /**
- * `undo(version, record)` is the version before `record`, given the version it made. Exact: added
- * nodes go (children first), removed ones come back (parents first) with their old values and
- * permissions, changed ones get their old value and permissions back with their children kept.
+ * `undoAll(version, g, records)` is the version at generation `g`, given a later one and the
+ * records that made every generation from `g + 1` to it (`records`, oldest first), undone at
+ * once: a path's state at `g` is the old side of the earliest of them that changed it, so each
+ * path changed is rebuilt once however often it changed (issue 14: `at` undid record by record,
+ * ~20 µs each, which is why a version is kept whole every so many commits, and keeping one costs
+ * writes). Nodes that did not exist at `g` go first
+ * (in any order: a node's removal takes its subtree, whose nodes did not exist then either); then
+ * nodes that did come back or get their old value and permissions, shallowest first, each keeping
+ * the children it has by then. Exact: added nodes go, removed ones come back with their old values
+ * and permissions, changed ones get theirs back with their children kept. Child lists are sorted
+ * when listed (child-names.ts), so the order nodes are made in is not seen.
  */
-export function undo(version: Version, record: HistoryRecord): Version {
-  if (version.generation !== record.generation) {
-    throw new RangeError(`undo of generation ${record.generation} on generation ${version.generation}`);
+export function undoAll(version: Version, g: number, records: Iterable<HistoryRecord>): Version {
+  const first = new Map<string, HistoryChange>();
+  let expect = g + 1;
+  for (const r of records) {
+    if (r.generation !== expect) throw new RangeError(`undo of generation ${r.generation} where ${expect} was due`);
+    expect++;
+    for (const c of r.changes) if (!first.has(c.path)) first.set(c.path, c);
   }
+  if (expect - 1 !== version.generation) throw new RangeError(`undo to ${g} from generation ${version.generation} given records to ${expect - 1}`);
   let root = version.root;
   let special = version.special;
-  const cs = record.changes;
-  for (let i = cs.length - 1; i >= 0; i--) {
-    const c = cs[i]!;
-    if (c.kind !== 'added') continue;
-    const segs = segsOf(c.path);
-    if (lookup(root, segs) !== undefined) root = replace(root, segs, undefined);
-  }
-  for (const c of cs) {
-    if (c.kind === 'added') continue;
-    if (c.path.charCodeAt(0) !== 0x2f /* / */) {
-      special = Object.freeze({ ...special, [c.path as SpecialName]: c.oldPerms! });
+  const gone: string[][] = [];
+  const back: [string[], HistoryChange][] = [];
+  for (const [path, c] of first) {
+    if (path.charCodeAt(0) !== 0x2f /* / */) {
+      if (c.kind !== 'added') special = Object.freeze({ ...special, [path as SpecialName]: c.oldPerms! });
       continue;
     }
-    const segs = segsOf(c.path);
+    if (c.kind === 'added') gone.push(segsOf(path));
+    else back.push([segsOf(path), c]);
+  }
+  for (const segs of gone) if (lookup(root, segs) !== undefined) root = replace(root, segs, undefined);
+  back.sort((a, b) => a[0].length - b[0].length);
+  for (const [segs, c] of back) {
     const now = lookup(root, segs);
-    const node =
-      now === undefined ? XsNode.leaf(c.old ?? '', c.oldPerms!) : new XsNode(c.old ?? '', c.oldPerms!, now.children);
+    const node = now === undefined ? XsNode.leaf(c.old ?? '', c.oldPerms!) : new XsNode(c.old ?? '', c.oldPerms!, now.children);
     root = replace(root, segs, node);
   }
-  return { root, special, generation: record.generation - 1 };
+  return { root, special, generation: g };
 }
 
 export function segsOf(path: string): string[] {

@@ -425,11 +425,14 @@ describe('History: bounds', () => {
       fc.record({ op: fc.constant('write' as const), path: fc.constantFrom(...paths), value: fc.constantFrom('', 'x', 'y') }),
       fc.record({ op: fc.constant('rm' as const), path: fc.constantFrom(...paths) }),
       fc.record({ op: fc.constant('set-perms' as const), path: fc.constantFrom(...paths), perms: fc.constantFrom(['n0'], ['n1', 'r0'], ['b2']) }),
+      // A special name's permissions are history too (undone apart from the tree).
+      fc.record({ op: fc.constant('set-perms' as const), path: fc.constant('@releaseDomain'), perms: fc.constantFrom(['n0'], ['n0', 'r5']) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 30 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 40 }), (ops, every, records) => {
+      // `every` 1-5 or none at all; `span` down to one record per pass of undoAll.
+      fc.property(fc.array(op, { maxLength: 30 }), fc.constantFrom(1, 2, 3, 5, Infinity), fc.integer({ min: 1, max: 40 }), fc.constantFrom(1, 100, 300, 2 ** 20), (ops, every, records, span) => {
         let live = createStore();
-        const h = new History(live, { every, checkpoints: 2, records }, 0);
+        const h = new History(live, { every, checkpoints: 2, records, span }, 0);
         const snaps = new Map<number, string[]>([[0, dump(live)]]);
         for (const r of ops) {
           let out;

@@ -1,7 +1,7 @@
 import { XsError } from '../protocol/index.js';
 import { ADDED, CHANGED, decodeRecord, PERMS, REMOVED, writeInto, writeRequestRecord } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
-import { undo, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
+import { undoAll, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
 import { HistoryRing, type RecordView } from './history-ring.js';
 import type { Touched } from './operations.js';
 import { samePerms } from './perms.js';
@@ -18,29 +18,43 @@ import { samePerms } from './perms.js';
  * every node of the live tree that is still young, and the scavenger copies them all to the old
  * generation. Keeping the last 256 versions, or even one version in 256, did that to nearly every
  * node a write made (~1 MB copied per scavenge under a write load, against 40 KB without), which
- * made writes 2-3x slower. A checkpoint every 16 384 commits costs that copy once per 16 384.
- * Pure: the daemon passes the time.
+ * made writes 2-3x slower. Even one checkpoint kept at a time, however rare, costs a write load of
+ * 1000 hot keys ~0.1x of its CPU (the old versions of hot nodes it keeps: fewer cache hits on the
+ * live tree, by valgrind's count ~36 more first-level misses a write); so by default there is
+ * none, and `at` undoes from the live version, many records at once (history-record.ts
+ * `undoAll`: ~140 ms for 10^5 records of random writes on a 10^5-node store, against ~90 ms for
+ * the 16 383 record by record that a checkpoint every 16 384 commits bounded it to). Pure: the
+ * daemon passes the time.
  */
 export interface HistoryOptions {
   /** Records kept at most. */
   readonly records: number;
   /** Bytes of records kept at most (their encoded size: history-codec.ts). */
   readonly bytes: number;
-  /** Generations between checkpoints: `at` undoes at most `every - 1` records within their reach. */
+  /**
+   * Generations between checkpoints (`Infinity`, the default: none): `at` undoes at most
+   * `every - 1` records within their reach.
+   */
   readonly every?: number;
   /** Checkpoints kept at most (the newest); older moments are rebuilt from the oldest one. */
   readonly checkpoints?: number;
+  /**
+   * Bytes of records `at` undoes in one pass (history-record.ts `undoAll`), whose decoded changes
+   * it holds meanwhile (4 MiB): a query holds tens of MiB at most even when the window's 64 MiB
+   * are all changes of distinct paths (a guest can make them so), and a path changed again and
+   * again is rebuilt once per ~45 000 short records instead of once per record. (1 MiB made the
+   * oldest moment of 10^5 random writes 232 ms instead of 141: each pass rebuilds its paths.)
+   */
+  readonly span?: number;
 }
 
 /**
  * Defaults, assuming a busy host makes 50 commits a second (a few VMs starting and stopping a
  * minute, each a few hundred writes, and guests updating their keys): an hour is 180 000 commits,
  * of about 200 bytes each (a write of a short value, as bench/history-bench.ts measured it):
- * 200 000 records need about 40 MiB, so the byte bound is 64 MiB. 16 checkpoints 16 384
- * generations apart reach back 262 144 commits, the whole default window: any moment kept is at
- * most 16 383 undos away.
+ * 200 000 records need about 40 MiB, so the byte bound is 64 MiB. No checkpoint (see above).
  */
-export const DEFAULT_HISTORY: Required<HistoryOptions> = Object.freeze({ records: 200_000, bytes: 64 * 1024 * 1024, every: 16_384, checkpoints: 16 });
+export const DEFAULT_HISTORY: Required<HistoryOptions> = Object.freeze({ records: 200_000, bytes: 64 * 1024 * 1024, every: Number.POSITIVE_INFINITY, checkpoints: 16, span: 4 * 1024 * 1024 });
 
 /** The oldest moment history can answer: the version before its oldest record. */
 export interface Oldest {
@@ -54,6 +68,8 @@ export class History {
   /** The records: record i made generation floorGen + 1 + i. */
   private readonly ring: HistoryRing;
   /** Checkpoints, oldest first: generations and their versions. */
+  /** Whether checkpoints are kept at all (`options.every` finite). */
+  private readonly checkpointing: boolean;
   private cpGen: number[] = [];
   private cpVersion: Version[] = [];
   /**
@@ -73,8 +89,9 @@ export class History {
 
   constructor(initial: Version, options: Partial<HistoryOptions> = {}, time?: number) {
     const o = { ...DEFAULT_HISTORY, ...options };
-    if (!(o.records >= 1) || !(o.bytes >= 1) || !(o.every >= 1) || !(o.checkpoints >= 1)) throw new RangeError('history bounds must be at least 1');
+    if (!(o.records >= 1) || !(o.bytes >= 1) || !(o.every >= 1) || !(o.checkpoints >= 1) || !(o.span >= 1)) throw new RangeError('history bounds must be at least 1');
     this.options = o;
+    this.checkpointing = Number.isFinite(o.every);
     this.ring = new HistoryRing(o.bytes);
     this.live = initial;
     this.floorGen = initial.generation;
@@ -267,7 +284,8 @@ export class History {
 
   private advance(after: Version): void {
     this.live = after;
-    if (after.generation % this.options.every === 0) {
+    // A finite interval only: a modulo by Infinity is a floating-point one, on every commit.
+    if (this.checkpointing && after.generation % this.options.every === 0) {
       this.cpGen.push(after.generation);
       this.cpVersion.push(after);
       if (this.cpGen.length > this.options.checkpoints) this.dropOldestCheckpoint();
@@ -324,10 +342,10 @@ export class History {
 
   /**
    * `at(g)` is the version current at generation `g`: the live one, a checkpoint, or the nearest
-   * newer one of those with the records between undone. The work is the records undone: fewer
-   * than `every` within the checkpoints' reach (the last `every * checkpoints` generations), at
-   * most the window's records beyond it. ENOENT naming the oldest kept when `g` is older; EINVAL
-   * when it is in the future.
+   * newer one of those with the records between undone, `options.span` bytes of them a pass. The
+   * work is the records undone: fewer than `every` within the checkpoints' reach (the last `every *
+   * checkpoints` generations) when there are checkpoints, the window's records at most. ENOENT
+   * naming the oldest kept when `g` is older; EINVAL when it is in the future.
    */
   at(g: number): Version {
     if (!Number.isSafeInteger(g)) throw new XsError('EINVAL', `bad generation ${g}`);
@@ -341,8 +359,25 @@ export class History {
         break;
       }
     }
-    for (let k = v.generation; k > g; k--) v = undo(v, this.recordAt(k)!);
+    while (v.generation > g) {
+      // A span of at most `options.span` bytes of records at a time (at least one record): what
+      // undoAll decodes and holds is bounded by it, whatever a guest's commits left in the window.
+      let from = v.generation;
+      let bytes = this.ring.length(from - this.floorGen - 1);
+      while (from - 1 > g) {
+        const more = this.ring.length(from - 1 - this.floorGen - 1);
+        if (bytes + more > this.options.span) break;
+        bytes += more;
+        from--;
+      }
+      v = undoAll(v, from - 1, this.records(from, v.generation));
+    }
     return v;
+  }
+
+  /** The records that made generations `from` to `to`, oldest first, decoded one at a time. */
+  private *records(from: number, to: number): Generator<HistoryRecord> {
+    for (let k = from; k <= to; k++) yield this.recordAt(k)!;
   }
 
   /**
