@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# History's cost per write, history on against off (issue 14), builds side by side, alternated
+# round by round so that a noisy machine's drift falls on all of them alike.
+#
+#   bench/history-cost.sh in-process ROUNDS "NAME DIST RECORDS" ...
+#       node DIST/bench/in-process.js --load write --rounds ${WRITE_ROUNDS:-3000} --history-records RECORDS
+#       (RECORDS 0: history off); prints each one's µs of CPU per write, their medians, and the
+#       median of each round's ratio to the first one named.
+#   bench/history-cost.sh wire ROUNDS "NAME DIST [daemon args]" ...
+#       DIST/src/nxenstored.js on a temporary run directory, one at a time; the loadgen's write
+#       load (8 connections x 16 pipelined) for 2 s of warm-up, then 4 s counted: the daemon's CPU
+#       (/proc/PID/task/*/schedstat, ns) per write, the writes, the p99.
+#
+# NODE picks the runtime (default: node). bench/RESULTS.md, "History", fifth pass, was made with
+#   bench/history-cost.sh in-process 10 "off dist 0" "before /tmp/base/dist 200000" "after dist 200000"
+#   bench/history-cost.sh wire 6 "off dist --history-records 0" "before /tmp/base/dist" "after dist"
+set -euo pipefail
+mode=$1; rounds=$2; shift 2
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+node=${NODE:-node}
+schedstat() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
+for r in $(seq 1 "$rounds"); do
+  for cfg in "$@"; do
+    read -r name dist extra <<< "$cfg"
+    if [ "$mode" = in-process ]; then
+      us=$("$node" "$dist/bench/in-process.js" --load write --rounds "${WRITE_ROUNDS:-3000}" --history-records "$extra" | grep -oE '^in-process write: [0-9.]+' | grep -oE '[0-9.]+$')
+      echo "$r $name $us" >> "$out"
+    else
+      run=$(mktemp -d)
+      # shellcheck disable=SC2086 # the daemon's arguments, split on purpose
+      "$node" "$dist/src/nxenstored.js" --rundir "$run" --log-level error $extra & pid=$!
+      for _ in $(seq 1 100); do [ -S "$run/socket" ] && break; sleep 0.05; done
+      node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write --duration 2 --warmup 1 > /dev/null
+      c0=$(schedstat $pid)
+      res=$(node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write --duration 4 --warmup 0 --no-prepare)
+      c1=$(schedstat $pid)
+      kill $pid; wait $pid 2> /dev/null || true; rm -rf "$run"
+      ops=$(echo "$res" | grep -oE '"ops":[0-9]+' | grep -oE '[0-9]+$')
+      p99=$(echo "$res" | grep -oE '"p99Us":[0-9]+' | grep -oE '[0-9]+$')
+      echo "$r $name $(awk -v c="$((c1 - c0))" -v n="$ops" 'BEGIN {printf "%.3f", c / 1000 / n}') $ops $p99" >> "$out"
+    fi
+  done
+done
+python3 - "$out" << 'PY'
+import collections, statistics, sys
+rows = collections.defaultdict(list); per = collections.defaultdict(dict); names = []
+for line in open(sys.argv[1]):
+    r, n, *v = line.split()
+    rows[n].append([float(x) for x in v]); per[r][n] = float(v[0])
+    if n not in names: names.append(n)
+for n in names:
+    cols = list(zip(*rows[n]))
+    med = ' '.join(f'{statistics.median(c):g}' for c in cols)
+    print(f"{n:10s} median {med}   ({' '.join(str(x[0]) for x in rows[n])})")
+for n in names[1:]:
+    print(f"{n}/{names[0]}: median of the rounds' ratios {statistics.median(per[r][n] / per[r][names[0]] for r in per):.3f}")
+PY
