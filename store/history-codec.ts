@@ -287,7 +287,8 @@ function opCode(op: RequestSummary['op']): number {
 
 /**
  * `firstChangePath(w, at)`: the path of the first change of the record being written, whose count
- * of changes is at `at` (`writeHeader`'s answer); undefined when it has none.
+ * of changes is at `at` (`writeHeader`'s answer); undefined when it has none. Such a record's
+ * changes come from `writeChange`, never joined.
  */
 export function firstChangePath(w: RecordWriter, at: number): string | undefined {
   const p = w.start + at;
