@@ -67,9 +67,9 @@ export class History {
   readonly options: Required<HistoryOptions>;
   /** The records: record i made generation floorGen + 1 + i. */
   private readonly ring: HistoryRing;
-  /** Checkpoints, oldest first: generations and their versions. */
   /** Whether checkpoints are kept at all (`options.every` finite). */
   private readonly checkpointing: boolean;
+  /** Checkpoints, oldest first: generations and their versions. */
   private cpGen: number[] = [];
   private cpVersion: Version[] = [];
   /**
