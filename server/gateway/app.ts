@@ -90,8 +90,17 @@ export async function buildApp(gw: Gateway, ready: () => boolean, guard?: Origin
   app.addHook('onResponse', (req, reply, done) => {
     gw.metrics.request(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
     // Answered before its body was all here (401, 413 on the headers): a lingering close, so
-    // that the rest of the body is not read (linger.ts).
-    if (!req.raw.complete) linger(req.raw.socket);
+    // that the rest of the body is not read (linger.ts). Decided once the parser has taken what
+    // had arrived: a refusal decided on the headers is sent while the parser is still at them,
+    // so a short body that came with them was not "complete" yet, and the connection was
+    // half-closed without a word; a keep-alive client sending its next request on it then had
+    // it cut ("other side closed", test/gateway/http.test.ts). Such a connection now stays open.
+    if (!req.raw.complete) {
+      const raw = req.raw;
+      setImmediate(() => {
+        if (!raw.complete) linger(raw.socket);
+      });
+    }
     done();
   });
   app.setErrorHandler((err, req, reply) => {

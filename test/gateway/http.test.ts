@@ -4,6 +4,7 @@
  * what HTTP writes, a Unix socket client reads, and the other way round. Reads are made with the
  * privileged token (`get`): without one the gateway answers 401 (test/attacks/gateway-anonymous).
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Op } from '../../protocol/index.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
@@ -106,6 +107,30 @@ describe('writes and tokens', () => {
     expect(await call(base, 'DELETE', '/v1/node/r/v')).toMatchObject({ status: 401 });
     expect(await call(base, 'POST', '/v1/mkdir/w/m')).toMatchObject({ status: 401 });
     expect(await call(base, 'PUT', '/v1/perms/r/v', { body: { perms: ['n0'] } })).toMatchObject({ status: 401 });
+  });
+
+  it('keeps a connection open after refusing a request whose short body came with its headers', async () => {
+    // A refusal is decided on the headers; a body already in the same read must not turn the
+    // connection into a lingering close (linger.ts): a keep-alive client sends its next request
+    // on it, and had it cut ("other side closed") when it was half-closed without a word.
+    const { hostname, port } = new URL(base);
+    const body = '{"value":"x"}';
+    const put = `PUT /v1/node/w/a HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer nope\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const read = `GET /v1/node/r/v HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${root}\r\n\r\n`;
+    const s = connect(Number(port), hostname);
+    let got = '';
+    let ended = false;
+    s.on('data', (chunk: Buffer) => (got += chunk.toString('latin1')));
+    s.on('end', () => (ended = true));
+    s.write(put);
+    await expect.poll(() => got.includes('\r\n\r\n{')).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ended).toBe(false);
+    s.write(read);
+    // Responses follow each other with nothing between (the first one's body, then the second's status line).
+    await expect.poll(() => got.match(/HTTP\/1\.1 \d{3}/g)?.length ?? 0).toBe(2);
+    expect(got.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 401', 'HTTP/1.1 200']);
+    s.destroy();
   });
 
   it('writes, mkdirs, sets permissions and removes with the privileged token, as the wire sees it', async () => {
