@@ -35,6 +35,7 @@ import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quo
 import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
 import { process as processFrame, deliver, DeliveryBacklog, EventDrops, LoopMonitor, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
+import { TurnClock } from './turn-clock.js';
 
 export interface DaemonOptions {
   readonly rundir: string;
@@ -126,6 +127,8 @@ export class Daemon implements Ports {
   store: Store;
   /** Undefined with `--history-records 0`. */
   readonly history: History | undefined;
+  /** History's commit times: read once per turn (turn-clock.ts). */
+  private readonly clock = new TurnClock();
   readonly watches = new WatchRegistry<Connection>();
   /** What each unprivileged domain holds, over all its connections (quotas/domain-budget.ts). */
   readonly budgets = new DomainBudgets(this.watches);
@@ -416,9 +419,9 @@ export class Daemon implements Ports {
         let g: number | undefined;
         if (typeof author === 'function') {
           const { who, requests } = author();
-          g = this.history.record(before, next, { time: Date.now(), who, requests }, hints, touched);
+          g = this.history.record(before, next, { time: this.clock.now(), who, requests }, hints, touched);
         } else {
-          g = this.history.recordRequest(before, next, Date.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched, payload);
+          g = this.history.recordRequest(before, next, this.clock.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched, payload);
         }
         // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
         // history's (issue 17: a flood must not fill the disk through either).

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { TurnClock } from './turn-clock.js';
+
+describe('TurnClock', () => {
+  it('reads the clock once per turn and again in the next one', async () => {
+    let reads = 0;
+    let t = 1000;
+    const clock = new TurnClock(() => {
+      reads++;
+      return t;
+    });
+    expect(clock.now()).toBe(1000);
+    t = 1005;
+    expect(clock.now()).toBe(1000);
+    expect(reads).toBe(1);
+    // A microtask later (a resumed await, the next callback) the reading has expired.
+    await Promise.resolve();
+    expect(clock.now()).toBe(1005);
+    expect(reads).toBe(2);
+    t = 1010;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(clock.now()).toBe(1010);
+    expect(reads).toBe(3);
+  });
+
+  it('reads the wall clock by default', () => {
+    const before = Date.now();
+    const now = new TurnClock().now();
+    expect(now).toBeGreaterThanOrEqual(before);
+    expect(now).toBeLessThanOrEqual(Date.now());
+  });
+});
