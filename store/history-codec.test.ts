@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { XsError } from '../protocol/index.js';
-import { connectionOf, decodeHead, decodeRecord, domidOf, encodeRecord, visitChanges } from './history-codec.js';
+import { carries, CHANGED, connectionOf, decodeHead, decodeRecord, domidOf, encodeRecord, visitChanges, writeRequestRecord, writeValueRecord } from './history-codec.js';
+import { RecordWriter } from './history-ring.js';
 import { isAncestorOrSelf } from './path.js';
 import type { HistoryRecord } from './history-record.js';
 import { parsePerms } from './perms.js';
@@ -118,5 +119,34 @@ describe('history records in bytes', () => {
       { numRuns: 1000 },
     );
     expect(() => decodeRecord(Buffer.from('{"g":1}'))).toThrow(/corrupt history record/);
+  });
+
+  it("writes a value rewrite's record with the lean writer byte for byte as the general one", () => {
+    // history.ts routes a WRITE that changed a value and kept its permissions to `writeValueRecord`.
+    const author = fc.record({
+      domid: fc.integer({ min: 0, max: 65535 }),
+      connection: fc.constantFrom('socket' as const, 'socket_ro' as const, 'domain' as const, 'http' as const, 'ws' as const, 'ws-binary' as const, 'internal' as const),
+      id: fc.option(fc.oneof(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 2 ** 32, max: 2 ** 45 })), { nil: undefined }),
+    });
+    const pathOf = fc.string({ unit: fc.constantFrom('a', 'b', '/', '-'), minLength: 1, maxLength: 80 }).map((s) => `/${s}`);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 40 }), fc.integer({ min: 0, max: 2 ** 45 }), author, pathOf, bytes, bytes, perms, (g, time, a, path, old, value, p) => {
+        const payload = Buffer.from(`${path}\0${value}`, 'latin1');
+        expect(carries(payload, path, value)).toBe(true);
+        const general = new RecordWriter(Buffer.alloc(16), (n) => Buffer.alloc(n));
+        writeRequestRecord(general, g, time, a.domid, a.connection, a.id, 'write', CHANGED, path, old, p, value, p, payload);
+        const lean = new RecordWriter(Buffer.alloc(16), (n) => Buffer.alloc(n));
+        writeValueRecord(lean, g, time, a.domid, a.connection, a.id, payload, old, p);
+        const bytesOf = (w: RecordWriter): Buffer => w.buf.subarray(w.start, w.pos);
+        expect(bytesOf(lean)).toEqual(bytesOf(general));
+        const r = decodeRecord(bytesOf(lean), 0, lean.pos - lean.start);
+        expect(r.changes).toEqual([{ path, kind: 'changed', old, oldPerms: p, new: value, newPerms: p }]);
+      }),
+      { numRuns: 300 },
+    );
+    // A payload not shaped as `path\0value` is not carried.
+    expect(carries(Buffer.from('/a\0other'), '/a', 'y')).toBe(false);
+    expect(carries(Buffer.from('/a-y'), '/a', 'y')).toBe(false);
+    expect(carries(Buffer.from('/ab\0'), '/a', 'b\0')).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { XsError } from '../protocol/index.js';
-import { ADDED, CHANGED, decodeRecord, PERMS, REMOVED, writeInto, writeRequestRecord } from './history-codec.js';
+import { ADDED, carries, CHANGED, decodeRecord, PERMS, REMOVED, writeInto, writeRequestRecord, writeValueRecord } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
 import { undoAll, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
 import { HistoryRing, type RecordView } from './history-ring.js';
@@ -181,7 +181,12 @@ export class History {
     const n = touched!.after;
     const w = this.ring.begin();
     try {
-      writeRequestRecord(w, after.generation, t, domid, connection, id, op, kind, path, o?.value, o?.perms, n?.value, n?.perms, payload);
+      // A value rewritten by a WRITE whose payload came along: the lean writer (history-codec.ts `writeValueRecord`).
+      if (kind === CHANGED && op === 'write' && payload !== undefined && o!.perms === n!.perms && carries(payload, path, n!.value)) {
+        writeValueRecord(w, after.generation, t, domid, connection, id, payload, o!.value, o!.perms);
+      } else {
+        writeRequestRecord(w, after.generation, t, domid, connection, id, op, kind, path, o?.value, o?.perms, n?.value, n?.perms, payload);
+      }
     } catch (e) {
       this.ring.abandon();
       throw e;
