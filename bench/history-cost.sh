@@ -10,16 +10,50 @@
 #       DIST/src/nxenstored.js on a temporary run directory, one at a time; the loadgen's write
 #       load (8 connections x 16 pipelined) for 2 s of warm-up, then 4 s counted: the daemon's CPU
 #       (/proc/PID/task/*/schedstat, ns) per write, the writes, the p99.
+#   bench/history-cost.sh cachegrind 1 "NAME DIST RECORDS" ...       (the rounds argument is unused)
+#       The in-process load under valgrind's cachegrind with cache simulation (first-level
+#       instruction cache 32 KiB, data 48 KiB, last level 1 MiB: this machine's L2), one thread, a
+#       predictable GC and performance.now a counter (input slices never run out, so a run's work
+#       does not depend on its speed), at ${LO:-300} and ${HI:-1200} rounds of 128 writes: per
+#       write between the two, instructions, I1 misses, D1 read misses, last-level data misses.
+#       Needs valgrind; 5-7 minutes a build. Not exact: compiles and deopts that fall between the
+#       two count as the writes' cost (with LO=200 HI=500 one build gave 29.2k and 32.6k
+#       instructions in two runs); compare builds within one run.
 #
 # NODE picks the runtime (default: node). bench/RESULTS.md, "History", fifth pass, was made with
 #   bench/history-cost.sh in-process 10 "off dist 0" "before /tmp/base/dist 200000" "after dist 200000"
 #   bench/history-cost.sh wire 6 "off dist --history-records 0" "before /tmp/base/dist" "after dist"
+# and its sixth pass's counts with
+#   bench/history-cost.sh cachegrind 1 "off dist 0" "before /tmp/base/dist 20000" "after dist 20000"
 set -euo pipefail
 mode=$1; rounds=$2; shift 2
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 node=${NODE:-node}
+if [ "$mode" = cachegrind ]; then
+  lo=${LO:-300}; hi=${HI:-1200}
+  clock='data:text/javascript,let t=0;Object.defineProperty(globalThis.performance,"now",{value:()=>(t+=0.001),configurable:true,writable:true});'
+  for cfg in "$@"; do
+    read -r name dist records <<< "$cfg"
+    for n in "$lo" "$hi"; do
+      valgrind --tool=cachegrind --cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=1048576,16,64 --cachegrind-out-file="$out.$n" \
+        "$node" --single-threaded --predictable-gc-schedule --import "$clock" "$dist/bench/in-process.js" --load write --rounds "$n" --history-records "$records" > /dev/null 2>&1
+    done
+    python3 - "$name" "$out.$lo" "$out.$hi" $((hi - lo)) << 'PY'
+import sys
+def summary(path):
+    for line in open(path):
+        if line.startswith('events:'): events = line.split()[1:]
+        if line.startswith('summary:'): return dict(zip(events, map(int, line.split()[1:])))
+name, a, b, rounds = sys.argv[1], summary(sys.argv[2]), summary(sys.argv[3]), int(sys.argv[4])
+per = {k: (b[k] - a[k]) / (rounds * 128) for k in a}
+print(f"{name:10s} instructions {per['Ir']:.0f}  I1 misses {per['I1mr']:.1f}  D1 read misses {per['D1mr']:.1f}  last-level data misses {per['DLmr'] + per['DLmw']:.1f}  (per write)")
+PY
+    rm -f "$out.$lo" "$out.$hi"
+  done
+  exit 0
+fi
 schedstat() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
 for r in $(seq 1 "$rounds"); do
   for cfg in "$@"; do
