@@ -29,7 +29,7 @@ set -euo pipefail
 mode=$1; rounds=$2; shift 2
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$out".*' EXIT
 node=${NODE:-node}
 if [ "$mode" = cachegrind ]; then
   lo=${LO:-300}; hi=${HI:-1200}
@@ -37,8 +37,10 @@ if [ "$mode" = cachegrind ]; then
   for cfg in "$@"; do
     read -r name dist records <<< "$cfg"
     for n in "$lo" "$hi"; do
+      # 128 writes a round: the in-process write load's 8 clients x 16 pipelined.
       valgrind --tool=cachegrind --cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=1048576,16,64 --cachegrind-out-file="$out.$n" \
-        "$node" --single-threaded --predictable-gc-schedule --import "$clock" "$dist/bench/in-process.js" --load write --rounds "$n" --history-records "$records" > /dev/null 2>&1
+        "$node" --single-threaded --predictable-gc-schedule --import "$clock" "$dist/bench/in-process.js" --load write --rounds "$n" --history-records "$records" > /dev/null 2> "$out.err" ||
+        { echo "history-cost.sh: $name at $n rounds failed:" >&2; grep -v "^==" "$out.err" | tail -5 >&2; exit 1; }
     done
     python3 - "$name" "$out.$lo" "$out.$hi" $((hi - lo)) << 'PY'
 import sys
