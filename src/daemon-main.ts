@@ -2,6 +2,7 @@
  * nxenstored: the xenstore daemon. Wiring only: options, store, listeners, signals. Loaded by the
  * executable (nxenstored.ts) once the runtime is checked and the compile cache is on.
  */
+import { withDaemonFlags } from './node-flags.js';
 import { flushCompileCache, runtimeWarning } from './node-line.js';
 import { chooseRundir, createLogger, Daemon, listen, prepareRundir, Quotas, socketIoMode, startGateway } from '../server/index.js';
 import { LiveUpdater, takeOver, type TakenOver } from '../server/live-update/index.js';
@@ -135,7 +136,8 @@ async function main(): Promise<void> {
     script: process.argv[1]!,
     // Our own live update's next process takes over from us, not from cxenstored's state again.
     args: process.argv.slice(2).filter((a) => a !== '-U' && a !== '--live-update'),
-    execArgv: process.execArgv,
+    // The next process runs with the daemon's V8 options even if this one was started without them.
+    execArgv: withDaemonFlags(process.execArgv),
     env: notifySocket === undefined ? {} : { NOTIFY_SOCKET: notifySocket },
     handedOver: (pid) => {
       notifier.mainPid(pid);

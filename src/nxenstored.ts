@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * nxenstored: the executable. The runtime check and the V8 compile cache (runtime.ts) come first,
  * and only then is the daemon loaded: an ES module's static imports are all parsed and compiled

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { answers } from '../../server/index.js';
+import { DAEMON_NODE_FLAGS } from '../../src/node-flags.js';
 
 const run = promisify(execFile);
 
@@ -51,7 +52,9 @@ async function startOurs(dir: string, name: string, exposeGc: boolean, floor?: '
   if (!existsSync(js)) throw new Error(`${js} is missing: build first (npx tsc -p tsconfig.json)`);
   mkdirSync(dir, { recursive: true });
   const args = floor === undefined ? [js, '--rundir', dir] : [js, '--socket', join(dir, 'socket')];
-  const child: ChildProcess = spawn(process.execPath, [...(exposeGc ? ['--expose-gc'] : []), ...args], {
+  // Ours with the V8 options its executable runs with (src/node-flags.ts), as a host runs it.
+  const flags = floor === undefined ? DAEMON_NODE_FLAGS : [];
+  const child: ChildProcess = spawn(process.execPath, [...flags, ...(exposeGc ? ['--expose-gc'] : []), ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const socket = join(dir, 'socket');

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Op } from '../../protocol/index.js';
+import { DAEMON_NODE_FLAGS } from '../../src/node-flags.js';
 import { Wire } from './wire.js';
 import { answers } from '../../server/index.js';
 
@@ -87,7 +88,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
   }
   const rundir = mkdtempSync(join(tmpdir(), 'nxs-test-'));
   const socket = join(rundir, 'socket');
-  const argv = [DAEMON_JS, '--rundir', rundir, ...(opts.args ?? [])];
+  // With the V8 options the executable's #! line gives it (src/node-flags.ts).
+  const argv = [...DAEMON_NODE_FLAGS, DAEMON_JS, '--rundir', rundir, ...(opts.args ?? [])];
   // exec keeps the pid: the shell becomes the daemon, so `pid` and signals still reach it.
   const [cmd, args] =
     opts.nofile === undefined

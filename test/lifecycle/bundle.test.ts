@@ -15,6 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { XsClient } from '../../clients/index.js';
 import { writeSnapshotFileSync } from '../../server/persistence/index.js';
 import { DOM0_ONLY, XsNode, encodeSnapshot, fromRoot } from '../../store/index.js';
+import { DAEMON_NODE_FLAGS } from '../../src/node-flags.js';
 import { DAEMON_JS, REPO } from '../helpers/daemon.js';
 
 const cleanup: (() => unknown)[] = [];
@@ -27,7 +28,7 @@ const CHUNKS = join(dirname(DAEMON_JS), 'chunks');
 describe('the bundled executable', () => {
   it('keeps the runtime check and the compile cache in its own file and loads the daemon from chunks with source maps', () => {
     const entry = readFileSync(DAEMON_JS, 'utf8');
-    expect(entry.startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(entry.startsWith(`#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}\n`)).toBe(true);
     expect(entry).toContain('enableCompileCache');
     expect(entry).toContain('import.meta.dirname');
     expect(entry).toMatch(/await import\("\.\/chunks\/daemon-main-[A-Z0-9]+\.js"\)/);

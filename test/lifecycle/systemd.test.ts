@@ -12,6 +12,7 @@ import { Map as ImmMap } from 'immutable';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DOM0_ONLY, XsNode, encodeSnapshot, fromRoot } from '../../store/index.js';
 import { writeSnapshotFileSync } from '../../server/persistence/index.js';
+import { DAEMON_NODE_FLAGS } from '../../src/node-flags.js';
 import { DAEMON_JS, REPO } from '../helpers/daemon.js';
 import { Wire } from '../helpers/wire.js';
 
@@ -84,7 +85,10 @@ describe('socket activation (systemd-socket-activate)', () => {
     expect(await early).toBe(`value ${NODES - 1}`);
     await expect.poll(() => p.output(), { timeout: 5000 }).toMatch(/ready .*activated=true/);
     // The activator's process is now the daemon: nothing in between (LISTEN_PID holds).
-    expect(readFileSync(`/proc/${p.child.pid}/cmdline`, 'utf8').split('\0')).toContain(DAEMON_JS);
+    const cmdline = readFileSync(`/proc/${p.child.pid}/cmdline`, 'utf8').split('\0');
+    expect(cmdline).toContain(DAEMON_JS);
+    // The #! line's V8 options reached node (`env -S`, src/node-flags.ts).
+    expect(cmdline).toEqual(expect.arrayContaining([...DAEMON_NODE_FLAGS]));
     // The descriptor named socket_ro is the read-only one.
     const ro = await Wire.connect(sockRo);
     expect(await ro.read('/big/k0')).toBe('value 0');
