@@ -20,7 +20,9 @@
 #       two count as the writes' cost (with LO=200 HI=500 one build gave 29.2k and 32.6k
 #       instructions in two runs); compare builds within one run.
 #
-# NODE picks the runtime (default: node). bench/RESULTS.md, "History", fifth pass, was made with
+# NODE picks the runtime (default: node); NODE_FLAGS, Node's options for the wire mode's daemons
+# (e.g. those of the executable's #! line, src/node-flags.ts: --max-semi-space-size=8; default
+# none, as before that line had them). bench/RESULTS.md, "History", fifth pass, was made with
 #   bench/history-cost.sh in-process 10 "off dist 0" "before /tmp/base/dist 200000" "after dist 200000"
 #   bench/history-cost.sh wire 6 "off dist --history-records 0" "before /tmp/base/dist" "after dist"
 # and its sixth pass's counts with
@@ -65,8 +67,8 @@ for r in $(seq 1 "$rounds"); do
       echo "$r $name $us" >> "$out"
     else
       run=$(mktemp -d)
-      # shellcheck disable=SC2086 # the daemon's arguments, split on purpose
-      "$node" "$dist/src/nxenstored.js" --rundir "$run" --log-level error $extra & pid=$!
+      # shellcheck disable=SC2086 # Node's options and the daemon's arguments, split on purpose
+      "$node" ${NODE_FLAGS:-} "$dist/src/nxenstored.js" --rundir "$run" --log-level error $extra & pid=$!
       for _ in $(seq 1 100); do [ -S "$run/socket" ] && break; sleep 0.05; done
       node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write --duration 2 --warmup 1 > /dev/null
       c0=$(schedstat $pid)
