@@ -22,7 +22,7 @@ echo "# $("$node" --version); options: $flags"
 echo "# round kind load requests p99-us cpu-ticks"
 run=
 pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$run" ] && rm -rf "$run"' EXIT
+trap 'if [ -n "$pid" ]; then kill "$pid" 2> /dev/null || true; fi; if [ -n "$run" ]; then rm -rf "$run"; fi' EXIT
 for round in $(seq "$rounds"); do
   for kind in default flags; do
     run=$(mktemp -d)
