@@ -12,9 +12,9 @@
  * test after nearly every young collection: 60-85 full collections in 4 s instead of 1, the
  * daemon's CPU per page doubled and others' p99 rose from 1-5 ms to 7-10 ms (issue 18's listings
  * attack: Node 20 and 22 nearly every run, 24 one run in 5). With 8 MiB semi-spaces it happened in
- * none of 8 runs (with 12 MiB in 2 of 2), and the native write, read and VM-start loads were as
- * fast or faster, p99 included, but for Node 24's VM starts, whose p99 doubled to 0.87 ms
- * (bench/RESULTS.md, "Node flags").
+ * none of 8 runs (with 12 MiB in 2 of 2), and the native write, read and VM-start loads kept
+ * within 3% of their requests and 6% of their p99 or did better, but for Node 24's VM starts,
+ * whose p99 doubled to 0.87 ms (bench/RESULTS.md, "Node flags").
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
 
