@@ -13,6 +13,8 @@
  */
 import { parseArgs } from 'node:util';
 import { History, XsNode, createStore, type Touched, type Version } from '../store/index.js';
+import { DATA_KEYS, dataKey, value16 } from './loadgen/keyspace.js';
+import { WRITE_VARIANTS as VARIANTS } from './loadgen/loads.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,27 +31,25 @@ for (const [name, n] of [['--writes', WRITES], ['--rounds', ROUNDS], ['--records
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`${name} takes a whole number of at least 1`);
 }
 
-const KEYS = 1000;
-const VARIANTS = 16;
 const perms = [{ access: 'n', domid: 0 }] as const;
-const keys = Array.from({ length: KEYS }, (_, i) => `/data/group${i % 37}/key${i}`);
-const values16 = Array.from({ length: 64 }, (_, i) => `v${i}`.padEnd(16, 'x'));
-const nodes = values16.map((v) => XsNode.leaf(v, perms));
-const payloads = keys.flatMap((k, i) => Array.from({ length: VARIANTS }, (_, v) => Buffer.from(`${k}\0${values16[(i + v) & 63]!}`, 'latin1')));
+const keys = Array.from({ length: DATA_KEYS }, (_, i) => dataKey(i));
+/** Per key and variant: the node the write makes and the request's payload (`path\0value`). */
+const made = keys.flatMap((_, i) => Array.from({ length: VARIANTS }, (_, v) => XsNode.leaf(value16(i, v), perms)));
+const payloads = keys.flatMap((k, i) => Array.from({ length: VARIANTS }, (_, v) => Buffer.from(`${k}\0${value16(i, v)}`, 'latin1')));
 
 const start = createStore();
 let live: Version = { root: start.root, special: start.special, generation: 0 };
 const history = new History(live, { records: RECORDS }, 0);
 const skip = values.skip;
 
-/** Commit `i`: key i mod 1000 goes from one 16-byte value to another (the tree itself is not rebuilt: only history is measured). */
+/** Commit `i`: key i mod 1,000 goes from its previous variant's value to the next (the tree itself is not rebuilt: only history is measured). */
 function step(i: number): void {
-  const k = i % KEYS;
-  const v = (i >> 3) % VARIANTS;
+  const k = i % DATA_KEYS;
+  const v = Math.floor(i / DATA_KEYS) % VARIANTS;
   const before = live;
   const after: Version = { root: before.root, special: before.special, generation: before.generation + 1 };
   const path = keys[k]!;
-  const touched: Touched = { path, before: nodes[(k + v + 63) & 63]!, after: nodes[(k + v) & 63]! };
+  const touched: Touched = { path, before: made[k * VARIANTS + ((v + VARIANTS - 1) % VARIANTS)]!, after: made[k * VARIANTS + v]! };
   // The time moves every 16 commits, as a turn's do (server/turn-clock.ts).
   if (!skip) history.recordRequest(before, after, 1.7e12 + (i >> 4), 1, 'socket', 7, 'write', path, undefined, touched, payloads[k * VARIANTS + v]!);
   live = after;

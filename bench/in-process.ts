@@ -24,7 +24,7 @@ import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import { encodeFrame, Op } from '../protocol/index.js';
 import { DATA_KEYS, dataKey, Rng, value16 } from './loadgen/keyspace.js';
-import { vmScript } from './loadgen/loads.js';
+import { vmScript, WRITE_VARIANTS } from './loadgen/loads.js';
 import { createLogger, Daemon, Quotas } from '../server/index.js';
 import type { Transport } from '../server/transport/index.js';
 
@@ -108,7 +108,6 @@ const vms = Array.from({ length: CLIENTS }, (_, i) => Array.from({ length: VM_SL
 const NOTHING = Array.from({ length: CLIENTS }, (): Buffer[] => []);
 let round = 0;
 const rng = new Rng(1);
-const WRITE_VARIANTS = 16;
 const writes = Array.from({ length: DATA_KEYS * WRITE_VARIANTS }, (_, j) =>
   encodeFrame(Op.WRITE, 1, 0, bytes(`${dataKey(j % DATA_KEYS)}\0${value16(j % DATA_KEYS, Math.floor(j / DATA_KEYS))}`)),
 );

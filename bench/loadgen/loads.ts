@@ -29,7 +29,7 @@ export interface LoadOptions {
 }
 
 const CYCLE = 1 << 15; // prebuilt requests per connection, replayed in a loop
-const WRITE_VARIANTS = 16; // values per key, so a write almost always changes the value
+export const WRITE_VARIANTS = 16; // values per key, so a write almost always changes the value
 const NOOP: ReplySink = { reply: () => undefined };
 
 export const LOAD_NAMES = ['read', 'write', 'mixed', 'tx', 'vm', 'vm-dir', 'watch', 'scale-read', 'scale-write', 'fill'] as const;
