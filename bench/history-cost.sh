@@ -18,7 +18,15 @@
 #       write between the two, instructions, I1 misses, D1 read misses, last-level data misses.
 #       Needs valgrind; 5-7 minutes a build. Not exact: compiles and deopts that fall between the
 #       two count as the writes' cost (with LO=200 HI=500 one build gave 29.2k and 32.6k
-#       instructions in two runs); compare builds within one run.
+#       instructions in two runs); compare builds within one run. Nor does it set the collector
+#       apart: a mark-compact between the two lengths in one build and not the other put ~2,600
+#       more instructions a write in its total (RESULTS, eighth pass); its I1 misses are not
+#       moved by it (the collector runs in loops). `attribute` shows the collector's share apart.
+#   bench/history-cost.sh attribute 1 "NAME DIST RECORDS" ...        (the rounds argument is unused)
+#       The same load, at the same two lengths, under callgrind with the same caches and V8's
+#       names for its compiled code (--perf-basic-prof): per write, each function's instructions
+#       and I1 misses, the collector's apart, then each later build's difference from the first
+#       by function (dist/bench/callgrind-symbols.js). ~8 minutes a build; builds run one at a time.
 #
 # NODE picks the runtime (default: node); NODE_FLAGS, Node's options for the wire mode's daemons
 # (e.g. those of the executable's #! line, src/node-flags.ts: --max-semi-space-size=8; default
@@ -56,6 +64,26 @@ print(f"{name:10s} instructions {per['Ir']:.0f}  I1 misses {per['I1mr']:.1f}  D1
 PY
     rm -f "$out.$lo" "$out.$hi"
   done
+  exit 0
+fi
+if [ "$mode" = attribute ]; then
+  lo=${LO:-300}; hi=${HI:-1200}
+  clock='data:text/javascript,let t=0;Object.defineProperty(globalThis.performance,"now",{value:()=>(t+=0.001),configurable:true,writable:true});'
+  args=()
+  for cfg in "$@"; do
+    read -r name dist records <<< "$cfg"
+    for n in "$lo" "$hi"; do
+      # Node writes /tmp/perf-PID.map; under valgrind PID is valgrind's, which its log names.
+      valgrind --tool=callgrind --cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=1048576,16,64 --dump-instr=yes \
+        --compress-strings=no --compress-pos=no --callgrind-out-file="$out.$name.$n" \
+        "$node" --perf-basic-prof --single-threaded --predictable-gc-schedule --import "$clock" "$dist/bench/in-process.js" --load write --rounds "$n" --history-records "$records" > /dev/null 2> "$out.err" ||
+        { echo "history-cost.sh: $name at $n rounds failed:" >&2; grep -v "^==" "$out.err" | tail -5 >&2; exit 1; }
+      pid=$(grep -m1 -oE '^==[0-9]+==' "$out.err" | tr -d =)
+      mv "/tmp/perf-$pid.map" "$out.$name.$n.map"
+    done
+    args+=("$name" "$out.$name.$lo" "$out.$name.$lo.map" "$out.$name.$hi" "$out.$name.$hi.map")
+  done
+  node "$here/dist/bench/callgrind-symbols.js" $(((hi - lo) * 128)) "${args[@]}"
   exit 0
 fi
 schedstat() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
