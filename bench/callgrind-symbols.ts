@@ -7,10 +7,11 @@
  * callgrind at two lengths and calls this with both: the difference, per write, is the steady
  * state's cost without start-up and compiles.
  *
- * Collector work is shown apart (`gc`): whether a mark-compact falls between the two lengths
- * differs from build to build, and its marking (with the write barrier's slower path while it
- * runs) came to ~2,900 instructions a write in one build and none in the other in the same
- * command (bench/RESULTS.md, "History", eighth pass): in a total it passes for the build's cost.
+ * The collector's work is shown apart: whether a mark-compact falls between the two lengths
+ * differs from build to build, and its marking came to ~2,600 instructions a write in one build
+ * and none in the other in the same command (bench/RESULTS.md, "History", eighth pass; the write
+ * barrier's slower form while marking runs is counted in its stub's row): in a total it passes
+ * for the build's cost.
  *
  *     node dist/bench/callgrind-symbols.js WRITES NAME LO.callgrind LO.map HI.callgrind HI.map [NAME ...]
  *

@@ -41,14 +41,17 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mktemp)
 trap 'rm -f "$out" "$out".*' EXIT
 node=${NODE:-node}
+# The valgrind modes: two lengths of the in-process load, this machine's caches, and
+# performance.now a counter (input slices never run out, so a run's work does not depend on its speed).
+lo=${LO:-300}; hi=${HI:-1200}
+caches=(--cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=1048576,16,64)
+clock='data:text/javascript,let t=0;Object.defineProperty(globalThis.performance,"now",{value:()=>(t+=0.001),configurable:true,writable:true});'
 if [ "$mode" = cachegrind ]; then
-  lo=${LO:-300}; hi=${HI:-1200}
-  clock='data:text/javascript,let t=0;Object.defineProperty(globalThis.performance,"now",{value:()=>(t+=0.001),configurable:true,writable:true});'
   for cfg in "$@"; do
     read -r name dist records <<< "$cfg"
     for n in "$lo" "$hi"; do
       # 128 writes a round: the in-process write load's 8 clients x 16 pipelined.
-      valgrind --tool=cachegrind --cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=1048576,16,64 --cachegrind-out-file="$out.$n" \
+      valgrind --tool=cachegrind "${caches[@]}" --cachegrind-out-file="$out.$n" \
         "$node" --single-threaded --predictable-gc-schedule --import "$clock" "$dist/bench/in-process.js" --load write --rounds "$n" --history-records "$records" > /dev/null 2> "$out.err" ||
         { echo "history-cost.sh: $name at $n rounds failed:" >&2; grep -v "^==" "$out.err" | tail -5 >&2; exit 1; }
     done
@@ -67,15 +70,12 @@ PY
   exit 0
 fi
 if [ "$mode" = attribute ]; then
-  lo=${LO:-300}; hi=${HI:-1200}
-  clock='data:text/javascript,let t=0;Object.defineProperty(globalThis.performance,"now",{value:()=>(t+=0.001),configurable:true,writable:true});'
   args=()
   for cfg in "$@"; do
     read -r name dist records <<< "$cfg"
     for n in "$lo" "$hi"; do
       # Node writes /tmp/perf-PID.map; under valgrind PID is valgrind's, which its log names.
-      valgrind --tool=callgrind --cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=1048576,16,64 --dump-instr=yes \
-        --compress-strings=no --compress-pos=no --callgrind-out-file="$out.$name.$n" \
+      valgrind --tool=callgrind "${caches[@]}" --dump-instr=yes --compress-strings=no --compress-pos=no --callgrind-out-file="$out.$name.$n" \
         "$node" --perf-basic-prof --single-threaded --predictable-gc-schedule --import "$clock" "$dist/bench/in-process.js" --load write --rounds "$n" --history-records "$records" > /dev/null 2> "$out.err" ||
         { echo "history-cost.sh: $name at $n rounds failed:" >&2; grep -v "^==" "$out.err" | tail -5 >&2; exit 1; }
       pid=$(grep -m1 -oE '^==[0-9]+==' "$out.err" | tr -d =)
