@@ -127,8 +127,18 @@ export class Daemon implements Ports {
   store: Store;
   /** Undefined with `--history-records 0`. */
   readonly history: History | undefined;
-  /** History's commit times: read once per turn (turn-clock.ts). */
-  private readonly clock = new TurnClock();
+  /**
+   * History's commit times: read once per turn (turn-clock.ts); when that turn ends, history
+   * writes the records of its plain writes (store/history.ts `settle`). From a microtask a throw
+   * would end the process: a record that cannot be written (memory) costs the window, not the daemon.
+   */
+  private readonly clock = new TurnClock(Date.now, () => {
+    try {
+      this.history?.settle();
+    } catch (err) {
+      this.log.error({ err }, 'history: records could not be written; the window starts again from the latest version');
+    }
+  });
   readonly watches = new WatchRegistry<Connection>();
   /** What each unprivileged domain holds, over all its connections (quotas/domain-budget.ts). */
   readonly budgets = new DomainBudgets(this.watches);

@@ -23,6 +23,25 @@ describe('TurnClock', () => {
     expect(reads).toBe(3);
   });
 
+  it('says when a turn that read it ends, once per such turn', async () => {
+    let ended = 0;
+    const clock = new TurnClock(
+      () => 1000,
+      () => ended++,
+    );
+    clock.now();
+    clock.now();
+    expect(ended).toBe(0);
+    await Promise.resolve();
+    expect(ended).toBe(1);
+    // A turn that does not read the clock ends unannounced.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ended).toBe(1);
+    clock.now();
+    await Promise.resolve();
+    expect(ended).toBe(2);
+  });
+
   it('reads the wall clock by default', () => {
     const before = Date.now();
     const now = new TurnClock().now();

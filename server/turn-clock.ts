@@ -13,9 +13,17 @@ export class TurnClock {
   private fresh = false;
   private readonly expire = (): void => {
     this.fresh = false;
+    this.turnEnded();
   };
 
-  constructor(private readonly read: () => number = Date.now) {}
+  /**
+   * `turnEnded`: called as the reading expires, i.e. when a turn that read the clock ends (the
+   * daemon's history writes the records waiting for it then: store/history.ts `settle`).
+   */
+  constructor(
+    private readonly read: () => number = Date.now,
+    private readonly turnEnded: () => void = () => {},
+  ) {}
 
   /** Milliseconds since the epoch, as `read` said at the first call of this turn. */
   now(): number {

@@ -1,0 +1,112 @@
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { encodeFrame, Op } from '../protocol/index.js';
+import { HistoryRing } from '../store/history-ring.js';
+import { Daemon } from './daemon.js';
+import { createLogger } from './logger.js';
+import { Quotas } from './quotas/index.js';
+import type { Transport } from './transport/index.js';
+
+/**
+ * The records of a turn's plain writes wait for the turn's end (store/history.ts `settle`, issue
+ * 14): the daemon must write them when the turn ends, with no reader asking, and a record that
+ * cannot be written must cost the window, not the daemon (the turn's end is a microtask, where a
+ * throw would end the process).
+ */
+
+class Kept extends EventEmitter implements Transport {
+  readonly writableLength = 0;
+  readonly writableNeedDrain = false;
+  readonly out: Buffer[] = [];
+  write(frame: Buffer): boolean {
+    this.out.push(frame);
+    return true;
+  }
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+  destroy(): this {
+    return this;
+  }
+}
+
+/** The types of the frames a client was sent (a turn's replies leave in one buffer). */
+function replies(client: Kept): number[] {
+  const all = Buffer.concat(client.out);
+  const types: number[] = [];
+  for (let at = 0; at < all.length; at += 16 + all.readUInt32LE(at + 12)) types.push(all.readUInt32LE(at));
+  return types;
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Waits for `n` replies in all: a pipelined input may be answered over several turns (its slices). */
+async function answered(client: Kept, n: number): Promise<void> {
+  for (let i = 0; i < 1000 && replies(client).length < n; i++) await turn();
+  expect(replies(client)).toHaveLength(n);
+}
+const write = (path: string, value: string, req: number) => encodeFrame(Op.WRITE, req, 0, Buffer.from(`${path}\0${value}`, 'latin1'));
+
+function daemonWithClient(): { daemon: Daemon; client: Kept; logged: string[] } {
+  const logged: string[] = [];
+  const sink = new PassThrough();
+  sink.on('data', (chunk: Buffer) => logged.push(chunk.toString()));
+  const daemon = new Daemon({ rundir: '/nonexistent', log: createLogger('pretty', 'error', sink), quotas: new Quotas(), accessLog: false, history: { records: 1000 } });
+  const client = new Kept();
+  daemon.attach(client, 'socket', { domid: 0, privileged: true });
+  return { daemon, client, logged };
+}
+
+describe("history's waiting records in the daemon", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('are written when the turn ends, with no reader asking', async () => {
+    const { daemon, client } = daemonWithClient();
+    const h = daemon.history!;
+    client.emit('data', Buffer.concat(['/a', '/b', '/c'].map((p, i) => write(p, 'made', i + 1))));
+    await answered(client, 3);
+    expect(h.size).toBe(3);
+    // One pipelined input: twenty values rewritten, taken in a turn (or a few: slices).
+    client.emit('data', Buffer.concat(Array.from({ length: 20 }, (_, i) => write(['/a', '/b', '/c'][i % 3]!, `v${i}`, 10 + i))));
+    expect(h.pendingCommits).toBeGreaterThan(0);
+    await answered(client, 23);
+    // Nothing read the window meanwhile: the turns' ends wrote them.
+    expect(h.pendingCommits).toBe(0);
+    // Read without settling: the ring itself holds them now.
+    expect(h.all().map((r) => r.generation)).toEqual(Array.from({ length: 23 }, (_, i) => i + 1));
+    expect(h.recordAt(23)!.changes).toEqual([expect.objectContaining({ path: '/b', kind: 'changed', old: 'v16', new: 'v19' })]);
+  });
+
+  it('cost the window, not the daemon, when they cannot be written', async () => {
+    const { daemon, client, logged } = daemonWithClient();
+    const h = daemon.history!;
+    client.emit('data', write('/a', 'made', 1));
+    await answered(client, 1);
+    const end = HistoryRing.prototype.end;
+    let calls = 0;
+    // From the third record on none can be written, whichever turns the five writes are taken in.
+    vi.spyOn(HistoryRing.prototype, 'end').mockImplementation(function (this: HistoryRing, time: number) {
+      if (++calls >= 3) throw new RangeError('Array buffer allocation failed');
+      return end.call(this, time);
+    });
+    client.emit('data', Buffer.concat(Array.from({ length: 5 }, (_, i) => write('/a', `v${i}`, 10 + i))));
+    await answered(client, 6);
+    await turn();
+    vi.restoreAllMocks();
+    expect(logged.join('')).toMatch(/history: records could not be written/);
+    // Every write was answered, the store has them all, and history goes on from the latest.
+    expect(replies(client).every((type) => type === Op.WRITE)).toBe(true);
+    expect(daemon.store.generation).toBe(6);
+    expect(h.size).toBe(0);
+    expect(h.oldest().generation).toBe(6);
+    client.emit('data', write('/a', 'after', 20));
+    await answered(client, 7);
+    expect(h.all().map((r) => r.generation)).toEqual([7]);
+  });
+});

@@ -1,0 +1,204 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import fc from 'fast-check';
+import { DOM0 } from './caller.js';
+import { History } from './history.js';
+import type { ConnectionName } from './history-record.js';
+import { blameOf, logOf } from './history-query.js';
+import { HistoryRing } from './history-ring.js';
+import { DEFAULT_LIMITS } from './limits.js';
+import { execute } from './operations.js';
+import type { StoreRequest } from './request.js';
+import { advance, createStore, type Store } from './store.js';
+
+/**
+ * History keeps the records of plain WRITEs that rewrote a value as pending and writes them all at
+ * once when the daemon's turn ends (`settle`, issue 14). What a reader sees must not depend on when
+ * that happens: these tests compare a history settled only where the script says against one
+ * settled after every commit, byte for byte.
+ */
+
+type Step =
+  | { kind: 'write'; key: number; value: string; domid: number; connection: ConnectionName; id: number | undefined }
+  | { kind: 'mkdir' | 'rm' | 'perms'; key: number }
+  | { kind: 'tick' }
+  | { kind: 'settle' };
+
+const KEYS = ['/a', '/a/b', '/c', '/d/e'];
+
+/**
+ * Runs `steps` on three histories: `lazy` settles where a step says, `eager` after every commit,
+ * and `ref` is told each commit by `record`, which keeps nothing pending (its records lack only
+ * the joined form's shorter bytes: history-codec.ts).
+ */
+function run(steps: readonly Step[], records = 1000): { lazy: History; eager: History; ref: History; live: Store; seen: number[] } {
+  let live = createStore();
+  let now = 1_000;
+  const lazy = new History(live, { records }, now);
+  const eager = new History(live, { records }, now);
+  const ref = new History(live, { records }, now);
+  const seen: number[] = [];
+  for (const step of steps) {
+    if (step.kind === 'tick') {
+      now += 7;
+      continue;
+    }
+    if (step.kind === 'settle') {
+      lazy.settle();
+      continue;
+    }
+    const path = KEYS[step.key % KEYS.length]!;
+    const req: StoreRequest =
+      step.kind === 'write'
+        ? { op: 'write', path, value: step.value }
+        : step.kind === 'mkdir'
+          ? { op: 'mkdir', path }
+          : step.kind === 'rm'
+            ? { op: 'rm', path }
+            : { op: 'set-perms', path, perms: ['b0', `r${step.key}`] };
+    let out;
+    try {
+      out = execute(live, DOM0, DEFAULT_LIMITS, req);
+    } catch {
+      continue; // refused (no such node): no commit
+    }
+    const next = advance(out.store, live);
+    if (next === live) continue;
+    const payload = step.kind === 'write' ? Buffer.from(`${path}\0${step.value}`, 'latin1') : undefined;
+    const [domid, connection, id] = step.kind === 'write' ? [step.domid, step.connection, step.id] : [0, 'socket' as const, 1];
+    for (const h of [lazy, eager]) {
+      h.recordRequest(live, next, now, domid, connection, id, req.op, path, out.changes.map((c) => c.path), out.touched, payload);
+    }
+    const who = id === undefined ? { domid, connection } : { domid, connection, id };
+    ref.record(live, next, { time: now, who, requests: [{ op: req.op, path }] }, out.changes.map((c) => c.path), out.touched);
+    eager.settle();
+    seen.push(lazy.pendingCommits);
+    live = next;
+  }
+  return { lazy, eager, ref, live, seen };
+}
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('write' as const),
+      key: fc.nat(7),
+      value: fc.string({ maxLength: 80, unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)) }),
+      domid: fc.constantFrom(0, 3),
+      connection: fc.constantFrom<ConnectionName>('socket', 'domain', 'http'),
+      id: fc.option(fc.nat(1000), { nil: undefined }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('mkdir' as const, 'rm' as const, 'perms' as const), key: fc.nat(7) }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'tick' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'settle' as const }) },
+);
+
+describe('history: records kept pending until the turn ends', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('writes the same records, byte for byte, whenever it settles', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 120 }), (steps) => {
+        const { lazy, eager, ref, live } = run(steps);
+        // Read first without settling by hand: every reader settles.
+        expect(lazy.size).toBe(eager.size);
+        expect(lazy.latest()).toBe(live);
+        expect(lazy.pendingCommits).toBe(0);
+        expect(lazy.bytes).toBe(eager.bytes);
+        expect(lazy.all()).toEqual(eager.all());
+        for (let g = lazy.oldest().generation + 1; g <= live.generation; g++) expect(lazy.encoded(g)).toEqual(eager.encoded(g));
+        // And they are the records `record` makes: same generations, times, authors and changes.
+        const strip = (h: History) => h.all().map(({ bytes: _, ...r }) => r);
+        expect(strip(lazy)).toEqual(strip(ref));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('answers every query with the pending records in it', () => {
+    const writes: Step[] = Array.from({ length: 20 }, (_, i) => ({ kind: 'write', key: i % 2, value: `v${i}`, domid: 3, connection: 'domain', id: 7 }));
+    const queries: ((h: History) => unknown)[] = [
+      (h) => h.size,
+      (h) => h.bytes,
+      (h) => h.oldest(),
+      (h) => h.latest().generation,
+      (h) => h.recordAt(h.latest().generation),
+      (h) => h.at(h.latest().generation - 5).root,
+      (h) => h.generationAt(1_000),
+      (h) => logOf(h, { path: '/a' }),
+      (h) => blameOf(h, '/'),
+    ];
+    for (const [i, query] of queries.entries()) {
+      const { lazy, eager } = run([{ kind: 'write', key: 1, value: 'first', domid: 0, connection: 'socket', id: 1 }, { kind: 'settle' }, ...writes]);
+      expect(lazy.pendingCommits, `query ${i}`).toBe(20);
+      const got = query(lazy);
+      expect(lazy.pendingCommits, `query ${i}`).toBe(0);
+      expect(JSON.stringify(got), `query ${i}`).toBe(JSON.stringify(query(eager)));
+    }
+  });
+
+  it('keeps at most 256 commits pending, and each turn’s own time', () => {
+    const writes: Step[] = Array.from({ length: 1000 }, (_, i) => ({ kind: 'write', key: i, value: `v${i}`, domid: 0, connection: 'socket', id: 1 }));
+    const { lazy, eager, seen } = run(writes);
+    expect(Math.max(...seen)).toBe(256);
+    expect(lazy.all()).toEqual(eager.all());
+
+    // A new time starts a new batch: the records keep the times they were made at.
+    const ticking = run(writes.slice(0, 30).flatMap((w, i) => (i % 10 === 9 ? [w, { kind: 'tick' as const }] : [w])));
+    expect(ticking.lazy.all().map((r) => r.time)).toEqual(ticking.eager.all().map((r) => r.time));
+    expect(new Set(ticking.lazy.all().map((r) => r.time)).size).toBe(3);
+  });
+
+  it('bounds the window by count and bytes once the pending records are written', () => {
+    const writes: Step[] = Array.from({ length: 300 }, (_, i) => ({ kind: 'write', key: i, value: 'x'.repeat(i % 50), domid: 0, connection: 'socket', id: 1 }));
+    const { lazy, eager } = run(writes, 100);
+    expect(lazy.size).toBe(100);
+    expect(lazy.oldest()).toEqual(eager.oldest());
+    expect(lazy.all()).toEqual(eager.all());
+  });
+
+  it('refuses a commit that does not follow the latest, pending or not', () => {
+    let live = createStore();
+    const h = new History(live, {}, 0);
+    const versions: Store[] = [live];
+    for (let i = 0; i < 3; i++) {
+      const out = execute(live, DOM0, DEFAULT_LIMITS, { op: 'write', path: '/k', value: `v${i}` });
+      const next = advance(out.store, live);
+      h.recordRequest(live, next, 5, 0, 'socket', 1, 'write', '/k', undefined, out.touched, Buffer.from(`/k\0v${i}`, 'latin1'));
+      versions.push(next);
+      live = next;
+    }
+    expect(h.pendingCommits).toBe(2); // the first made /k: not a rewritten value
+    const out = execute(versions[1]!, DOM0, DEFAULT_LIMITS, { op: 'write', path: '/k', value: 'late' });
+    const stale = advance(out.store, versions[1]!);
+    expect(() => h.recordRequest(versions[1]!, stale, 5, 0, 'socket', 1, 'write', '/k', undefined, out.touched, Buffer.from('/k\0late', 'latin1'))).toThrow(
+      /history at 3 given 1 -> 2/,
+    );
+    expect(h.size).toBe(3);
+    expect(h.latest()).toBe(live);
+  });
+
+  it('starts again from the latest version when the pending records cannot be written', () => {
+    const writes: Step[] = Array.from({ length: 10 }, (_, i) => ({ kind: 'write', key: 0, value: `v${i}`, domid: 0, connection: 'socket', id: 1 }));
+    const { lazy, live } = run([{ kind: 'write', key: 0, value: 'made', domid: 0, connection: 'socket', id: 1 }, { kind: 'settle' }, ...writes]);
+    let calls = 0;
+    const end = HistoryRing.prototype.end;
+    vi.spyOn(HistoryRing.prototype, 'end').mockImplementation(function (this: HistoryRing, time: number) {
+      if (++calls === 4) throw new RangeError('Array buffer allocation failed');
+      return end.call(this, time);
+    });
+    expect(() => lazy.settle()).toThrow(/allocation failed/);
+    vi.restoreAllMocks();
+    // Nothing half-kept: no records, the oldest answerable is the latest, and recording goes on.
+    expect(lazy.size).toBe(0);
+    expect(lazy.oldest().generation).toBe(live.generation);
+    expect(lazy.latest()).toBe(live);
+    const out = execute(live, DOM0, DEFAULT_LIMITS, { op: 'write', path: '/a', value: 'after' });
+    const next = advance(out.store, live);
+    lazy.recordRequest(live, next, 9_999, 0, 'socket', 1, 'write', '/a', undefined, out.touched, Buffer.from('/a\0after', 'latin1'));
+    expect(lazy.all().map((r) => r.generation)).toEqual([next.generation]);
+  });
+});
