@@ -20,13 +20,12 @@
  *
  *     node dist/bench/in-process.js [--load tx|vm|write] [--rounds 20000] [--history-records N]
  */
-import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import { encodeFrame, Op } from '../protocol/index.js';
 import { DATA_KEYS, dataKey, Rng, value16 } from './loadgen/keyspace.js';
 import { vmScript, WRITE_VARIANTS } from './loadgen/loads.js';
 import { createLogger, Daemon, Quotas } from '../server/index.js';
-import type { Transport } from '../server/transport/index.js';
+import { KeptTransport } from './kept-transport.js';
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '20000' }, load: { type: 'string', default: 'tx' }, 'history-records': { type: 'string' } },
@@ -36,25 +35,6 @@ const LOAD = values.load;
 if (LOAD !== 'tx' && LOAD !== 'vm' && LOAD !== 'write') throw new Error(`--load must be tx, vm or write, not ${LOAD}`);
 const CLIENTS = LOAD === 'write' ? 8 : 16;
 const DEPTH = 16;
-
-class Kept extends EventEmitter implements Transport {
-  readonly writableLength = 0;
-  readonly writableNeedDrain = false;
-  readonly out: Buffer[] = [];
-  write(frame: Buffer): boolean {
-    this.out.push(frame);
-    return true;
-  }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  destroy(): this {
-    return this;
-  }
-}
 
 const historyRecords = values['history-records'] === undefined ? undefined : Number(values['history-records']);
 if (historyRecords !== undefined && !(Number.isInteger(historyRecords) && historyRecords >= 0)) throw new Error('--history-records takes a number of records (0: no history)');
@@ -66,7 +46,7 @@ const daemon = new Daemon({
   history: historyRecords === undefined ? undefined : { records: historyRecords },
 });
 const clients = Array.from({ length: CLIENTS }, () => {
-  const t = new Kept();
+  const t = new KeptTransport();
   daemon.attach(t, 'socket', { domid: 0, privileged: true });
   return t;
 });
