@@ -7,7 +7,8 @@
  * (`bench/history-cost.sh wire`) it tells the recorder's own work from what it costs among the
  * daemon's (bench/RESULTS.md, "History", seventh pass). `--rounds` rounds of `--writes` records
  * after `--writes` of warm-up; prints the CPU per record of each round. `--skip` runs the same loop
- * without the call: the harness's own share.
+ * without the call: the harness's own share. The time moves every 16 commits, so the records wait
+ * and are written 16 at a time, as a turn's are in the daemon (store/history.ts `settle`).
  *
  *     node dist/bench/history-recorder.js [--writes 2000000] [--rounds 3] [--records 200000] [--skip]
  */
