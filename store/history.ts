@@ -94,10 +94,9 @@ export class History {
    * Commits whose records wait for `settle` (`recordRequest`): plain WRITEs that rewrote a value,
    * all by one author at one time, per commit its `Touched` and payload (a fresh array per batch:
    * young objects in an old array would each cost the write barrier a remembered-set entry).
-   * `pendingFirst` is the first one's generation; `live` is already the last one's version.
+   * `live` is already the last one's version (each one's generation follows the one before).
    */
   private pending: (Touched | Buffer)[] | undefined;
-  private pendingFirst = 0;
   /** The time the batch was given, and the one its records carry (never before the last record's). */
   private pendingAt = 0;
   private pendingTime = 0;
@@ -225,7 +224,6 @@ export class History {
         }
         if (p === undefined) {
           this.pending = p = [];
-          this.pendingFirst = after.generation;
           this.pendingAt = time;
           this.pendingTime = time < this.lastTime ? this.lastTime : time;
           this.lastTime = this.pendingTime;
@@ -276,7 +274,7 @@ export class History {
     const domid = this.pendingDomid;
     const connection = this.pendingConnection;
     const id = this.pendingId;
-    let g = this.pendingFirst;
+    let g = this.live.generation - p.length / 2 + 1;
     try {
       for (let i = 0; i < p.length; i += 2) {
         const touched = p[i] as Touched;
