@@ -195,8 +195,8 @@ export class History {
    * `Touched` and payload wait, with the others of the same author and time, until `settle` writes
    * them together (the daemon settles when its turn ends; every reader settles first, so no query
    * sees the difference). Issue 14, ninth pass: over the wire, taking them costs 0-3% of a write
-   * and writing them the rest of history's ~5-13%; written in one loop per turn (~15 a turn) they
-   * cost 2-7 points less than one by one on Node 20 and 24, the same on 22 (bench/RESULTS.md, "History").
+   * and writing them the rest of history's ~5-14%; written in one loop per turn (~15 a turn) they
+   * cost about 3 points less than one by one on Node 20 and 24, the same on 22 (bench/RESULTS.md, "History").
    */
   recordRequest(
     before: Version,
