@@ -34,9 +34,13 @@ for (const [name, n] of [['--writes', WRITES], ['--rounds', ROUNDS], ['--records
 
 const perms = [{ access: 'n', domid: 0 }] as const;
 const keys = Array.from({ length: DATA_KEYS }, (_, i) => dataKey(i));
-/** Per key and variant: the node the write makes and the request's payload (`path\0value`). */
-const made = keys.flatMap((_, i) => Array.from({ length: VARIANTS }, (_, v) => XsNode.leaf(value16(i, v), perms)));
+/**
+ * Per key and variant: the request's payload (`path\0value`) and the node the write makes, its
+ * value decoded from the payload as the daemon decodes it (protocol/payload.ts `writeArgs`): a
+ * flat string, which Node's string copies take on their fast path (a sliced one they do not).
+ */
 const payloads = keys.flatMap((k, i) => Array.from({ length: VARIANTS }, (_, v) => Buffer.from(`${k}\0${value16(i, v)}`, 'latin1')));
+const made = payloads.map((p, j) => XsNode.leaf(p.toString('latin1', keys[Math.floor(j / VARIANTS)]!.length + 1), perms));
 
 const start = createStore();
 let live: Version = { root: start.root, special: start.special, generation: 0 };
@@ -62,5 +66,7 @@ for (let r = 0; r < ROUNDS; r++) {
   for (let i = 0; i < WRITES; i++) step(WRITES * (r + 1) + i);
   const c = process.cpuUsage(t0);
   const ns = ((c.user + c.system) * 1000) / WRITES;
-  console.log(`history recorder${skip ? ' (skipped)' : ''}: ${ns.toFixed(1)} ns of CPU per record, window ${history.size} records of ${(history.bytes / Math.max(1, history.size)).toFixed(1)} bytes`);
+  // Bytes a record counts for (each as if alone: the window's byte bound), and what the window holds per record.
+  const per = (n: number): string => (n / Math.max(1, history.size)).toFixed(1);
+  console.log(`history recorder${skip ? ' (skipped)' : ''}: ${ns.toFixed(1)} ns of CPU per record, window ${history.size} records of ${per(history.bytes)} bytes (${per(history.allocated)} held)`);
 }
