@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { DOM0 } from './caller.js';
 import { History } from './history.js';
 import type { ConnectionName } from './history-record.js';
-import { blameOf, logOf } from './history-query.js';
-import { HistoryRing } from './history-ring.js';
+import { blameOf, logOf, treeAt } from './history-query.js';
+import { RecordWriter } from './history-ring.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { execute } from './operations.js';
 import type { StoreRequest } from './request.js';
@@ -30,12 +30,13 @@ const KEYS = ['/a', '/a/b', '/c', '/d/e'];
  * and `ref` is told each commit by `record`, which keeps nothing pending (its records lack only
  * the joined form's shorter bytes: history-codec.ts).
  */
-function run(steps: readonly Step[], records = 1000): { lazy: History; eager: History; ref: History; live: Store; seen: number[] } {
+function run(steps: readonly Step[], records = 1000, bytes?: number, span?: number): { lazy: History; eager: History; ref: History; live: Store; seen: number[] } {
   let live = createStore();
   let now = 1_000;
-  const lazy = new History(live, { records }, now);
-  const eager = new History(live, { records }, now);
-  const ref = new History(live, { records }, now);
+  const bounds = { records, ...(bytes === undefined ? {} : { bytes }), ...(span === undefined ? {} : { span }) };
+  const lazy = new History(live, bounds, now);
+  const eager = new History(live, bounds, now);
+  const ref = new History(live, bounds, now);
   const seen: number[] = [];
   for (const step of steps) {
     if (step.kind === 'tick') {
@@ -94,6 +95,14 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'settle' as const }) },
 );
 
+/** Mostly one author's rewrites: long batches. */
+const batchy: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 24, arbitrary: fc.record({ kind: fc.constant('write' as const), key: fc.nat(3), value: fc.string({ maxLength: 40 }).map((v) => v.replace(/[^\x00-\xff]/g, '?')), domid: fc.constant(0), connection: fc.constant<ConnectionName>('socket'), id: fc.constant(1) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('mkdir' as const, 'rm' as const, 'perms' as const), key: fc.nat(7) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'tick' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'settle' as const }) },
+);
+
 describe('history: records kept pending until the turn ends', () => {
   afterEach(() => {
     vi.restoreAllMocks();
@@ -115,6 +124,33 @@ describe('history: records kept pending until the turn ends', () => {
         expect(strip(lazy)).toEqual(strip(ref));
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('keeps the same window, byte for byte, under any bounds, and answers `at` and rewinds alike', () => {
+    // Small windows: batches (history-codec.ts) are trimmed from the oldest end, several records
+    // at once or one, and `at` spans few bytes, so its passes begin and end inside batches.
+    const dump = (h: History, g: number): unknown => treeAt(h.at(g), '/')?.nodes;
+    fc.assert(
+      fc.property(fc.oneof(fc.array(step, { maxLength: 150 }), fc.array(batchy, { maxLength: 150 })), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 6000 }), fc.integer({ min: 1, max: 600 }), fc.nat(60), (steps, records, bytes, span, back) => {
+        const { lazy, eager, live } = run(steps, records, bytes, span);
+        // The bytes counted are the records' own, whole, however they are kept.
+        const counted = (h: History): number => h.all().reduce((n, r) => n + r.bytes, 0);
+        expect(lazy.oldest()).toEqual(eager.oldest());
+        expect(lazy.bytes).toBe(eager.bytes);
+        expect(lazy.bytes).toBe(counted(lazy));
+        expect(lazy.all()).toEqual(eager.all());
+        for (let g = lazy.oldest().generation; g <= live.generation; g++) expect(dump(lazy, g)).toEqual(dump(eager, g));
+        // A rewind to an older version kept: the newest records go, from inside a batch or not.
+        const to = Math.max(lazy.oldest().generation, live.generation - back);
+        const durable = eager.at(to);
+        lazy.rewind(durable);
+        eager.rewind(durable);
+        expect(lazy.size).toBe(eager.size);
+        expect(lazy.bytes).toBe(counted(lazy));
+        expect(lazy.all()).toEqual(eager.all());
+      }),
+      { numRuns: 150 },
     );
   });
 
@@ -160,6 +196,21 @@ describe('history: records kept pending until the turn ends', () => {
     expect(lazy.all()).toEqual(eager.all());
   });
 
+  it('splits a turn of large values into entries of a few KiB, read and bounded as one', () => {
+    // 240 rewrites of 600-byte values in one turn: ~300 KB of records (in one entry, it would take
+    // a chunk of its own, twice its size, until its last record went).
+    const writes: Step[] = Array.from({ length: 240 }, (_, i) => ({ kind: 'write', key: i % 3, value: String.fromCharCode(65 + (i % 26)).repeat(600), domid: 0, connection: 'socket', id: 1 }));
+    const first: Step[] = [0, 1, 2].map((key) => ({ kind: 'write', key, value: 'made', domid: 0, connection: 'socket', id: 1 }));
+    for (const bytes of [Infinity, 90_000, 9000, 2000]) {
+      const { lazy, eager } = run([...first, { kind: 'settle' }, ...writes], 1000, bytes === Infinity ? undefined : bytes);
+      expect(lazy.all()).toEqual(eager.all());
+      expect(lazy.oldest()).toEqual(eager.oldest());
+      expect(lazy.bytes).toBe(eager.bytes);
+      // Small bounds make 64 KiB chunks: three at most beside the records, and the index.
+      if (bytes !== Infinity) expect(lazy.allocated).toBeLessThan(4 * 64 * 1024);
+    }
+  });
+
   it('refuses a commit that does not follow the latest, pending or not', () => {
     let live = createStore();
     const h = new History(live, {}, 0);
@@ -184,11 +235,12 @@ describe('history: records kept pending until the turn ends', () => {
   it('starts again from the latest version when the pending records cannot be written', () => {
     const writes: Step[] = Array.from({ length: 10 }, (_, i) => ({ kind: 'write', key: 0, value: `v${i}`, domid: 0, connection: 'socket', id: 1 }));
     const { lazy, live } = run([{ kind: 'write', key: 0, value: 'made', domid: 0, connection: 'socket', id: 1 }, { kind: 'settle' }, ...writes]);
+    // The batch's fourth change finds no memory for its bytes (a chunk's allocation failing).
     let calls = 0;
-    const end = HistoryRing.prototype.end;
-    vi.spyOn(HistoryRing.prototype, 'end').mockImplementation(function (this: HistoryRing, time: number) {
-      if (++calls === 4) throw new RangeError('Array buffer allocation failed');
-      return end.call(this, time);
+    const room = RecordWriter.prototype.room;
+    vi.spyOn(RecordWriter.prototype, 'room').mockImplementation(function (this: RecordWriter, n: number) {
+      if (++calls === 5) throw new RangeError('Array buffer allocation failed');
+      room.call(this, n);
     });
     expect(() => lazy.settle()).toThrow(/allocation failed/);
     vi.restoreAllMocks();
