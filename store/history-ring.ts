@@ -299,10 +299,14 @@ export class HistoryRing {
   locate(i: number): number {
     if (!(i >= 0 && i < this.records)) throw new RangeError(`history record ${i} of ${this.records}`);
     if (this.records === this.count) return i;
-    // Binary search on the entries' first records: the last entry whose first is at or before i.
+    // The oldest and newest entries first: the window's bound trims the one, a rewind the other,
+    // record by record. Then a binary search on the entries' first records: the last entry whose
+    // first is at or before i.
+    if (i < this.countOf[this.head]!) return 0;
     const want = this.dropped + i;
-    let lo = 0;
     let hi = this.count - 1;
+    if (this.firstOf[(this.head + hi) & (this.cap - 1)]! <= want) return hi;
+    let lo = 0;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
       if (this.firstOf[(this.head + mid) & (this.cap - 1)]! <= want) lo = mid;
