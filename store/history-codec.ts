@@ -27,7 +27,8 @@ import type { ChangeKind, ConnectionName, HistoryChange, HistoryRecord, RequestS
  * carried them (`path\0value`, spec §7.2; a path has no NUL): copied from the request's payload in
  * one block, where a string costs ~30 instructions a character to copy (`charCodeAt`). Records
  * written before these shorter forms existed read the same; a build older than the joined form
- * reads a segment holding one as corrupt from that record on (history-log.ts).
+ * reads a segment holding one as corrupt from that record on (history-log.ts). In memory, a turn's
+ * rewrites are kept as a batch (below): their shared head once; on disk every record is whole.
  */
 
 const KINDS: readonly ChangeKind[] = ['added', 'removed', 'changed', 'perms'];

@@ -9,9 +9,10 @@
  * back as views, decoded on demand (history-codec.ts). Oldest first; the oldest go first (`shift`,
  * or `trimHead` for the first records of an entry), the newest on a rewind (`pop`, `trimTail`).
  *
- * Memory: the entries' bytes, plus at most one partly used chunk at each end and one spare, plus
- * 45 bytes of index per entry and 4 per record of a group. `bytes` is what the caller counted for them (history.ts counts
- * each record as if it stood alone, so that how they were grouped changes no bound).
+ * Memory: the entries' bytes (a group's trimmed records' too, until it goes), plus at most one
+ * partly used chunk at each end and one spare, plus 45 bytes of index per entry and 4 per record
+ * of a group. `bytes` is what the caller counted for them (history.ts counts each record as if it
+ * stood alone, so that how they were grouped changes no bound).
  */
 
 /** Chunk size bounds: large enough that a chunk holds thousands of records, small for a small window. */
