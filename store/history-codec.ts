@@ -1,6 +1,6 @@
 import { XsError } from '../protocol/index.js';
 import type { AccessLetter, PermEntry, Perms } from './perms.js';
-import { putLatin1, RecordWriter } from './history-ring.js';
+import { RecordWriter } from './history-ring.js';
 import type { ChangeKind, ConnectionName, HistoryChange, HistoryRecord, RequestSummary, Who } from './history-record.js';
 
 /**
@@ -27,8 +27,7 @@ import type { ChangeKind, ConnectionName, HistoryChange, HistoryRecord, RequestS
  * carried them (`path\0value`, spec §7.2; a path has no NUL): copied from the request's payload in
  * one block, where a string costs ~30 instructions a character to copy (`charCodeAt`). Records
  * written before these shorter forms existed read the same; a build older than the joined form
- * reads a segment holding one as corrupt from that record on (history-log.ts). In memory, a turn's
- * rewrites are kept as a batch (below): their shared head once; on disk every record is whole.
+ * reads a segment holding one as corrupt from that record on (history-log.ts).
  */
 
 const KINDS: readonly ChangeKind[] = ['added', 'removed', 'changed', 'perms'];
@@ -180,26 +179,12 @@ export function writeRequestRecord(
   payload?: Buffer,
 ): void {
   const same = oldPerms !== undefined && oldPerms === newPerms;
+  const joined = payload !== undefined && value !== undefined && carries(payload, path, value);
   w.room(REQUEST_HEADER_BYTES + changeBytes(path, old, oldPerms, value, newPerms, same));
-  const p = putRequestHeader(w.buf, w.view, w.pos, generation, time, domid, connection, id, op);
-  w.pos = putOneChange(w.buf, w.view, p, kind, path, old, oldPerms, value, newPerms, same, payload);
-}
-
-/** The change of `writeRequestRecord`'s record at `p`, room made for it; where it ends. */
-function putOneChange(
-  b: Buffer,
-  v: DataView,
-  p: number,
-  kind: number,
-  path: string,
-  old: string | undefined,
-  oldPerms: Perms | undefined,
-  value: string | undefined,
-  newPerms: Perms | undefined,
-  same: boolean,
-  payload: Buffer | undefined,
-): number {
-  if (payload !== undefined && value !== undefined && carries(payload, path, value)) {
+  const b = w.buf;
+  const v = w.view;
+  let p = putRequestHeader(b, v, w.pos, generation, time, domid, connection, id, op);
+  if (joined) {
     b[p] = kind | JOINED | changeFlags(old, oldPerms, undefined, newPerms, same);
     v.setUint32(p + 1, payload.length, true);
     b.set(payload, p + 5);
@@ -214,7 +199,7 @@ function putOneChange(
     if (value !== undefined) p = putStr(b, v, p, value);
   }
   if (newPerms !== undefined && !same) p = putPerms(b, v, p, newPerms);
-  return p;
+  w.pos = p;
 }
 
 /**
@@ -234,21 +219,13 @@ const REQUEST_HEADER_BYTES = 8 + 8 + 2 + 1 + 1 + 8 + 2 + 1 + 4;
  * `writeHeader` writes for it), at `p`; where the change's flags byte goes.
  */
 function putRequestHeader(b: Buffer, v: DataView, p: number, generation: number, time: number, domid: number, connection: ConnectionName, id: number | undefined, op: RequestSummary['op']): number {
+  const small = id !== undefined && id >>> 0 === id;
   v.setFloat64(p, generation, true);
   v.setFloat64(p + 8, time, true);
-  return putRequestHead(b, v, p + 16, domid, connection, id, op);
-}
-
-/**
- * What `putRequestHeader` writes after the generation and time (a batch's head: it is the same
- * for every record of the batch).
- */
-function putRequestHead(b: Buffer, v: DataView, p: number, domid: number, connection: ConnectionName, id: number | undefined, op: RequestSummary['op']): number {
-  const small = id !== undefined && id >>> 0 === id;
-  v.setUint16(p, domid, true);
-  b[p + 2] = connectionCode(connection);
-  b[p + 3] = id === undefined ? 0 : small ? HAS_ID32 : HAS_ID;
-  p += 4;
+  v.setUint16(p + 16, domid, true);
+  b[p + 18] = connectionCode(connection);
+  b[p + 19] = id === undefined ? 0 : small ? HAS_ID32 : HAS_ID;
+  p += 20;
   if (id !== undefined) {
     if (small) {
       v.setUint32(p, id, true);
@@ -276,86 +253,25 @@ export function writeValueRecord(w: RecordWriter, generation: number, time: numb
   w.room(REQUEST_HEADER_BYTES + 1 + 4 + payload.length + 4 + old.length + 2 + 3 * perms.length);
   const b = w.buf;
   const v = w.view;
-  const p = putRequestHeader(b, v, w.pos, generation, time, domid, connection, id, 'write');
-  w.pos = putValueChange(b, v, p, payload, old, perms);
-}
-
-/** The change of `writeValueRecord`'s record at `p`, room made for it; where it ends. */
-function putValueChange(b: Buffer, v: DataView, p: number, payload: Buffer, old: string, perms: Perms): number {
+  let p = putRequestHeader(b, v, w.pos, generation, time, domid, connection, id, 'write');
   b[p] = CHANGED | JOINED | HAS_OLD | HAS_OLD_PERMS | SAME_PERMS;
   v.setUint32(p + 1, payload.length, true);
   b.set(payload, p + 5);
   p = putStr(b, v, p + 5 + payload.length, old);
-  return putPerms(b, v, p, perms);
+  w.pos = putPerms(b, v, p, perms);
 }
 
-/**
- * A batch: the records of WRITEs that one author made at one time, each a change on its own path
- * (history.ts `settle`: a turn's rewrites), kept as one entry of the ring: the head their records
- * share, once, then each one's change. Neither generations nor the time are in it (the ring has
- * them). A record of the batch, made whole by `composeRecord`, is byte for byte the one
- * `writeValueRecord` or `writeRequestRecord` would have written alone (issue 14: a record's head
- * and its place in the index were a third of what history cost a write).
- *
- *     batch = head (what a one-request record has after its generation and time), change*
- */
-
-/** What a record has that its change in a batch does not, besides the head: generation and time. */
-export const STAMP_BYTES = 16;
-
-/** `writeBatchHead(w, domid, connection, id)` begins a batch of WRITEs; the head's length. */
-export function writeBatchHead(w: RecordWriter, domid: number, connection: ConnectionName, id: number | undefined): number {
-  w.room(REQUEST_HEADER_BYTES);
-  const p = putRequestHead(w.buf, w.view, w.pos, domid, connection, id, 'write');
-  const n = p - w.pos;
-  w.pos = p;
-  return n;
-}
-
-/** `writeValueChange(w, payload, old, perms)`: a batch's change as `writeValueRecord` writes it; its length. */
-export function writeValueChange(w: RecordWriter, payload: Buffer, old: string, perms: Perms): number {
-  w.room(1 + 4 + payload.length + 4 + old.length + 2 + 3 * perms.length);
-  const start = w.pos;
-  w.pos = putValueChange(w.buf, w.view, start, payload, old, perms);
-  return w.pos - start;
-}
-
-/** `writeOneChange(w, ...)`: a batch's change as `writeRequestRecord` writes it; its length. */
-export function writeOneChange(
-  w: RecordWriter,
-  kind: number,
-  path: string,
-  old: string | undefined,
-  oldPerms: Perms | undefined,
-  value: string | undefined,
-  newPerms: Perms | undefined,
-  payload?: Buffer,
-): number {
-  const same = oldPerms !== undefined && oldPerms === newPerms;
-  w.room(changeBytes(path, old, oldPerms, value, newPerms, same));
-  const start = w.pos;
-  w.pos = putOneChange(w.buf, w.view, start, kind, path, old, oldPerms, value, newPerms, same, payload);
-  return w.pos - start;
-}
-
-/**
- * `composeRecord(out, generation, time, buf, head, headEnd, change, changeEnd)`: the record of a
- * batch's change (`buf` from `change` to `changeEnd`, its head from `head` to `headEnd`) whole,
- * at the start of `out` (at least `STAMP_BYTES` and both lengths long); its length.
- */
-export function composeRecord(out: Buffer, generation: number, time: number, buf: Buffer, head: number, headEnd: number, change: number, changeEnd: number): number {
-  out.writeDoubleLE(generation, 0);
-  out.writeDoubleLE(time, 8);
-  buf.copy(out, STAMP_BYTES, head, headEnd);
-  buf.copy(out, STAMP_BYTES + headEnd - head, change, changeEnd);
-  return STAMP_BYTES + headEnd - head + changeEnd - change;
-}
-
-/** As `RecordWriter.str`: the length, then one byte per code unit (history-ring.ts `putLatin1`). */
+/** As `RecordWriter.str`: the length, then one byte per code unit (a loop for short strings, Node's copy for long ones). */
 function putStr(b: Buffer, v: DataView, p: number, s: string): number {
   const n = s.length;
   v.setUint32(p, n, true);
-  return putLatin1(b, v, p + 4, s, n);
+  p += 4;
+  if (n < 64) {
+    for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
+  } else {
+    b.latin1Write(s, p, n);
+  }
+  return p + n;
 }
 
 function putPerms(b: Buffer, v: DataView, p: number, perms: Perms): number {

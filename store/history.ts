@@ -1,20 +1,5 @@
 import { XsError } from '../protocol/index.js';
-import {
-  ADDED,
-  carries,
-  CHANGED,
-  composeRecord,
-  decodeRecord,
-  PERMS,
-  REMOVED,
-  STAMP_BYTES,
-  writeBatchHead,
-  writeInto,
-  writeOneChange,
-  writeRequestRecord,
-  writeValueChange,
-  writeValueRecord,
-} from './history-codec.js';
+import { ADDED, carries, CHANGED, decodeRecord, PERMS, REMOVED, writeInto, writeRequestRecord, writeValueRecord } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
 import { undoAll, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
 import { HistoryRing, type RecordView } from './history-ring.js';
@@ -70,15 +55,6 @@ export interface HistoryOptions {
 const PENDING_MAX = 2 * 256;
 
 /**
- * A batch's entry holds records up to about this many bytes; the next go in another. An entry's
- * bytes stay until its last record goes, and one larger than a chunk takes a chunk of its own
- * (history-ring.ts): a turn of 256 writes of 4 KiB values in one entry would hold 2 MiB, and the
- * window's memory would no longer follow its byte bound. Short records (~70 bytes) fill one
- * with ~60; a turn's batch is ~15 on the loadgen's write load.
- */
-const BATCH_BYTES = 4096;
-
-/**
  * Defaults, assuming a busy host makes 50 commits a second (a few VMs starting and stopping a
  * minute, each a few hundred writes, and guests updating their keys): an hour is 180 000 commits,
  * of about 200 bytes each (a write of a short value, as bench/history-bench.ts measured it):
@@ -129,10 +105,6 @@ export class History {
   private pendingId: number | undefined;
   /** Where `nth` finds a record (reused: an `at` decodes thousands). */
   private readonly place: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
-  /** A batch's record made whole (`view`, `encoded`): valid until the next one; and its parts' places. */
-  private whole = Buffer.alloc(256);
-  private readonly headPlace: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
-  private readonly partPlace: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
 
   constructor(initial: Version, options: Partial<HistoryOptions> = {}, time?: number) {
     const o = { ...DEFAULT_HISTORY, ...options };
@@ -302,44 +274,20 @@ export class History {
     const domid = this.pendingDomid;
     const connection = this.pendingConnection;
     const id = this.pendingId;
-    const count = p.length / 2;
+    let g = this.live.generation - p.length / 2 + 1;
     try {
-      const w = this.ring.begin();
-      if (count === 1) {
-        const touched = p[0] as Touched;
-        const payload = p[1] as Buffer;
+      for (let i = 0; i < p.length; i += 2) {
+        const touched = p[i] as Touched;
+        const payload = p[i + 1] as Buffer;
         const o = touched.before!;
         const n = touched.after!;
-        const g = this.live.generation;
+        const w = this.ring.begin();
         if (carries(payload, touched.path, n.value)) writeValueRecord(w, g, t, domid, connection, id, payload, o.value, o.perms);
         else writeRequestRecord(w, g, t, domid, connection, id, 'write', CHANGED, touched.path, o.value, o.perms, n.value, n.perms, payload);
         this.ring.end(t);
-      } else {
-        // One entry for the batch: its head once, then each record's change (history-codec.ts),
-        // a new entry past BATCH_BYTES. Each record counts the bytes it would have alone, so that
-        // no bound depends on batching.
-        const stamped = STAMP_BYTES + writeBatchHead(w, domid, connection, id);
-        let counted = 0;
-        for (let i = 0; i < p.length; i += 2) {
-          if (counted > 0 && w.pos - w.start >= BATCH_BYTES) {
-            this.ring.end(t, counted);
-            this.ring.begin();
-            writeBatchHead(w, domid, connection, id);
-            counted = 0;
-          }
-          const touched = p[i] as Touched;
-          const payload = p[i + 1] as Buffer;
-          const o = touched.before!;
-          const n = touched.after!;
-          this.ring.mark();
-          counted += stamped;
-          counted += carries(payload, touched.path, n.value)
-            ? writeValueChange(w, payload, o.value, o.perms)
-            : writeOneChange(w, CHANGED, touched.path, o.value, o.perms, n.value, n.perms, payload);
-        }
-        this.ring.end(t, counted);
+        this.bound();
+        g++;
       }
-      this.bound();
     } catch (e) {
       // The window cannot go on from a version it has no record of: it starts again from the latest.
       this.ring.abandon();
@@ -424,9 +372,7 @@ export class History {
   /** The bytes of the record that made generation `g` (a view, valid until the next record), for the log on disk. */
   encoded(g: number): Buffer {
     this.settle();
-    const v = this.place;
-    this.view(g - this.floorGen - 1, v);
-    return v.buf.subarray(v.start, v.end);
+    return this.ring.bytesOf(g - this.floorGen - 1);
   }
 
   /** History has every commit, or it could not undo: `before` must be the latest version, `after` the next. */
@@ -459,54 +405,19 @@ export class History {
     this.bound();
   }
 
-  /**
-   * The oldest records go while the window is over a bound (the ring's own counts: `size`
-   * settles), the newest always stays: record by record, or a whole entry at once when each of
-   * its records would have gone (a batch is bounded as its records alone would be).
-   */
   private bound(): void {
     const o = this.options;
-    const r = this.ring;
-    while (r.size > o.records || (r.bytes > o.bytes && r.size > 1)) {
-      const n = r.countIn(0);
-      if (n === 1 || (r.entries > 1 && (r.size - n >= o.records || r.bytes - r.countedIn(0) >= o.bytes))) {
-        this.evict(n);
-        continue;
-      }
-      // Some of the oldest batch's records go, not all: as many as would go one by one (once
-      // the window is full, each turn's batch takes about as many from the oldest one). Their
-      // lengths come from the ring's index: their bytes are not read.
-      const stamped = STAMP_BYTES + r.headIn(0);
-      let m = 0;
-      let gone = 0;
-      while (m < n - 1 && (r.size - m > o.records || (r.bytes - gone > o.bytes && r.size - m > 1))) {
-        gone += stamped + r.partLength(m);
-        m++;
-      }
-      this.floorTime = r.time(0);
-      r.trimHead(m, gone);
-      this.floorGen += m;
-      this.dropCheckpointsBefore(this.floorGen);
-    }
+    // The ring's own count: `size` settles, and `settle` bounds the window record by record.
+    while (this.ring.size > o.records || (this.ring.bytes > o.bytes && this.ring.size > 1)) this.evict();
   }
 
-  /** Drops the oldest entry, of `n` records. */
-  private evict(n: number): void {
+  private evict(): void {
+    const generation = this.floorGen + 1;
     this.floorTime = this.ring.time(0);
     this.ring.shift();
-    this.floorGen += n;
-    this.dropCheckpointsBefore(this.floorGen);
-  }
-
-  /** A checkpoint older than the floor can rebuild nothing still answerable. */
-  private dropCheckpointsBefore(generation: number): void {
+    this.floorGen = generation;
+    // A checkpoint older than the floor can rebuild nothing still answerable.
     while (this.cpGen.length > 0 && this.cpGen[0]! < generation) this.dropOldestCheckpoint();
-  }
-
-  /** The bytes record `i` counts for: its length alone. */
-  private countedAt(i: number): number {
-    const k = this.ring.locate(i);
-    return this.ring.isGroup(k) ? STAMP_BYTES + this.ring.headIn(k) + this.ring.partLength(i) : this.ring.countedIn(k);
   }
 
   private dropOldestCheckpoint(): void {
@@ -520,7 +431,7 @@ export class History {
    */
   rewind(durable: Version): void {
     this.settle();
-    while (this.size > 0 && this.floorGen + this.size > durable.generation) this.popNewest();
+    while (this.size > 0 && this.floorGen + this.size > durable.generation) this.ring.pop();
     while (this.cpGen.length > 0 && this.cpGen[this.cpGen.length - 1]! >= durable.generation) {
       this.cpGen.pop();
       this.cpVersion.pop();
@@ -535,14 +446,6 @@ export class History {
       this.floorTime = undefined;
     }
     this.lastTime = this.size > 0 ? this.ring.time(this.size - 1) : -Infinity;
-  }
-
-  /** Drops the newest record: its entry, or the last change of a batch. */
-  private popNewest(): void {
-    const r = this.ring;
-    const k = r.entries - 1;
-    if (r.countIn(k) === 1) r.pop();
-    else r.trimTail(1, STAMP_BYTES + r.headIn(k) + r.partLength(r.size - 1));
   }
 
   /** The record that made generation `g`, if kept (decoded). */
@@ -576,9 +479,9 @@ export class History {
       // A span of at most `options.span` bytes of records at a time (at least one record): what
       // undoAll decodes and holds is bounded by it, whatever a guest's commits left in the window.
       let from = v.generation;
-      let bytes = this.countedAt(from - this.floorGen - 1);
+      let bytes = this.ring.length(from - this.floorGen - 1);
       while (from - 1 > g) {
-        const more = this.countedAt(from - 1 - this.floorGen - 1);
+        const more = this.ring.length(from - 1 - this.floorGen - 1);
         if (bytes + more > this.options.span) break;
         bytes += more;
         from--;
@@ -619,33 +522,16 @@ export class History {
 
   /** The i-th record kept, oldest first (decoded). */
   nth(i: number): HistoryRecord {
+    this.settle();
     const v = this.place;
-    this.view(i, v);
+    this.ring.view(i, v);
     return decodeRecord(v.buf, v.start, v.end);
   }
 
-  /**
-   * Where the i-th record's bytes are (no object made: for scans). A batch's record is made whole
-   * in a buffer of history's own, valid until the next one.
-   */
+  /** Where the i-th record's bytes are (no object made: for scans). */
   view(i: number, out: RecordView): void {
     this.settle();
-    const r = this.ring;
-    const k = r.locate(i);
-    if (!r.isGroup(k)) {
-      r.view(k, out);
-      return;
-    }
-    const head = this.headPlace;
-    const part = this.partPlace;
-    r.view(k, head);
-    r.part(i, part);
-    const headEnd = head.start + r.headIn(k);
-    const need = STAMP_BYTES + headEnd - head.start + part.end - part.start;
-    if (this.whole.length < need) this.whole = Buffer.alloc(2 * need);
-    out.buf = this.whole;
-    out.start = 0;
-    out.end = composeRecord(this.whole, this.floorGen + 1 + i, r.time(i), head.buf, head.start, headEnd, part.start, part.end);
+    this.ring.view(i, out);
   }
 
   /** The time of the i-th record kept. */
