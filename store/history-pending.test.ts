@@ -128,8 +128,8 @@ describe('history: records kept pending until the turn ends', () => {
   });
 
   it('keeps the same window, byte for byte, under any bounds, and answers `at` and rewinds alike', () => {
-    // Small windows: batches (history-codec.ts) are trimmed from the oldest end, several records
-    // at once or one, and `at` spans few bytes, so its passes begin and end inside batches.
+    // Small windows: the oldest records go while a turn's wait to be written, several at once when
+    // a batch is settled, and `at` spans few bytes, so its passes begin and end inside a batch.
     const dump = (h: History, g: number): unknown => treeAt(h.at(g), '/')?.nodes;
     fc.assert(
       fc.property(fc.oneof(fc.array(step, { maxLength: 150 }), fc.array(batchy, { maxLength: 150 })), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 6000 }), fc.integer({ min: 1, max: 600 }), fc.nat(60), (steps, records, bytes, span, back) => {
@@ -141,7 +141,7 @@ describe('history: records kept pending until the turn ends', () => {
         expect(lazy.bytes).toBe(counted(lazy));
         expect(lazy.all()).toEqual(eager.all());
         for (let g = lazy.oldest().generation; g <= live.generation; g++) expect(dump(lazy, g)).toEqual(dump(eager, g));
-        // A rewind to an older version kept: the newest records go, from inside a batch or not.
+        // A rewind to an older version kept: the newest records go, a batch's last ones or others.
         const to = Math.max(lazy.oldest().generation, live.generation - back);
         const durable = eager.at(to);
         lazy.rewind(durable);
@@ -196,9 +196,8 @@ describe('history: records kept pending until the turn ends', () => {
     expect(lazy.all()).toEqual(eager.all());
   });
 
-  it('splits a turn of large values into entries of a few KiB, read and bounded as one', () => {
-    // 240 rewrites of 600-byte values in one turn: ~300 KB of records (in one entry, it would take
-    // a chunk of its own, twice its size, until its last record went).
+  it('keeps a turn of large values as written one by one, within its bytes and their memory', () => {
+    // 240 rewrites of 600-byte values in one turn: ~300 KB of records waiting for one settle.
     const writes: Step[] = Array.from({ length: 240 }, (_, i) => ({ kind: 'write', key: i % 3, value: String.fromCharCode(65 + (i % 26)).repeat(600), domid: 0, connection: 'socket', id: 1 }));
     const first: Step[] = [0, 1, 2].map((key) => ({ kind: 'write', key, value: 'made', domid: 0, connection: 'socket', id: 1 }));
     for (const bytes of [Infinity, 90_000, 9000, 2000]) {
@@ -235,7 +234,7 @@ describe('history: records kept pending until the turn ends', () => {
   it('starts again from the latest version when the pending records cannot be written', () => {
     const writes: Step[] = Array.from({ length: 10 }, (_, i) => ({ kind: 'write', key: 0, value: `v${i}`, domid: 0, connection: 'socket', id: 1 }));
     const { lazy, live } = run([{ kind: 'write', key: 0, value: 'made', domid: 0, connection: 'socket', id: 1 }, { kind: 'settle' }, ...writes]);
-    // The batch's fourth change finds no memory for its bytes (a chunk's allocation failing).
+    // The batch's fifth record finds no memory for its bytes (a chunk's allocation failing).
     let calls = 0;
     const room = RecordWriter.prototype.room;
     vi.spyOn(RecordWriter.prototype, 'room').mockImplementation(function (this: RecordWriter, n: number) {
