@@ -194,9 +194,10 @@ export class History {
    * The commonest commit of all, a WRITE that gave a node a new value, is not written at once: its
    * `Touched` and payload wait, with the others of the same author and time, until `settle` writes
    * them together (the daemon settles when its turn ends; every reader settles first, so no query
-   * sees the difference). Issue 14, ninth pass: over the wire, taking them costs 0-3% of a write
-   * and writing them the rest of history's ~5-14%; written in one loop per turn (~15 a turn) they
-   * cost about 3 points less than one by one on Node 20 and 24, the same on 22 (bench/RESULTS.md, "History").
+   * sees the difference). Issue 14, ninth and tenth passes: over the wire, taking them costs 0-4%
+   * of a write and writing and keeping them the rest of history's ~5-14%; written in one loop per
+   * turn (~15 a turn) they cost about 3 points less than one by one on Node 20 and 24, the same on
+   * 22; kept as one ring entry per turn, no less again (bench/RESULTS.md, "History").
    */
   recordRequest(
     before: Version,
