@@ -124,6 +124,48 @@ export function undoAll(version: Version, g: number, records: Iterable<HistoryRe
   return { root, special, generation: g };
 }
 
+/**
+ * `redoAll(version, g, records)` is the version at generation `g`, given an earlier one and the
+ * records that made every generation from just after it to `g` (`records`, oldest first), redone
+ * at once: `undoAll` the other way round, for a moment asked just after one rebuilt a moment ago
+ * (history.ts `at`: scrubbing a timeline forward). A path's state at `g` is the new side of the
+ * latest record that changed it. Nodes that do not exist at `g` go first: a removal lists every
+ * node of the subtree it took, so a node kept from the earlier version whose subtree went and came
+ * back has each of its old descendants either listed as removed or made again. Then the nodes that
+ * exist at `g` get their new value and permissions, shallowest first, each keeping the children it
+ * has by then (a node made again has none left from before).
+ */
+export function redoAll(version: Version, g: number, records: Iterable<HistoryRecord>): Version {
+  const last = new Map<string, HistoryChange>();
+  let expect = version.generation + 1;
+  for (const r of records) {
+    if (r.generation !== expect) throw new RangeError(`redo of generation ${r.generation} where ${expect} was due`);
+    expect++;
+    for (const c of r.changes) last.set(c.path, c);
+  }
+  if (expect - 1 !== g) throw new RangeError(`redo to ${g} from generation ${version.generation} given records to ${expect - 1}`);
+  let root = version.root;
+  let special = version.special;
+  const gone: string[][] = [];
+  const set: [string[], HistoryChange][] = [];
+  for (const [path, c] of last) {
+    if (path.charCodeAt(0) !== 0x2f /* / */) {
+      if (c.kind !== 'removed') special = Object.freeze({ ...special, [path as SpecialName]: c.newPerms! });
+      continue;
+    }
+    if (c.kind === 'removed') gone.push(segsOf(path));
+    else set.push([segsOf(path), c]);
+  }
+  for (const segs of gone) if (lookup(root, segs) !== undefined) root = replace(root, segs, undefined);
+  set.sort((a, b) => a[0].length - b[0].length);
+  for (const [segs, c] of set) {
+    const now = lookup(root, segs);
+    const node = now === undefined ? XsNode.leaf(c.new ?? '', c.newPerms!) : new XsNode(c.new ?? '', c.newPerms!, now.children);
+    root = replace(root, segs, node);
+  }
+  return { root, special, generation: g };
+}
+
 export function segsOf(path: string): string[] {
   return path === '/' ? [] : path.slice(1).split('/');
 }

@@ -1,7 +1,7 @@
 import { XsError } from '../protocol/index.js';
 import { ADDED, carries, CHANGED, decodeRecord, PERMS, REMOVED, writeInto, writeRequestRecord, writeValueRecord } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
-import { undoAll, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
+import { redoAll, undoAll, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
 import { HistoryRing, type RecordView } from './history-ring.js';
 import type { Touched } from './operations.js';
 import { samePerms } from './perms.js';
@@ -23,8 +23,8 @@ import { samePerms } from './perms.js';
  * live tree, by valgrind's count ~36 more first-level misses a write); so by default there is
  * none, and `at` undoes from the live version, many records at once (history-record.ts
  * `undoAll`: ~140 ms for 10^5 records of random writes on a 10^5-node store, against ~90 ms for
- * the 16 383 record by record that a checkpoint every 16 384 commits bounded it to). Pure: the
- * daemon passes the time.
+ * the 16 383 record by record that a checkpoint every 16 384 commits bounded it to), or starts
+ * from a moment an earlier query rebuilt (MOMENTS_KEPT, below). Pure: the daemon passes the time.
  */
 export interface HistoryOptions {
   /** Records kept at most. */
@@ -53,6 +53,21 @@ export interface HistoryOptions {
  * writes holds at most this many `Touched` and payloads, and their input chunks, past its requests.
  */
 const PENDING_MAX = 2 * 256;
+
+/**
+ * Moments `at` keeps after rebuilding them, and for how many commits after the last query that
+ * used one. A privileged reader asks for the same moment many times over (the web view reads each
+ * row shown as it was, with three CONTROL queries a row) and for moments next to each other
+ * (scrubbing its timeline): rebuilt from the live version each time, an old moment of a full
+ * window costs ~280 ms a query, all of it holding up every guest. Rebuilt from the nearest kept
+ * moment instead (undoing or redoing the records between), a repeated moment costs nothing and
+ * the next tick of a timeline the records between the two. A kept moment holds the old copies of
+ * the nodes changed since (at most what one query holds), and while kept costs writes what a
+ * checkpoint does (see `HistoryOptions`): so few of them, and dropped once the store has moved
+ * on without a query.
+ */
+const MOMENTS_KEPT = 4;
+const MOMENTS_COMMITS = 4096;
 
 /**
  * Defaults, assuming a busy host makes 50 commits a second (a few VMs starting and stopping a
@@ -103,6 +118,10 @@ export class History {
   private pendingDomid = 0;
   private pendingConnection: ConnectionName = 'internal';
   private pendingId: number | undefined;
+  /** Moments `at` rebuilt, least recently used first (at most MOMENTS_KEPT). */
+  private moments: Version[] = [];
+  /** The generation past which the kept moments are dropped (MOMENTS_COMMITS after the last use). */
+  private momentsUntil = 0;
   /** Where `nth` finds a record (reused: an `at` decodes thousands). */
   private readonly place: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
 
@@ -289,10 +308,12 @@ export class History {
         this.bound();
         g++;
       }
+      this.ageMoments();
     } catch (e) {
       // The window cannot go on from a version it has no record of: it starts again from the latest.
       this.ring.abandon();
       this.ring.clear();
+      this.moments = [];
       this.floorGen = this.live.generation;
       this.floorTime = t;
       throw e;
@@ -362,6 +383,7 @@ export class History {
     }
     this.cpGen = [];
     this.cpVersion = [];
+    this.moments = [];
     this.floorGen = first - 1;
     this.floorTime = floorTime;
     for (const r of records) {
@@ -397,6 +419,7 @@ export class History {
 
   private advance(after: Version): void {
     this.live = after;
+    this.ageMoments();
     // A finite interval only: a modulo by Infinity is a floating-point one, on every commit.
     if (this.checkpointing && after.generation % this.options.every === 0) {
       this.cpGen.push(after.generation);
@@ -438,6 +461,8 @@ export class History {
       this.cpVersion.pop();
     }
     this.live = durable;
+    // A kept moment after `durable` will be made again differently: its generation is given again.
+    this.moments = this.moments.filter((v) => v.generation <= durable.generation);
     if (durable.generation < this.floorGen) {
       // Older than anything kept (cannot happen with a window longer than the log's unsynced tail).
       this.ring.clear();
@@ -457,25 +482,64 @@ export class History {
   }
 
   /**
-   * `at(g)` is the version current at generation `g`: the live one, a checkpoint, or the nearest
-   * newer one of those with the records between undone, `options.span` bytes of them a pass. The
-   * work is the records undone: fewer than `every` within the checkpoints' reach (the last `every *
-   * checkpoints` generations) when there are checkpoints, the window's records at most. ENOENT
-   * naming the oldest kept when `g` is older; EINVAL when it is in the future.
+   * `at(g)` is the version current at generation `g`: the live one, a checkpoint, a moment kept
+   * from an earlier query, or rebuilt from the nearest of those: the records after `g` undone from
+   * a newer one, or those up to `g` redone from an older kept moment, whichever are fewer;
+   * `options.span` bytes of records a pass. The work is the records between: fewer than `every`
+   * within the checkpoints' reach (the last `every * checkpoints` generations) when there are
+   * checkpoints, the window's records at most. ENOENT naming the oldest kept when `g` is older;
+   * EINVAL when it is in the future.
    */
   at(g: number): Version {
     this.settle();
     if (!Number.isSafeInteger(g)) throw new XsError('EINVAL', `bad generation ${g}`);
     if (g > this.live.generation) throw new XsError('EINVAL', `generation ${g} is after the latest, ${this.live.generation}`);
     if (g < this.floorGen) throw this.tooOld(`generation ${g}`);
-    let v = this.live;
+    if (g === this.live.generation) return this.live;
+    let newer = this.live;
     // The oldest checkpoint at or after g (few: a linear scan from the oldest).
     for (let k = 0; k < this.cpGen.length; k++) {
       if (this.cpGen[k]! >= g) {
-        v = this.cpVersion[k]!;
+        newer = this.cpVersion[k]!;
         break;
       }
     }
+    // Kept moments: the nearest after g, and the nearest before it whose records are all still kept.
+    let older: Version | undefined;
+    const m = this.moments;
+    for (let k = 0; k < m.length; k++) {
+      const v = m[k]!;
+      if (v.generation === g) {
+        m.splice(k, 1);
+        return this.keep(v);
+      }
+      if (v.generation > g && v.generation < newer.generation) newer = v;
+      else if (v.generation < g && v.generation >= this.floorGen && (older === undefined || v.generation > older.generation)) older = v;
+    }
+    return this.keep(older !== undefined && g - older.generation < newer.generation - g ? this.redo(older, g) : this.undo(newer, g));
+  }
+
+  /** Forgets the moments `at` kept (they are rebuilt when asked again). */
+  forgetMoments(): void {
+    this.moments = [];
+  }
+
+  /** `at`'s answer, kept as the most recently used moment. */
+  private keep(v: Version): Version {
+    const m = this.moments;
+    m.push(v);
+    if (m.length > MOMENTS_KEPT) m.shift();
+    this.momentsUntil = this.live.generation + MOMENTS_COMMITS;
+    return v;
+  }
+
+  /** The moments kept, dropped once MOMENTS_COMMITS commits followed their last use. */
+  private ageMoments(): void {
+    if (this.moments.length > 0 && this.live.generation > this.momentsUntil) this.moments = [];
+  }
+
+  /** The version at `g`, from `v` at a later generation: its records undone. */
+  private undo(v: Version, g: number): Version {
     while (v.generation > g) {
       // A span of at most `options.span` bytes of records at a time (at least one record): what
       // undoAll decodes and holds is bounded by it, whatever a guest's commits left in the window.
@@ -488,6 +552,23 @@ export class History {
         from--;
       }
       v = undoAll(v, from - 1, this.records(from, v.generation));
+    }
+    return v;
+  }
+
+  /** The version at `g`, from `v` at an earlier generation whose next record is kept: the records up to `g` redone. */
+  private redo(v: Version, g: number): Version {
+    while (v.generation < g) {
+      // Spans as `undo`'s, from the oldest end.
+      let to = v.generation + 1;
+      let bytes = this.ring.length(to - this.floorGen - 1);
+      while (to < g) {
+        const more = this.ring.length(to + 1 - this.floorGen - 1);
+        if (bytes + more > this.options.span) break;
+        bytes += more;
+        to++;
+      }
+      v = redoAll(v, to, this.records(v.generation + 1, to));
     }
     return v;
   }
