@@ -11,8 +11,9 @@
  *   disk (the same bytes + 8 bytes of framing).
  * - Query times (median of several runs) for at (near the live version, and the oldest
  *   generation: the records since undone from the live version, or from the nearest checkpoint
- *   when history keeps some), diff, log and blame, each also given as a multiple of one write
- *   with history on (the baseline measured in the same run).
+ *   when history keeps some; and from a moment an earlier query kept: the same one again, and
+ *   100 commits after and before it), diff, log and blame, each also given as a multiple of one
+ *   write with history on (the baseline measured in the same run).
  *
  * Options: --nodes=100000 --commits=100000 --rounds=5 --writes=20000 --json=FILE
  */
@@ -96,9 +97,10 @@ function writes(live: Store, paths: string[], n: number, history: History | unde
   return { store: live, ns };
 }
 
-function time(fn: () => unknown, runs = 5): number {
+function time(fn: () => unknown, runs = 5, setup?: () => void): number {
   const ms: number[] = [];
   for (let i = 0; i < runs; i++) {
+    setup?.();
     const t0 = performance.now();
     fn();
     ms.push(performance.now() - t0);
@@ -152,19 +154,29 @@ function main(): void {
   const every = h.options.every;
   const undone = (g: number): number => (Number.isFinite(every) ? Math.min(Math.ceil(g / every) * every, latest) : latest) - g;
   const from = Number.isFinite(every) ? 'from a checkpoint' : 'from the live version';
+  // `at` keeps the moments it rebuilt (store/history.ts): each row's runs start with none kept,
+  // but for the rows that measure a kept moment's use.
+  const cold = (): void => h.forgetMoments();
+  const keptAt = (g: number) => (): void => {
+    h.forgetMoments();
+    h.at(g);
+  };
   const queries: [string, number][] = [
-    ['at (10 commits back: 10 records undone from the live version)', time(() => h.at(latest - 10))],
-    [`at (the oldest: ${undone(oldest)} records undone ${from})`, time(() => h.at(oldest), 3)],
+    ['at (10 commits back: 10 records undone from the live version)', time(() => h.at(latest - 10), 5, cold)],
+    [`at (the oldest: ${undone(oldest)} records undone ${from})`, time(() => h.at(oldest), 3, cold)],
+    ['at (the oldest again: kept by the query before)', time(() => h.at(oldest), 5, keptAt(oldest))],
+    ['at (100 commits after a kept moment: 100 records redone)', time(() => h.at(oldest + 100), 5, keptAt(oldest))],
+    ['at (100 commits before a kept moment: 100 records undone)', time(() => h.at(first + COMMITS / 2 - 100), 5, keptAt(first + COMMITS / 2))],
   ];
   if (Number.isFinite(every)) {
     // A generation just after a checkpoint, in the window: the most undos a query within reach pays.
     const worst = Math.ceil((oldest + 1) / every) * every + 1 <= latest - every ? Math.ceil((oldest + 1) / every) * every + 1 : oldest;
-    queries.push([`at (a checkpoint's worst: ${every - 1} records undone)`, time(() => h.at(worst), 3)]);
+    queries.push([`at (a checkpoint's worst: ${every - 1} records undone)`, time(() => h.at(worst), 3, cold)]);
   }
   queries.push(
-    [`at (half way back: ${undone(first + COMMITS / 2)} records undone ${from})`, time(() => h.at(first + COMMITS / 2), 3)],
-    ['diff oldest..latest of one domain (100 nodes)', time(() => diffOf(h, { generation: oldest }, { generation: latest }, '/local/domain/7'), 3)],
-    ['diff oldest..latest of / (capped at 1000 nodes)', time(() => diffOf(h, { generation: oldest }, { generation: latest }, '/'), 3)],
+    [`at (half way back: ${undone(first + COMMITS / 2)} records undone ${from})`, time(() => h.at(first + COMMITS / 2), 3, cold)],
+    ['diff oldest..latest of one domain (100 nodes)', time(() => diffOf(h, { generation: oldest }, { generation: latest }, '/local/domain/7'), 3, cold)],
+    ['diff oldest..latest of / (capped at 1000 nodes)', time(() => diffOf(h, { generation: oldest }, { generation: latest }, '/'), 3, cold)],
     ['log of one key (50 entries; scans until found)', time(() => logOf(h, { path: paths[17]!, limit: 50 }))],
     ['log of / (50 entries)', time(() => logOf(h, { limit: 50 }))],
     ['log matching nothing (scan cap: 100 000 records)', time(() => logOf(h, { domid: 4242 }))],
