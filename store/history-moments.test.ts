@@ -181,4 +181,127 @@ describe('history: moments kept between queries', () => {
     expect(dump(h.at(oldest))).toEqual(snaps.get(oldest));
     expect(dump(h.at(oldest + 1))).toEqual(snaps.get(oldest + 1));
   });
+
+  it('rebuilds a moment a pass at a time while commits, rewinds and the window move on (property)', () => {
+    const paths = ['/a', '/a/b', '/a/b/c', '/e', '/e/f'];
+    const req = fc.oneof(
+      fc.record({ op: fc.constant('write' as const), path: fc.constantFrom(...paths), value: fc.constantFrom('x', 'y', 'z') }),
+      fc.record({ op: fc.constant('rm' as const), path: fc.constantFrom(...paths) }),
+      fc.record({ op: fc.constant('set-perms' as const), path: fc.constantFrom(...paths), perms: fc.constantFrom(['n0'], ['b2']) }),
+    );
+    // Between two steps: nothing, a few commits, a rewind of the last few, or another query (which keeps moments).
+    const between = fc.oneof(
+      { weight: 3, arbitrary: fc.constant({ kind: 'none' as const }) },
+      { weight: 4, arbitrary: fc.array(req, { minLength: 1, maxLength: 4 }).map((rs) => ({ kind: 'commit' as const, rs: rs as StoreRequest[] })) },
+      { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }).map((n) => ({ kind: 'rewind' as const, n })) },
+      { weight: 1, arbitrary: fc.double({ min: 0, max: 1, noNaN: true }).map((q) => ({ kind: 'query' as const, q })) },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(req, { minLength: 1, maxLength: 30 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.array(between, { maxLength: 40 }),
+        fc.integer({ min: 5, max: 60 }),
+        fc.constantFrom(1, 60, 200),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (script, pick, betweens, records, span, before) => {
+          let live = createStore();
+          const h = new History(live, { records, span }, 0);
+          const snaps = new Map<number, string[]>([[0, dump(live)]]);
+          const stores: Store[] = [live];
+          const step = (r: StoreRequest): void => {
+            const next = apply(h, live, [r], snaps);
+            if (next !== live) stores.push(next);
+            live = next;
+          };
+          for (const r of script) step(r);
+          const oldest = h.oldest().generation;
+          const at = (q: number): number => oldest + Math.floor(q * (live.generation - oldest + 1 - 1e-9));
+          // Moments kept before it: the rebuild may start from one, undoing or redoing.
+          for (const q of before) h.at(at(q));
+          const g = at(pick);
+          const rebuild = h.rebuild(g);
+          let i = 0;
+          let rewinds = 0;
+          for (;;) {
+            let v;
+            try {
+              v = rebuild.step();
+            } catch (e) {
+              // Only when the window, or a rewind, took g away, or rewinds came again and again.
+              if ((e as { code?: string }).code === 'EAGAIN') {
+                expect(rewinds).toBeGreaterThan(3);
+              } else {
+                expect(g < h.oldest().generation || g > h.latest().generation).toBe(true);
+                expect(String(e)).toMatch(/older than the oldest kept|after the latest/);
+              }
+              return;
+            }
+            if (v !== undefined) {
+              // The moment g is now: after a rewind and new commits, the one made again.
+              expect(v.generation).toBe(g);
+              expect(dump(v)).toEqual(snaps.get(g));
+              expect(dump(h.at(g))).toEqual(snaps.get(g));
+              return;
+            }
+            const b = betweens[i++ % Math.max(1, betweens.length)] ?? { kind: 'none' as const };
+            if (b.kind === 'commit') for (const r of b.rs) step(r);
+            else if (b.kind === 'rewind' && stores.length > b.n && stores[stores.length - 1 - b.n]!.generation >= h.oldest().generation) {
+              // The log lost its last writes (server/persistence/journal.ts): their generations are made again.
+              stores.length -= b.n;
+              live = stores[stores.length - 1]!;
+              h.rewind(live);
+              rewinds++;
+            } else if (b.kind === 'query') {
+              const o = h.oldest().generation;
+              const q = o + Math.floor(b.q * (h.latest().generation - o + 1 - 1e-9));
+              expect(dump(h.at(q))).toEqual(snaps.get(q));
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('gives a rebuild up with EAGAIN when records are taken back again and again', () => {
+    let live = createStore();
+    const h = new History(live, { span: 1 }, 0);
+    const snaps = new Map<number, string[]>();
+    const stores: Store[] = [live];
+    for (let i = 0; i < 100; i++) stores.push((live = apply(h, live, [{ op: 'write', path: '/k', value: `w${i}` }], snaps)));
+    const r = h.rebuild(stores[10]!.generation);
+    expect(r.step()).toBeUndefined();
+    // A log that fails after every pass: the write is taken back, and made again.
+    const fail = (): void => {
+      h.rewind(stores[99]!);
+      apply(h, stores[99]!, [{ op: 'write', path: '/k', value: 'again' }], snaps);
+    };
+    for (let i = 0; i < 3; i++) {
+      fail();
+      expect(r.step()).toBeUndefined();
+    }
+    fail();
+    expect(() => r.step()).toThrow(/EAGAIN|taken back 4 times/);
+  });
+
+  it('goes on from the live version when the moment a rebuild redoes from leaves the window', () => {
+    let live = createStore();
+    const h = new History(live, { records: 10, span: 1 }, 0);
+    const snaps = new Map<number, string[]>([[0, dump(live)]]);
+    const write = (v: string): void => {
+      live = apply(h, live, [{ op: 'write', path: '/k', value: v }], snaps);
+    };
+    for (let i = 1; i <= 20; i++) write(`v${i}`);
+    h.at(12);
+    // 14 is nearer 12 (kept) than the live version (20): redone from 12, a record a step.
+    const r = h.rebuild(14);
+    expect(decodes(h, () => expect(r.step()).toBeUndefined())).toBe(1);
+    // Four commits: the window now starts after 14, past 13, where the rebuild is.
+    for (let i = 21; i <= 24; i++) write(`v${i}`);
+    expect(h.oldest().generation).toBe(14);
+    let v: Version | undefined;
+    while ((v = r.step()) === undefined);
+    expect(dump(v)).toEqual(snaps.get(14));
+  });
 });

@@ -69,6 +69,9 @@ const PENDING_MAX = 2 * 256;
 const MOMENTS_KEPT = 4;
 const MOMENTS_COMMITS = 4096;
 
+/** Times a `rebuild` starts again after records were taken back, before it gives up with EAGAIN. */
+const REBUILD_RESTARTS = 3;
+
 /**
  * Defaults, assuming a busy host makes 50 commits a second (a few VMs starting and stopping a
  * minute, each a few hundred writes, and guests updating their keys): an hour is 180 000 commits,
@@ -82,6 +85,12 @@ export interface Oldest {
   readonly generation: number;
   /** When that version was made, if known (not for the version history started from). */
   readonly time: number | undefined;
+}
+
+/** A moment being rebuilt a pass at a time (`History.rebuild`). */
+export interface Rebuild {
+  /** One pass; the moment once it is rebuilt, undefined while passes remain. */
+  step(): Version | undefined;
 }
 
 export class History {
@@ -122,6 +131,8 @@ export class History {
   private moments: Version[] = [];
   /** The generation past which the kept moments are dropped (MOMENTS_COMMITS after the last use). */
   private momentsUntil = 0;
+  /** Counts the times records were taken back or the window started again: a `rebuild` then starts again. */
+  private epoch = 0;
   /** Where `nth` finds a record (reused: an `at` decodes thousands). */
   private readonly place: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
 
@@ -314,6 +325,7 @@ export class History {
       this.ring.abandon();
       this.ring.clear();
       this.moments = [];
+      this.epoch++;
       this.floorGen = this.live.generation;
       this.floorTime = t;
       throw e;
@@ -384,6 +396,7 @@ export class History {
     this.cpGen = [];
     this.cpVersion = [];
     this.moments = [];
+    this.epoch++;
     this.floorGen = first - 1;
     this.floorTime = floorTime;
     for (const r of records) {
@@ -463,6 +476,7 @@ export class History {
     this.live = durable;
     // A kept moment after `durable` will be made again differently: its generation is given again.
     this.moments = this.moments.filter((v) => v.generation <= durable.generation);
+    this.epoch++;
     if (durable.generation < this.floorGen) {
       // Older than anything kept (cannot happen with a window longer than the log's unsynced tail).
       this.ring.clear();
@@ -491,6 +505,54 @@ export class History {
    * EINVAL when it is in the future.
    */
   at(g: number): Version {
+    const r = this.rebuild(g);
+    for (;;) {
+      const v = r.step();
+      if (v !== undefined) return v;
+    }
+  }
+
+  /**
+   * `rebuild(g)` is `at(g)` a pass at a time: each `step()` undoes or redoes at most
+   * `options.span` bytes of records and returns the moment once it is rebuilt (then kept, as `at`
+   * keeps it), so that the daemon can serve other requests between passes. Commits may come
+   * between steps: a rebuild carries on from where it was, unless the window has passed `g`
+   * (ENOENT, as `at`), the older moment it redoes from left the window (it goes on from the
+   * nearest moment still usable), or records were taken back (`rewind`: it starts again, and
+   * gives up with EAGAIN the fourth time).
+   */
+  rebuild(g: number): Rebuild {
+    let v = this.startOf(g);
+    let epoch = this.epoch;
+    let restarts = 0;
+    return {
+      step: () => {
+        this.settle();
+        if (this.epoch !== epoch) {
+          // Records were taken back (a failed log write each): a log failing again and again must
+          // not keep a query rebuilding for ever.
+          if (++restarts > REBUILD_RESTARTS) throw new XsError('EAGAIN', `history was taken back ${restarts} times while generation ${g} was rebuilt`);
+          v = this.startOf(g);
+          epoch = this.epoch;
+        } else if (v.generation < g && v.generation < this.floorGen) {
+          // The moment it redoes from left the window: from the nearest one still usable (never an older one).
+          v = this.startOf(g);
+        } else if (g < this.floorGen) {
+          throw this.tooOld(`generation ${g}`);
+        }
+        if (v.generation > g) v = this.undoPass(v, g);
+        else if (v.generation < g) v = this.redoPass(v, g);
+        if (v.generation !== g) return undefined;
+        return v === this.live ? v : this.keep(v);
+      },
+    };
+  }
+
+  /**
+   * Where `at(g)` starts: the live version, a checkpoint or a kept moment, the nearest to `g`
+   * (a kept moment older than `g` only when the records after it are all still kept).
+   */
+  private startOf(g: number): Version {
     this.settle();
     if (!Number.isSafeInteger(g)) throw new XsError('EINVAL', `bad generation ${g}`);
     if (g > this.live.generation) throw new XsError('EINVAL', `generation ${g} is after the latest, ${this.live.generation}`);
@@ -504,19 +566,19 @@ export class History {
         break;
       }
     }
-    // Kept moments: the nearest after g, and the nearest before it whose records are all still kept.
+    // Kept moments: g itself, the nearest after it, and the nearest before it whose records are all still kept.
     let older: Version | undefined;
     const m = this.moments;
     for (let k = 0; k < m.length; k++) {
       const v = m[k]!;
       if (v.generation === g) {
         m.splice(k, 1);
-        return this.keep(v);
+        return v;
       }
       if (v.generation > g && v.generation < newer.generation) newer = v;
       else if (v.generation < g && v.generation >= this.floorGen && (older === undefined || v.generation > older.generation)) older = v;
     }
-    return this.keep(older !== undefined && g - older.generation < newer.generation - g ? this.redo(older, g) : this.undo(newer, g));
+    return older !== undefined && g - older.generation < newer.generation - g ? older : newer;
   }
 
   /** Forgets the moments `at` kept (they are rebuilt when asked again). */
@@ -538,39 +600,31 @@ export class History {
     if (this.moments.length > 0 && this.live.generation > this.momentsUntil) this.moments = [];
   }
 
-  /** The version at `g`, from `v` at a later generation: its records undone. */
-  private undo(v: Version, g: number): Version {
-    while (v.generation > g) {
-      // A span of at most `options.span` bytes of records at a time (at least one record): what
-      // undoAll decodes and holds is bounded by it, whatever a guest's commits left in the window.
-      let from = v.generation;
-      let bytes = this.ring.length(from - this.floorGen - 1);
-      while (from - 1 > g) {
-        const more = this.ring.length(from - 1 - this.floorGen - 1);
-        if (bytes + more > this.options.span) break;
-        bytes += more;
-        from--;
-      }
-      v = undoAll(v, from - 1, this.records(from, v.generation));
+  /** One pass of `at`'s undo: from `v`, after `g`, towards it (at least one record, at most `span` bytes of them). */
+  private undoPass(v: Version, g: number): Version {
+    // What undoAll decodes and holds is bounded by the span, whatever a guest's commits left in the window.
+    let from = v.generation;
+    let bytes = this.ring.length(from - this.floorGen - 1);
+    while (from - 1 > g) {
+      const more = this.ring.length(from - 1 - this.floorGen - 1);
+      if (bytes + more > this.options.span) break;
+      bytes += more;
+      from--;
     }
-    return v;
+    return undoAll(v, from - 1, this.records(from, v.generation));
   }
 
-  /** The version at `g`, from `v` at an earlier generation whose next record is kept: the records up to `g` redone. */
-  private redo(v: Version, g: number): Version {
-    while (v.generation < g) {
-      // Spans as `undo`'s, from the oldest end.
-      let to = v.generation + 1;
-      let bytes = this.ring.length(to - this.floorGen - 1);
-      while (to < g) {
-        const more = this.ring.length(to + 1 - this.floorGen - 1);
-        if (bytes + more > this.options.span) break;
-        bytes += more;
-        to++;
-      }
-      v = redoAll(v, to, this.records(v.generation + 1, to));
+  /** One pass of `at`'s redo: from `v`, before `g` and with its next record kept, towards it. */
+  private redoPass(v: Version, g: number): Version {
+    let to = v.generation + 1;
+    let bytes = this.ring.length(to - this.floorGen - 1);
+    while (to < g) {
+      const more = this.ring.length(to + 1 - this.floorGen - 1);
+      if (bytes + more > this.options.span) break;
+      bytes += more;
+      to++;
     }
-    return v;
+    return redoAll(v, to, this.records(v.generation + 1, to));
   }
 
   /** The records that made generations `from` to `to`, oldest first, decoded one at a time. */

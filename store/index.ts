@@ -44,7 +44,7 @@ export { createStore, fromRoot, advance, type Store, type SpecialPerms } from '.
 export { OK, isUpdate, requestBytes, LOGGED_REQUEST_OVERHEAD, type Change, type StoreOp, type StoreReply, type StoreRequest } from './request.js';
 export { execute, type Outcome, type Touched } from './operations.js';
 export { Transaction, commit, type CommitPath, type CommitResult } from './transaction.js';
-export { History, DEFAULT_HISTORY, type HistoryOptions, type Oldest } from './history.js';
+export { History, DEFAULT_HISTORY, type HistoryOptions, type Oldest, type Rebuild } from './history.js';
 export {
   INTERNAL,
   REQUESTS_KEPT,
