@@ -33,7 +33,7 @@ import { type Domain, Domains } from './domains/index.js';
 import { Fairness } from './transactions/index.js';
 import { DiskBudget, type DiskBudgetOptions, DomainBudgets, Quotas } from './quotas/index.js';
 import { defaultReserve, DescriptorReserve, openFileLimit, socketTransport, type SocketIo, type Transport } from './transport/index.js';
-import { process as processFrame, deliver, DeliveryBacklog, EventDrops, LoopMonitor, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
+import { process as processFrame, deliver, DeliveryBacklog, EventDrops, LoopMonitor, MomentBuilder, outcome, type Author, type ConnDelivery, type Outcome, type LiveUpdateCommand, type Ports, type Stats } from './dispatch/index.js';
 import { deliveries, NO_DELIVERIES, specialDeliveries, WatchRegistry } from './watches/index.js';
 import { TurnClock } from './turn-clock.js';
 
@@ -159,6 +159,8 @@ export class Daemon implements Ports {
   /** Connections closed for a request left half-sent, a few per turn, counted (connection/idle-closes.ts). */
   readonly idleCloses: IdleCloses;
   readonly loop = new LoopMonitor();
+  /** History queries' moments, rebuilt a pass per turn (dispatch/moment-builder.ts). */
+  readonly moments = new MomentBuilder();
   readonly stats: Stats = { requests: 0, commits: { 'read-only': 0, fast: 0, merge: 0, replay: 0 }, conflicts: 0 };
   readonly startedAt = Date.now();
   private readonly releaseHooks = new Set<(domid: number) => void>();

@@ -9,3 +9,4 @@ export { outcome, type ConnDelivery, type Outcome } from './outcome.js';
 export type { Author, LiveUpdateCommand, Ports, Stats } from './ports.js';
 export { EventDrops, DROP_LOG_MS } from './event-drops.js';
 export { LoopMonitor } from './loop-monitor.js';
+export { MomentBuilder } from './moment-builder.js';

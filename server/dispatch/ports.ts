@@ -11,6 +11,7 @@ import type { ConnDelivery, Outcome } from './outcome.js';
 import type { DeliveryBacklog } from './delivery-backlog.js';
 import type { EventDrops } from './event-drops.js';
 import type { LoopMonitor } from './loop-monitor.js';
+import type { MomentBuilder } from './moment-builder.js';
 
 /**
  * What request handling may use of the daemon, one port per handler family, each with only the
@@ -80,6 +81,8 @@ export interface LiveUpdateCommand {
 export interface ControlPort extends QuotaPort {
   /** Undefined when the daemon keeps none (`--history-records 0`). */
   readonly history: History | undefined;
+  /** Rebuilds the moments history queries read, a pass per turn (absent in tests of the dispatcher: at once). */
+  readonly moments?: MomentBuilder | undefined;
   readonly log: Log;
   readonly options: { accessLog: boolean };
   readonly store: Store;

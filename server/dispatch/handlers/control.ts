@@ -2,7 +2,7 @@ import { replyPayload, splitArgs } from '../../../protocol/index.js';
 import { checkStore, owned, subtreeSize, XsError } from '../../../store/index.js';
 import type { ControlPort } from '../ports.js';
 import { required, type Handler, type RequestContext } from '../handler.js';
-import { HISTORY_USAGE, historyCommand } from './history.js';
+import { HISTORY_USAGE, historyCommandInTurns } from './history.js';
 
 /**
  * CONTROL (formerly DEBUG), privileged: the commands `xenstore-control` sends (spec §7.16). The
@@ -95,7 +95,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   history: {
     usage: HISTORY_USAGE,
-    run: (ctx, args) => historyCommand(ctx.port, args),
+    run: (ctx, args) => historyCommandInTurns(ctx.port, args),
   },
   loop: {
     usage: 'loop [reset]                longest event-loop delay (and p99) since the last reset',

@@ -19,6 +19,7 @@ import {
   type LogFilter,
   type Version,
 } from '../../../store/index.js';
+import type { MomentBuilder } from '../moment-builder.js';
 
 /**
  * CONTROL `history ...`: the queries of store/history-query.ts on the wire, so that
@@ -39,6 +40,8 @@ export const HISTORY_USAGE = [
 
 export interface HistoryPort {
   readonly history: History | undefined;
+  /** Absent: moments are rebuilt at once, inside the query (tests of the dispatcher). */
+  readonly moments?: MomentBuilder | undefined;
 }
 
 /** Values longer than this are cut in a change (a change carries two of them, a page many). */
@@ -49,6 +52,31 @@ const ROOM = PAYLOAD_MAX - 1;
 
 const KINDS: readonly ChangeKind[] = ['added', 'removed', 'changed', 'perms'];
 const CONNECTIONS: readonly ConnectionName[] = ['socket', 'socket_ro', 'domain', 'http', 'ws', 'ws-binary', 'internal'];
+
+/**
+ * `historyCommandInTurns(port, args)` is `historyCommand` with the moments it reads (`at`'s, and
+ * `diff`'s two) rebuilt first a pass per turn of the event loop (moment-builder.ts), so that a
+ * query of a moment far back does not hold up every other client meanwhile; the command then
+ * finds them kept. What does not parse is left to `historyCommand` to refuse.
+ */
+export async function historyCommandInTurns(port: HistoryPort, args: readonly string[]): Promise<string> {
+  const h = port.history;
+  if (h !== undefined && port.moments !== undefined) {
+    for (const g of momentsRead(h, args)) await port.moments.build(h, g);
+  }
+  return historyCommand(port, args);
+}
+
+/** The generations a history command reads whole: none when its moments do not parse. */
+function momentsRead(h: History, args: readonly string[]): number[] {
+  const [sub, ...rest] = args;
+  const moments = sub === 'at' && rest.length === 3 ? [rest[0]!] : sub === 'diff' && (rest.length === 2 || rest.length === 3) ? [rest[0]!, rest[1]!] : [];
+  try {
+    return moments.map((m) => generationOf(h, parseMoment(m)));
+  } catch {
+    return [];
+  }
+}
 
 export function historyCommand(port: HistoryPort, args: readonly string[]): string {
   const h = port.history;
