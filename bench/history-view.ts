@@ -3,13 +3,15 @@
  * 14): the view shows each row of the tree as it was with three CONTROL `history at` queries of
  * the same moment (value, children, permissions: server/gateway/routes/node.ts), and scrubbing its
  * timeline asks the same rows at the next tick. This starts the daemon on a temporary run
- * directory, makes `--commits` rewrites of 1,000 keys in 20 directories, then, `--rounds` times,
+ * directory, makes `--commits` rewrites of `--keys` keys in 20 directories (values of
+ * `--value-bytes`), then, `--rounds` times,
  * reads `--rows` rows at a moment `--back` commits before the latest, and once more the same rows
  * 100 commits later (the next tick); meanwhile a second client reads a key in a loop, and its
  * longest wait is what every guest would have waited.
  *
- * Options: --commits=100000 --back=99000 --rows=20 --rounds=3 --daemon=<nxenstored.js> (another
- * build, e.g. the one before a change; the default is this build's).
+ * Options: --commits=100000 --back=99000 --rows=20 --rounds=3 --keys=1000 --value-bytes=0 (0:
+ * short values, `v<n>`) --daemon=<nxenstored.js> (another build, e.g. the one before a change;
+ * the default is this build's).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,7 +27,8 @@ const BACK = Number(option('back', '99000'));
 const ROWS = Number(option('rows', '20'));
 const ROUNDS = Number(option('rounds', '3'));
 const DAEMON = option('daemon', join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js'));
-const KEYS = 1000;
+const KEYS = Number(option('keys', '1000'));
+const VALUE_BYTES = Number(option('value-bytes', '0'));
 const DIRS = 20;
 
 async function connect(sock: string): Promise<XsClient> {
@@ -76,9 +79,10 @@ async function main(): Promise<void> {
     const c = await connect(sock);
     const probe = await connect(sock);
     const keys = Array.from({ length: KEYS }, (_, i) => `/vm/d${i % DIRS}/k${i}`);
+    const pad = 'x'.repeat(VALUE_BYTES);
     process.stderr.write(`making ${COMMITS} commits\n`);
     for (let i = 0; i < COMMITS; i += 500) {
-      await Promise.all(Array.from({ length: Math.min(500, COMMITS - i) }, (_, j) => c.write(keys[(i + j) % KEYS]!, `v${i + j}`)));
+      await Promise.all(Array.from({ length: Math.min(500, COMMITS - i) }, (_, j) => c.write(keys[(i + j) % KEYS]!, `${pad}v${i + j}`)));
     }
     const info = JSON.parse(await c.control('history', 'info')) as { latest: { generation: number } };
     const g = info.latest.generation - BACK;
@@ -93,7 +97,7 @@ async function main(): Promise<void> {
     await c.close();
     await probe.close();
     const ctx = runContext();
-    process.stdout.write(`history view bench: ${DAEMON}, ${COMMITS} commits of history, the moment ${BACK} back; ${ctx.cpu} x${ctx.cores}, node ${ctx.node}\n\n`);
+    process.stdout.write(`history view bench: ${DAEMON}, ${COMMITS} commits of history (${KEYS} keys, values of ${VALUE_BYTES || 'a few'} bytes), the moment ${BACK} back; ${ctx.cpu} x${ctx.cores}, node ${ctx.node}\n\n`);
     process.stdout.write(markdownTable([`rows (3 queries each)`, 'ms', 'longest read meanwhile (ms)'], table));
     process.stdout.write('\n');
   } finally {
