@@ -133,12 +133,21 @@ export class Daemon implements Ports {
    * would end the process: a record that cannot be written (memory) costs the window, not the daemon.
    */
   private readonly clock = new TurnClock(Date.now, () => {
+    const h = this.history;
+    if (h === undefined || h.pendingCommits === 0) return;
     try {
-      this.history?.settle();
+      h.settle();
+      if (this.historyFailures > 0) {
+        this.log.warn({ failedTurns: this.historyFailures }, 'history: records are written again');
+        this.historyFailures = 0;
+      }
     } catch (err) {
-      this.log.error({ err }, 'history: records could not be written; the window starts again from the latest version');
+      // Once, until records are written again: memory that fails every turn must not become a log line a turn.
+      if (this.historyFailures++ === 0) this.log.error({ err }, 'history: records could not be written; the window starts again from the latest version (logged once until records are written again)');
     }
   });
+  /** Turns whose records could not be written since the last that could. */
+  private historyFailures = 0;
   readonly watches = new WatchRegistry<Connection>();
   /** What each unprivileged domain holds, over all its connections (quotas/domain-budget.ts). */
   readonly budgets = new DomainBudgets(this.watches);

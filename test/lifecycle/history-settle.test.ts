@@ -1,9 +1,7 @@
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { KeptTransport } from '../../bench/kept-transport.js';
-import { encodeFrame, Op } from '../../protocol/index.js';
-import { createLogger, Daemon, Quotas } from '../../server/index.js';
+import { Op } from '../../protocol/index.js';
 import { HistoryRing } from '../../store/history-ring.js';
+import { answered, daemonWithClient, replies, turn, write } from '../helpers/kept-daemon.js';
 
 /**
  * The records of a turn's plain writes wait for the turn's end (store/history.ts `settle`, issue
@@ -11,33 +9,6 @@ import { HistoryRing } from '../../store/history-ring.js';
  * cannot be written must cost the window, not the daemon (the turn's end is a microtask, where a
  * throw would end the process).
  */
-
-/** The types of the frames a client was sent (a turn's replies leave in one buffer). */
-function replies(client: KeptTransport): number[] {
-  const all = Buffer.concat(client.out);
-  const types: number[] = [];
-  for (let at = 0; at < all.length; at += 16 + all.readUInt32LE(at + 12)) types.push(all.readUInt32LE(at));
-  return types;
-}
-
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Waits for `n` replies in all: a pipelined input may be answered over several turns (its slices). */
-async function answered(client: KeptTransport, n: number): Promise<void> {
-  for (let i = 0; i < 1000 && replies(client).length < n; i++) await turn();
-  expect(replies(client)).toHaveLength(n);
-}
-const write = (path: string, value: string, req: number) => encodeFrame(Op.WRITE, req, 0, Buffer.from(`${path}\0${value}`, 'latin1'));
-
-function daemonWithClient(): { daemon: Daemon; client: KeptTransport; logged: string[] } {
-  const logged: string[] = [];
-  const sink = new PassThrough();
-  sink.on('data', (chunk: Buffer) => logged.push(chunk.toString()));
-  const daemon = new Daemon({ rundir: '/nonexistent', log: createLogger('pretty', 'error', sink), quotas: new Quotas(), accessLog: false, history: { records: 1000 } });
-  const client = new KeptTransport();
-  daemon.attach(client, 'socket', { domid: 0, privileged: true });
-  return { daemon, client, logged };
-}
 
 describe("history's waiting records in the daemon", () => {
   afterEach(() => {
