@@ -182,4 +182,12 @@ function main(argv: readonly string[]): void {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main(process.argv.slice(2));
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  try {
+    main(process.argv.slice(2));
+  } catch (e) {
+    // A tool's refusal (usage, a missing or foreign file) is a line, not a stack.
+    process.stderr.write(`callgrind-symbols: ${(e as Error).message}\n`);
+    process.exitCode = 2;
+  }
+}

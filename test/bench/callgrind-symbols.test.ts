@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { attribute, isCollector, parsePerfMap, perWrite, symbolKey, totals } from '../../bench/callgrind-symbols.js';
 
@@ -59,5 +60,13 @@ describe('callgrind-symbols', () => {
 
   it('refuses a file that is not callgrind output', () => {
     expect(() => attribute('hello\n', [])).toThrow(/not a callgrind output file/);
+  });
+
+  it('refuses bad arguments and missing files with one line and exit status 2, not a stack', () => {
+    for (const args of [[], ['ten', 'a', 'b', 'c', 'd', 'e'], ['10', 'a', '/nonexistent/lo', 'b', 'c', 'd']]) {
+      const r = spawnSync(process.execPath, ['dist/bench/callgrind-symbols.js', ...args], { encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^callgrind-symbols: (usage|ENOENT)[^\n]*\n$/);
+    }
   });
 });
