@@ -102,26 +102,7 @@ export function undoAll(version: Version, g: number, records: Iterable<HistoryRe
     for (const c of r.changes) if (!first.has(c.path)) first.set(c.path, c);
   }
   if (expect - 1 !== version.generation) throw new RangeError(`undo to ${g} from generation ${version.generation} given records to ${expect - 1}`);
-  let root = version.root;
-  let special = version.special;
-  const gone: string[][] = [];
-  const back: [string[], HistoryChange][] = [];
-  for (const [path, c] of first) {
-    if (path.charCodeAt(0) !== 0x2f /* / */) {
-      if (c.kind !== 'added') special = Object.freeze({ ...special, [path as SpecialName]: c.oldPerms! });
-      continue;
-    }
-    if (c.kind === 'added') gone.push(segsOf(path));
-    else back.push([segsOf(path), c]);
-  }
-  for (const segs of gone) if (lookup(root, segs) !== undefined) root = replace(root, segs, undefined);
-  back.sort((a, b) => a[0].length - b[0].length);
-  for (const [segs, c] of back) {
-    const now = lookup(root, segs);
-    const node = now === undefined ? XsNode.leaf(c.old ?? '', c.oldPerms!) : new XsNode(c.old ?? '', c.oldPerms!, now.children);
-    root = replace(root, segs, node);
-  }
-  return { root, special, generation: g };
+  return putBack(version, g, first, 'old');
 }
 
 /**
@@ -144,26 +125,44 @@ export function redoAll(version: Version, g: number, records: Iterable<HistoryRe
     for (const c of r.changes) last.set(c.path, c);
   }
   if (expect - 1 !== g) throw new RangeError(`redo to ${g} from generation ${version.generation} given records to ${expect - 1}`);
+  return putBack(version, g, last, 'new');
+}
+
+/**
+ * `putBack(version, g, changes, side)`: `version` with each path of `changes` as one side of its
+ * change says it was at `g` (`old` for undo, `new` for redo): the nodes that side says did not
+ * exist go first, then the others get that side's value and permissions, shallowest first, each
+ * keeping the children it has by then; the special names get that side's permissions.
+ */
+function putBack(version: Version, g: number, changes: ReadonlyMap<string, HistoryChange>, side: 'old' | 'new'): Version {
+  // The kind whose chosen side is "no node": a node added did not exist before it, one removed not after.
+  const absent: ChangeKind = side === 'old' ? 'added' : 'removed';
   let root = version.root;
   let special = version.special;
   const gone: string[][] = [];
-  const set: [string[], HistoryChange][] = [];
-  for (const [path, c] of last) {
+  const present: [string[], HistoryChange][] = [];
+  for (const [path, c] of changes) {
     if (path.charCodeAt(0) !== 0x2f /* / */) {
-      if (c.kind !== 'removed') special = Object.freeze({ ...special, [path as SpecialName]: c.newPerms! });
+      if (c.kind !== absent) special = Object.freeze({ ...special, [path as SpecialName]: permsOf(c, side) });
       continue;
     }
-    if (c.kind === 'removed') gone.push(segsOf(path));
-    else set.push([segsOf(path), c]);
+    if (c.kind === absent) gone.push(segsOf(path));
+    else present.push([segsOf(path), c]);
   }
   for (const segs of gone) if (lookup(root, segs) !== undefined) root = replace(root, segs, undefined);
-  set.sort((a, b) => a[0].length - b[0].length);
-  for (const [segs, c] of set) {
+  present.sort((a, b) => a[0].length - b[0].length);
+  for (const [segs, c] of present) {
     const now = lookup(root, segs);
-    const node = now === undefined ? XsNode.leaf(c.new ?? '', c.newPerms!) : new XsNode(c.new ?? '', c.newPerms!, now.children);
+    const value = (side === 'old' ? c.old : c.new) ?? '';
+    const node = now === undefined ? XsNode.leaf(value, permsOf(c, side)) : new XsNode(value, permsOf(c, side), now.children);
     root = replace(root, segs, node);
   }
   return { root, special, generation: g };
+}
+
+/** A change's permissions on one side (every change of a node there has them). */
+function permsOf(c: HistoryChange, side: 'old' | 'new'): Perms {
+  return (side === 'old' ? c.oldPerms : c.newPerms)!;
 }
 
 export function segsOf(path: string): string[] {
