@@ -22,7 +22,6 @@ import {
   type StoreRequest,
   type Transaction,
   type HistoryOptions,
-  type HistoryRecord,
   type RequestSummary,
   type Touched,
   type Who,
@@ -101,8 +100,8 @@ function who(caller: Caller, by: Author | undefined, tx?: number): Who {
 
 /** What the daemon needs of history on disk (server/persistence/history-log.ts `HistoryLog`). */
 export interface HistorySink {
-  /** The records kept on disk that end at `live`, at most `max`, and when the version before them was made. */
-  load(live: Store, max: number): { records: HistoryRecord[]; floorTime: number | undefined };
+  /** The records kept on disk that end at `live` (their bytes), at most `max`, and when the version before them was made. */
+  load(live: Store, max: number): { records: Buffer[]; floorTime: number | undefined };
   /** Queues a record's bytes (history-codec.ts's form; copied: the view is not kept) for disk; returns its size there. */
   append(bytes: Buffer): number;
 }

@@ -1,5 +1,5 @@
 import { XsError } from '../protocol/index.js';
-import { ADDED, carries, CHANGED, decodeRecord, PERMS, REMOVED, writeInto, writeRequestRecord, writeValueRecord } from './history-codec.js';
+import { ADDED, carries, CHANGED, decodeHead, decodeRecord, PERMS, REMOVED, writeInto, writeRequestRecord, writeValueRecord } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
 import { redoAll, undoAll, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
 import { HistoryRing, type RecordView } from './history-ring.js';
@@ -378,17 +378,23 @@ export class History {
   }
 
   /**
-   * `restore(records, floorTime?)`: records read back from disk, oldest first, consecutive and
-   * ending at the latest version (the store history started from). Only the latest version is
-   * kept whole; older ones are rebuilt by undo. Bounds apply as to records made here.
+   * `restore(records, floorTime?)`: records read back from disk, each as history-codec.ts encodes
+   * it (the bytes history keeps, which the log on disk holds), oldest first, consecutive and
+   * ending at the latest version (the store history started from). Their bytes are copied into
+   * the window as they are: only each head (generation, time, author) is read, and a record's
+   * changes are decoded when a query reads them, as for records made here (a malformed one is then
+   * EIO). Issue 14: decoding every record and encoding it again made a start, and a live update's
+   * pause, wait ~0.6 s for a full default window. Only the latest version is kept whole; older
+   * ones are rebuilt by undo. Bounds apply as to records made here.
    */
-  restore(records: readonly HistoryRecord[], floorTime?: number): void {
+  restore(records: readonly Buffer[], floorTime?: number): void {
     this.settle();
     if (this.size > 0) throw new RangeError('restore into a history that has records');
     if (records.length === 0) return;
-    const first = records[0]!.generation;
-    records.forEach((r, i) => {
-      if (r.generation !== first + i) throw new RangeError(`history records jump to ${r.generation} after ${first + i - 1}`);
+    const heads = records.map((b) => decodeHead(b));
+    const first = heads[0]!.generation;
+    heads.forEach((h, i) => {
+      if (h.generation !== first + i) throw new RangeError(`history records jump to ${h.generation} after ${first + i - 1}`);
     });
     if (first + records.length - 1 !== this.live.generation) {
       throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.live.generation}`);
@@ -399,10 +405,16 @@ export class History {
     this.epoch++;
     this.floorGen = first - 1;
     this.floorTime = floorTime;
-    for (const r of records) {
-      this.put(r);
+    records.forEach((bytes, i) => {
+      const w = this.ring.begin();
+      w.room(bytes.length);
+      bytes.copy(w.buf, w.pos);
+      w.pos += bytes.length;
+      const time = heads[i]!.time;
+      this.ring.end(time);
+      this.lastTime = Math.max(this.lastTime, time);
       this.bound();
-    }
+    });
   }
 
   /** The bytes of the record that made generation `g` (a view, valid until the next record), for the log on disk. */

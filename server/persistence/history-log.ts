@@ -1,7 +1,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log } from '../logger.js';
-import { decodeRecord, type HistoryRecord, type Version } from '../../store/index.js';
+import { decodeHead, type Version } from '../../store/index.js';
 import { frameRecord, scanRecords } from './wal.js';
 
 /**
@@ -75,39 +75,44 @@ export class HistoryLog {
   }
 
   /**
-   * `load(live, max)`: the records on disk that end at `live` (oldest first, consecutive), at most
-   * `max` of them, and the time of the record before the first (when the version history starts
-   * from was made). Read newest segment first, so a start reads what memory will keep, not all.
+   * `load(live, max)`: the records on disk that end at `live` (oldest first, consecutive, each
+   * its bytes as history keeps them: store/history.ts `restore`), at most `max` of them, and the
+   * time of the record before the first (when the version history starts from was made). Read
+   * newest segment first, so a start reads what memory will keep, not all. Only each record's
+   * head is decoded here (its checksum was checked): a start, and a live update's pause, wait for
+   * the reading, not for decoding every record (~0.6 s of a full default window).
    */
-  load(live: Version, max: number): { records: HistoryRecord[]; floorTime: number | undefined } {
+  load(live: Version, max: number): { records: Buffer[]; floorTime: number | undefined } {
     const segs = historySegments(this.dir).filter((s) => s.seq < this.seq);
-    const newestFirst: HistoryRecord[] = [];
+    const newestFirst: Buffer[] = [];
     let expect = live.generation;
     let floorTime: number | undefined;
+    let firstTime: number | undefined;
     let joined = false;
     let skipped = 0;
     outer: for (let i = segs.length - 1; i >= 0; i--) {
       const recs = this.readSegment(segs[i]!.name);
       for (let k = recs.length - 1; k >= 0; k--) {
-        const r = recs[k]!;
+        const { bytes, generation, time } = recs[k]!;
         if (!joined) {
           // Records after the durable store (a rolled-back batch, or an unsynced log tail) are not history.
-          if (r.generation > expect) {
+          if (generation > expect) {
             skipped++;
             continue;
           }
-          if (r.generation < expect) break outer; // the tail that reached the store was lost
+          if (generation < expect) break outer; // the tail that reached the store was lost
           joined = true;
         }
-        if (r.generation !== expect) {
-          if (r.generation > expect) continue; // superseded by a rolled-back generation given again
+        if (generation !== expect) {
+          if (generation > expect) continue; // superseded by a rolled-back generation given again
           break outer;
         }
         if (newestFirst.length === max) {
-          floorTime = r.time;
+          floorTime = time;
           break outer;
         }
-        newestFirst.push(r);
+        newestFirst.push(bytes);
+        firstTime = time;
         expect--;
       }
     }
@@ -115,17 +120,19 @@ export class HistoryLog {
       this.log.warn({ generation: live.generation, dropped: skipped }, 'history on disk does not reach the recovered store; history starts afresh');
     }
     const records = newestFirst.reverse();
-    if (floorTime === undefined && records.length > 0 && expect > 0) floorTime = records[0]!.time;
+    if (floorTime === undefined && records.length > 0 && expect > 0) floorTime = firstTime;
     return { records, floorTime };
   }
 
-  private readSegment(name: string): HistoryRecord[] {
+  /** A segment's records with their heads, up to a torn or corrupt one. */
+  private readSegment(name: string): { bytes: Buffer; generation: number; time: number }[] {
     const scan = scanRecords(readFileSync(join(this.dir, name)));
     if (scan.problem !== undefined) this.log.warn({ segment: name, problem: scan.problem }, 'history segment ends in a torn record; its good prefix is used');
-    const out: HistoryRecord[] = [];
-    for (const b of scan.records) {
+    const out: { bytes: Buffer; generation: number; time: number }[] = [];
+    for (const bytes of scan.records) {
       try {
-        out.push(decodeRecord(b));
+        const { generation, time } = decodeHead(bytes);
+        out.push({ bytes, generation, time });
       } catch (e) {
         this.log.warn({ segment: name, err: (e as Error).message }, 'history segment holds a corrupt record; the rest of it is ignored');
         break;
