@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { XsError } from '../protocol/index.js';
-import { carries, CHANGED, connectionOf, decodeHead, decodeRecord, domidOf, encodeRecord, visitChanges, writeRequestRecord, writeValueRecord } from './history-codec.js';
+import { carries, CHANGED, connectionOf, decodeHead, decodeRecord, domidOf, encodeRecord, generationAndTime, visitChanges, writeRequestRecord, writeValueRecord } from './history-codec.js';
 import { RecordWriter } from './history-ring.js';
 import { isAncestorOrSelf } from './path.js';
 import type { HistoryRecord } from './history-record.js';
@@ -115,6 +115,22 @@ describe('history records in bytes', () => {
           expect(e).toBeInstanceOf(XsError);
           expect((e as XsError).code).toBe('EIO');
         }
+        // The generation and time a start copies records back by: what decodeHead reads, or EIO.
+        const out = { generation: 0, time: 0 };
+        try {
+          generationAndTime(bad, out);
+        } catch (e) {
+          expect(e).toBeInstanceOf(XsError);
+          expect((e as XsError).code).toBe('EIO');
+          return;
+        }
+        let head;
+        try {
+          head = decodeHead(bad);
+        } catch {
+          return; // the author's fields damaged: refused when a query decodes it
+        }
+        expect(out).toEqual({ generation: head.generation, time: head.time });
       }),
       { numRuns: 1000 },
     );

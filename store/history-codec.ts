@@ -538,6 +538,21 @@ function isUnder(buf: Buffer, at: number, len: number, under: string): boolean {
   return true;
 }
 
+/**
+ * `generationAndTime(buf, start?, end?)`: a record's generation and time, read in place (they
+ * open every record: two doubles), checked as `decodeHead` checks them; into `out`, no object made
+ * (a start copies a whole window of records back from disk by them).
+ */
+export function generationAndTime(buf: Buffer, out: { generation: number; time: number }, start = 0, end = buf.length): void {
+  if (end - start < 16) throw badRecord('truncated');
+  const generation = buf.readDoubleLE(start);
+  const time = buf.readDoubleLE(start + 8);
+  if (!Number.isSafeInteger(generation) || generation < 1) throw badRecord('bad generation');
+  if (!Number.isFinite(time)) throw badRecord('bad time');
+  out.generation = generation;
+  out.time = time;
+}
+
 /** `decodeHead(buf)`: a record's generation, time and author only. */
 export function decodeHead(buf: Buffer, start = 0, end = buf.length): RecordHead {
   const { generation, time, who } = readHead(new Reader(buf, start, end));

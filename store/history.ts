@@ -1,5 +1,5 @@
 import { XsError } from '../protocol/index.js';
-import { ADDED, carries, CHANGED, decodeHead, decodeRecord, PERMS, REMOVED, writeInto, writeRequestRecord, writeValueRecord } from './history-codec.js';
+import { ADDED, carries, CHANGED, decodeRecord, generationAndTime, PERMS, REMOVED, writeInto, writeRequestRecord, writeValueRecord } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
 import { redoAll, undoAll, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
 import { HistoryRing, type RecordView } from './history-ring.js';
@@ -381,7 +381,7 @@ export class History {
    * `restore(records, floorTime?)`: records read back from disk, each as history-codec.ts encodes
    * it (the bytes history keeps, which the log on disk holds), oldest first, consecutive and
    * ending at the latest version (the store history started from). Their bytes are copied into
-   * the window as they are: only each head (generation, time, author) is read, and a record's
+   * the window as they are: only each one's generation and time are read, and a record's
    * changes are decoded when a query reads them, as for records made here (a malformed one is then
    * EIO). Issue 14: decoding every record and encoding it again made a start, and a live update's
    * pause, wait ~0.6 s for a full default window. Only the latest version is kept whole; older
@@ -391,10 +391,14 @@ export class History {
     this.settle();
     if (this.size > 0) throw new RangeError('restore into a history that has records');
     if (records.length === 0) return;
-    const heads = records.map((b) => decodeHead(b));
-    const first = heads[0]!.generation;
-    heads.forEach((h, i) => {
-      if (h.generation !== first + i) throw new RangeError(`history records jump to ${h.generation} after ${first + i - 1}`);
+    const head = { generation: 0, time: 0 };
+    generationAndTime(records[0]!, head);
+    const first = head.generation;
+    const times = new Float64Array(records.length);
+    records.forEach((b, i) => {
+      generationAndTime(b, head);
+      if (head.generation !== first + i) throw new RangeError(`history records jump to ${head.generation} after ${first + i - 1}`);
+      times[i] = head.time;
     });
     if (first + records.length - 1 !== this.live.generation) {
       throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.live.generation}`);
@@ -410,7 +414,7 @@ export class History {
       w.room(bytes.length);
       bytes.copy(w.buf, w.pos);
       w.pos += bytes.length;
-      const time = heads[i]!.time;
+      const time = times[i]!;
       this.ring.end(time);
       this.lastTime = Math.max(this.lastTime, time);
       this.bound();

@@ -57,7 +57,7 @@ export {
   type Version,
   type Who,
 } from './history-record.js';
-export { decodeHead, decodeRecord, encodeRecord } from './history-codec.js';
+export { decodeRecord, encodeRecord, generationAndTime } from './history-codec.js';
 export {
   QUERY_LIMITS,
   blameOf,

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log } from '../logger.js';
-import { decodeHead, type Version } from '../../store/index.js';
+import { generationAndTime, type Version } from '../../store/index.js';
 import { frameRecord, scanRecords } from './wal.js';
 
 /**
@@ -79,8 +79,8 @@ export class HistoryLog {
    * its bytes as history keeps them: store/history.ts `restore`), at most `max` of them, and the
    * time of the record before the first (when the version history starts from was made). Read
    * newest segment first, so a start reads what memory will keep, not all. Only each record's
-   * head is decoded here (its checksum was checked): a start, and a live update's pause, wait for
-   * the reading, not for decoding every record (~0.6 s of a full default window).
+   * generation and time are read here (its checksum was checked): a start, and a live update's
+   * pause, wait for the reading, not for decoding every record (~0.6 s of a full default window).
    */
   load(live: Version, max: number): { records: Buffer[]; floorTime: number | undefined } {
     const segs = historySegments(this.dir).filter((s) => s.seq < this.seq);
@@ -131,8 +131,9 @@ export class HistoryLog {
     const out: { bytes: Buffer; generation: number; time: number }[] = [];
     for (const bytes of scan.records) {
       try {
-        const { generation, time } = decodeHead(bytes);
-        out.push({ bytes, generation, time });
+        const head = { generation: 0, time: 0 };
+        generationAndTime(bytes, head);
+        out.push({ bytes, generation: head.generation, time: head.time });
       } catch (e) {
         this.log.warn({ segment: name, err: (e as Error).message }, 'history segment holds a corrupt record; the rest of it is ignored');
         break;
