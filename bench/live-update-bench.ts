@@ -12,7 +12,9 @@
  * Each figure is the median of 3 updates on the same daemon.
  *
  * Options (for before/after runs): `--sizes 1000,100000` (default 10³, 10⁵, 10⁶), `--daemon <path
- * to nxenstored.js>` (another build, e.g. the one before a change).
+ * to nxenstored.js>` (another build, e.g. the one before a change), `--history N` (N rewrites of
+ * 1,000 keys before the first update, default 0: the history on disk the new process reads back
+ * in the pause; 200000 fills the default window).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, watch } from 'node:fs';
@@ -27,10 +29,11 @@ import { encodeSnapshot } from '../store/index.js';
 import { domainTree } from './domain-tree.js';
 import { fmt, markdownTable, median, runContext } from './metric.js';
 
-const { values: argv } = parseArgs({ options: { sizes: { type: 'string' }, daemon: { type: 'string' } } });
+const { values: argv } = parseArgs({ options: { sizes: { type: 'string' }, daemon: { type: 'string' }, history: { type: 'string' } } });
 const DAEMON = argv.daemon ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'nxenstored.js');
 const SIZES = (argv.sizes ?? '1000,100000,1000000').split(',').map(Number);
 const ROUNDS = 3;
+const HISTORY = Number(argv.history ?? 0);
 const scratch = mkdtempSync(join(tmpdir(), 'nxs-lu-bench-'));
 const children: ChildProcess[] = [];
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -52,6 +55,9 @@ async function measure(n: number): Promise<string[]> {
   await waitForSocket(socket);
   const control = await XsClient.connect(socket);
   const reader = await XsClient.connect(socket);
+  for (let i = 0; i < HISTORY; i += 500) {
+    await Promise.all(Array.from({ length: Math.min(500, HISTORY - i) }, (_, j) => control.write(`/local/domain/1/history/k${(i + j) % 1000}`, `v${i + j}`)));
+  }
   // The state file exists only during the handover: catch its size as it is written.
   let stateBytes = 0;
   const watcher = watch(rundir, (_e, name) => {
@@ -100,7 +106,7 @@ async function main(): Promise<void> {
     spawn('sh', ['-c', `for f in ${scratch}/run-*/nxenstored.pid; do [ -f "$f" ] && kill -9 $(cat "$f"); done`], { stdio: 'ignore' });
   }
   console.log(JSON.stringify(runContext()));
-  console.log(`Daemon: ${DAEMON}.`);
+  console.log(`Daemon: ${DAEMON}.${HISTORY > 0 ? ` ${HISTORY} commits of history first.` : ''}`);
   console.log(markdownTable(['nodes', 'handover (ms)', 'longest READ (ms)', 'state file'], rows));
 }
 
