@@ -1,5 +1,5 @@
 import { XsError } from '../protocol/index.js';
-import { ADDED, carries, CHANGED, decodeRecord, generationAndTime, PERMS, REMOVED, writeInto, writeRequestRecord, writeValueRecord } from './history-codec.js';
+import { ADDED, carries, CHANGED, decodeRecord, generationAndTime, PERMS, REMOVED, writeRequestRecord, writeValueRecord } from './history-codec.js';
 import { writeCommit } from './history-commit.js';
 import { redoAll, undoAll, type ConnectionName, type HistoryRecord, type RecordMeta, type RequestSummary, type Version, type Who } from './history-record.js';
 import { HistoryRing, type RecordView } from './history-ring.js';
@@ -365,19 +365,6 @@ export class History {
   }
 
   /**
-   * `adopt(record, after)` appends a record made elsewhere (read back from disk) with the version
-   * it made. Same rules as `record`.
-   */
-  adopt(rec: HistoryRecord, after: Version): void {
-    this.settle();
-    if (rec.generation !== this.live.generation + 1 || after.generation !== rec.generation) {
-      throw new RangeError(`history at ${this.live.generation} given record ${rec.generation}`);
-    }
-    this.put(rec);
-    this.advance(after);
-  }
-
-  /**
    * `restore(records, floorTime?)`: records read back from disk, each as history-codec.ts encodes
    * it (the bytes history keeps, which the log on disk holds), oldest first, consecutive and
    * ending at the latest version (the store history started from). Their bytes are copied into
@@ -432,18 +419,6 @@ export class History {
     if (before.generation !== this.live.generation || after.generation !== before.generation + 1) {
       throw new RangeError(`history at ${this.live.generation} given ${before.generation} -> ${after.generation}`);
     }
-  }
-
-  private put(rec: HistoryRecord): void {
-    const w = this.ring.begin();
-    try {
-      writeInto(w, rec);
-    } catch (e) {
-      this.ring.abandon();
-      throw e;
-    }
-    this.ring.end(rec.time);
-    this.lastTime = Math.max(this.lastTime, rec.time);
   }
 
   private advance(after: Version): void {
