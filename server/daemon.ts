@@ -102,6 +102,8 @@ function who(caller: Caller, by: Author | undefined, tx?: number): Who {
 export interface HistorySink {
   /** The records kept on disk that end at `live` (their bytes), at most `max`, and when the version before them was made. */
   load(live: Store, max: number): { records: Buffer[]; floorTime: number | undefined };
+  /** Reads ahead what `load(later, max)` will read up to `live` (a live update's pre-copy: that load then reads only the rest). */
+  prepare?(live: Store, max: number): void;
   /** Queues a record's bytes (history-codec.ts's form; copied: the view is not kept) for disk; returns its size there. */
   append(bytes: Buffer): number;
 }

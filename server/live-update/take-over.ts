@@ -3,7 +3,7 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Log } from '../logger.js';
 import { Op, replyPayload } from '../../protocol/index.js';
-import { decodeSnapshot, DOM0, guest, type Caller, type Store } from '../../store/index.js';
+import { decodeSnapshot, DEFAULT_HISTORY, DOM0, guest, type Caller, type Store } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
 import { Daemon, type DaemonOptions } from '../daemon.js';
 import { listen, type Listeners } from '../transport/index.js';
@@ -67,6 +67,10 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
     // state is the delta since `store` and the connections as they are then. Those passed at the
     // spawn and closed since are closed here too: a descriptor we kept would hold them open.
     options.log.info({ from: state.pid, generation: store.generation }, 'live-update: pre-copied version loaded');
+    // History's records up to it are read now, while the previous process serves: the pause then
+    // reads only those written since (persistence/history-log.ts `prepare`).
+    const history = { ...DEFAULT_HISTORY, ...(options.tuning?.history ?? options.history) };
+    if (history.records > 0) options.tuning?.historyLog?.prepare?.(store, history.records);
     const spawned = state.connections.map((c) => c.fd);
     const finalFile = await pauseState();
     const final = decodeHandoff(readFileSync(finalFile), store);

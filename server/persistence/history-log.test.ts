@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -129,6 +129,8 @@ describe('HistoryLog', () => {
     utimesSync(join(d, names[1]!), (now - 7_200_000) / 1000, (now - 7_200_000) / 1000);
     utimesSync(join(d, names[2]!), (now - 1000) / 1000, (now - 1000) / 1000);
     const l = new HistoryLog(d, { ageMs: 60_000, bytes: 1e9 }, log, () => now);
+    l.append(encodeRecord(records[0]!)); // our own segment is opened by our first record
+    await flushed();
     l.prune();
     expect(readdirSync(d).sort()).toEqual([names[2], 'history-0000000000000004']);
     now += 3_600_000; // an hour later: the third is old too, the current one stays
@@ -137,7 +139,7 @@ describe('HistoryLog', () => {
     l.close();
   });
 
-  it('drops earlier segments that hold no record, keeping those that do and the current one', async () => {
+  it('opens no segment for a run that records nothing, and drops the empty ones earlier builds left', async () => {
     const d = dir();
     const { records, versions } = commits(createStore(), 1);
     // Three starts that committed nothing, one that did, then two more that did not.
@@ -147,11 +149,108 @@ describe('HistoryLog', () => {
       await flushed();
       l.close();
     }
-    expect(readdirSync(d)).toHaveLength(6);
+    expect(readdirSync(d)).toEqual(['history-0000000000000001']);
+    // A build before this one opened a segment at every start.
+    for (const n of [2, 3]) writeFileSync(join(d, `history-000000000000000${n}`), '');
     const l = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
     l.dropEmpty();
-    expect(readdirSync(d).sort()).toEqual(['history-0000000000000004', 'history-0000000000000007']);
+    expect(readdirSync(d)).toEqual(['history-0000000000000001']);
     expect(l.load(versions[1]!, 10).records.map((r) => decodeRecord(r))).toEqual(records);
     l.close();
+  });
+
+  describe('read ahead (a live update: prepare during the pre-copy, load in the pause)', () => {
+    /** A log of `n` records written by a process that goes on writing (`a`), and a full load's answer. */
+    async function running(n: number, value = 'v') {
+      const d = dir();
+      const { records, versions } = commits(createStore(), n, value);
+      const a = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+      return { d, records, versions, a };
+    }
+    const gens = (got: { records: Buffer[] }) => got.records.map((r) => decodeRecord(r).generation);
+
+    it('reads only what was written since, and answers as a full load does', async () => {
+      const { d, records, versions, a } = await running(8);
+      for (const r of records.slice(0, 5)) a.append(encodeRecord(r));
+      await flushed();
+      const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+      b.prepare(versions[5]!, 6);
+      for (const r of records.slice(5)) a.append(encodeRecord(r));
+      await flushed();
+      a.close();
+      const full = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[8]!, 6);
+      // The prepared part of the segment spoilt: a full load finds nothing, the pause's reads past it.
+      const [seg] = readdirSync(d);
+      const bytes = readFileSync(join(d, seg!));
+      bytes[12] = bytes[12]! ^ 0xff;
+      writeFileSync(join(d, seg!), bytes);
+      expect(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[8]!, 6).records).toEqual([]);
+      const got = b.load(versions[8]!, 6);
+      expect(gens(got)).toEqual([3, 4, 5, 6, 7, 8]);
+      expect(got).toEqual(full);
+      expect(got.floorTime).toBe(1002);
+      // Nothing written since: the prepared records as they are.
+      bytes[12] = bytes[12]! ^ 0xff;
+      writeFileSync(join(d, seg!), bytes);
+      const c = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+      c.prepare(versions[8]!, 100);
+      expect(c.load(versions[8]!, 100)).toEqual(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[8]!, 100));
+    });
+
+    it('takes generations given again after a rollback, and reads all again when one goes below the prepared version', async () => {
+      const { d, records, versions, a } = await running(6);
+      for (const r of records.slice(0, 4)) a.append(encodeRecord(r));
+      await flushed();
+      const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+      b.prepare(versions[3]!, 100);
+      // Generation 4 was already written before the prepare; 5 and 6 follow, then a rollback to 4 and 5, 6 again.
+      for (const r of records.slice(4)) a.append(encodeRecord(r));
+      const again = commits(versions[4]!, 2, 'w');
+      for (const r of again.records) a.append(encodeRecord(r));
+      await flushed();
+      const got = b.load(again.versions[2]!, 100);
+      expect(got).toEqual(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(again.versions[2]!, 100));
+      expect(got.records.slice(4).map((r) => decodeRecord(r))).toEqual(again.records);
+
+      // A rollback to generation 2, below the prepared 3: the pause reads everything again.
+      const c = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+      c.prepare(again.versions[2]!, 100);
+      const low = commits(versions[2]!, 2, 'x');
+      for (const r of low.records) a.append(encodeRecord(r));
+      await flushed();
+      a.close();
+      const after = c.load(low.versions[2]!, 100);
+      expect(gens(after)).toEqual([1, 2, 3, 4]);
+      expect(after).toEqual(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(low.versions[2]!, 100));
+    });
+
+    it('follows the other process into the segments it opens meanwhile, and never writes into one of them', async () => {
+      // 64 KiB segments (the smallest; nothing pruned below 512 KiB): records of ~20 KB values rotate every fourth.
+      const d = dir();
+      const { records, versions } = commits(createStore(), 12, 'x'.repeat(20_000));
+      const a = new HistoryLog(d, { ageMs: 1e12, bytes: 512 * 1024 }, log);
+      for (const r of records.slice(0, 3)) a.append(encodeRecord(r));
+      await flushed();
+      const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+      b.prepare(versions[3]!, 100);
+      for (const r of records.slice(3, 10)) {
+        a.append(encodeRecord(r));
+        await flushed();
+      }
+      a.close();
+      expect(readdirSync(d).length).toBeGreaterThan(1);
+      const got = b.load(versions[10]!, 100);
+      expect(gens(got)[gens(got).length - 1]).toBe(10);
+      expect(got).toEqual(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[10]!, 100));
+      // b goes on in a segment of its own, after all of a's.
+      const before = readdirSync(d).sort();
+      b.append(encodeRecord(records[10]!));
+      await flushed();
+      b.close();
+      const now = readdirSync(d).sort();
+      expect(now.slice(0, before.length)).toEqual(before);
+      expect(now).toHaveLength(before.length + 1);
+      expect(gens(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[11]!, 100))).toContain(11);
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log } from '../logger.js';
 import { generationAndTime, type Version } from '../../store/index.js';
@@ -22,6 +22,11 @@ import { frameRecord, scanRecords } from './wal.js';
  * cannot be joined to the store, so memory history starts afresh there (a warning says so).
  * A failed write (a full disk) is logged once and the record dropped: history never changes what
  * clients see.
+ *
+ * A process's own segment is opened at its first record, numbered after every segment there then
+ * is: a live update's next process starts while the previous one still writes, and may rotate,
+ * into the segment after its own; the next process must neither share that file (its own records
+ * would be read as the previous process's) nor leave it out of what it loads.
  */
 export interface HistoryRetention {
   /** Segments whose newest record is older than this many milliseconds go. */
@@ -52,13 +57,35 @@ function historySegments(dir: string): SegmentInfo[] {
   return out.sort((a, b) => a.seq - b.seq);
 }
 
+/** A record read back, with its head. */
+interface Head {
+  readonly bytes: Buffer;
+  readonly generation: number;
+  readonly time: number;
+}
+
+/**
+ * A read made ahead of `load` (`prepare`: a live update's pre-copy): the records that end at
+ * `generation`, and where they end on disk (segment `seq`, `offset` bytes in).
+ */
+interface Prepared {
+  readonly generation: number;
+  readonly max: number;
+  readonly records: Head[];
+  readonly floorTime: number | undefined;
+  readonly seq: number;
+  readonly offset: number;
+}
+
 export class HistoryLog {
-  private fd: number;
+  /** Our segment, once opened (the first record: see above). */
+  private fd: number | undefined;
   private seq: number;
   private size = 0;
   private pending: Buffer[] = [];
   private scheduled = false;
   private failed = false;
+  private prepared: Prepared | undefined;
   private readonly segmentBytes: number;
 
   constructor(
@@ -67,11 +94,21 @@ export class HistoryLog {
     private readonly log: Log,
     private readonly now: () => number = Date.now,
   ) {
-    const segs = historySegments(dir);
-    this.seq = (segs.length === 0 ? 0 : segs[segs.length - 1]!.seq) + 1;
+    // The segments numbered below `seq` were there before us: the only ones `prune` and `dropEmpty` touch.
+    this.seq = this.nextSeq();
     // A few segments per retention, so removal is gradual; small enough to rotate often.
     this.segmentBytes = Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(retention.bytes / 8)));
-    this.fd = openSync(join(dir, segmentName(this.seq)), 'a', 0o600);
+  }
+
+  private nextSeq(): number {
+    const segs = historySegments(this.dir);
+    return (segs.length === 0 ? 0 : segs[segs.length - 1]!.seq) + 1;
+  }
+
+  /** The segments whose records a load reads: all but our own. */
+  private earlier(): SegmentInfo[] {
+    const segs = historySegments(this.dir);
+    return this.fd === undefined ? segs : segs.filter((s) => s.seq < this.seq);
   }
 
   /**
@@ -81,59 +118,120 @@ export class HistoryLog {
    * newest segment first, so a start reads what memory will keep, not all. Only each record's
    * generation and time are read here (its checksum was checked): a start, and a live update's
    * pause, wait for the reading, not for decoding every record (~0.6 s of a full default window).
+   * After `prepare`, only what was written since it is read (when it joins; all, when not).
    */
   load(live: Version, max: number): { records: Buffer[]; floorTime: number | undefined } {
-    const segs = historySegments(this.dir).filter((s) => s.seq < this.seq);
-    const newestFirst: Buffer[] = [];
+    const p = this.prepared;
+    this.prepared = undefined;
+    const ahead = p !== undefined && p.max === max ? this.extend(p, live) : undefined;
+    const read = ahead ?? this.readBack(live, max, false);
+    if (p !== undefined) this.log.info({ records: read.records.length, generation: live.generation, readAhead: ahead !== undefined }, 'history: records read back');
+    return { records: read.records.map((r) => r.bytes), floorTime: read.floorTime };
+  }
+
+  /**
+   * `prepare(live, max)`: `load`'s reading done ahead, while another process still writes
+   * segments (a live update's pre-copy, server/live-update/take-over.ts: `live` is the version
+   * pre-copied). The pause's `load` then reads only the records written since (~190 ms a full
+   * default window otherwise, in a pause every client waits through: bench/RESULTS.md, "History
+   * read back from disk"). Nothing is logged: the other process may be in the middle of a record,
+   * and whatever does not join is read again, and reported, by `load`.
+   */
+  prepare(live: Version, max: number): void {
+    const read = this.readBack(live, max, true);
+    this.prepared = read.joined ? { generation: live.generation, max, records: read.records, floorTime: read.floorTime, seq: read.seq, offset: read.offset } : undefined;
+  }
+
+  /**
+   * The records from the newest back to `live`'s, at most `max`; `joined` when they reach it, and
+   * where the one of `live` ends on disk (segment and offset: what `extend` reads from).
+   */
+  private readBack(live: Version, max: number, quiet: boolean): { records: Head[]; floorTime: number | undefined; joined: boolean; seq: number; offset: number } {
+    const segs = this.earlier();
+    const newestFirst: Head[] = [];
     let expect = live.generation;
     let floorTime: number | undefined;
     let firstTime: number | undefined;
     let joined = false;
     let skipped = 0;
+    let seq = 0;
+    let offset = 0;
     outer: for (let i = segs.length - 1; i >= 0; i--) {
-      const recs = this.readSegment(segs[i]!.name);
+      const recs = this.readSegment(segs[i]!.name, 0, quiet);
       for (let k = recs.length - 1; k >= 0; k--) {
-        const { bytes, generation, time } = recs[k]!;
+        const r = recs[k]!;
         if (!joined) {
           // Records after the durable store (a rolled-back batch, or an unsynced log tail) are not history.
-          if (generation > expect) {
+          if (r.generation > expect) {
             skipped++;
             continue;
           }
-          if (generation < expect) break outer; // the tail that reached the store was lost
+          if (r.generation < expect) break outer; // the tail that reached the store was lost
           joined = true;
+          seq = segs[i]!.seq;
+          offset = r.end;
         }
-        if (generation !== expect) {
-          if (generation > expect) continue; // superseded by a rolled-back generation given again
+        if (r.generation !== expect) {
+          if (r.generation > expect) continue; // superseded by a rolled-back generation given again
           break outer;
         }
         if (newestFirst.length === max) {
-          floorTime = time;
+          floorTime = r.time;
           break outer;
         }
-        newestFirst.push(bytes);
-        firstTime = time;
+        newestFirst.push(r);
+        firstTime = r.time;
         expect--;
       }
     }
-    if (!joined && live.generation > 0 && segs.length > 0) {
+    if (!joined && live.generation > 0 && segs.length > 0 && !quiet) {
       this.log.warn({ generation: live.generation, dropped: skipped }, 'history on disk does not reach the recovered store; history starts afresh');
     }
     const records = newestFirst.reverse();
     if (floorTime === undefined && records.length > 0 && expect > 0) floorTime = firstTime;
-    return { records, floorTime };
+    return { records, floorTime, joined, seq, offset };
   }
 
-  /** A segment's records with their heads, up to a torn or corrupt one. */
-  private readSegment(name: string): { bytes: Buffer; generation: number; time: number }[] {
-    const scan = scanRecords(readFileSync(join(this.dir, name)));
-    if (scan.problem !== undefined) this.log.warn({ segment: name, problem: scan.problem }, 'history segment ends in a torn record; its good prefix is used');
-    const out: { bytes: Buffer; generation: number; time: number }[] = [];
+  /**
+   * The prepared records and those written after them, oldest first, up to `live`; undefined when
+   * they do not join (a rollback below the prepared version, a gap): `load` then reads all again.
+   * Generations given again after a rollback replace the ones they supersede, as `readBack` does.
+   */
+  private extend(p: Prepared, live: Version): { records: Head[]; floorTime: number | undefined } | undefined {
+    if (live.generation < p.generation) return undefined;
+    const recs = p.records.slice();
+    let last = p.generation;
+    for (const s of this.earlier()) {
+      if (s.seq < p.seq) continue;
+      for (const r of this.readSegment(s.name, s.seq === p.seq ? p.offset : 0, false)) {
+        if (r.generation <= p.generation || r.generation > last + 1) return undefined;
+        if (r.generation <= last) recs.length -= last - r.generation + 1;
+        recs.push(r);
+        last = r.generation;
+      }
+    }
+    // Records after the live store (a rolled-back batch not given again yet) are not history.
+    if (last > live.generation) recs.length -= last - live.generation;
+    else if (last < live.generation) return undefined;
+    const drop = recs.length - p.max;
+    if (drop <= 0) return { records: recs, floorTime: p.floorTime };
+    return { records: recs.slice(drop), floorTime: recs[drop - 1]!.time };
+  }
+
+  /**
+   * A segment's records from byte `from` (a record's start) with their heads and ends, up to a
+   * torn or corrupt one. `quiet`: a torn end is not reported (another process may be writing it).
+   */
+  private readSegment(name: string, from: number, quiet: boolean): (Head & { end: number })[] {
+    const buf = readFrom(join(this.dir, name), from);
+    const scan = scanRecords(buf);
+    if (scan.problem !== undefined && !quiet) this.log.warn({ segment: name, problem: scan.problem }, 'history segment ends in a torn record; its good prefix is used');
+    const out: (Head & { end: number })[] = [];
     for (const bytes of scan.records) {
       try {
         const head = { generation: 0, time: 0 };
         generationAndTime(bytes, head);
-        out.push({ bytes, generation: head.generation, time: head.time });
+        out.push({ bytes, generation: head.generation, time: head.time, end: from + bytes.byteOffset - buf.byteOffset + bytes.length });
       } catch (e) {
         this.log.warn({ segment: name, err: (e as Error).message }, 'history segment holds a corrupt record; the rest of it is ignored');
         break;
@@ -164,6 +262,7 @@ export class HistoryLog {
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
     this.pending = [];
     try {
+      this.fd ??= this.open();
       let off = 0;
       while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
       this.size += buf.length;
@@ -176,11 +275,18 @@ export class HistoryLog {
     if (this.size >= this.segmentBytes) this.rotate();
   }
 
+  /** Our segment, numbered after every one there is (see the head of this file). */
+  private open(): number {
+    this.seq = Math.max(this.seq, this.nextSeq());
+    return openSync(join(this.dir, segmentName(this.seq)), 'a', 0o600);
+  }
+
   private rotate(): void {
-    closeSync(this.fd);
+    closeSync(this.fd!);
+    this.fd = undefined;
     this.seq++;
     this.size = 0;
-    this.fd = openSync(join(this.dir, segmentName(this.seq)), 'a', 0o600);
+    this.fd = this.open();
     this.prune();
   }
 
@@ -212,6 +318,26 @@ export class HistoryLog {
 
   close(): void {
     this.flush();
-    closeSync(this.fd);
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** A file's bytes from `from` on (a live update's pause reads only the records written since its pre-copy). */
+function readFrom(path: string, from: number): Buffer {
+  if (from === 0) return readFileSync(path);
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(Math.max(0, size - from));
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, from + off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -99,6 +99,38 @@ describe('history on disk', () => {
     expect(now.entries.map((e) => e.changes[0]!.new)).toEqual(['after', 'during', 'before']);
   });
 
+  it('keeps the writes made while a live update pre-copies: the next process reads them after its read-ahead', async () => {
+    const dir = dataDir();
+    const d = await start(dir);
+    const c = await d.connect();
+    const w = await d.connect();
+    await c.write('/lu/n', '0');
+    const g0 = await generation(c);
+    // Another client writes all along (every millisecond or so), before, during and after the hand-over.
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      while (writing) {
+        await w.write('/lu/n', String(++written));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    })();
+    expect(await c.control('live-update', '-s')).toBe('OK');
+    const { eventually } = await import('../helpers/poll.js');
+    await eventually(() => d.currentPid(), (p) => p !== d.pid);
+    writing = false;
+    await writer;
+    const g1 = await generation(c);
+    expect(g1 - g0).toBe(written);
+    // Every generation since is in the history the next process serves, each one write further.
+    for (let g = g0; g <= g1; g++) expect(await c.control('history', 'at', String(g), 'read', '/lu/n')).toBe(String(g - g0));
+    // The pause read only what was written since the read-ahead (it joined).
+    // (The next process writes its log a moment after it serves: logger.ts `DeferredLog`.)
+    expect(await eventually(() => d.output(), (o) => o.includes('history: records read back'))).toMatch(/history: records read back.*readAhead=true/);
+    expect(d.output()).not.toMatch(/does not reach|torn record/);
+    expect(written).toBeGreaterThan(0);
+  });
+
   it('retention removes old history segments by bytes, and nothing else', async () => {
     const dir = dataDir();
     const d = await start(dir, '--history-retention-bytes', '512K');
