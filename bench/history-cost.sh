@@ -28,7 +28,9 @@
 #       and I1 misses, the collector's apart, then each later build's difference from the first
 #       by function (dist/bench/callgrind-symbols.js). ~8 minutes a build; builds run one at a time.
 #
-# NODE picks the runtime (default: node); NODE_FLAGS, Node's options for the wire mode's daemons
+# LOAD_ARGS, the loadgen's options for the wire mode (default none: 8 connections x 16 pipelined;
+# `--depth 1` is request and reply, one at a time per connection, as libxenstore's callers
+# and the xenstore-* tools send them). NODE picks the runtime (default: node); NODE_FLAGS, Node's options for the wire mode's daemons
 # (e.g. those of the executable's #! line, src/node-flags.ts: --max-semi-space-size=8; default
 # none, as before that line had them). bench/RESULTS.md, "History", fifth pass, was made with
 #   bench/history-cost.sh in-process 10 "off dist 0" "before /tmp/base/dist 200000" "after dist 200000"
@@ -98,9 +100,11 @@ for r in $(seq 1 "$rounds"); do
       # shellcheck disable=SC2086 # Node's options and the daemon's arguments, split on purpose
       "$node" ${NODE_FLAGS:-} "$dist/src/nxenstored.js" --rundir "$run" --log-level error $extra & pid=$!
       for _ in $(seq 1 100); do [ -S "$run/socket" ] && break; sleep 0.05; done
-      node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write --duration 2 --warmup 1 > /dev/null
+      # shellcheck disable=SC2086 # the loadgen's options, split on purpose
+      node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write ${LOAD_ARGS:-} --duration 2 --warmup 1 > /dev/null
       c0=$(schedstat $pid)
-      res=$(node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write --duration 4 --warmup 0 --no-prepare)
+      # shellcheck disable=SC2086
+      res=$(node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write ${LOAD_ARGS:-} --duration 4 --warmup 0 --no-prepare)
       c1=$(schedstat $pid)
       kill $pid; wait $pid 2> /dev/null || true; rm -rf "$run"
       ops=$(echo "$res" | grep -oE '"ops":[0-9]+' | grep -oE '[0-9]+$')
