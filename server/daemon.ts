@@ -129,11 +129,18 @@ export class Daemon implements Ports {
   /** Undefined with `--history-records 0`. */
   readonly history: History | undefined;
   /**
-   * History's commit times: read once per turn (turn-clock.ts); when that turn ends, history
-   * writes the records of its plain writes (store/history.ts `settle`). From a microtask a throw
-   * would end the process: a record that cannot be written (memory) costs the window, not the daemon.
+   * History's commit times: read once per turn (turn-clock.ts); when that turn ends (with its
+   * replies' flush), history writes the records of its plain writes (store/history.ts `settle`).
+   * A throw there would take the turn's replies with it: a record that cannot be written (memory)
+   * costs the window, not the daemon.
    */
-  private readonly clock = new TurnClock(Date.now, () => {
+  private readonly clock = new TurnClock(
+    Date.now,
+    () => this.turnEnded(),
+    (clock) => this.flushes.schedule(clock),
+  );
+
+  private turnEnded(): void {
     const h = this.history;
     if (h === undefined || h.pendingCommits === 0) return;
     try {
@@ -146,7 +153,8 @@ export class Daemon implements Ports {
       // Once, until records are written again: memory that fails every turn must not become a log line a turn.
       if (this.historyFailures++ === 0) this.log.error({ err }, 'history: records could not be written; the window starts again from the latest version (logged once until records are written again)');
     }
-  });
+  }
+
   /** Turns whose records could not be written since the last that could. */
   private historyFailures = 0;
   readonly watches = new WatchRegistry<Connection>();

@@ -42,6 +42,26 @@ describe('TurnClock', () => {
     expect(ended).toBe(2);
   });
 
+  it('expires when the turn end it was handed runs (the daemon: its replies\' flush)', () => {
+    let t = 1000;
+    let ended = 0;
+    const due: { flush(): void }[] = [];
+    const clock = new TurnClock(
+      () => t,
+      () => ended++,
+      (c) => due.push(c),
+    );
+    expect(clock.now()).toBe(1000);
+    t = 1005;
+    expect(clock.now()).toBe(1000);
+    // One turn end asked for per reading, not per call.
+    expect(due).toHaveLength(1);
+    due.shift()!.flush();
+    expect(ended).toBe(1);
+    expect(clock.now()).toBe(1005);
+    expect(due).toHaveLength(1);
+  });
+
   it('reads the wall clock by default', () => {
     const before = Date.now();
     const now = new TurnClock().now();

@@ -3,6 +3,6 @@ export { Connection, type ConnectionHooks, type ConnectionKind } from './connect
 export type { ConnectionState } from './connection-state.js';
 export { REQUEST_IDLE_MS, type Admission } from './connection-input.js';
 export type { OutputGate } from './durability-hold.js';
-export { FlushScheduler } from './flush-scheduler.js';
+export { FlushScheduler, type Flushable } from './flush-scheduler.js';
 export { IdleCloses } from './idle-closes.js';
 export { eventBytes, type Answer, type AnswerReceiver, type RequestId } from './answer.js';
