@@ -48,11 +48,14 @@ export interface HistoryOptions {
   readonly span?: number;
 }
 
+/** The fields a commit waiting for `settle` takes in `pending`: its `Touched`, payload, and author (domid, connection kind, id). */
+const PENDING_FIELDS = 5;
+
 /**
- * The most commits `recordRequest` keeps waiting for `settle` (two fields each): a turn's flood of
- * writes holds at most this many `Touched` and payloads, and their input chunks, past its requests.
+ * The most commits `recordRequest` keeps waiting for `settle`: a turn's flood of writes holds at
+ * most this many `Touched` and payloads, and their input chunks, past its requests.
  */
-const PENDING_MAX = 2 * 256;
+const PENDING_MAX = PENDING_FIELDS * 256;
 
 /**
  * Moments `at` keeps after rebuilding them, and for how many commits after the last query that
@@ -116,17 +119,17 @@ export class History {
   private readonly requestMeta: { time: number; who: Who; requests: readonly RequestSummary[] } = { time: 0, who: { domid: 0, connection: 'internal' }, requests: [this.request] };
   /**
    * Commits whose records wait for `settle` (`recordRequest`): plain WRITEs that rewrote a value,
-   * all by one author at one time, per commit its `Touched` and payload (a fresh array per batch:
-   * young objects in an old array would each cost the write barrier a remembered-set entry).
-   * `live` is already the last one's version (each one's generation follows the one before).
+   * all at one time, per commit its `Touched`, payload and author (`PENDING_FIELDS`; a fresh array
+   * per batch: young objects in an old array would each cost the write barrier a remembered-set
+   * entry). One batch whoever wrote: clients that send a request and wait for its reply, as
+   * libxenstore's do, each give a turn one write, and a batch per author was a batch per write
+   * (issue 14, bench/RESULTS.md "request and reply"). `live` is already the last one's version
+   * (each one's generation follows the one before).
    */
-  private pending: (Touched | Buffer)[] | undefined;
+  private pending: (Touched | Buffer | number | ConnectionName | undefined)[] | undefined;
   /** The time the batch was given, and the one its records carry (never before the last record's). */
   private pendingAt = 0;
   private pendingTime = 0;
-  private pendingDomid = 0;
-  private pendingConnection: ConnectionName = 'internal';
-  private pendingId: number | undefined;
   /** Moments `at` rebuilt, least recently used first (at most MOMENTS_KEPT). */
   private moments: Version[] = [];
   /** The generation past which the kept moments are dropped (MOMENTS_COMMITS after the last use). */
@@ -160,7 +163,7 @@ export class History {
 
   /** Commits whose records wait for `settle` (at most 256; not a reader: it does not settle). */
   get pendingCommits(): number {
-    return this.pending === undefined ? 0 : this.pending.length / 2;
+    return this.pending === undefined ? 0 : this.pending.length / PENDING_FIELDS;
   }
 
   /** Memory the records take: the ring's chunks and index (bytes, plus at most three chunks). */
@@ -249,7 +252,7 @@ export class History {
       // two objects differs in its value (node.ts `withValue` returns the node itself otherwise).
       if (o !== undefined && n !== undefined && o !== n && o.children === n.children && o.perms === n.perms && touched.path === path && before.special === after.special && after.generation === before.generation + 1) {
         let p = this.pending;
-        if (p !== undefined && (time !== this.pendingAt || domid !== this.pendingDomid || connection !== this.pendingConnection || id !== this.pendingId || p.length >= PENDING_MAX)) {
+        if (p !== undefined && (time !== this.pendingAt || p.length >= PENDING_MAX)) {
           this.settle();
           p = undefined;
         }
@@ -258,11 +261,8 @@ export class History {
           this.pendingAt = time;
           this.pendingTime = time < this.lastTime ? this.lastTime : time;
           this.lastTime = this.pendingTime;
-          this.pendingDomid = domid;
-          this.pendingConnection = connection;
-          this.pendingId = id;
         }
-        p.push(touched, payload);
+        p.push(touched, payload, domid, connection, id);
         this.live = after;
         return after.generation;
       }
@@ -302,14 +302,14 @@ export class History {
     if (p === undefined) return;
     this.pending = undefined;
     const t = this.pendingTime;
-    const domid = this.pendingDomid;
-    const connection = this.pendingConnection;
-    const id = this.pendingId;
-    let g = this.live.generation - p.length / 2 + 1;
+    let g = this.live.generation - p.length / PENDING_FIELDS + 1;
     try {
-      for (let i = 0; i < p.length; i += 2) {
+      for (let i = 0; i < p.length; i += PENDING_FIELDS) {
         const touched = p[i] as Touched;
         const payload = p[i + 1] as Buffer;
+        const domid = p[i + 2] as number;
+        const connection = p[i + 3] as ConnectionName;
+        const id = p[i + 4] as number | undefined;
         const o = touched.before!;
         const n = touched.after!;
         const w = this.ring.begin();
