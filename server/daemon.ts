@@ -145,17 +145,28 @@ export class Daemon implements Ports {
     if (h === undefined || h.pendingCommits === 0) return;
     try {
       h.settle();
-      if (this.historyFailures > 0) {
-        this.log.warn({ failedTurns: this.historyFailures }, 'history: records are written again');
-        this.historyFailures = 0;
-      }
+      if (this.historyFailures > 0) this.historyWritten();
     } catch (err) {
-      // Once, until records are written again: memory that fails every turn must not become a log line a turn.
-      if (this.historyFailures++ === 0) this.log.error({ err }, 'history: records could not be written; the window starts again from the latest version (logged once until records are written again)');
+      this.historyFailed(err);
     }
   }
 
-  /** Turns whose records could not be written since the last that could. */
+  /**
+   * A record could not be written (the host out of memory): history's window starts again from
+   * the live version (store/history.ts `startAfresh`), and the commit, already live, is answered
+   * as usual: history never changes what a client sees. Logged once, until records are written
+   * again: memory that fails every write must not become a log line a write.
+   */
+  private historyFailed(err: unknown): void {
+    if (this.historyFailures++ === 0) this.log.error({ err }, 'history: records could not be written; the window starts again from the latest version (logged once until records are written again)');
+  }
+
+  private historyWritten(): void {
+    this.log.warn({ failures: this.historyFailures }, 'history: records are written again');
+    this.historyFailures = 0;
+  }
+
+  /** Commits or turns whose records could not be written since the last that could. */
   private historyFailures = 0;
   readonly watches = new WatchRegistry<Connection>();
   /** What each unprivileged domain holds, over all its connections (quotas/domain-budget.ts). */
@@ -445,18 +456,24 @@ export class Daemon implements Ports {
       this.store = next;
       let historyBytes: number | undefined;
       if (this.history !== undefined) {
-        // Made only for a commit that changed something: a request that changes nothing costs nothing here.
-        let g: number | undefined;
-        if (typeof author === 'function') {
-          const { who, requests } = author();
-          g = this.history.record(before, next, { time: this.clock.now(), who, requests }, hints, touched);
-        } else {
-          g = this.history.recordRequest(before, next, this.clock.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched, payload);
+        try {
+          // Made only for a commit that changed something: a request that changes nothing costs nothing here.
+          let g: number | undefined;
+          if (typeof author === 'function') {
+            const { who, requests } = author();
+            g = this.history.record(before, next, { time: this.clock.now(), who, requests }, hints, touched);
+          } else {
+            g = this.history.recordRequest(before, next, this.clock.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched, payload);
+          }
+          // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
+          // history's (issue 17: a flood must not fill the disk through either).
+          const sink = this.options.historyLog;
+          historyBytes = g === undefined || sink === undefined ? undefined : sink.append(this.history.encoded(g));
+          // Written, not waiting for the turn's end (that says so when it writes them).
+          if (this.historyFailures > 0 && this.history.pendingCommits === 0) this.historyWritten();
+        } catch (err) {
+          this.historyFailed(err);
         }
-        // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
-        // history's (issue 17: a flood must not fill the disk through either).
-        const sink = this.options.historyLog;
-        historyBytes = g === undefined || sink === undefined ? undefined : sink.append(this.history.encoded(g));
       }
       if (this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number') {
         const wait = this.diskBudget.charge(by.domid, bytes + (historyBytes ?? 0));

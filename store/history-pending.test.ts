@@ -210,7 +210,7 @@ describe('history: records kept pending until the turn ends', () => {
     }
   });
 
-  it('refuses a commit that does not follow the latest, pending or not', () => {
+  it('refuses a commit that does not follow the latest, pending or not, and starts again from it', () => {
     let live = createStore();
     const h = new History(live, {}, 0);
     const versions: Store[] = [live];
@@ -227,8 +227,14 @@ describe('history: records kept pending until the turn ends', () => {
     expect(() => h.recordRequest(versions[1]!, stale, 5, 0, 'socket', 1, 'write', '/k', undefined, out.touched, Buffer.from('/k\0late', 'latin1'))).toThrow(
       /history at 3 given 1 -> 2/,
     );
-    expect(h.size).toBe(3);
-    expect(h.latest()).toBe(live);
+    // Its records no longer lead to the version the caller holds: the window starts again there.
+    expect(h.size).toBe(0);
+    expect(h.latest()).toBe(stale);
+    expect(h.oldest().generation).toBe(stale.generation);
+    const again = execute(stale, DOM0, DEFAULT_LIMITS, { op: 'write', path: '/k', value: 'next' });
+    const next = advance(again.store, stale);
+    h.recordRequest(stale, next, 6, 0, 'socket', 1, 'write', '/k', undefined, again.touched, Buffer.from('/k\0next', 'latin1'));
+    expect(h.all().map((r) => r.changes[0]!.new)).toEqual(['next']);
   });
 
   it('starts again from the latest version when the pending records cannot be written', () => {

@@ -200,18 +200,17 @@ export class History {
    */
   record(before: Version, after: Version, meta: RecordMeta, hints?: readonly string[], touched?: Touched): number | undefined {
     if (before === after) return undefined;
-    this.settle();
-    this.follows(before, after);
-    // The wall clock may step back (NTP); records stay in time order so that time queries can search.
-    const time = meta.time < this.lastTime ? this.lastTime : meta.time;
-    const w = this.ring.begin();
     try {
-      writeCommit(w, before, after, meta, hints, time, touched);
+      this.settle();
+      this.follows(before, after);
+      // The wall clock may step back (NTP); records stay in time order so that time queries can search.
+      const time = meta.time < this.lastTime ? this.lastTime : meta.time;
+      writeCommit(this.ring.begin(), before, after, meta, hints, time, touched);
+      return this.written(after, time);
     } catch (e) {
-      this.ring.abandon();
+      this.startAfresh(after, meta.time);
       throw e;
     }
-    return this.written(after, time);
   }
 
   /**
@@ -267,27 +266,30 @@ export class History {
         return after.generation;
       }
     }
-    this.settle();
-    if (before === after) return undefined;
+    if (before === after) {
+      this.settle();
+      return undefined;
+    }
     const kind = touched === undefined || touched.path !== path || before.special !== after.special ? -1 : oneChange(touched);
     if (kind < 0) return this.recordRequestAsCommit(before, after, time, domid, connection, id, op, path, hints, touched);
-    this.follows(before, after);
-    const t = time < this.lastTime ? this.lastTime : time;
-    const o = touched!.before;
-    const n = touched!.after;
-    const w = this.ring.begin();
     try {
+      this.settle();
+      this.follows(before, after);
+      const t = time < this.lastTime ? this.lastTime : time;
+      const o = touched!.before;
+      const n = touched!.after;
+      const w = this.ring.begin();
       // A value rewritten by a WRITE whose payload came along: the lean writer (history-codec.ts `writeValueRecord`).
       if (kind === CHANGED && op === 'write' && payload !== undefined && o!.perms === n!.perms && carries(payload, path, n!.value)) {
         writeValueRecord(w, after.generation, t, domid, connection, id, payload, o!.value, o!.perms);
       } else {
         writeRequestRecord(w, after.generation, t, domid, connection, id, op, kind, path, o?.value, o?.perms, n?.value, n?.perms, payload);
       }
+      return this.written(after, t);
     } catch (e) {
-      this.ring.abandon();
+      this.startAfresh(after, time);
       throw e;
     }
-    return this.written(after, t);
   }
 
   /**
@@ -321,15 +323,28 @@ export class History {
       }
       this.ageMoments();
     } catch (e) {
-      // The window cannot go on from a version it has no record of: it starts again from the latest.
-      this.ring.abandon();
-      this.ring.clear();
-      this.moments = [];
-      this.epoch++;
-      this.floorGen = this.live.generation;
-      this.floorTime = t;
+      this.startAfresh(this.live, t);
       throw e;
     }
+  }
+
+  /**
+   * After a record that could not be written (memory: a chunk or the index could not grow), or a
+   * commit that does not follow the live version: the window cannot go on from a version it has
+   * no record of, so it starts again from `v` (every record before it dropped, and what was
+   * rebuilt from them). The caller's error is thrown on; the next commit is recorded as usual.
+   */
+  private startAfresh(v: Version, time: number): void {
+    this.pending = undefined;
+    this.ring.abandon();
+    this.ring.clear();
+    this.cpGen = [];
+    this.cpVersion = [];
+    this.moments = [];
+    this.epoch++;
+    this.live = v;
+    this.floorGen = v.generation;
+    this.floorTime = time;
   }
 
   /** Ends the record being written at `time` and makes `after` the live version: its generation. */
