@@ -71,6 +71,11 @@ export interface DaemonOptions {
   readonly journal?: CommitLog;
   /** History on disk (persistence/history-log.ts): read back at start, told of every record. */
   readonly historyLog?: HistorySink | undefined;
+  /**
+   * History on disk is read back not at construction but when `readHistoryBack()` is called
+   * (a restart calls it once its first clients are answered: src/daemon-main.ts).
+   */
+  readonly historyReadLater?: boolean;
   /** Per-domain disk budget of the log (quotas/disk-budget.ts); off when undefined or with no journal. */
   readonly diskBudget?: DiskBudgetOptions;
 }
@@ -168,6 +173,39 @@ export class Daemon implements Ports {
 
   /** Commits or turns whose records could not be written since the last that could. */
   private historyFailures = 0;
+
+  /**
+   * Settled once history on disk has been read back (`historyReadLater`): history queries wait for
+   * it (dispatch/handlers/history.ts), so none answers from a window that is about to grow back.
+   */
+  readonly historyReady: Promise<void> | undefined;
+  private readBack: (() => void) | undefined;
+
+  /**
+   * `readHistoryBack()`: reads history on disk back now (`historyReadLater`); once, later calls
+   * do nothing. A restart's first clients are answered without waiting for it: with a full default
+   * window it is ~0.1-0.2 s of reading and copying (bench/RESULTS.md, "History").
+   */
+  readHistoryBack(): void {
+    const read = this.readBack;
+    this.readBack = undefined;
+    read?.();
+  }
+
+  /**
+   * The records on disk that end at `started` (the version this process started from) put before
+   * the window's own (store/history.ts `restore`). History is a witness: one that cannot be read
+   * back is logged, never a reason not to serve.
+   */
+  private readHistory(started: Store): void {
+    const h = this.history!;
+    try {
+      const { records, floorTime } = this.options.historyLog!.load(started, h.options.records);
+      h.restore(records, floorTime);
+    } catch (err) {
+      this.log.error({ err }, 'history: the records on disk could not be read back; history starts at this start');
+    }
+  }
   readonly watches = new WatchRegistry<Connection>();
   /** What each unprivileged domain holds, over all its connections (quotas/domain-budget.ts). */
   readonly budgets = new DomainBudgets(this.watches);
@@ -223,9 +261,13 @@ export class Daemon implements Ports {
     // `records: 0` (`--history-records 0`): an administrator who wants every write's last
     // microsecond keeps no history (README, History: what it costs).
     this.history = options.history?.records === 0 ? undefined : new History(this.store, options.history, Date.now());
+    const started = this.store;
     if (this.history !== undefined && options.historyLog !== undefined) {
-      const { records, floorTime } = options.historyLog.load(this.store, this.history.options.records);
-      this.history.restore(records, floorTime);
+      if (options.historyReadLater === true) {
+        this.historyReady = new Promise<void>((resolve) => (this.readBack = () => resolve(this.readHistory(started))));
+      } else {
+        this.readHistory(started);
+      }
     }
     this.domains = new Domains(
       options.rundir,

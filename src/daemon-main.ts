@@ -90,7 +90,9 @@ async function main(): Promise<void> {
     const ms = Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
     log.info({ dataDir: config.dataDir, generation: store.generation, from: recovery.snapshot, replayed: recovery.replayed, ms }, 'store recovered');
   }
-  const daemon = handoff?.daemon ?? fromXen?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal, ...tuning });
+  // A start reads history on disk back once its first clients are answered (below): ~0.2 s of a
+  // full default window that a socket-activated start's first client would otherwise wait for.
+  const daemon = handoff?.daemon ?? fromXen?.daemon ?? new Daemon({ rundir, log, quotas, accessLog: config.accessLog, store, journal, ...tuning, historyReadLater: true });
   const listeners =
     handoff !== undefined ? await handoff.serve() : fromXen !== undefined ? await fromXen.serve() : await listen(daemon, rundir, activation);
   if (fromXen === undefined && config.pidFile !== undefined) writeFileSync(config.pidFile, `${process.pid}\n`);
@@ -171,8 +173,12 @@ async function main(): Promise<void> {
   // activation): a check callback runs after the poll phase that reads it.
   setImmediate(flushCompileCache);
   // A moment later, once a socket-activated start's first client has had its reply: the log's
-  // pino is made and what was logged so far written (server/logger.ts, issue 16).
-  setTimeout(() => log.load(), LOG_AFTER_READY_MS).unref();
+  // pino is made and what was logged so far written (server/logger.ts, issue 16), and history on
+  // disk is read back (history queries wait for it: Daemon `historyReady`).
+  setTimeout(() => {
+    daemon.readHistoryBack();
+    log.load();
+  }, LOG_AFTER_READY_MS).unref();
 
   let stopping = false;
   const stop = (why: string) => {

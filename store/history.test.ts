@@ -273,6 +273,31 @@ describe('History: bounds', () => {
     expect(dump(h.at(6))).toEqual(dump(snaps[6]!));
   });
 
+  it('restores records read back before the ones it made since (a restart reads them after its first replies)', () => {
+    // Generations 1-30 made by an earlier process; this one started at 30 and made 31-35 before reading them back.
+    const { h: earlier, snaps } = writes(40, {});
+    const disk = Array.from({ length: 30 }, (_, i) => Buffer.from(earlier.encoded(i + 1)));
+    const later = (records?: number) => {
+      const h = new History(snaps[30]!, records === undefined ? {} : { records }, 295);
+      for (let g = 31; g <= 35; g++) h.record(snaps[g - 1]!, snaps[g]!, { time: g * 10, who: TOOLSTACK, requests: [] }, [`/k/${g % 7}`]);
+      return h;
+    };
+    const h = later();
+    expect(() => h.restore(disk.slice(0, 29))).toThrow('history records end at 29, not at 30');
+    h.restore(disk, 0);
+    expect(h.size).toBe(35);
+    expect(h.oldest()).toEqual({ generation: 0, time: 0 });
+    expect(h.all()).toEqual(earlier.all().slice(0, 35));
+    for (let g = 0; g <= 35; g++) expect(dump(h.at(g))).toEqual(dump(snaps[g]!));
+    // Within the window's bounds: the oldest go, the ones made since stay.
+    const small = later(8);
+    small.restore(disk, 0);
+    expect(small.size).toBe(8);
+    expect(small.oldest()).toEqual({ generation: 27, time: 270 });
+    expect(dump(small.at(27))).toEqual(dump(snaps[27]!));
+    expect(() => small.at(26)).toThrow(/older than the oldest kept, generation 27/);
+  });
+
   it('refuses a record that does not follow the latest', () => {
     const { h, snaps } = writes(3, {});
     expect(() => h.record(snaps[1]!, snaps[2]!, { time: 0, who: TOOLSTACK, requests: [] })).toThrow(RangeError);

@@ -99,7 +99,7 @@ export interface Rebuild {
 export class History {
   readonly options: Required<HistoryOptions>;
   /** The records: record i made generation floorGen + 1 + i. */
-  private readonly ring: HistoryRing;
+  private ring: HistoryRing;
   /** Whether checkpoints are kept at all (`options.every` finite). */
   private readonly checkpointing: boolean;
   /** Checkpoints, oldest first: generations and their versions. */
@@ -382,16 +382,17 @@ export class History {
   /**
    * `restore(records, floorTime?)`: records read back from disk, each as history-codec.ts encodes
    * it (the bytes history keeps, which the log on disk holds), oldest first, consecutive and
-   * ending at the latest version (the store history started from). Their bytes are copied into
-   * the window as they are: only each one's generation and time are read, and a record's
-   * changes are decoded when a query reads them, as for records made here (a malformed one is then
-   * EIO). Issue 14: decoding every record and encoding it again made a start, and a live update's
+   * ending at the window's oldest version: the store history started from, which later commits
+   * may have followed already (a restart reads them back after its first replies: the daemon's
+   * `readHistoryBack`); the window's own records then follow them. Their bytes are copied into
+   * the window as they are: only each one's generation and time are read, and a record's changes
+   * are decoded when a query reads them, as for records made here (a malformed one is then EIO).
+   * Issue 14: decoding every record and encoding it again made a start, and a live update's
    * pause, wait ~0.6 s for a full default window. Only the latest version is kept whole; older
-   * ones are rebuilt by undo. Bounds apply as to records made here.
+   * ones are rebuilt by undo. Bounds apply as to records made here: the oldest go first.
    */
   restore(records: readonly Buffer[], floorTime?: number): void {
     this.settle();
-    if (this.size > 0) throw new RangeError('restore into a history that has records');
     if (records.length === 0) return;
     const head = { generation: 0, time: 0 };
     generationAndTime(records[0]!, head);
@@ -402,25 +403,30 @@ export class History {
       if (head.generation !== first + i) throw new RangeError(`history records jump to ${head.generation} after ${first + i - 1}`);
       times[i] = head.time;
     });
-    if (first + records.length - 1 !== this.live.generation) {
-      throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.live.generation}`);
+    if (first + records.length - 1 !== this.floorGen) {
+      throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.floorGen}`);
     }
+    const own = this.ring;
+    this.ring = new HistoryRing(this.options.bytes);
     this.cpGen = [];
     this.cpVersion = [];
     this.moments = [];
     this.epoch++;
     this.floorGen = first - 1;
     this.floorTime = floorTime;
-    records.forEach((bytes, i) => {
-      const w = this.ring.begin();
-      w.room(bytes.length);
-      bytes.copy(w.buf, w.pos);
-      w.pos += bytes.length;
-      const time = times[i]!;
-      this.ring.end(time);
-      this.lastTime = Math.max(this.lastTime, time);
-      this.bound();
-    });
+    records.forEach((bytes, i) => this.put(bytes, times[i]!));
+    for (let i = 0; i < own.size; i++) this.put(own.bytesOf(i), own.time(i));
+  }
+
+  /** Copies a record's bytes made at `time` to the window's tail (`restore`), within its bounds. */
+  private put(bytes: Buffer, time: number): void {
+    const w = this.ring.begin();
+    w.room(bytes.length);
+    bytes.copy(w.buf, w.pos);
+    w.pos += bytes.length;
+    this.ring.end(time);
+    this.lastTime = Math.max(this.lastTime, time);
+    this.bound();
   }
 
   /** The bytes of the record that made generation `g` (a view, valid until the next record), for the log on disk. */

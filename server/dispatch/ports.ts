@@ -83,6 +83,8 @@ export interface ControlPort extends QuotaPort {
   readonly history: History | undefined;
   /** Rebuilds the moments history queries read, a pass per turn (absent in tests of the dispatcher: at once). */
   readonly moments?: MomentBuilder | undefined;
+  /** Pending while history on disk is still to be read back (a restart's first moments): history queries wait for it. */
+  readonly historyReady?: Promise<void> | undefined;
   readonly log: Log;
   readonly options: { accessLog: boolean };
   readonly store: Store;

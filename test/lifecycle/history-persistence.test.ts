@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import type { Wire } from '../helpers/wire.js';
+import { eventually } from '../helpers/poll.js';
 
 const dirs: string[] = [];
 const daemons: RunningDaemon[] = [];
@@ -80,6 +81,29 @@ describe('history on disk', () => {
     expect((await log(c, '/vm/be/state')).entries[0]).toMatchObject({ generation: g4 + 1 });
   });
 
+  it('answers a restart\'s first requests before reading history back; commits made meanwhile join it, and queries wait for it', async () => {
+    const dir = dataDir();
+    let d = await start(dir);
+    let c = await d.connect();
+    for (let i = 1; i <= 3; i++) await c.write('/early/n', String(i));
+    const g3 = await generation(c);
+    await d.stop();
+
+    d = await start(dir);
+    c = await d.connect();
+    // At once: a write and a query, before the start has read history back (~100 ms after ready).
+    const [, page] = await Promise.all([c.write('/early/n', '4'), log(c, '/early/n')]);
+    expect(page.entries.map((e) => [e.generation, e.changes[0]!.new])).toEqual([
+      [g3 + 1, '4'],
+      [g3, '3'],
+      [g3 - 1, '2'],
+      [g3 - 2, '1'],
+    ]);
+    expect(await c.control('history', 'at', String(g3 - 1), 'read', '/early/n')).toBe('2');
+    // The read-back is logged with the rest a moment after ready; nothing went wrong in it.
+    expect(await eventually(() => d.output(), (o) => o.includes('clients: export'))).not.toMatch(/could not be read back|does not reach/);
+  });
+
   it('survives a live update: the next process reads the history back and goes on from it', async () => {
     const dir = dataDir();
     const d = await start(dir);
@@ -89,7 +113,6 @@ describe('history on disk', () => {
     await c.write('/lu/state', 'during');
     const before = await log(c, '/lu');
     expect(await c.control('live-update', '-s')).toBe('OK');
-    const { eventually } = await import('../helpers/poll.js');
     await eventually(() => d.currentPid(), (p) => p !== d.pid);
     // The same connection, now served by the next process: the history is the previous one's.
     expect(await log(c, '/lu')).toEqual(before);
@@ -116,7 +139,6 @@ describe('history on disk', () => {
       }
     })();
     expect(await c.control('live-update', '-s')).toBe('OK');
-    const { eventually } = await import('../helpers/poll.js');
     await eventually(() => d.currentPid(), (p) => p !== d.pid);
     writing = false;
     await writer;

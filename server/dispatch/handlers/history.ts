@@ -42,6 +42,8 @@ export interface HistoryPort {
   readonly history: History | undefined;
   /** Absent: moments are rebuilt at once, inside the query (tests of the dispatcher). */
   readonly moments?: MomentBuilder | undefined;
+  /** Pending while history on disk is still to be read back (a restart's first moments): queries wait for it. */
+  readonly historyReady?: Promise<void> | undefined;
 }
 
 /** Values longer than this are cut in a change (a change carries two of them, a page many). */
@@ -57,9 +59,11 @@ const CONNECTIONS: readonly ConnectionName[] = ['socket', 'socket_ro', 'domain',
  * `historyCommandInTurns(port, args)` is `historyCommand` with the moments it reads (`at`'s, and
  * `diff`'s two) rebuilt first a pass per turn of the event loop (moment-builder.ts), so that a
  * query of a moment far back does not hold up every other client meanwhile; the command then
- * finds them kept. What does not parse is left to `historyCommand` to refuse.
+ * finds them kept. What does not parse is left to `historyCommand` to refuse. A restart reads
+ * history on disk back after its first replies: until then, queries wait (Daemon `historyReady`).
  */
 export async function historyCommandInTurns(port: HistoryPort, args: readonly string[]): Promise<string> {
+  if (port.historyReady !== undefined) await port.historyReady;
   const h = port.history;
   if (h !== undefined && port.moments !== undefined) {
     for (const g of momentsRead(h, args)) await port.moments.build(h, g);
