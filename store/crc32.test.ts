@@ -27,6 +27,8 @@ describe('crc32', () => {
       for (const at of [0, 1, 3, 5, 7]) {
         const view = src.subarray(at, at + n);
         expect(crc32Js(view)).toBe(zlibCrc32(view));
+        // The same bytes as a range of the whole: no view made.
+        expect(crc32(src, at, at + n)).toBe(zlibCrc32(view));
       }
     }
   });
@@ -41,6 +43,8 @@ describe('crc32', () => {
     for (const n of [NATIVE_FROM - 1, NATIVE_FROM, NATIVE_FROM + 1, 1 << 20]) {
       const b = bytes(n, n);
       expect(crc32(b)).toBe(zlibCrc32(b));
+      // A range on either side of the threshold, not at the buffer's start.
+      expect(crc32(b, 3, n - 2)).toBe(zlibCrc32(b.subarray(3, n - 2)));
     }
   });
 

@@ -55,7 +55,7 @@ export function recordAt(buf: Buffer, off: number): number | string {
   const len = buf.readUInt32LE(off);
   if (len > RECORD_MAX || off + RECORD_HEAD + len > buf.length) return `torn or corrupt record at byte ${off} (length ${len})`;
   const end = off + RECORD_HEAD + len;
-  if (crc32(buf.subarray(off + RECORD_HEAD, end)) !== buf.readUInt32LE(off + 4)) return `checksum mismatch in the record at byte ${off}`;
+  if (crc32(buf, off + RECORD_HEAD, end) !== buf.readUInt32LE(off + 4)) return `checksum mismatch in the record at byte ${off}`;
   return end;
 }
 
