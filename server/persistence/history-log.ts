@@ -8,10 +8,10 @@ import { frameRecord, RECORD_HEAD, recordAt } from './wal.js';
  * History on disk (issue 14): the records of store/history.ts, in the bytes it keeps them in
  * memory (store/history-codec.ts: encoded once per commit), in segment files beside the
  * write-ahead log, `history-<N>` (N a sequence number, zero-padded so names sort), framed and
- * checksummed as the log's records are (wal.ts). A new segment is started at every start and
- * once the current one holds `segmentBytes`; whole segments are removed, oldest first, once the
- * segments together pass the retention's bytes or a segment's newest record (its mtime) is older
- * than the retention's age. The current segment is never removed.
+ * checksummed as the log's records are (wal.ts). A new segment is started at the first record of
+ * every start and once the current one holds `segmentBytes`; whole segments are removed, oldest
+ * first, once the segments together pass the retention's bytes or a segment's newest record (its
+ * mtime) is older than the retention's age. The current segment is never removed.
  *
  * Records are written at the end of the turn of the event loop that made them, before the replies
  * of that turn leave (process.nextTick runs before the flush scheduler's setImmediate), with
@@ -349,11 +349,11 @@ export class HistoryLog {
   }
 
   /**
-   * Removes the earlier segments that hold no record: every start opens a segment, so a daemon
-   * started often (socket activation with `--idle-exit`) would otherwise leave one empty file per
-   * start until the retention's age passes, and every start reads them all. Not for a live update's
-   * next process: its parent still writes to its own segment, perhaps empty so far, and keeps
-   * doing so if the update gives up; an unlinked file would lose those records.
+   * Removes the earlier segments that hold no record: builds before this one opened a segment at
+   * every start, so a daemon started often (socket activation with `--idle-exit`) left one empty
+   * file per start until the retention's age passed, and every start read them all. Not for a live
+   * update's next process: its parent (an older build) may still write to its own segment, perhaps
+   * empty so far, and keeps doing so if the update gives up; an unlinked file would lose those records.
    */
   dropEmpty(): void {
     for (const s of historySegments(this.dir)) {
