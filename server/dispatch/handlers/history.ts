@@ -36,6 +36,7 @@ export const HISTORY_USAGE = [
   'history at G|TIME read|ls|perms|tree PATH   PATH as it was (TIME: RFC 3339)',
   'history diff A B [PATH]      what changed under PATH from A to B (generations or times)',
   'history blame PATH           the last commit that changed each node under PATH',
+  'EAGAIN: an `at` or `diff` whose moment kept being taken back (rolled-back commits) while rebuilt; ask again',
 ].join('\n');
 
 export interface HistoryPort {
