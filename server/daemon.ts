@@ -76,6 +76,11 @@ export interface DaemonOptions {
    * (a restart calls it once its first clients are answered: src/daemon-main.ts).
    */
   readonly historyReadLater?: boolean;
+  /**
+   * History's window, built already (a live update's next process builds it during the pre-copy:
+   * live-update/take-over.ts); its latest version must be `store`. Nothing is read back then.
+   */
+  readonly historyWindow?: History | undefined;
   /** Per-domain disk budget of the log (quotas/disk-budget.ts); off when undefined or with no journal. */
   readonly diskBudget?: DiskBudgetOptions;
 }
@@ -107,8 +112,10 @@ function who(caller: Caller, by: Author | undefined, tx?: number): Who {
 export interface HistorySink {
   /** The records kept on disk that end at `live` (their bytes), at most `max`, and when the version before them was made. */
   load(live: Store, max: number): { records: Buffer[]; floorTime: number | undefined };
-  /** Reads ahead what `load(later, max)` will read up to `live` (a live update's pre-copy: that load then reads only the rest). */
-  prepare?(live: Store, max: number): void;
+  /** `load`, while another process still writes (a live update's pre-copy); undefined when the records do not reach `live`. */
+  prepare?(live: Store, max: number): { records: Buffer[]; floorTime: number | undefined } | undefined;
+  /** The records written after those `prepare` gave, up to `live`; undefined when they do not join. */
+  since?(live: Store): Buffer[] | undefined;
   /** Queues a record's bytes (history-codec.ts's form; copied: the view is not kept) for disk; returns its size there. */
   append(bytes: Buffer): number;
 }
@@ -260,9 +267,9 @@ export class Daemon implements Ports {
     this.store = options.store ?? createStore();
     // `records: 0` (`--history-records 0`): an administrator who wants every write's last
     // microsecond keeps no history (README, History: what it costs).
-    this.history = options.history?.records === 0 ? undefined : new History(this.store, options.history, Date.now());
+    this.history = options.historyWindow ?? (options.history?.records === 0 ? undefined : new History(this.store, options.history, Date.now()));
     const started = this.store;
-    if (this.history !== undefined && options.historyLog !== undefined) {
+    if (this.history !== undefined && options.historyLog !== undefined && options.historyWindow === undefined) {
       if (options.historyReadLater === true) {
         this.historyReady = new Promise<void>((resolve) => (this.readBack = () => resolve(this.readHistory(started))));
       } else {

@@ -298,6 +298,27 @@ describe('History: bounds', () => {
     expect(() => small.at(26)).toThrow(/older than the oldest kept, generation 27/);
   });
 
+  it('follows its latest version with records read back (a live update: those written after the pre-copy)', () => {
+    const { h: earlier, snaps } = writes(40, {});
+    const disk = Array.from({ length: 40 }, (_, i) => Buffer.from(earlier.encoded(i + 1)));
+    // Built at generation 30 from the records up to it, then given 31-40 and the version they end at.
+    const h = new History(snaps[30]!, {}, 0);
+    h.restore(disk.slice(0, 30), 0);
+    expect(() => h.follow(disk.slice(31, 40), snaps[40]!)).toThrow('history records jump to 32 after 30');
+    expect(() => h.follow(disk.slice(30, 39), snaps[40]!)).toThrow('history records end at 39, not at 40');
+    h.follow(disk.slice(30), snaps[40]!);
+    expect(h.latest()).toBe(snaps[40]);
+    expect(h.all()).toEqual(earlier.all());
+    for (const g of [0, 17, 30, 31, 39, 40]) expect(dump(h.at(g))).toEqual(dump(snaps[g]!));
+    // Within the window's bounds: the oldest go.
+    const small = new History(snaps[30]!, { records: 8 }, 0);
+    small.restore(disk.slice(0, 30), 0);
+    small.follow(disk.slice(30), snaps[40]!);
+    expect(small.size).toBe(8);
+    expect(small.oldest().generation).toBe(32);
+    expect(dump(small.at(32))).toEqual(dump(snaps[32]!));
+  });
+
   it('refuses a record that does not follow the latest', () => {
     const { h, snaps } = writes(3, {});
     expect(() => h.record(snaps[1]!, snaps[2]!, { time: 0, who: TOOLSTACK, requests: [] })).toThrow(RangeError);

@@ -418,6 +418,27 @@ export class History {
     for (let i = 0; i < own.size; i++) this.put(own.bytesOf(i), own.time(i));
   }
 
+  /**
+   * `follow(records, live)`: records read back from disk that follow the latest version, oldest
+   * first, consecutive, and end at `live`, which becomes the latest (a live update's next process
+   * builds its window from the records up to the version it pre-copied, then takes those the
+   * previous process wrote after it: server/live-update/take-over.ts). Copied as `restore` copies.
+   */
+  follow(records: readonly Buffer[], live: Version): void {
+    this.settle();
+    const head = { generation: 0, time: 0 };
+    const times = records.map((b, i) => {
+      generationAndTime(b, head);
+      if (head.generation !== this.live.generation + 1 + i) throw new RangeError(`history records jump to ${head.generation} after ${this.live.generation + i}`);
+      return head.time;
+    });
+    if (this.live.generation + records.length !== live.generation) {
+      throw new RangeError(`history records end at ${this.live.generation + records.length}, not at ${live.generation}`);
+    }
+    records.forEach((bytes, i) => this.put(bytes, times[i]!));
+    this.advance(live);
+  }
+
   /** Copies a record's bytes made at `time` to the window's tail (`restore`), within its bounds. */
   private put(bytes: Buffer, time: number): void {
     const w = this.ring.begin();

@@ -3,7 +3,7 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Log } from '../logger.js';
 import { Op, replyPayload } from '../../protocol/index.js';
-import { decodeSnapshot, DEFAULT_HISTORY, DOM0, guest, type Caller, type Store } from '../../store/index.js';
+import { decodeSnapshot, DOM0, guest, History, type Caller, type Store } from '../../store/index.js';
 import type { Connection } from '../connection/index.js';
 import { Daemon, type DaemonOptions } from '../daemon.js';
 import { listen, type Listeners } from '../transport/index.js';
@@ -55,6 +55,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
   const first = decodeHandoffState(bytes);
   let state = first.state;
   let store: Store;
+  let historyWindow: History | undefined;
   if (state.precopy !== true) store = storeOf(first);
   else {
     const baseFile = join(state.rundir, BASE_FILE);
@@ -67,15 +68,13 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
     // state is the delta since `store` and the connections as they are then. Those passed at the
     // spawn and closed since are closed here too: a descriptor we kept would hold them open.
     options.log.info({ from: state.pid, generation: store.generation }, 'live-update: pre-copied version loaded');
-    // History's records up to it are read now, while the previous process serves: the pause then
-    // reads only those written since (persistence/history-log.ts `prepare`).
-    const history = { ...DEFAULT_HISTORY, ...(options.tuning?.history ?? options.history) };
-    if (history.records > 0) options.tuning?.historyLog?.prepare?.(store, history.records);
+    const ahead = historyAhead(options, store);
     const spawned = state.connections.map((c) => c.fd);
     const finalFile = await pauseState();
     const final = decodeHandoff(readFileSync(finalFile), store);
     rmSync(finalFile, { force: true });
     ({ state, store } = final);
+    historyWindow = ahead === undefined ? undefined : historyThen(ahead, options, store);
     const kept = new Set(state.connections.map((c) => c.fd));
     for (const fd of spawned) if (!kept.has(fd)) closeSync(fd);
   }
@@ -87,6 +86,7 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
     accessLog: state.accessLog,
     history: options.history,
     ...options.tuning,
+    historyWindow,
     store,
     journal: await options.journal?.(store),
   });
@@ -153,6 +153,43 @@ export async function takeOver(file: string, options: TakeOverOptions): Promise<
       return listeners;
     },
   };
+}
+
+/**
+ * History's window up to the pre-copied version `base`, built from the records on disk while the
+ * previous process still serves (persistence/history-log.ts `prepare`): the pause then copies only
+ * the records written since (`historyThen`). Reading and copying a full default window in the
+ * pause held every client ~0.19 s, then ~0.06 s (bench/RESULTS.md, "History"). Undefined when
+ * there is no history on disk to read, or it does not reach `base` (the daemon then reads it all).
+ */
+function historyAhead(options: TakeOverOptions, base: Store): History | undefined {
+  const log = options.tuning?.historyLog;
+  const settings = options.tuning?.history ?? options.history;
+  if (log?.prepare === undefined || settings?.records === 0) return undefined;
+  try {
+    const window = new History(base, settings, Date.now());
+    const read = log.prepare(base, window.options.records);
+    if (read === undefined) return undefined;
+    window.restore(read.records, read.floorTime);
+    return window;
+  } catch (err) {
+    options.log.warn({ err }, 'history: could not be read ahead; it is read in the pause');
+    return undefined;
+  }
+}
+
+/** `window` followed by the records written after its version up to `live`, or undefined when they do not join. */
+function historyThen(window: History, options: TakeOverOptions, live: Store): History | undefined {
+  let tail: Buffer[] | undefined;
+  try {
+    tail = options.tuning?.historyLog?.since?.(live);
+    if (tail !== undefined) window.follow(tail, live);
+  } catch (err) {
+    options.log.warn({ err }, 'history: the records written since the pre-copy could not be read; all are read again');
+    tail = undefined;
+  }
+  options.log.info({ generation: live.generation, records: tail?.length, readAhead: tail !== undefined }, 'history: records read back');
+  return tail === undefined ? undefined : window;
 }
 
 /** Serves a connection handed over: who it acts as, its watches, aborted transactions, unread bytes. */

@@ -159,69 +159,81 @@ describe('HistoryLog', () => {
     l.close();
   });
 
-  describe('read ahead (a live update: prepare during the pre-copy, load in the pause)', () => {
-    /** A log of `n` records written by a process that goes on writing (`a`), and a full load's answer. */
+  describe('read ahead (a live update: prepare during the pre-copy, since in the pause)', () => {
+    /** A log of `n` records written by a process that goes on writing (`a`). */
     async function running(n: number, value = 'v') {
       const d = dir();
       const { records, versions } = commits(createStore(), n, value);
       const a = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
       return { d, records, versions, a };
     }
-    const gens = (got: { records: Buffer[] }) => got.records.map((r) => decodeRecord(r).generation);
+    const gens = (records: Buffer[]) => records.map((r) => decodeRecord(r).generation);
+    /** What the next process holds after the pause: the prepared records, then those since; undefined when they do not join. */
+    const joined = (b: HistoryLog, prepared: { records: Buffer[] } | undefined, live: Store): Buffer[] | undefined => {
+      const tail = b.since(live);
+      return prepared === undefined || tail === undefined ? undefined : [...prepared.records, ...tail];
+    };
+    const full = (d: string, live: Store) => new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(live, 100).records;
 
-    it('reads only what was written since, and answers as a full load does', async () => {
+    it('reads only what was written since, and holds what a full load would', async () => {
       const { d, records, versions, a } = await running(8);
       for (const r of records.slice(0, 5)) a.append(encodeRecord(r));
       await flushed();
       const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
-      b.prepare(versions[5]!, 6);
+      const prepared = b.prepare(versions[5]!, 100);
+      expect(gens(prepared!.records)).toEqual([1, 2, 3, 4, 5]);
       for (const r of records.slice(5)) a.append(encodeRecord(r));
       await flushed();
       a.close();
-      const full = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[8]!, 6);
-      // The prepared part of the segment spoilt: a full load finds nothing, the pause's reads past it.
+      const whole = full(d, versions[8]!);
+      // The prepared part of the segment spoilt: a full load finds nothing, the pause's read goes past it.
       const [seg] = readdirSync(d);
       const bytes = readFileSync(join(d, seg!));
       bytes[12] = bytes[12]! ^ 0xff;
       writeFileSync(join(d, seg!), bytes);
-      expect(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[8]!, 6).records).toEqual([]);
-      const got = b.load(versions[8]!, 6);
-      expect(gens(got)).toEqual([3, 4, 5, 6, 7, 8]);
-      expect(got).toEqual(full);
-      expect(got.floorTime).toBe(1002);
-      // Nothing written since: the prepared records as they are.
+      expect(full(d, versions[8]!)).toEqual([]);
+      const got = joined(b, prepared, versions[8]!);
+      expect(gens(got!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(got).toEqual(whole);
+      // Once per prepare.
+      expect(b.since(versions[8]!)).toBeUndefined();
+      // Nothing written since: nothing to add.
       bytes[12] = bytes[12]! ^ 0xff;
       writeFileSync(join(d, seg!), bytes);
       const c = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
       c.prepare(versions[8]!, 100);
-      expect(c.load(versions[8]!, 100)).toEqual(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[8]!, 100));
+      expect(c.since(versions[8]!)).toEqual([]);
+      // Records that do not reach the pre-copied version: nothing prepared, nothing since.
+      const e = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+      const later = commits(versions[8]!, 1).versions[1]!;
+      expect(e.prepare(later, 100)).toBeUndefined();
+      expect(e.since(later)).toBeUndefined();
     });
 
-    it('takes generations given again after a rollback, and reads all again when one goes below the prepared version', async () => {
+    it('takes generations given again after a rollback, and does not join when one goes below the prepared version', async () => {
       const { d, records, versions, a } = await running(6);
       for (const r of records.slice(0, 4)) a.append(encodeRecord(r));
       await flushed();
       const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
-      b.prepare(versions[3]!, 100);
+      const prepared = b.prepare(versions[3]!, 100);
       // Generation 4 was already written before the prepare; 5 and 6 follow, then a rollback to 4 and 5, 6 again.
       for (const r of records.slice(4)) a.append(encodeRecord(r));
       const again = commits(versions[4]!, 2, 'w');
       for (const r of again.records) a.append(encodeRecord(r));
       await flushed();
-      const got = b.load(again.versions[2]!, 100);
-      expect(got).toEqual(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(again.versions[2]!, 100));
-      expect(got.records.slice(4).map((r) => decodeRecord(r))).toEqual(again.records);
+      const got = joined(b, prepared, again.versions[2]!);
+      expect(got).toEqual(full(d, again.versions[2]!));
+      expect(got!.slice(4).map((r) => decodeRecord(r))).toEqual(again.records);
 
-      // A rollback to generation 2, below the prepared 3: the pause reads everything again.
+      // A rollback to generation 2, below the prepared 6: the pause must read everything again.
       const c = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
-      c.prepare(again.versions[2]!, 100);
+      const high = c.prepare(again.versions[2]!, 100);
       const low = commits(versions[2]!, 2, 'x');
       for (const r of low.records) a.append(encodeRecord(r));
       await flushed();
       a.close();
-      const after = c.load(low.versions[2]!, 100);
-      expect(gens(after)).toEqual([1, 2, 3, 4]);
-      expect(after).toEqual(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(low.versions[2]!, 100));
+      expect(joined(c, high, low.versions[2]!)).toBeUndefined();
+      expect(gens(full(d, low.versions[2]!))).toEqual([1, 2, 3, 4]);
     });
 
     it('follows the other process into the segments it opens meanwhile, and never writes into one of them', async () => {
@@ -232,16 +244,16 @@ describe('HistoryLog', () => {
       for (const r of records.slice(0, 3)) a.append(encodeRecord(r));
       await flushed();
       const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
-      b.prepare(versions[3]!, 100);
+      const prepared = b.prepare(versions[3]!, 100);
       for (const r of records.slice(3, 10)) {
         a.append(encodeRecord(r));
         await flushed();
       }
       a.close();
       expect(readdirSync(d).length).toBeGreaterThan(1);
-      const got = b.load(versions[10]!, 100);
-      expect(gens(got)[gens(got).length - 1]).toBe(10);
-      expect(got).toEqual(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[10]!, 100));
+      const got = joined(b, prepared, versions[10]!);
+      expect(gens(got!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(got).toEqual(full(d, versions[10]!));
       // b goes on in a segment of its own, after all of a's.
       const before = readdirSync(d).sort();
       b.append(encodeRecord(records[10]!));
@@ -250,7 +262,7 @@ describe('HistoryLog', () => {
       const now = readdirSync(d).sort();
       expect(now.slice(0, before.length)).toEqual(before);
       expect(now).toHaveLength(before.length + 1);
-      expect(gens(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[11]!, 100))).toContain(11);
+      expect(gens(full(d, versions[11]!))).toContain(11);
     });
   });
 });

@@ -57,20 +57,12 @@ function historySegments(dir: string): SegmentInfo[] {
   return out.sort((a, b) => a.seq - b.seq);
 }
 
-/** Records read back, oldest first, consecutive: each one's bytes and time. */
-interface Read {
-  readonly records: Buffer[];
-  readonly times: number[];
-  readonly floorTime: number | undefined;
-}
-
 /**
- * A read made ahead of `load` (`prepare`: a live update's pre-copy): the records that end at
- * `generation`, and where they end on disk (segment `seq`, `offset` bytes in).
+ * Where the records `prepare` read end: at `generation`, in segment `seq`, `offset` bytes in
+ * (what `since` reads from).
  */
-interface Prepared extends Read {
+interface Prepared {
   readonly generation: number;
-  readonly max: number;
   readonly seq: number;
   readonly offset: number;
 }
@@ -147,35 +139,60 @@ export class HistoryLog {
    * newest segment first, so a start reads what memory will keep, not all. Only each record's
    * generation and time are read here (its checksum was checked): a start, and a live update's
    * pause, wait for the reading, not for decoding every record (~0.6 s of a full default window).
-   * After `prepare`, only what was written since it is read (when it joins; all, when not).
    */
   load(live: Version, max: number): { records: Buffer[]; floorTime: number | undefined } {
-    const p = this.prepared;
-    this.prepared = undefined;
-    const ahead = p !== undefined && p.max === max ? this.extend(p, live) : undefined;
-    const read = ahead ?? this.readBack(live, max, false);
-    if (p !== undefined) this.log.info({ records: read.records.length, generation: live.generation, readAhead: ahead !== undefined }, 'history: records read back');
+    const read = this.readBack(live, max, false);
     return { records: read.records, floorTime: read.floorTime };
   }
 
   /**
-   * `prepare(live, max)`: `load`'s reading done ahead, while another process still writes
-   * segments (a live update's pre-copy, server/live-update/take-over.ts: `live` is the version
-   * pre-copied). The pause's `load` then reads only the records written since (~190 ms a full
-   * default window otherwise, in a pause every client waits through: bench/RESULTS.md, "History
-   * read back from disk"). Nothing is logged: the other process may be in the middle of a record,
-   * and whatever does not join is read again, and reported, by `load`.
+   * `prepare(live, max)`: `load`, read while another process still writes segments (a live
+   * update's pre-copy, server/live-update/take-over.ts: `live` is the version pre-copied), or
+   * undefined when the records on disk do not reach `live`. Nothing is logged: the other process
+   * may be in the middle of a record. `since` then gives the records written after these.
    */
-  prepare(live: Version, max: number): void {
+  prepare(live: Version, max: number): { records: Buffer[]; floorTime: number | undefined } | undefined {
     const read = this.readBack(live, max, true);
-    this.prepared = read.joined ? { ...read, generation: live.generation, max } : undefined;
+    this.prepared = read.joined ? { generation: live.generation, seq: read.seq, offset: read.offset } : undefined;
+    return read.joined ? { records: read.records, floorTime: read.floorTime } : undefined;
+  }
+
+  /**
+   * `since(live)`: the records written after those `prepare` gave, oldest first, up to `live`
+   * (the pause's version), read from the byte where those ended: a live update's pause reads only
+   * them (a full default window took ~190 ms to read, every client waiting: bench/RESULTS.md,
+   * "History read back from disk"). Undefined when they do not join (no `prepare`, a rollback
+   * below the prepared version, a gap): the caller then `load`s all again. Generations given
+   * again after a rollback replace the ones they supersede, as `load` takes them.
+   */
+  since(live: Version): Buffer[] | undefined {
+    const p = this.prepared;
+    this.prepared = undefined;
+    if (p === undefined || live.generation < p.generation) return undefined;
+    const records: Buffer[] = [];
+    let last = p.generation;
+    for (const s of this.earlier()) {
+      if (s.seq < p.seq) continue;
+      const recs = this.readSegment(s.name, s.seq === p.seq ? p.offset : 0, false);
+      for (let k = 0; k < recs.length; k++) {
+        const generation = recs.generations[k]!;
+        if (generation <= p.generation || generation > last + 1) return undefined;
+        if (generation <= last) records.length -= last - generation + 1;
+        records.push(recs.bytes(k));
+        last = generation;
+      }
+    }
+    // Records after the live store (a rolled-back batch not given again yet) are not history.
+    if (last > live.generation) records.length -= last - live.generation;
+    else if (last < live.generation) return undefined;
+    return records;
   }
 
   /**
    * The records from the newest back to `live`'s, at most `max`; `joined` when they reach it, and
    * where the one of `live` ends on disk (segment and offset: what `extend` reads from).
    */
-  private readBack(live: Version, max: number, quiet: boolean): Read & { joined: boolean; seq: number; offset: number } {
+  private readBack(live: Version, max: number, quiet: boolean): { records: Buffer[]; floorTime: number | undefined; joined: boolean; seq: number; offset: number } {
     const segs = this.earlier();
     // The records kept, newest first: the segment each is in and its place there.
     const inSeg: SegmentRecords[] = [];
@@ -221,50 +238,9 @@ export class HistoryLog {
     }
     const n = at.length;
     const records = new Array<Buffer>(n);
-    const times = new Array<number>(n);
-    for (let j = 0; j < n; j++) {
-      const recs = inSeg[n - 1 - j]!;
-      const k = at[n - 1 - j]!;
-      records[j] = recs.bytes(k);
-      times[j] = recs.times[k]!;
-    }
+    for (let j = 0; j < n; j++) records[j] = inSeg[n - 1 - j]!.bytes(at[n - 1 - j]!);
     if (floorTime === undefined && n > 0 && expect > 0) floorTime = firstTime;
-    return { records, times, floorTime, joined, seq, offset };
-  }
-
-  /**
-   * The prepared records and those written after them, oldest first, up to `live`; undefined when
-   * they do not join (a rollback below the prepared version, a gap): `load` then reads all again.
-   * Generations given again after a rollback replace the ones they supersede, as `readBack` does.
-   */
-  private extend(p: Prepared, live: Version): Read | undefined {
-    if (live.generation < p.generation) return undefined;
-    const records = p.records.slice();
-    const times = p.times.slice();
-    let last = p.generation;
-    for (const s of this.earlier()) {
-      if (s.seq < p.seq) continue;
-      const recs = this.readSegment(s.name, s.seq === p.seq ? p.offset : 0, false);
-      for (let k = 0; k < recs.length; k++) {
-        const generation = recs.generations[k]!;
-        if (generation <= p.generation || generation > last + 1) return undefined;
-        if (generation <= last) {
-          records.length -= last - generation + 1;
-          times.length = records.length;
-        }
-        records.push(recs.bytes(k));
-        times.push(recs.times[k]!);
-        last = generation;
-      }
-    }
-    // Records after the live store (a rolled-back batch not given again yet) are not history.
-    if (last > live.generation) {
-      records.length -= last - live.generation;
-      times.length = records.length;
-    } else if (last < live.generation) return undefined;
-    const drop = records.length - p.max;
-    if (drop <= 0) return { records, times, floorTime: p.floorTime };
-    return { records: records.slice(drop), times: times.slice(drop), floorTime: times[drop - 1]! };
+    return { records, floorTime, joined, seq, offset };
   }
 
   /**
