@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { HistoryRing } from './history-ring.js';
 import fc from 'fast-check';
 import { DOM0, guest, type Caller } from './caller.js';
 import { forgetDomain } from './domain-cleanup.js';
@@ -12,6 +13,9 @@ import type { StoreRequest } from './request.js';
 import { advance, createStore, type Store } from './store.js';
 import { Transaction, commit } from './transaction.js';
 import type { Version } from './history-record.js';
+
+/** The ring's own `end`, for a test that fails some of its calls. */
+const realEnd = HistoryRing.prototype.end;
 
 /** The whole tree as text, one `path=value perms` line per node: what a snapshot compares. */
 function dump(v: Version): string[] {
@@ -296,6 +300,26 @@ describe('History: bounds', () => {
     expect(small.oldest()).toEqual({ generation: 27, time: 270 });
     expect(dump(small.at(27))).toEqual(dump(snaps[27]!));
     expect(() => small.at(26)).toThrow(/older than the oldest kept, generation 27/);
+  });
+
+  it('starts again from the latest version when records read back cannot all be copied (memory)', () => {
+    const { h: earlier, snaps } = writes(12, {});
+    const disk = Array.from({ length: 10 }, (_, i) => Buffer.from(earlier.encoded(i + 1)));
+    const h = new History(snaps[10]!, {}, 95);
+    h.record(snaps[10]!, snaps[11]!, { time: 110, who: TOOLSTACK, requests: [] }, ['/k/4']);
+    let calls = 0;
+    const end = vi.spyOn(HistoryRing.prototype, 'end').mockImplementation(function (this: HistoryRing, time: number) {
+      if (++calls === 5) throw new RangeError('Array buffer allocation failed');
+      return realEnd.call(this, time);
+    });
+    expect(() => h.restore(disk, 0)).toThrow('Array buffer allocation failed');
+    end.mockRestore();
+    // Nothing half-kept: the window starts at the live version and goes on from it.
+    expect(h.size).toBe(0);
+    expect(h.oldest().generation).toBe(11);
+    h.record(snaps[11]!, snaps[12]!, { time: 120, who: TOOLSTACK, requests: [] }, ['/k/5']);
+    expect(dump(h.at(11))).toEqual(dump(snaps[11]!));
+    expect(h.all().map((r) => r.generation)).toEqual([12]);
   });
 
   it('follows its latest version with records read back (a live update: those written after the pre-copy)', () => {

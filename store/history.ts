@@ -414,8 +414,14 @@ export class History {
     this.epoch++;
     this.floorGen = first - 1;
     this.floorTime = floorTime;
-    records.forEach((bytes, i) => this.put(bytes, times[i]!));
-    for (let i = 0; i < own.size; i++) this.put(own.bytesOf(i), own.time(i));
+    try {
+      records.forEach((bytes, i) => this.put(bytes, times[i]!));
+      for (let i = 0; i < own.size; i++) this.put(own.bytesOf(i), own.time(i));
+    } catch (e) {
+      // Half copied (memory): the window cannot say which records lead to the live version.
+      this.startAfresh(this.live, this.lastTime);
+      throw e;
+    }
   }
 
   /**
@@ -435,7 +441,12 @@ export class History {
     if (this.live.generation + records.length !== live.generation) {
       throw new RangeError(`history records end at ${this.live.generation + records.length}, not at ${live.generation}`);
     }
-    records.forEach((bytes, i) => this.put(bytes, times[i]!));
+    try {
+      records.forEach((bytes, i) => this.put(bytes, times[i]!));
+    } catch (e) {
+      this.startAfresh(live, this.lastTime);
+      throw e;
+    }
     this.advance(live);
   }
 
