@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   // `--history-records 0`: no history, so nothing is written there (segments left by an earlier
   // run stay until a run with history prunes them).
   const historyLog = dataDir === undefined || config.history.records === 0 ? undefined : new HistoryLog(dataDir, config.historyRetention, log);
-  historyLog?.prune();
+  historyLog?.prune(config.liveUpdateState !== undefined);
   if (config.liveUpdateState === undefined) historyLog?.dropEmpty();
   const tuning = {
     fairness: config.fairness,

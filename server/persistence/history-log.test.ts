@@ -139,6 +139,35 @@ describe('HistoryLog', () => {
     l.close();
   });
 
+  it("leaves a live update's parent its open segment, however old, and prunes the rest as usual", async () => {
+    const d = dir();
+    const now = 1_700_000_000_000;
+    const { records } = commits(createStore(), 3);
+    // Two earlier runs' segments, then the parent's, which it still has open: all last written a day ago.
+    const parent = new HistoryLog(d, { ageMs: 60_000, bytes: 1e9 }, log, () => now);
+    for (let i = 0; i < 3; i++) {
+      const l = i < 2 ? new HistoryLog(d, { ageMs: 60_000, bytes: 1e9 }, log, () => now) : parent;
+      l.append(encodeRecord(records[i]!));
+      await flushed();
+      if (i < 2) l.close();
+    }
+    const names = readdirSync(d).sort();
+    for (const n of names) utimesSync(join(d, n), (now - 86_400_000) / 1000, (now - 86_400_000) / 1000);
+    const next = new HistoryLog(d, { ageMs: 60_000, bytes: 1e9 }, log, () => now);
+    next.prune(true);
+    expect(readdirSync(d).sort()).toEqual([names[2]]);
+    // The update gave up: the parent writes on, into a file that is still there.
+    const before = readFileSync(join(d, names[2]!)).length;
+    parent.append(encodeRecord(records[0]!));
+    await flushed();
+    parent.close();
+    expect(readFileSync(join(d, names[2]!)).length).toBeGreaterThan(before);
+    // A plain start (no parent) prunes it as the age says.
+    utimesSync(join(d, names[2]!), (now - 86_400_000) / 1000, (now - 86_400_000) / 1000);
+    new HistoryLog(d, { ageMs: 60_000, bytes: 1e9 }, log, () => now).prune();
+    expect(readdirSync(d)).toEqual([]);
+  });
+
   it('opens no segment for a run that records nothing, and drops the empty ones earlier builds left', async () => {
     const d = dir();
     const { records, versions } = commits(createStore(), 1);

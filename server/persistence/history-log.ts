@@ -11,7 +11,8 @@ import { frameRecord, RECORD_HEAD, recordAt } from './wal.js';
  * checksummed as the log's records are (wal.ts). A new segment is started at the first record of
  * every start and once the current one holds `segmentBytes`; whole segments are removed, oldest
  * first, once the segments together pass the retention's bytes or a segment's newest record (its
- * mtime) is older than the retention's age. The current segment is never removed.
+ * mtime) is older than the retention's age. The current segment is never removed, nor, at a live
+ * update's start, the one its parent still writes to (`prune`).
  *
  * Records are written at the end of the turn of the event loop that made them, before the replies
  * of that turn leave (process.nextTick runs before the flush scheduler's setImmediate), with
@@ -337,13 +338,20 @@ export class HistoryLog {
     }
   }
 
-  /** Removes the segments retention no longer keeps (never the current one). */
-  prune(): void {
+  /**
+   * Removes the segments retention no longer keeps (never the current one). `parentWrites`: a
+   * live update's next process, whose parent still has its own segment open, the newest of the
+   * earlier ones, and keeps writing to it if the update gives up: that one stays whatever its age
+   * (a parent idle for longer than the retention's age would otherwise write on into an unlinked
+   * file, and every record it made after that would be lost).
+   */
+  prune(parentWrites = false): void {
     const segs = historySegments(this.dir).filter((s) => s.seq < this.seq);
     const sizes = segs.map((s) => statSync(join(this.dir, s.name)));
     let total = sizes.reduce((n, st) => n + st.size, 0) + this.size;
     const oldest = this.now() - this.retention.ageMs;
-    for (let i = 0; i < segs.length; i++) {
+    const removable = parentWrites ? segs.length - 1 : segs.length;
+    for (let i = 0; i < removable; i++) {
       if (total <= this.retention.bytes && sizes[i]!.mtimeMs >= oldest) break;
       unlinkSync(join(this.dir, segs[i]!.name));
       total -= sizes[i]!.size;
