@@ -110,8 +110,11 @@ function who(caller: Caller, by: Author | undefined, tx?: number): Who {
 
 /** What the daemon needs of history on disk (server/persistence/history-log.ts `HistoryLog`). */
 export interface HistorySink {
-  /** The records kept on disk that end at `live` (their bytes), at most `max`, and when the version before them was made. */
-  load(live: Store, max: number): { records: Buffer[]; floorTime: number | undefined };
+  /**
+   * The records kept on disk that end at `live` (their bytes), at most `max`, and when the version
+   * before them was made: read a part per `next()` of the generator, given at its end.
+   */
+  loadSteps(live: Store, max: number): Generator<void, { records: Buffer[]; floorTime: number | undefined }>;
   /** `load`, while another process still writes (a live update's pre-copy); undefined when the records do not reach `live`. */
   prepare?(live: Store, max: number): { records: Buffer[]; floorTime: number | undefined } | undefined;
   /** The records written after those `prepare` gave, up to `live`; undefined when they do not join. */
@@ -189,9 +192,10 @@ export class Daemon implements Ports {
   private readBack: (() => void) | undefined;
 
   /**
-   * `readHistoryBack()`: reads history on disk back now (`historyReadLater`); once, later calls
-   * do nothing. A restart's first clients are answered without waiting for it: with a full default
-   * window it is ~0.1-0.2 s of reading and copying (bench/RESULTS.md, "History").
+   * `readHistoryBack()`: starts reading history on disk back (`historyReadLater`), a step per turn
+   * of the event loop; once, later calls do nothing. A restart's first clients are answered without
+   * waiting for it, and its other clients between its steps: with a full default window it is
+   * ~0.1-0.2 s of reading, then ~20-40 ms of copying (bench/RESULTS.md, "History").
    */
   readHistoryBack(): void {
     const read = this.readBack;
@@ -202,16 +206,32 @@ export class Daemon implements Ports {
   /**
    * The records on disk that end at `started` (the version this process started from) put before
    * the window's own (store/history.ts `restore`). History is a witness: one that cannot be read
-   * back is logged, never a reason not to serve.
+   * back is logged, never a reason not to serve. `then`: read a step per turn of the event loop
+   * (persistence/history-log.ts `loadSteps`), other clients answered between, and call it once
+   * the window is whole; without it, all at once.
    */
-  private readHistory(started: Store): void {
+  private readHistory(started: Store, then?: () => void): void {
     const h = this.history!;
-    try {
-      const { records, floorTime } = this.options.historyLog!.load(started, h.options.records);
-      h.restore(records, floorTime);
-    } catch (err) {
-      this.log.error({ err }, 'history: the records on disk could not be read back; history starts at this start');
-    }
+    const steps = this.options.historyLog!.loadSteps(started, h.options.records);
+    const next = (): void => {
+      try {
+        for (;;) {
+          const r = steps.next();
+          if (r.done) {
+            h.restore(r.value.records, r.value.floorTime);
+            break;
+          }
+          if (then !== undefined) {
+            setImmediate(next);
+            return;
+          }
+        }
+      } catch (err) {
+        this.log.error({ err }, 'history: the records on disk could not be read back; history starts at this start');
+      }
+      then?.();
+    };
+    next();
   }
   readonly watches = new WatchRegistry<Connection>();
   /** What each unprivileged domain holds, over all its connections (quotas/domain-budget.ts). */
@@ -271,7 +291,7 @@ export class Daemon implements Ports {
     const started = this.store;
     if (this.history !== undefined && options.historyLog !== undefined && options.historyWindow === undefined) {
       if (options.historyReadLater === true) {
-        this.historyReady = new Promise<void>((resolve) => (this.readBack = () => resolve(this.readHistory(started))));
+        this.historyReady = new Promise<void>((resolve) => (this.readBack = () => this.readHistory(started, resolve)));
       } else {
         this.readHistory(started);
       }

@@ -139,6 +139,38 @@ describe('HistoryLog', () => {
     l.close();
   });
 
+  it('reads back a step at a time what load reads at once, and takes a segment removed meanwhile as holding nothing', async () => {
+    const d = dir();
+    const { records, versions } = commits(createStore(), 30);
+    // Three starts' segments of ten records each.
+    for (let s = 0; s < 3; s++) {
+      const l = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+      for (let i = s * 10; i < s * 10 + 10; i++) l.append(encodeRecord(records[i]!));
+      await flushed();
+      l.close();
+    }
+    const live = versions[30]!;
+    const l = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
+    const all = l.load(live, 100);
+    expect(all.records.map((b) => decodeRecord(b))).toEqual(records);
+    const steps = l.loadSteps(live, 100, 4);
+    let stops = 0;
+    let r = steps.next();
+    for (; !r.done; r = steps.next()) stops++;
+    // Three files, 30 records read and 30 walked back, 30 views made: a stop every 4 of each.
+    expect(stops).toBeGreaterThanOrEqual(3 + 3 * 7);
+    expect(r.value).toEqual(all);
+    // The oldest segment removed after the first file was read (the newest: reading goes back in time).
+    const gone = l.loadSteps(live, 100, 4);
+    gone.next();
+    gone.next();
+    rmSync(join(d, readdirSync(d).sort()[0]!));
+    let g = gone.next();
+    while (!g.done) g = gone.next();
+    expect(g.value.records.map((b) => decodeRecord(b))).toEqual(records.slice(10));
+    expect(g.value).toEqual(l.load(live, 100));
+  });
+
   it("leaves a live update's parent its open segment, however old, and prunes the rest as usual", async () => {
     const d = dir();
     const now = 1_700_000_000_000;

@@ -44,6 +44,27 @@ function segmentName(n: number): string {
   return `history-${String(n).padStart(16, '0')}`;
 }
 
+/**
+ * Records `loadSteps` reads between two of its steps: ~10 ms of a start's reading (checksums and
+ * each record's head, in code not yet optimised), where a full default window read in one go held
+ * the event loop ~0.1-0.2 s (bench/RESULTS.md, "History").
+ */
+export const LOAD_STEP_RECORDS = 16_384;
+
+/** What `load` gives: the records read back, oldest first, and the time of the one before them. */
+export interface Loaded {
+  readonly records: Buffer[];
+  readonly floorTime: number | undefined;
+}
+
+/** Runs a reading to its end in one go. */
+function whole<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 interface SegmentInfo {
   readonly name: string;
   readonly seq: number;
@@ -141,8 +162,19 @@ export class HistoryLog {
    * generation and time are read here (its checksum was checked): a start, and a live update's
    * pause, wait for the reading, not for decoding every record (~0.6 s of a full default window).
    */
-  load(live: Version, max: number): { records: Buffer[]; floorTime: number | undefined } {
-    const read = this.readBack(live, max, false);
+  load(live: Version, max: number): Loaded {
+    return whole(this.loadSteps(live, max));
+  }
+
+  /**
+   * `loadSteps(live, max, step?)` is `load` a part at a time: the generator stops after every
+   * `step` records it reads or walks and after each segment file it reads, and returns what `load`
+   * returns. A restart reads history back this way, a step per turn of its event loop, so that its
+   * clients are answered between steps (server/daemon.ts `readHistoryBack`). Segments removed
+   * meanwhile (retention, as the process's own segment rotates) hold no records.
+   */
+  *loadSteps(live: Version, max: number, step = LOAD_STEP_RECORDS): Generator<void, Loaded> {
+    const read = yield* this.readBack(live, max, false, step);
     return { records: read.records, floorTime: read.floorTime };
   }
 
@@ -153,7 +185,7 @@ export class HistoryLog {
    * may be in the middle of a record. `since` then gives the records written after these.
    */
   prepare(live: Version, max: number): { records: Buffer[]; floorTime: number | undefined } | undefined {
-    const read = this.readBack(live, max, true);
+    const read = whole(this.readBack(live, max, true, Infinity));
     this.prepared = read.joined ? { generation: live.generation, seq: read.seq, offset: read.offset } : undefined;
     return read.joined ? { records: read.records, floorTime: read.floorTime } : undefined;
   }
@@ -174,7 +206,7 @@ export class HistoryLog {
     let last = p.generation;
     for (const s of this.earlier()) {
       if (s.seq < p.seq) continue;
-      const recs = this.readSegment(s.name, s.seq === p.seq ? p.offset : 0, false);
+      const recs = whole(this.readSegment(s.name, s.seq === p.seq ? p.offset : 0, false, Infinity));
       for (let k = 0; k < recs.length; k++) {
         const generation = recs.generations[k]!;
         if (generation <= p.generation || generation > last + 1) return undefined;
@@ -193,7 +225,7 @@ export class HistoryLog {
    * The records from the newest back to `live`'s, at most `max`; `joined` when they reach it, and
    * where the one of `live` ends on disk (segment and offset: what `extend` reads from).
    */
-  private readBack(live: Version, max: number, quiet: boolean): { records: Buffer[]; floorTime: number | undefined; joined: boolean; seq: number; offset: number } {
+  private *readBack(live: Version, max: number, quiet: boolean, step: number): Generator<void, Loaded & { joined: boolean; seq: number; offset: number }> {
     const segs = this.earlier();
     // The records kept, newest first: the segment each is in and its place there.
     const inSeg: SegmentRecords[] = [];
@@ -205,9 +237,14 @@ export class HistoryLog {
     let skipped = 0;
     let seq = 0;
     let offset = 0;
+    let walked = 0;
     outer: for (let i = segs.length - 1; i >= 0; i--) {
-      const recs = this.readSegment(segs[i]!.name, 0, quiet);
+      const recs = yield* this.readSegment(segs[i]!.name, 0, quiet, step);
       for (let k = recs.length - 1; k >= 0; k--) {
+        if (++walked === step) {
+          walked = 0;
+          yield;
+        }
         const generation = recs.generations[k]!;
         if (!joined) {
           // Records after the durable store (a rolled-back batch, or an unsynced log tail) are not history.
@@ -239,21 +276,41 @@ export class HistoryLog {
     }
     const n = at.length;
     const records = new Array<Buffer>(n);
-    for (let j = 0; j < n; j++) records[j] = inSeg[n - 1 - j]!.bytes(at[n - 1 - j]!);
+    for (let j = 0; j < n; j++) {
+      records[j] = inSeg[n - 1 - j]!.bytes(at[n - 1 - j]!);
+      if (++walked === step) {
+        walked = 0;
+        yield;
+      }
+    }
     if (floorTime === undefined && n > 0 && expect > 0) floorTime = firstTime;
     return { records, floorTime, joined, seq, offset };
   }
 
   /**
-   * A segment's records from byte `from` (a record's start), up to a torn or corrupt one. `quiet`:
-   * a torn end is not reported (another process may be writing it).
+   * A segment's records from byte `from` (a record's start), up to a torn or corrupt one, stopping
+   * after the file is read and every `step` records. `quiet`: a torn end is not reported (another
+   * process may be writing it). A segment that is gone (retention removed it after the segments
+   * were listed) holds none.
    */
-  private readSegment(name: string, from: number, quiet: boolean): SegmentRecords {
-    const buf = readFrom(join(this.dir, name), from);
+  private *readSegment(name: string, from: number, quiet: boolean, step: number): Generator<void, SegmentRecords> {
+    let buf: Buffer;
+    try {
+      buf = readFrom(join(this.dir, name), from);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      buf = Buffer.alloc(0);
+    }
     const out = new SegmentRecords(buf, from);
     const head = { generation: 0, time: 0 };
     let off = 0;
+    let n = 0;
+    if (step !== Infinity) yield;
     while (off < buf.length) {
+      if (++n === step) {
+        n = 0;
+        yield;
+      }
       const end = recordAt(buf, off);
       if (typeof end === 'string') {
         if (!quiet) this.log.warn({ segment: name, problem: end }, 'history segment ends in a torn record; its good prefix is used');
