@@ -302,24 +302,63 @@ describe('History: bounds', () => {
     expect(() => small.at(26)).toThrow(/older than the oldest kept, generation 27/);
   });
 
-  it('starts again from the latest version when records read back cannot all be copied (memory)', () => {
-    const { h: earlier, snaps } = writes(12, {});
+  it('keeps its own window when records read back cannot all be copied (memory), and starts again when its own cannot', () => {
+    const { h: earlier, snaps } = writes(13, {});
     const disk = Array.from({ length: 10 }, (_, i) => Buffer.from(earlier.encoded(i + 1)));
+    const failing = (at: number, run: () => void) => {
+      let calls = 0;
+      const end = vi.spyOn(HistoryRing.prototype, 'end').mockImplementation(function (this: HistoryRing, time: number) {
+        if (++calls === at) throw new RangeError('Array buffer allocation failed');
+        return realEnd.call(this, time);
+      });
+      try {
+        expect(run).toThrow('Array buffer allocation failed');
+      } finally {
+        end.mockRestore();
+      }
+    };
+    // The fifth record read back: copied into a ring of their own, so the window is as it was.
     const h = new History(snaps[10]!, {}, 95);
     h.record(snaps[10]!, snaps[11]!, { time: 110, who: TOOLSTACK, requests: [] }, ['/k/4']);
-    let calls = 0;
-    const end = vi.spyOn(HistoryRing.prototype, 'end').mockImplementation(function (this: HistoryRing, time: number) {
-      if (++calls === 5) throw new RangeError('Array buffer allocation failed');
-      return realEnd.call(this, time);
-    });
-    expect(() => h.restore(disk, 0)).toThrow('Array buffer allocation failed');
-    end.mockRestore();
-    // Nothing half-kept: the window starts at the live version and goes on from it.
-    expect(h.size).toBe(0);
-    expect(h.oldest().generation).toBe(11);
+    failing(5, () => h.restore(disk, 0));
+    expect(h.oldest()).toEqual({ generation: 10, time: 95 });
+    expect(h.all().map((r) => r.generation)).toEqual([11]);
     h.record(snaps[11]!, snaps[12]!, { time: 120, who: TOOLSTACK, requests: [] }, ['/k/5']);
-    expect(dump(h.at(11))).toEqual(dump(snaps[11]!));
-    expect(h.all().map((r) => r.generation)).toEqual([12]);
+    expect(dump(h.at(10))).toEqual(dump(snaps[10]!));
+    // Its own first record, copied after the ten: nothing half-kept, the window starts at the live version.
+    failing(11, () => h.restore(disk, 0));
+    expect(h.size).toBe(0);
+    expect(h.oldest().generation).toBe(12);
+    h.record(snaps[12]!, snaps[13]!, { time: 130, who: TOOLSTACK, requests: [] }, ['/k/6']);
+    expect(dump(h.at(12))).toEqual(dump(snaps[12]!));
+    expect(h.all().map((r) => r.generation)).toEqual([13]);
+  });
+
+  it('restores a step at a time while it goes on taking commits, which follow the records read back', () => {
+    const { h: earlier, snaps } = writes(40, {});
+    const disk = Array.from({ length: 30 }, (_, i) => Buffer.from(earlier.encoded(i + 1)));
+    for (const records of [undefined, 12]) {
+      const h = new History(snaps[30]!, records === undefined ? {} : { records }, 295);
+      const steps = h.restoreSteps(disk, 0, 4);
+      let g = 30;
+      let stops = 0;
+      // A commit between every two steps; the window answers as it did until the last.
+      for (let r = steps.next(); r.done !== true; r = steps.next()) {
+        stops++;
+        if (g < 40) {
+          h.record(snaps[g]!, snaps[g + 1]!, { time: (g + 1) * 10, who: TOOLSTACK, requests: [] }, [`/k/${(g + 1) % 7}`]);
+          g++;
+        }
+        expect(h.oldest().generation).toBe(records === undefined || g - 30 <= records ? 30 : g - records);
+      }
+      // Thirty records checked, then copied: a stop every four of the sixty.
+      expect(stops).toBe(15);
+      expect(h.latest()).toBe(snaps[40]);
+      const kept = records ?? 40;
+      expect(h.size).toBe(kept);
+      expect(h.all()).toEqual(earlier.all().slice(40 - kept, 40));
+      for (let v = 40 - kept; v <= 40; v++) expect(dump(h.at(v))).toEqual(dump(snaps[v]!));
+    }
   });
 
   it('follows its latest version with records read back (a live update: those written after the pre-copy)', () => {

@@ -72,6 +72,12 @@ const PENDING_MAX = PENDING_FIELDS * 256;
 const MOMENTS_KEPT = 4;
 const MOMENTS_COMMITS = 4096;
 
+/**
+ * Records `restoreSteps` checks or copies between two steps: a few milliseconds of a start's
+ * copying (~100-150 ns a record before its code is optimised).
+ */
+export const RESTORE_STEP = 4096;
+
 /** Times a `rebuild` starts again after records were taken back, before it gives up with EAGAIN. */
 const REBUILD_RESTARTS = 3;
 
@@ -392,30 +398,69 @@ export class History {
    * ones are rebuilt by undo. Bounds apply as to records made here: the oldest go first.
    */
   restore(records: readonly Buffer[], floorTime?: number): void {
-    this.settle();
+    const steps = this.restoreSteps(records, floorTime, Infinity);
+    while (steps.next().done !== true);
+  }
+
+  /**
+   * `restoreSteps(records, floorTime?, step?)` is `restore` a part at a time: the generator stops
+   * after every `step` records it checks or copies (the daemon runs a step per turn of its event
+   * loop: a full default window's copy held it ~20-40 ms in one go). The records are copied into a
+   * window of their own meanwhile, while this one goes on taking commits (and answers no query: the
+   * daemon's history queries wait for the read-back); at the last step the window's own records,
+   * those made meanwhile too, are copied after them, and that window becomes this one. A record
+   * that cannot be copied (memory) before then costs the records read back, not this window.
+   */
+  *restoreSteps(records: readonly Buffer[], floorTime?: number, step = RESTORE_STEP): Generator<void, void> {
     if (records.length === 0) return;
     const head = { generation: 0, time: 0 };
     generationAndTime(records[0]!, head);
     const first = head.generation;
     const times = new Float64Array(records.length);
-    records.forEach((b, i) => {
-      generationAndTime(b, head);
+    let n = 0;
+    for (let i = 0; i < records.length; i++) {
+      generationAndTime(records[i]!, head);
       if (head.generation !== first + i) throw new RangeError(`history records jump to ${head.generation} after ${first + i - 1}`);
       times[i] = head.time;
-    });
+      if (++n === step) {
+        n = 0;
+        yield;
+      }
+    }
+    // Checked before the copy and again after it: the window may have started afresh meanwhile.
+    if (first + records.length - 1 !== this.floorGen) {
+      throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.floorGen}`);
+    }
+    // Copied into a ring of their own, within the window's bounds (the oldest go first).
+    const ring = new HistoryRing(this.options.bytes);
+    let floorGen = first - 1;
+    let floor = floorTime;
+    for (let i = 0; i < records.length; i++) {
+      copyRecord(ring, records[i]!, times[i]!);
+      while (ring.size > this.options.records || (ring.bytes > this.options.bytes && ring.size > 1)) {
+        floor = ring.time(0);
+        ring.shift();
+        floorGen++;
+      }
+      if (++n === step) {
+        n = 0;
+        yield;
+      }
+    }
+    this.settle();
     if (first + records.length - 1 !== this.floorGen) {
       throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.floorGen}`);
     }
     const own = this.ring;
-    this.ring = new HistoryRing(this.options.bytes);
+    this.ring = ring;
     this.cpGen = [];
     this.cpVersion = [];
     this.moments = [];
     this.epoch++;
-    this.floorGen = first - 1;
-    this.floorTime = floorTime;
+    this.floorGen = floorGen;
+    this.floorTime = floor;
+    this.lastTime = Math.max(this.lastTime, times[times.length - 1]!);
     try {
-      records.forEach((bytes, i) => this.put(bytes, times[i]!));
       for (let i = 0; i < own.size; i++) this.put(own.bytesOf(i), own.time(i));
     } catch (e) {
       // Half copied (memory): the window cannot say which records lead to the live version.
@@ -452,11 +497,7 @@ export class History {
 
   /** Copies a record's bytes made at `time` to the window's tail (`restore`), within its bounds. */
   private put(bytes: Buffer, time: number): void {
-    const w = this.ring.begin();
-    w.room(bytes.length);
-    bytes.copy(w.buf, w.pos);
-    w.pos += bytes.length;
-    this.ring.end(time);
+    copyRecord(this.ring, bytes, time);
     this.lastTime = Math.max(this.lastTime, time);
     this.bound();
   }
@@ -754,6 +795,15 @@ export class History {
  * (several changes, or none). `childBytes` tells a leaf without reading children a snapshot has
  * not loaded yet.
  */
+/** Copies a record's bytes, made at `time`, to the tail of `ring`. */
+function copyRecord(ring: HistoryRing, bytes: Buffer, time: number): void {
+  const w = ring.begin();
+  w.room(bytes.length);
+  bytes.copy(w.buf, w.pos);
+  w.pos += bytes.length;
+  ring.end(time);
+}
+
 function oneChange(t: Touched): number {
   const o = t.before;
   const n = t.after;
