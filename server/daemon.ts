@@ -123,6 +123,12 @@ export interface HistorySink {
   append(bytes: Buffer): number;
 }
 
+/** History on disk read back into `h`, a part per step: the records that end at `started`, then their copy. */
+function* readBack(log: HistorySink, h: History, started: Store): Generator<void, void> {
+  const { records, floorTime } = yield* log.loadSteps(started, h.options.records);
+  yield* h.restoreSteps(records, floorTime);
+}
+
 /** What the daemon needs of persistence (server/persistence/journal.ts `Journal`). */
 export interface CommitLog extends OutputGate {
   /** Queues the delta from `before` to `after`; returns its size in bytes, when known. */
@@ -195,7 +201,7 @@ export class Daemon implements Ports {
    * `readHistoryBack()`: starts reading history on disk back (`historyReadLater`), a step per turn
    * of the event loop; once, later calls do nothing. A restart's first clients are answered without
    * waiting for it, and its other clients between its steps: with a full default window it is
-   * ~0.1-0.2 s of reading, then ~20-40 ms of copying (bench/RESULTS.md, "History").
+   * ~0.1-0.2 s of reading and copying, a few milliseconds a step (bench/RESULTS.md, "History").
    */
   readHistoryBack(): void {
     const read = this.readBack;
@@ -205,22 +211,16 @@ export class Daemon implements Ports {
 
   /**
    * The records on disk that end at `started` (the version this process started from) put before
-   * the window's own (store/history.ts `restore`). History is a witness: one that cannot be read
-   * back is logged, never a reason not to serve. `then`: read a step per turn of the event loop
-   * (persistence/history-log.ts `loadSteps`), other clients answered between, and call it once
-   * the window is whole; without it, all at once.
+   * the window's own (store/history.ts `restoreSteps`). History is a witness: one that cannot be
+   * read back is logged, never a reason not to serve. `then`: read and copy a step per turn of the
+   * event loop (persistence/history-log.ts `loadSteps`, then `restoreSteps`), other clients
+   * answered between, and call it once the window is whole; without it, all at once.
    */
   private readHistory(started: Store, then?: () => void): void {
-    const h = this.history!;
-    const steps = this.options.historyLog!.loadSteps(started, h.options.records);
+    const steps = readBack(this.options.historyLog!, this.history!, started);
     const next = (): void => {
       try {
-        for (;;) {
-          const r = steps.next();
-          if (r.done) {
-            h.restore(r.value.records, r.value.floorTime);
-            break;
-          }
+        while (steps.next().done !== true) {
           if (then !== undefined) {
             setImmediate(next);
             return;

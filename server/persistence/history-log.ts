@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log } from '../logger.js';
 import { generationAndTime, type Version } from '../../store/index.js';
@@ -49,7 +49,7 @@ function segmentName(n: number): string {
  * each record's head, in code not yet optimised), where a full default window read in one go held
  * the event loop ~0.1-0.2 s (bench/RESULTS.md, "History").
  */
-export const LOAD_STEP_RECORDS = 16_384;
+export const LOAD_STEP_RECORDS = 4096;
 
 /** What `load` gives: the records read back, oldest first, and the time of the one before them. */
 export interface Loaded {
@@ -296,7 +296,7 @@ export class HistoryLog {
   private *readSegment(name: string, from: number, quiet: boolean, step: number): Generator<void, SegmentRecords> {
     let buf: Buffer;
     try {
-      buf = readFrom(join(this.dir, name), from);
+      buf = yield* readFrom(join(this.dir, name), from, step);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       buf = Buffer.alloc(0);
@@ -422,18 +422,30 @@ export class HistoryLog {
   }
 }
 
-/** A file's bytes from `from` on (a live update's pause reads only the records written since its pre-copy). */
-function readFrom(path: string, from: number): Buffer {
-  if (from === 0) return readFileSync(path);
+/**
+ * Bytes `readFrom` reads between two steps: a segment is up to 16 MiB, which one read took ~5-10
+ * ms to copy in, every client waiting.
+ */
+const READ_PIECE = 1024 * 1024;
+
+/**
+ * `readFrom(path, from, step)`: a file's bytes from `from` on (a live update's pause reads only
+ * the records written since its pre-copy), read a piece at a time, stopping between pieces when
+ * `step` (`readSegment`'s: finite when its reading goes a step at a time). The file is open
+ * until the last piece is read: its callers run it to its end (Daemon `readHistoryBack` has no
+ * way to stop a read-back half way).
+ */
+function* readFrom(path: string, from: number, step: number): Generator<void, Buffer> {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     const buf = Buffer.allocUnsafe(Math.max(0, size - from));
     let off = 0;
     while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, from + off);
+      const n = readSync(fd, buf, off, Math.min(READ_PIECE, buf.length - off), from + off);
       if (n === 0) break;
       off += n;
+      if (step !== Infinity && off < buf.length) yield;
     }
     return buf.subarray(0, off);
   } finally {
