@@ -74,7 +74,7 @@ const MOMENTS_COMMITS = 4096;
 
 /**
  * Records `restoreSteps` checks or copies between two steps: a few milliseconds of a start's
- * copying (~100-150 ns a record before its code is optimised).
+ * copying, before its code is optimised.
  */
 export const RESTORE_STEP = 4096;
 

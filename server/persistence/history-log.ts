@@ -45,9 +45,9 @@ function segmentName(n: number): string {
 }
 
 /**
- * Records `loadSteps` reads between two of its steps: ~10 ms of a start's reading (checksums and
+ * Records `loadSteps` reads between two of its steps: 3-5 ms of a start's reading (checksums and
  * each record's head, in code not yet optimised), where a full default window read in one go held
- * the event loop ~0.1-0.2 s (bench/RESULTS.md, "History").
+ * the event loop ~0.2 s (bench/RESULTS.md, "History").
  */
 export const LOAD_STEP_RECORDS = 4096;
 
