@@ -77,6 +77,8 @@ const MOMENTS_COMMITS = 4096;
  * copying, before its code is optimised.
  */
 export const RESTORE_STEP = 4096;
+/** Bytes `restoreSteps` copies at most between two steps, whatever the records' size. */
+export const RESTORE_STEP_BYTES = 1024 * 1024;
 
 /** Times a `rebuild` starts again after records were taken back, before it gives up with EAGAIN. */
 const REBUILD_RESTARTS = 3;
@@ -435,6 +437,7 @@ export class History {
     const ring = new HistoryRing(this.options.bytes);
     let floorGen = first - 1;
     let floor = floorTime;
+    let copied = 0;
     for (let i = 0; i < records.length; i++) {
       copyRecord(ring, records[i]!, times[i]!);
       while (ring.size > this.options.records || (ring.bytes > this.options.bytes && ring.size > 1)) {
@@ -442,8 +445,11 @@ export class History {
         ring.shift();
         floorGen++;
       }
-      if (++n === step) {
+      // At `step` records or RESTORE_STEP_BYTES copied, whichever comes first: a guest's large records must not make one step long.
+      copied += records[i]!.length;
+      if (++n === step || (step !== Infinity && copied >= RESTORE_STEP_BYTES)) {
         n = 0;
+        copied = 0;
         yield;
       }
     }

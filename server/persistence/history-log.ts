@@ -305,10 +305,14 @@ export class HistoryLog {
     const head = { generation: 0, time: 0 };
     let off = 0;
     let n = 0;
+    let mark = 0;
     if (step !== Infinity) yield;
     while (off < buf.length) {
-      if (++n === step) {
+      // A step ends at `step` records or a piece's bytes checked, whichever comes first: a guest's
+      // large records must not make one step long (a record may be a whole transaction's).
+      if (++n === step || (step !== Infinity && off - mark >= READ_PIECE)) {
         n = 0;
+        mark = off;
         yield;
       }
       const end = recordAt(buf, off);
