@@ -24,6 +24,7 @@ import {
   type HistoryOptions,
   type RequestSummary,
   type Touched,
+  type Steps,
   type Who,
   XsError,
 } from '../store/index.js';
@@ -114,7 +115,7 @@ export interface HistorySink {
    * The records kept on disk that end at `live` (their bytes), at most `max`, and when the version
    * before them was made: read a part per `next()` of the generator, given at its end.
    */
-  loadSteps(live: Store, max: number): Generator<void, { records: Buffer[]; floorTime: number | undefined }>;
+  loadSteps(live: Store, max: number): Steps<{ records: Buffer[]; floorTime: number | undefined }>;
   /** `load`, while another process still writes (a live update's pre-copy); undefined when the records do not reach `live`. */
   prepare?(live: Store, max: number): { records: Buffer[]; floorTime: number | undefined } | undefined;
   /** The records written after those `prepare` gave, up to `live`; undefined when they do not join. */
@@ -124,7 +125,7 @@ export interface HistorySink {
 }
 
 /** History on disk read back into `h`, a part per step: the records that end at `started`, then their copy. */
-function* readBack(log: HistorySink, h: History, started: Store): Generator<void, void> {
+function* readBack(log: HistorySink, h: History, started: Store): Steps<void> {
   const { records, floorTime } = yield* log.loadSteps(started, h.options.records);
   yield* h.restoreSteps(records, floorTime);
 }

@@ -5,6 +5,7 @@ import { redoAll, undoAll, type ConnectionName, type HistoryRecord, type RecordM
 import { HistoryRing, type RecordView } from './history-ring.js';
 import type { Touched } from './operations.js';
 import { samePerms } from './perms.js';
+import { toEnd, type Steps } from './steps.js';
 
 /**
  * The history window: one record per commit that changed something, oldest first, bounded by
@@ -400,8 +401,7 @@ export class History {
    * ones are rebuilt by undo. Bounds apply as to records made here: the oldest go first.
    */
   restore(records: readonly Buffer[], floorTime?: number): void {
-    const steps = this.restoreSteps(records, floorTime, Infinity);
-    while (steps.next().done !== true);
+    toEnd(this.restoreSteps(records, floorTime, Infinity));
   }
 
   /**
@@ -413,7 +413,7 @@ export class History {
    * those made meanwhile too, are copied after them, and that window becomes this one. A record
    * that cannot be copied (memory) before then costs the records read back, not this window.
    */
-  *restoreSteps(records: readonly Buffer[], floorTime?: number, step = RESTORE_STEP): Generator<void, void> {
+  *restoreSteps(records: readonly Buffer[], floorTime?: number, step = RESTORE_STEP): Steps<void> {
     if (records.length === 0) return;
     const head = { generation: 0, time: 0 };
     generationAndTime(records[0]!, head);

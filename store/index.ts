@@ -58,6 +58,7 @@ export {
   type Who,
 } from './history-record.js';
 export { decodeRecord, encodeRecord, generationAndTime } from './history-codec.js';
+export { toEnd, type Steps } from './steps.js';
 export {
   QUERY_LIMITS,
   blameOf,

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log } from '../logger.js';
-import { generationAndTime, type Version } from '../../store/index.js';
+import { generationAndTime, toEnd, type Steps, type Version } from '../../store/index.js';
 import { frameRecord, RECORD_HEAD, recordAt } from './wal.js';
 
 /**
@@ -55,14 +55,6 @@ export const LOAD_STEP_RECORDS = 4096;
 export interface Loaded {
   readonly records: Buffer[];
   readonly floorTime: number | undefined;
-}
-
-/** Runs a reading to its end in one go. */
-function whole<T>(steps: Generator<void, T>): T {
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-  }
 }
 
 interface SegmentInfo {
@@ -163,7 +155,7 @@ export class HistoryLog {
    * pause, wait for the reading, not for decoding every record (~0.6 s of a full default window).
    */
   load(live: Version, max: number): Loaded {
-    return whole(this.loadSteps(live, max));
+    return toEnd(this.loadSteps(live, max));
   }
 
   /**
@@ -173,7 +165,7 @@ export class HistoryLog {
    * clients are answered between steps (server/daemon.ts `readHistoryBack`). Segments removed
    * meanwhile (retention, as the process's own segment rotates) hold no records.
    */
-  *loadSteps(live: Version, max: number, step = LOAD_STEP_RECORDS): Generator<void, Loaded> {
+  *loadSteps(live: Version, max: number, step = LOAD_STEP_RECORDS): Steps<Loaded> {
     const read = yield* this.readBack(live, max, false, step);
     return { records: read.records, floorTime: read.floorTime };
   }
@@ -185,7 +177,7 @@ export class HistoryLog {
    * may be in the middle of a record. `since` then gives the records written after these.
    */
   prepare(live: Version, max: number): { records: Buffer[]; floorTime: number | undefined } | undefined {
-    const read = whole(this.readBack(live, max, true, Infinity));
+    const read = toEnd(this.readBack(live, max, true, Infinity));
     this.prepared = read.joined ? { generation: live.generation, seq: read.seq, offset: read.offset } : undefined;
     return read.joined ? { records: read.records, floorTime: read.floorTime } : undefined;
   }
@@ -206,7 +198,7 @@ export class HistoryLog {
     let last = p.generation;
     for (const s of this.earlier()) {
       if (s.seq < p.seq) continue;
-      const recs = whole(this.readSegment(s.name, s.seq === p.seq ? p.offset : 0, false, Infinity));
+      const recs = toEnd(this.readSegment(s.name, s.seq === p.seq ? p.offset : 0, false, Infinity));
       for (let k = 0; k < recs.length; k++) {
         const generation = recs.generations[k]!;
         if (generation <= p.generation || generation > last + 1) return undefined;
@@ -225,7 +217,7 @@ export class HistoryLog {
    * The records from the newest back to `live`'s, at most `max`; `joined` when they reach it, and
    * where the one of `live` ends on disk (segment and offset: what `extend` reads from).
    */
-  private *readBack(live: Version, max: number, quiet: boolean, step: number): Generator<void, Loaded & { joined: boolean; seq: number; offset: number }> {
+  private *readBack(live: Version, max: number, quiet: boolean, step: number): Steps<Loaded & { joined: boolean; seq: number; offset: number }> {
     const segs = this.earlier();
     // The records kept, newest first: the segment each is in and its place there.
     const inSeg: SegmentRecords[] = [];
@@ -293,7 +285,7 @@ export class HistoryLog {
    * process may be writing it). A segment that is gone (retention removed it after the segments
    * were listed) holds none.
    */
-  private *readSegment(name: string, from: number, quiet: boolean, step: number): Generator<void, SegmentRecords> {
+  private *readSegment(name: string, from: number, quiet: boolean, step: number): Steps<SegmentRecords> {
     let buf: Buffer;
     try {
       buf = yield* readFrom(join(this.dir, name), from, step);
@@ -439,7 +431,7 @@ const READ_PIECE = 1024 * 1024;
  * until the last piece is read: its callers run it to its end (Daemon `readHistoryBack` has no
  * way to stop a read-back half way).
  */
-function* readFrom(path: string, from: number, step: number): Generator<void, Buffer> {
+function* readFrom(path: string, from: number, step: number): Steps<Buffer> {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
