@@ -77,9 +77,9 @@ const MOMENTS_COMMITS = 4096;
  * Records `restoreSteps` checks or copies between two steps: a few milliseconds of a start's
  * copying, before its code is optimised.
  */
-export const RESTORE_STEP = 4096;
+const RESTORE_STEP = 4096;
 /** Bytes `restoreSteps` copies at most between two steps, whatever the records' size. */
-export const RESTORE_STEP_BYTES = 1024 * 1024;
+const RESTORE_STEP_BYTES = 1024 * 1024;
 
 /** Times a `rebuild` starts again after records were taken back, before it gives up with EAGAIN. */
 const REBUILD_RESTARTS = 3;

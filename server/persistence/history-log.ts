@@ -49,7 +49,7 @@ function segmentName(n: number): string {
  * each record's head, in code not yet optimised), where a full default window read in one go held
  * the event loop ~0.2 s (bench/RESULTS.md, "History").
  */
-export const LOAD_STEP_RECORDS = 4096;
+const LOAD_STEP_RECORDS = 4096;
 
 /** What `load` gives: the records read back, oldest first, and the time of the one before them. */
 export interface Loaded {
@@ -176,7 +176,7 @@ export class HistoryLog {
    * undefined when the records on disk do not reach `live`. Nothing is logged: the other process
    * may be in the middle of a record. `since` then gives the records written after these.
    */
-  prepare(live: Version, max: number): { records: Buffer[]; floorTime: number | undefined } | undefined {
+  prepare(live: Version, max: number): Loaded | undefined {
     const read = toEnd(this.readBack(live, max, true, Infinity));
     this.prepared = read.joined ? { generation: live.generation, seq: read.seq, offset: read.offset } : undefined;
     return read.joined ? { records: read.records, floorTime: read.floorTime } : undefined;
