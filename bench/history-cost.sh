@@ -9,7 +9,8 @@
 #   bench/history-cost.sh wire ROUNDS "NAME DIST [daemon args]" ...
 #       DIST/src/nxenstored.js on a temporary run directory, one at a time; the loadgen's write
 #       load (8 connections x 16 pipelined) for 2 s of warm-up, then 4 s counted: the daemon's CPU
-#       (/proc/PID/task/*/schedstat, ns) per write, the writes, the p99.
+#       (/proc/PID/task/*/schedstat, ns) per write, the writes, the p99. `@run` in the daemon's
+#       arguments is that run directory, fresh for each daemon: "on dist --data-dir @run/data".
 #   bench/history-cost.sh cachegrind 1 "NAME DIST RECORDS" ...       (the rounds argument is unused)
 #       The in-process load under valgrind's cachegrind with cache simulation (first-level
 #       instruction cache 32 KiB, data 48 KiB, last level 1 MiB: this machine's L2), one thread, a
@@ -97,6 +98,7 @@ for r in $(seq 1 "$rounds"); do
       echo "$r $name $us" >> "$out"
     else
       run=$(mktemp -d)
+      extra=${extra//@run/$run}
       # shellcheck disable=SC2086 # Node's options and the daemon's arguments, split on purpose
       "$node" ${NODE_FLAGS:-} "$dist/src/nxenstored.js" --rundir "$run" --log-level error $extra & pid=$!
       for _ in $(seq 1 100); do [ -S "$run/socket" ] && break; sleep 0.05; done
