@@ -30,13 +30,21 @@ const KEYS = ['/a', '/a/b', '/c', '/d/e'];
  * and `ref` is told each commit by `record`, which keeps nothing pending (its records lack only
  * the joined form's shorter bytes: history-codec.ts).
  */
-function run(steps: readonly Step[], records = 1000, bytes?: number, span?: number): { lazy: History; eager: History; ref: History; live: Store; seen: number[] } {
+function run(
+  steps: readonly Step[],
+  records = 1000,
+  bytes?: number,
+  span?: number,
+  more: (initial: Store, now: number) => History[] = () => [],
+): { lazy: History; eager: History; ref: History; live: Store; seen: number[] } {
   let live = createStore();
   let now = 1_000;
   const bounds = { records, ...(bytes === undefined ? {} : { bytes }), ...(span === undefined ? {} : { span }) };
+  // `more`: histories of the caller's, told each commit as `lazy` is.
   const lazy = new History(live, bounds, now);
   const eager = new History(live, bounds, now);
   const ref = new History(live, bounds, now);
+  const told = [lazy, eager, ...more(live, now)];
   const seen: number[] = [];
   for (const step of steps) {
     if (step.kind === 'tick') {
@@ -66,7 +74,7 @@ function run(steps: readonly Step[], records = 1000, bytes?: number, span?: numb
     if (next === live) continue;
     const payload = step.kind === 'write' ? Buffer.from(`${path}\0${step.value}`, 'latin1') : undefined;
     const [domid, connection, id] = step.kind === 'write' ? [step.domid, step.connection, step.id] : [0, 'socket' as const, 1];
-    for (const h of [lazy, eager]) {
+    for (const h of told) {
       h.recordRequest(live, next, now, domid, connection, id, req.op, path, out.changes.map((c) => c.path), out.touched, payload);
     }
     const who = id === undefined ? { domid, connection } : { domid, connection, id };
@@ -124,6 +132,30 @@ describe('history: records kept pending until the turn ends', () => {
         expect(strip(lazy)).toEqual(strip(ref));
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("gives `onRecord` every commit's record once, in order, as written, whatever the window keeps; none that `restore` copies", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.array(step, { maxLength: 120 }), fc.array(batchy, { maxLength: 120 })), fc.integer({ min: 1, max: 5 }), (steps, records) => {
+        // A window too small for a turn's batch: records go while the batch is settled, as they are given.
+        let tiny: History | undefined;
+        const given: Buffer[] = [];
+        const { eager, live } = run(steps, 1000, undefined, undefined, (initial, now) => {
+          tiny = new History(initial, { records }, now);
+          tiny.onRecord((buf, start, end) => given.push(Buffer.from(buf.subarray(start, end))));
+          return [tiny];
+        });
+        tiny!.settle();
+        expect(given).toHaveLength(live.generation);
+        given.forEach((b, i) => expect(b).toEqual(eager.encoded(i + 1)));
+        // Records read back from disk are not given again.
+        const back = new History(live, {}, 0);
+        back.onRecord(() => expect.unreachable('a record read back was given'));
+        back.restore(given);
+        expect(back.size).toBe(given.length);
+      }),
+      { numRuns: 150 },
     );
   });
 

@@ -147,6 +147,9 @@ export class History {
   private epoch = 0;
   /** Where `nth` finds a record (reused: an `at` decodes thousands). */
   private readonly place: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
+  /** `onRecord`'s function, and where it finds the record just written (reused). */
+  private sink: ((buf: Buffer, start: number, end: number) => void) | undefined;
+  private readonly tail: RecordView = { buf: Buffer.alloc(0), start: 0, end: 0 };
 
   constructor(initial: Version, options: Partial<HistoryOptions> = {}, time?: number) {
     const o = { ...DEFAULT_HISTORY, ...options };
@@ -198,6 +201,16 @@ export class History {
     const out: HistoryRecord[] = [];
     for (let i = 0; i < this.size; i++) out.push(this.nth(i));
     return out;
+  }
+
+  /**
+   * `onRecord(fn)`: `fn(buf, start, end)` is given the bytes of every record of a commit as it is
+   * written (`buf[start, end)`, valid until the next record; never those `restore` and `follow`
+   * copy in): the log on disk copies them (server/persistence/history-log.ts). Called in `settle`
+   * for the records waiting for it, so the caller settles before it writes what it was given.
+   */
+  onRecord(fn: (buf: Buffer, start: number, end: number) => void): void {
+    this.sink = fn;
   }
 
   /**
@@ -327,6 +340,7 @@ export class History {
         if (carries(payload, touched.path, n.value)) writeValueRecord(w, g, t, domid, connection, id, payload, o.value, o.perms);
         else writeRequestRecord(w, g, t, domid, connection, id, 'write', CHANGED, touched.path, o.value, o.perms, n.value, n.perms, payload);
         this.ring.end(t);
+        this.given();
         this.bound();
         g++;
       }
@@ -359,9 +373,19 @@ export class History {
   /** Ends the record being written at `time` and makes `after` the live version: its generation. */
   private written(after: Version, time: number): number {
     this.ring.end(time);
+    this.given();
     this.lastTime = time;
     this.advance(after);
     return after.generation;
+  }
+
+  /** Gives the record just written to `onRecord`'s function. */
+  private given(): void {
+    const fn = this.sink;
+    if (fn === undefined) return;
+    const v = this.tail;
+    this.ring.view(this.ring.size - 1, v);
+    fn(v.buf, v.start, v.end);
   }
 
   private recordRequestAsCommit(
