@@ -70,6 +70,30 @@ describe('Journal', () => {
     await j.close(next);
   });
 
+  it('calls beforeWrite once per batch, before any of it is in the log (history goes to disk first)', async () => {
+    const d = dir();
+    let { j, s } = await opened(d, 'always');
+    const logBytes = (): number => readdirSync(d).filter((n) => n.startsWith('wal-')).reduce((n, f) => n + statSync(join(d, f)).size, 0);
+    // At each call: the log's bytes then, and the generation the store was at.
+    const calls: [number, number][] = [];
+    j.beforeWrite(() => calls.push([logBytes(), j.durable]));
+    for (let batch = 0; batch < 3; batch++) {
+      for (let i = 0; i < 5; i++) {
+        const next = write(s, `/b/${i}`, `${batch}`);
+        j.record(s, next);
+        s = next;
+      }
+      const before = logBytes();
+      await j.idle();
+      // Called once for this batch, when nothing of it was written yet.
+      expect(calls).toHaveLength(batch + 1);
+      expect(calls[batch]![0]).toBe(before);
+      expect(calls[batch]![1]).toBe(s.generation - 5);
+      expect(logBytes()).toBeGreaterThan(before);
+    }
+    await j.close(s);
+  });
+
   it('snapshots every N records, rotating the log and dropping segments older than the previous snapshot', async () => {
     const d = dir();
     let { j, s } = await opened(d, 'batch', 10);

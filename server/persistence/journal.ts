@@ -250,6 +250,7 @@ export class Journal implements OutputGate {
   private readonly syncTimer: NodeJS.Timeout | undefined;
   private readonly outage: LogOutage;
   private rollBack: ((durable: Store) => void) | undefined;
+  private beforeBatch: (() => void) | undefined;
   readonly stats = { records: 0, batches: 0, syncs: 0, snapshots: 0, lostBatches: 0 };
 
   private constructor(
@@ -353,6 +354,15 @@ export class Journal implements OutputGate {
   /** `onRollBack(fn)`: `fn(durable)` puts the live store back to `durable` after a failed batch. */
   onRollBack(fn: (durable: Store) => void): void {
     this.rollBack = fn;
+  }
+
+  /**
+   * `beforeWrite(fn)`: `fn()` runs just before each batch is written, while nothing of it is on
+   * disk yet (the daemon writes history's records of those commits first: history on disk never
+   * falls behind the log, server/persistence/history-log.ts).
+   */
+  beforeWrite(fn: () => void): void {
+    this.beforeBatch = fn;
   }
 
   /**
@@ -484,6 +494,7 @@ export class Journal implements OutputGate {
     const upTo = this.appended;
     const store = this.latest;
     this.queue = [];
+    this.beforeBatch?.();
     try {
       // A segment's first batch starts with the fence (wal.ts `FENCE`: older builds refuse this log).
       await this.file.append(this.fenced ? batch : [FENCE_RECORD, ...batch], this.options.sync === 'always');
