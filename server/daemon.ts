@@ -120,8 +120,10 @@ export interface HistorySink {
   prepare?(live: Store, max: number): { records: Buffer[]; floorTime: number | undefined } | undefined;
   /** The records written after those `prepare` gave, up to `live`; undefined when they do not join. */
   since?(live: Store): Buffer[] | undefined;
-  /** Queues a record's bytes (history-codec.ts's form; copied: the view is not kept) for disk; returns its size there. */
-  append(bytes: Buffer): number;
+  /** Queues a record's bytes (`bytes[start, end)`, history-codec.ts's form; copied) for `flush`; returns its size on disk. */
+  append(bytes: Buffer, start: number, end: number): number;
+  /** Writes the records queued. */
+  flush(): void;
 }
 
 /** History on disk read back into `h`, a part per step: the records that end at `started`, then their copy. */
@@ -138,6 +140,8 @@ export interface CommitLog extends OutputGate {
   admit?(): void;
   /** `fn(durable)` is called when a log write failed: the live store must go back to `durable`. */
   onRollBack?(fn: (durable: Store) => void): void;
+  /** `fn()` is called just before the log writes a batch (history's records go first: `writeHistory`). */
+  beforeWrite?(fn: () => void): void;
 }
 
 /**
@@ -163,6 +167,26 @@ export class Daemon implements Ports {
   );
 
   private turnEnded(): void {
+    this.settleHistory();
+    // Without a log to go before, each turn's records go to disk as it ends.
+    if (!this.historyWithLog) this.options.historyLog?.flush();
+  }
+
+  /**
+   * `writeHistory()` writes history's records of the commits so far: those waiting for the turn's
+   * end into the window (store/history.ts `settle`), and with `--data-dir` the window's new records
+   * to disk (one write: persistence/history-log.ts). Called just before the write-ahead log writes
+   * a batch (`CommitLog.beforeWrite`), and by a live update before it hands over: history on disk
+   * never falls behind the store's log, or a crash would cut it off from the store recovered
+   * (issue 14). One write per batch of the log, not per turn: fewer system calls under load.
+   */
+  writeHistory(): void {
+    this.settleHistory();
+    this.options.historyLog?.flush();
+  }
+
+  /** Writes the records waiting for the turn's end into the window. */
+  private settleHistory(): void {
     const h = this.history;
     if (h === undefined || h.pendingCommits === 0) return;
     try {
@@ -190,6 +214,10 @@ export class Daemon implements Ports {
 
   /** Commits or turns whose records could not be written since the last that could. */
   private historyFailures = 0;
+  /** The size on disk of history's last record given to the log (`onRecord`). */
+  private historyOnDisk = 0;
+  /** History's records go to disk just before the write-ahead log's batches (`writeHistory`). */
+  private historyWithLog = false;
 
   /**
    * Settled once history on disk has been read back (`historyReadLater`): history queries wait for
@@ -305,6 +333,14 @@ export class Daemon implements Ports {
     const limit = openFileLimit();
     this.descriptors = new DescriptorReserve(limit, options.fdReserve ?? defaultReserve(limit), this.log);
     options.journal?.onRollBack?.((durable) => this.rollBack(durable));
+    const sink = options.historyLog;
+    if (this.history !== undefined && sink !== undefined) {
+      this.history.onRecord((buf, start, end) => (this.historyOnDisk = sink.append(buf, start, end)));
+      if (options.journal?.beforeWrite !== undefined) {
+        options.journal.beforeWrite(() => this.writeHistory());
+        this.historyWithLog = true;
+      }
+    }
     if (options.journal !== undefined && options.diskBudget !== undefined) this.diskBudget = new DiskBudget(options.diskBudget);
   }
 
@@ -523,6 +559,7 @@ export class Daemon implements Ports {
       // History needs the changed paths only for a commit that does not say what it touched.
       const hints = complete && touched === undefined ? changes.map((c) => c.path) : undefined;
       const bytes = this.options.journal?.record(before, next, complete ? changes : undefined);
+      const charged = this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number';
       this.store = next;
       let historyBytes: number | undefined;
       if (this.history !== undefined) {
@@ -536,16 +573,19 @@ export class Daemon implements Ports {
             g = this.history.recordRequest(before, next, this.clock.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched, payload);
           }
           // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
-          // history's (issue 17: a flood must not fill the disk through either).
-          const sink = this.options.historyLog;
-          historyBytes = g === undefined || sink === undefined ? undefined : sink.append(this.history.encoded(g));
+          // history's (issue 17: a flood must not fill the disk through either). Its record is
+          // written now, not with the turn's (`onRecord` says its size on disk).
+          if (g !== undefined && charged && this.options.historyLog !== undefined) {
+            this.history.settle();
+            historyBytes = this.historyOnDisk;
+          }
           // Written, not waiting for the turn's end (that says so when it writes them).
           if (this.historyFailures > 0 && this.history.pendingCommits === 0) this.historyWritten();
         } catch (err) {
           this.historyFailed(err);
         }
       }
-      if (this.diskBudget !== undefined && by !== undefined && !by.privileged && typeof bytes === 'number') {
+      if (charged) {
         const wait = this.diskBudget.charge(by.domid, bytes + (historyBytes ?? 0));
         if (wait > 0) this.throttle(by.domid, wait);
       }
@@ -653,6 +693,7 @@ export class Daemon implements Ports {
 
   /** Closes every connection and domain socket. */
   shutdown(): void {
+    this.writeHistory();
     this.descriptors.close();
     this.domains.closeAll();
     for (const conn of this.connections) conn.close();

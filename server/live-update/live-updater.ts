@@ -373,6 +373,8 @@ export class LiveUpdater {
     handedOn: Suspended,
   ): void {
     const { daemon } = this.options;
+    // The next process reads history's records written since its pre-copy: all of them, up to the store handed over.
+    daemon.writeHistory();
     const domains = [...daemon.domains.all()];
     const same = domains.length === atSpawn.domains.length && domains.every((d, i) => d.domid === atSpawn.domains[i]!.domid);
     if (!same) throw new Error('domains were introduced or released during the pre-copy; retry');

@@ -33,8 +33,6 @@ function commits(from: Store, n: number, value = 'v'): { records: HistoryRecord[
   return { records, versions };
 }
 
-const flushed = (): Promise<void> => new Promise((r) => setImmediate(r));
-
 describe('HistoryLog', () => {
   it('encodes records exactly', () => {
     const { records } = commits(createStore(), 3);
@@ -42,7 +40,7 @@ describe('HistoryLog', () => {
     expect(() => decodeRecord(Buffer.from('{"g":1}'))).toThrow(/corrupt history record/);
   });
 
-  it('loads the records that end at the store, dropping rolled-back and unsynced ones', async () => {
+  it('loads the records that end at the store, dropping rolled-back and unsynced ones', () => {
     const d = dir();
     const { records, versions } = commits(createStore(), 6);
     const a = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
@@ -50,7 +48,7 @@ describe('HistoryLog', () => {
     // A rollback to generation 3, then generations 4.. given again (another value).
     const again = commits(versions[3]!, 3, 'w');
     for (const r of again.records) a.append(encodeRecord(r));
-    await flushed();
+    a.flush();
     a.close();
     const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
     const live = again.versions[2]!; // generation 5 of the second branch
@@ -69,7 +67,7 @@ describe('HistoryLog', () => {
     b.close();
   });
 
-  it('keeps a record whose head reads and body does not, for queries to refuse (EIO); cuts at one whose head does not', async () => {
+  it('keeps a record whose head reads and body does not, for queries to refuse (EIO); cuts at one whose head does not', () => {
     const d = dir();
     const { records, versions } = commits(createStore(), 4);
     const a = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
@@ -79,7 +77,7 @@ describe('HistoryLog', () => {
     a.append(bad.subarray(0, bad.length - 3));
     a.append(encodeRecord(records[2]!));
     a.append(encodeRecord(records[3]!));
-    await flushed();
+    a.flush();
     a.close();
     const got = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[4]!, 100);
     expect(got.records).toHaveLength(4);
@@ -96,30 +94,30 @@ describe('HistoryLog', () => {
     for (const r of records.slice(0, 2)) b.append(encodeRecord(r));
     b.append(Buffer.from('{"g":3}'));
     b.append(encodeRecord(records[3]!));
-    await flushed();
+    b.flush();
     b.close();
     expect(new HistoryLog(e, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[4]!, 100).records).toEqual([]);
     expect(new HistoryLog(e, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[2]!, 100).records.map((r) => decodeRecord(r).generation)).toEqual([1, 2]);
   });
 
-  it('starts afresh when the records end before the store (a lost tail)', async () => {
+  it('starts afresh when the records end before the store (a lost tail)', () => {
     const d = dir();
     const { records, versions } = commits(createStore(), 4);
     const a = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
     for (const r of records.slice(0, 2)) a.append(encodeRecord(r));
-    await flushed();
+    a.flush();
     a.close();
     expect(new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(versions[4]!, 100).records).toEqual([]);
   });
 
-  it('removes segments older than the retention age, never the current one', async () => {
+  it('removes segments older than the retention age, never the current one', () => {
     const d = dir();
     let now = 10_000_000;
     const { records } = commits(createStore(), 3);
     for (let i = 0; i < 3; i++) {
       const l = new HistoryLog(d, { ageMs: 60_000, bytes: 1e9 }, log, () => now);
       l.append(encodeRecord(records[i]!));
-      await flushed();
+      l.flush();
       l.close();
     }
     const names = readdirSync(d).sort();
@@ -130,7 +128,7 @@ describe('HistoryLog', () => {
     utimesSync(join(d, names[2]!), (now - 1000) / 1000, (now - 1000) / 1000);
     const l = new HistoryLog(d, { ageMs: 60_000, bytes: 1e9 }, log, () => now);
     l.append(encodeRecord(records[0]!)); // our own segment is opened by our first record
-    await flushed();
+    l.flush();
     l.prune();
     expect(readdirSync(d).sort()).toEqual([names[2], 'history-0000000000000004']);
     now += 3_600_000; // an hour later: the third is old too, the current one stays
@@ -139,14 +137,14 @@ describe('HistoryLog', () => {
     l.close();
   });
 
-  it('reads back a step at a time what load reads at once, and takes a segment removed meanwhile as holding nothing', async () => {
+  it('reads back a step at a time what load reads at once, and takes a segment removed meanwhile as holding nothing', () => {
     const d = dir();
     const { records, versions } = commits(createStore(), 30);
     // Three starts' segments of ten records each.
     for (let s = 0; s < 3; s++) {
       const l = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
       for (let i = s * 10; i < s * 10 + 10; i++) l.append(encodeRecord(records[i]!));
-      await flushed();
+      l.flush();
       l.close();
     }
     const live = versions[30]!;
@@ -171,7 +169,7 @@ describe('HistoryLog', () => {
     expect(g.value).toEqual(l.load(live, 100));
   });
 
-  it("leaves a live update's parent its open segment, however old, and prunes the rest as usual", async () => {
+  it("leaves a live update's parent its open segment, however old, and prunes the rest as usual", () => {
     const d = dir();
     const now = 1_700_000_000_000;
     const { records } = commits(createStore(), 3);
@@ -180,7 +178,7 @@ describe('HistoryLog', () => {
     for (let i = 0; i < 3; i++) {
       const l = i < 2 ? new HistoryLog(d, { ageMs: 60_000, bytes: 1e9 }, log, () => now) : parent;
       l.append(encodeRecord(records[i]!));
-      await flushed();
+      l.flush();
       if (i < 2) l.close();
     }
     const names = readdirSync(d).sort();
@@ -191,7 +189,7 @@ describe('HistoryLog', () => {
     // The update gave up: the parent writes on, into a file that is still there.
     const before = readFileSync(join(d, names[2]!)).length;
     parent.append(encodeRecord(records[0]!));
-    await flushed();
+    parent.flush();
     parent.close();
     expect(readFileSync(join(d, names[2]!)).length).toBeGreaterThan(before);
     // A plain start (no parent) prunes it as the age says.
@@ -200,14 +198,14 @@ describe('HistoryLog', () => {
     expect(readdirSync(d)).toEqual([]);
   });
 
-  it('opens no segment for a run that records nothing, and drops the empty ones earlier builds left', async () => {
+  it('opens no segment for a run that records nothing, and drops the empty ones earlier builds left', () => {
     const d = dir();
     const { records, versions } = commits(createStore(), 1);
     // Three starts that committed nothing, one that did, then two more that did not.
     for (let i = 0; i < 6; i++) {
       const l = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
       if (i === 3) l.append(encodeRecord(records[0]!));
-      await flushed();
+      l.flush();
       l.close();
     }
     expect(readdirSync(d)).toEqual(['history-0000000000000001']);
@@ -222,7 +220,7 @@ describe('HistoryLog', () => {
 
   describe('read ahead (a live update: prepare during the pre-copy, since in the pause)', () => {
     /** A log of `n` records written by a process that goes on writing (`a`). */
-    async function running(n: number, value = 'v') {
+    function running(n: number, value = 'v') {
       const d = dir();
       const { records, versions } = commits(createStore(), n, value);
       const a = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
@@ -236,15 +234,15 @@ describe('HistoryLog', () => {
     };
     const full = (d: string, live: Store) => new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(live, 100).records;
 
-    it('reads only what was written since, and holds what a full load would', async () => {
-      const { d, records, versions, a } = await running(8);
+    it('reads only what was written since, and holds what a full load would', () => {
+      const { d, records, versions, a } = running(8);
       for (const r of records.slice(0, 5)) a.append(encodeRecord(r));
-      await flushed();
+      a.flush();
       const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
       const prepared = b.prepare(versions[5]!, 100);
       expect(gens(prepared!.records)).toEqual([1, 2, 3, 4, 5]);
       for (const r of records.slice(5)) a.append(encodeRecord(r));
-      await flushed();
+      a.flush();
       a.close();
       const whole = full(d, versions[8]!);
       // The prepared part of the segment spoilt: a full load finds nothing, the pause's read goes past it.
@@ -271,17 +269,17 @@ describe('HistoryLog', () => {
       expect(e.since(later)).toBeUndefined();
     });
 
-    it('takes generations given again after a rollback, and does not join when one goes below the prepared version', async () => {
-      const { d, records, versions, a } = await running(6);
+    it('takes generations given again after a rollback, and does not join when one goes below the prepared version', () => {
+      const { d, records, versions, a } = running(6);
       for (const r of records.slice(0, 4)) a.append(encodeRecord(r));
-      await flushed();
+      a.flush();
       const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
       const prepared = b.prepare(versions[3]!, 100);
       // Generation 4 was already written before the prepare; 5 and 6 follow, then a rollback to 4 and 5, 6 again.
       for (const r of records.slice(4)) a.append(encodeRecord(r));
       const again = commits(versions[4]!, 2, 'w');
       for (const r of again.records) a.append(encodeRecord(r));
-      await flushed();
+      a.flush();
       const got = joined(b, prepared, again.versions[2]!);
       expect(got).toEqual(full(d, again.versions[2]!));
       expect(got!.slice(4).map((r) => decodeRecord(r))).toEqual(again.records);
@@ -291,24 +289,24 @@ describe('HistoryLog', () => {
       const high = c.prepare(again.versions[2]!, 100);
       const low = commits(versions[2]!, 2, 'x');
       for (const r of low.records) a.append(encodeRecord(r));
-      await flushed();
+      a.flush();
       a.close();
       expect(joined(c, high, low.versions[2]!)).toBeUndefined();
       expect(gens(full(d, low.versions[2]!))).toEqual([1, 2, 3, 4]);
     });
 
-    it('follows the other process into the segments it opens meanwhile, and never writes into one of them', async () => {
+    it('follows the other process into the segments it opens meanwhile, and never writes into one of them', () => {
       // 64 KiB segments (the smallest; nothing pruned below 512 KiB): records of ~20 KB values rotate every fourth.
       const d = dir();
       const { records, versions } = commits(createStore(), 12, 'x'.repeat(20_000));
       const a = new HistoryLog(d, { ageMs: 1e12, bytes: 512 * 1024 }, log);
       for (const r of records.slice(0, 3)) a.append(encodeRecord(r));
-      await flushed();
+      a.flush();
       const b = new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log);
       const prepared = b.prepare(versions[3]!, 100);
       for (const r of records.slice(3, 10)) {
         a.append(encodeRecord(r));
-        await flushed();
+        a.flush();
       }
       a.close();
       expect(readdirSync(d).length).toBeGreaterThan(1);
@@ -318,7 +316,7 @@ describe('HistoryLog', () => {
       // b goes on in a segment of its own, after all of a's.
       const before = readdirSync(d).sort();
       b.append(encodeRecord(records[10]!));
-      await flushed();
+      b.flush();
       b.close();
       const now = readdirSync(d).sort();
       expect(now.slice(0, before.length)).toEqual(before);

@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync, unlink
 import { join } from 'node:path';
 import type { Log } from '../logger.js';
 import { generationAndTime, toEnd, type Steps, type Version } from '../../store/index.js';
-import { frameRecord, RECORD_HEAD, recordAt } from './wal.js';
+import { RECORD_HEAD, recordAt, sealRecords } from './wal.js';
 
 /**
  * History on disk (issue 14): the records of store/history.ts, in the bytes it keeps them in
@@ -14,9 +14,11 @@ import { frameRecord, RECORD_HEAD, recordAt } from './wal.js';
  * mtime) is older than the retention's age. The current segment is never removed, nor, at a live
  * update's start, the one its parent still writes to (`prune`).
  *
- * Records are written at the end of the turn of the event loop that made them, before the replies
- * of that turn leave (process.nextTick runs before the flush scheduler's setImmediate), with
- * write(2) and no fdatasync: they survive a crash of the process (kill -9) and a live update, not
+ * Records are queued (`append`) as history writes them and written (`flush`) by the daemon at the
+ * end of the turn of the event loop that made them, and before the write-ahead log writes a batch
+ * (server/daemon.ts `writeHistory`): never behind the log, so a crash never leaves the store
+ * recovered past the records (which would cut history on disk off from it, below). One write(2)
+ * a turn, no fdatasync: they survive a crash of the process (kill -9) and a live update, not
  * necessarily a crash of the host. History is a witness, not the store: at a start, the records
  * that end exactly at the recovered store are kept; records past it (never made durable) are
  * dropped, and if the records end before it (a host crash lost their tail) the history on disk
@@ -39,6 +41,10 @@ export interface HistoryRetention {
 export const HISTORY_RETENTION_DEFAULT: HistoryRetention = Object.freeze({ ageMs: 7 * 24 * 3600 * 1000, bytes: 256 * 1024 * 1024 });
 
 const SEGMENT = /^history-(\d{16})$/;
+
+/** The queue's buffer to start with (a turn's records of short writes fit), and the bytes queued past which `append` writes them at once. */
+const OUT_START = 64 * 1024;
+const OUT_FLUSH = 1024 * 1024;
 
 function segmentName(n: number): string {
   return `history-${String(n).padStart(16, '0')}`;
@@ -117,8 +123,15 @@ export class HistoryLog {
   private fd: number | undefined;
   private seq: number;
   private size = 0;
-  private pending: Buffer[] = [];
-  private scheduled = false;
+  /**
+   * The records queued for `flush`, framed one after another (wal.ts; their checksums written by
+   * `flush`), in one buffer kept from flush to flush: no object per record. Issue 14: a Buffer
+   * framed per record, each commit's record asked for at once (which settled history's batch) and a
+   * write(2) per turn of I/O made history cost a `--data-dir` daemon 1.19-1.21x its CPU per write
+   * pipelined (bench/RESULTS.md, "History", thirteenth pass).
+   */
+  private out = Buffer.allocUnsafeSlow(OUT_START);
+  private used = 0;
   private failed = false;
   private prepared: Prepared | undefined;
   private readonly segmentBytes: number;
@@ -329,31 +342,39 @@ export class HistoryLog {
   }
 
   /**
-   * `append(bytes)` queues a record as history keeps it in memory (store/history-codec.ts: one
-   * encoding for both), written at the end of this turn of the event loop; its size on disk.
-   * The bytes are copied (framed): the caller's view may be reused.
+   * `append(bytes, start?, end?)` queues a record as history keeps it in memory
+   * (store/history-codec.ts: one encoding for both; `bytes[start, end)`) until `flush`; its size
+   * on disk. The bytes are copied: the caller's may be reused. Past `OUT_FLUSH` queued bytes it
+   * writes them at once: a turn's flood of commits holds at most that much here.
    */
-  append(bytes: Buffer): number {
-    const framed = frameRecord(bytes);
-    this.pending.push(framed);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(() => this.flush());
+  append(bytes: Buffer, start = 0, end = bytes.length): number {
+    const need = RECORD_HEAD + end - start;
+    if (this.used + need > this.out.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.out.length, this.used + need));
+      this.out.copy(grown, 0, 0, this.used);
+      this.out = grown;
     }
-    return framed.length;
+    // Its checksum is written with the others' when they are written (`flush`).
+    this.out.writeUInt32LE(end - start, this.used);
+    this.used += RECORD_HEAD + bytes.copy(this.out, this.used + RECORD_HEAD, start, end);
+    if (this.used >= OUT_FLUSH) this.flush();
+    return need;
   }
 
-  /** Writes what is queued (also at close and before a live update's hand-over). */
+  /** Writes what is queued: one write(2) (also at close and before a live update's hand-over). */
   flush(): void {
-    this.scheduled = false;
-    if (this.pending.length === 0) return;
-    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    this.pending = [];
+    if (this.used === 0) return;
+    const buf = this.out;
+    const n = this.used;
+    this.used = 0;
+    // A large record grew the buffer: it is not kept past its flush.
+    if (buf.length > OUT_FLUSH) this.out = Buffer.allocUnsafeSlow(OUT_START);
+    sealRecords(buf, 0, n);
     try {
       this.fd ??= this.open();
       let off = 0;
-      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
-      this.size += buf.length;
+      while (off < n) off += writeSync(this.fd, buf, off, n - off);
+      this.size += n;
       this.failed = false;
     } catch (e) {
       if (!this.failed) this.log.warn({ err: (e as Error).message }, 'history could not be written; records are dropped until it can');

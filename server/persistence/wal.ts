@@ -29,9 +29,22 @@ export function isFence(buf: Buffer, start: number, end: number): boolean {
 export function frameRecord(payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(RECORD_HEAD + payload.length);
   out.writeUInt32LE(payload.length, 0);
-  out.writeUInt32LE(crc32(payload), 4);
   payload.copy(out, RECORD_HEAD);
+  sealRecords(out, 0, out.length);
   return out;
+}
+
+/**
+ * `sealRecords(buf, from, to)` writes the checksum of each record in `buf[from, to)`, records laid
+ * one after another, each with its length set and its payload in place: history's log queues a
+ * turn's records so and seals them in one loop as it writes them (history-log.ts).
+ */
+export function sealRecords(buf: Buffer, from: number, to: number): void {
+  for (let at = from; at < to; ) {
+    const end = at + RECORD_HEAD + buf.readUInt32LE(at);
+    buf.writeUInt32LE(crc32(buf, at + RECORD_HEAD, end), at + 4);
+    at = end;
+  }
 }
 
 export interface Scan {
