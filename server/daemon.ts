@@ -178,7 +178,7 @@ export class Daemon implements Ports {
    * to disk (one write: persistence/history-log.ts). Called just before the write-ahead log writes
    * a batch (`CommitLog.beforeWrite`), and by a live update before it hands over: history on disk
    * never falls behind the store's log, or a crash would cut it off from the store recovered
-   * (issue 14). One write per batch of the log, not per turn: fewer system calls under load.
+   * (issue 14). One write per batch of the log, which may hold several turns' commits.
    */
   writeHistory(): void {
     this.settleHistory();

@@ -14,11 +14,11 @@ import { RECORD_HEAD, recordAt, sealRecords } from './wal.js';
  * mtime) is older than the retention's age. The current segment is never removed, nor, at a live
  * update's start, the one its parent still writes to (`prune`).
  *
- * Records are queued (`append`) as history writes them and written (`flush`) by the daemon at the
- * end of the turn of the event loop that made them, and before the write-ahead log writes a batch
- * (server/daemon.ts `writeHistory`): never behind the log, so a crash never leaves the store
- * recovered past the records (which would cut history on disk off from it, below). One write(2)
- * a turn, no fdatasync: they survive a crash of the process (kill -9) and a live update, not
+ * Records are queued (`append`) as history writes them and written (`flush`) by the daemon just
+ * before the write-ahead log writes its batch of the same commits (server/daemon.ts
+ * `writeHistory`; without a log, as each turn of the event loop ends): never behind the log, so a
+ * crash never leaves the store recovered past the records (which would cut history on disk off
+ * from it, below). One write(2) a batch, no fdatasync: they survive a crash of the process (kill -9) and a live update, not
  * necessarily a crash of the host. History is a witness, not the store: at a start, the records
  * that end exactly at the recovered store are kept; records past it (never made durable) are
  * dropped, and if the records end before it (a host crash lost their tail) the history on disk
