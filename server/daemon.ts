@@ -168,8 +168,8 @@ export class Daemon implements Ports {
 
   private turnEnded(): void {
     this.settleHistory();
-    // Without a log to go before, each turn's records go to disk as it ends.
-    if (!this.historyWithLog) this.options.historyLog?.flush();
+    // Without a log to go before (`writeHistory`), each turn's records go to disk as it ends.
+    if (this.options.journal?.beforeWrite === undefined) this.options.historyLog?.flush();
   }
 
   /**
@@ -216,8 +216,6 @@ export class Daemon implements Ports {
   private historyFailures = 0;
   /** The size on disk of history's last record given to the log (`onRecord`). */
   private historyOnDisk = 0;
-  /** History's records go to disk just before the write-ahead log's batches (`writeHistory`). */
-  private historyWithLog = false;
 
   /**
    * Settled once history on disk has been read back (`historyReadLater`): history queries wait for
@@ -336,10 +334,7 @@ export class Daemon implements Ports {
     const sink = options.historyLog;
     if (this.history !== undefined && sink !== undefined) {
       this.history.onRecord((buf, start, end) => (this.historyOnDisk = sink.append(buf, start, end)));
-      if (options.journal?.beforeWrite !== undefined) {
-        options.journal.beforeWrite(() => this.writeHistory());
-        this.historyWithLog = true;
-      }
+      options.journal?.beforeWrite?.(() => this.writeHistory());
     }
     if (options.journal !== undefined && options.diskBudget !== undefined) this.diskBudget = new DiskBudget(options.diskBudget);
   }
