@@ -532,7 +532,7 @@ export class History {
     this.bound();
   }
 
-  /** The bytes of the record that made generation `g` (a view, valid until the next record), for the log on disk. */
+  /** The bytes of the record that made generation `g` (a view, valid until the next record): for tests and tools (the log on disk takes records from `onRecord`). */
   encoded(g: number): Buffer {
     this.settle();
     return this.ring.bytesOf(g - this.floorGen - 1);
