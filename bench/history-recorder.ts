@@ -10,7 +10,11 @@
  * without the call: the harness's own share. The time moves every 16 commits, so the records wait
  * and are written 16 at a time, as a turn's are in the daemon (store/history.ts `settle`).
  *
- *     node dist/bench/history-recorder.js [--writes 2000000] [--rounds 3] [--records 200000] [--skip]
+ * `--floor` runs the same loop with, instead of History, the least any history of these writes has
+ * to do per write (`Floor`, below): a bound on what history can cost, set beside the few percent of
+ * the daemon's CPU per write that issue 14 allows it (bench/RESULTS.md, "History", fourteenth pass).
+ *
+ *     node dist/bench/history-recorder.js [--writes 2000000] [--rounds 3] [--records 200000] [--skip | --floor]
  */
 import { parseArgs } from 'node:util';
 import { History, XsNode, createStore, type Touched, type Version } from '../store/index.js';
@@ -23,6 +27,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     records: { type: 'string', default: '200000' },
     skip: { type: 'boolean', default: false },
+    floor: { type: 'boolean', default: false },
   },
 });
 const WRITES = Number(values.writes);
@@ -46,6 +51,53 @@ const start = createStore();
 let live: Version = { root: start.root, special: start.special, generation: 0 };
 const history = new History(live, { records: RECORDS }, 0);
 const skip = values.skip;
+if (skip && values.floor) throw new Error('--skip and --floor are two different loops: give one');
+
+/**
+ * The least a history of plain writes has to do per write, whatever its design: keep the bytes of
+ * the request (its path and new value, copied whole from the payload as History does) and of the
+ * value it replaced (the tree keeps no old version, so an old moment can only be rebuilt from
+ * them), stamped with who wrote it (domid, connection kind and id: a turn's writes come from many
+ * clients), and find the record again (one index entry). Not even the generation and the time
+ * (a record's place in the index can give the one, a turn's records can share the other), nor the
+ * old permissions (a rewrite keeps them). Into one buffer allocated at the start, wrapping at its
+ * end, with no record kinds, no byte bound, no eviction and no check: whatever History does
+ * beyond this, no history of these writes can cost less.
+ */
+class Floor {
+  private readonly buf: Buffer;
+  private readonly view: DataView;
+  private readonly at: Uint32Array;
+  private pos = 0;
+  private n = 0;
+
+  constructor(private readonly records: number) {
+    this.buf = Buffer.allocUnsafeSlow(records * 128);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    this.at = new Uint32Array(records);
+  }
+
+  take(domid: number, connection: number, id: number, payload: Buffer, old: string): void {
+    const b = this.buf;
+    const v = this.view;
+    let p = this.pos;
+    if (p + 15 + payload.length + old.length > b.length) p = 0;
+    this.at[this.n] = p;
+    if (++this.n === this.records) this.n = 0;
+    v.setUint16(p, domid, true);
+    b[p + 2] = connection;
+    v.setUint32(p + 3, id, true);
+    v.setUint32(p + 7, payload.length, true);
+    b.set(payload, p + 11);
+    p += 11 + payload.length;
+    const n = old.length;
+    v.setUint32(p, n, true);
+    p += 4;
+    for (let i = 0; i < n; i++) b[p + i] = old.charCodeAt(i);
+    this.pos = p + n;
+  }
+}
+const floor = values.floor ? new Floor(RECORDS) : undefined;
 
 /** Commit `i`: key i mod 1,000 goes from its previous variant's value to the next (the tree itself is not rebuilt: only history is measured). */
 function step(i: number): void {
@@ -56,7 +108,8 @@ function step(i: number): void {
   const path = keys[k]!;
   const touched: Touched = { path, before: made[k * VARIANTS + ((v + VARIANTS - 1) % VARIANTS)]!, after: made[k * VARIANTS + v]! };
   // The time moves every 16 commits, as a turn's do (server/turn-clock.ts).
-  if (!skip) history.recordRequest(before, after, 1.7e12 + (i >> 4), 1, 'socket', 7, 'write', path, undefined, touched, payloads[k * VARIANTS + v]!);
+  if (floor !== undefined) floor.take(1, 1, 7, payloads[k * VARIANTS + v]!, touched.before!.value);
+  else if (!skip) history.recordRequest(before, after, 1.7e12 + (i >> 4), 1, 'socket', 7, 'write', path, undefined, touched, payloads[k * VARIANTS + v]!);
   live = after;
 }
 
@@ -68,5 +121,6 @@ for (let r = 0; r < ROUNDS; r++) {
   const ns = ((c.user + c.system) * 1000) / WRITES;
   // Bytes a record counts for (each as if alone: the window's byte bound), and what the window holds per record.
   const per = (n: number): string => (n / Math.max(1, history.size)).toFixed(1);
-  console.log(`history recorder${skip ? ' (skipped)' : ''}: ${ns.toFixed(1)} ns of CPU per record, window ${history.size} records of ${per(history.bytes)} bytes (${per(history.allocated)} held)`);
+  if (floor !== undefined) console.log(`history recorder (floor): ${ns.toFixed(1)} ns of CPU per record`);
+  else console.log(`history recorder${skip ? ' (skipped)' : ''}: ${ns.toFixed(1)} ns of CPU per record, window ${history.size} records of ${per(history.bytes)} bytes (${per(history.allocated)} held)`);
 }
