@@ -11,7 +11,7 @@
  * and are written 16 at a time, as a turn's are in the daemon (store/history.ts `settle`).
  *
  * `--floor` runs the same loop with, instead of History, the least any history of these writes has
- * to do per write (`Floor`, below): a bound on what history can cost, set beside the few percent of
+ * to do per write (`Floor`, below): a lower bound on what history can cost, set beside the few percent of
  * the daemon's CPU per write that issue 14 allows it (bench/RESULTS.md, "History", fourteenth pass).
  *
  *     node dist/bench/history-recorder.js [--writes 2000000] [--rounds 3] [--records 200000] [--skip | --floor]
