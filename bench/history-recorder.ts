@@ -7,8 +7,8 @@
  * (`bench/history-cost.sh wire`) it tells the recorder's own work from what it costs among the
  * daemon's (bench/RESULTS.md, "History", seventh pass). `--rounds` rounds of `--writes` records
  * after `--writes` of warm-up; prints the CPU per record of each round. `--skip` runs the same loop
- * without the call: the harness's own share. The time moves every 16 commits, so the records wait
- * and are written 16 at a time, as a turn's are in the daemon (store/history.ts `settle`).
+ * without the call: the harness's own share. The time moves every 16 commits, as a turn's
+ * pipelined writes share the turn's time in the daemon (server/turn-clock.ts).
  *
  * `--floor` runs the same loop with, instead of History, the least any history of these writes has
  * to do per write (`Floor`, below): a lower bound on what history can cost, set beside the few percent of

@@ -155,10 +155,9 @@ export class Daemon implements Ports {
   /** Undefined with `--history-records 0`. */
   readonly history: History | undefined;
   /**
-   * History's commit times: read once per turn (turn-clock.ts); when that turn ends (with its
-   * replies' flush), history writes the records of its plain writes (store/history.ts `settle`).
-   * A throw there would take the turn's replies with it: a record that cannot be written (memory)
-   * costs the window, not the daemon.
+   * History's commit times: read once per turn (turn-clock.ts). When that turn ends (with its
+   * replies' flush), its records go to disk if no write-ahead log batch takes them first
+   * (`writeHistory`).
    */
   private readonly clock = new TurnClock(
     Date.now,
@@ -167,34 +166,19 @@ export class Daemon implements Ports {
   );
 
   private turnEnded(): void {
-    this.settleHistory();
     // Without a log to go before (`writeHistory`), each turn's records go to disk as it ends.
     if (this.options.journal?.beforeWrite === undefined) this.options.historyLog?.flush();
   }
 
   /**
-   * `writeHistory()` writes history's records of the commits so far: those waiting for the turn's
-   * end into the window (store/history.ts `settle`), and with `--data-dir` the window's new records
-   * to disk (one write: persistence/history-log.ts). Called just before the write-ahead log writes
-   * a batch (`CommitLog.beforeWrite`), and by a live update before it hands over: history on disk
-   * never falls behind the store's log, or a crash would cut it off from the store recovered
-   * (issue 14). One write per batch of the log, which may hold several turns' commits.
+   * `writeHistory()` writes history's records of the commits so far to disk, with `--data-dir`
+   * (one write: persistence/history-log.ts). Called just before the write-ahead log writes a batch
+   * (`CommitLog.beforeWrite`), and by a live update before it hands over: history on disk never
+   * falls behind the store's log, or a crash would cut it off from the store recovered (issue 14).
+   * One write per batch of the log, which may hold several turns' commits.
    */
   writeHistory(): void {
-    this.settleHistory();
     this.options.historyLog?.flush();
-  }
-
-  /** Writes the records waiting for the turn's end into the window. */
-  private settleHistory(): void {
-    const h = this.history;
-    if (h === undefined || h.pendingCommits === 0) return;
-    try {
-      h.settle();
-      if (this.historyFailures > 0) this.historyWritten();
-    } catch (err) {
-      this.historyFailed(err);
-    }
   }
 
   /**
@@ -568,14 +552,10 @@ export class Daemon implements Ports {
             g = this.history.recordRequest(before, next, this.clock.now(), by!.domid, conn?.kind ?? 'internal', conn?.id, author.op, author.path, hints, touched, payload);
           }
           // A guest's disk budget pays for every byte its commit puts on disk: the log's record and
-          // history's (issue 17: a flood must not fill the disk through either). Its record is
-          // written now, not with the turn's (`onRecord` says its size on disk).
-          if (g !== undefined && charged && this.options.historyLog !== undefined) {
-            this.history.settle();
-            historyBytes = this.historyOnDisk;
-          }
-          // Written, not waiting for the turn's end (that says so when it writes them).
-          if (this.historyFailures > 0 && this.history.pendingCommits === 0) this.historyWritten();
+          // history's (issue 17: a flood must not fill the disk through either): `onRecord` said
+          // the size on disk of the record just written.
+          if (g !== undefined && charged && this.options.historyLog !== undefined) historyBytes = this.historyOnDisk;
+          if (this.historyFailures > 0) this.historyWritten();
         } catch (err) {
           this.historyFailed(err);
         }

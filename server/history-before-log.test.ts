@@ -14,9 +14,8 @@ import { Quotas } from './quotas/index.js';
  * With `--data-dir`, history's records of a turn's commits reach their segment before the
  * write-ahead log's batch of those commits (server/daemon.ts `writeHistory`): a crash between the
  * two must never leave the store recovered past the records, which would cut history on disk off
- * from it (persistence/history-log.ts). The records of plain rewrites wait for the turn's end
- * (store/history.ts `settle`), and the log's batch may be written before that: checked at every
- * batch the log writes, in each sync mode.
+ * from it (persistence/history-log.ts). Records go to their segment when a turn ends, and the
+ * log's batch may be written before that: checked at every batch the log writes, in each sync mode.
  */
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -49,7 +48,7 @@ describe('history on disk and the write-ahead log', () => {
       seen.push([new HistoryLog(d, { ageMs: 1e12, bytes: 1e9 }, log).load(live, 1e6).records.length, live.generation]);
       return append.call(this, batch, syncIt);
     });
-    // Turns of pipelined rewrites (their records wait for the turn's end), a MKDIR among them (written at once).
+    // Turns of pipelined rewrites, a MKDIR among them.
     let req = 0;
     for (let t = 0; t < 6; t++) {
       client.emit('data', Buffer.concat([write('/a', `v${t}`, ++req), write('/b', `w${t}`, ++req), encodeFrame(Op.MKDIR, ++req, 0, Buffer.from(`/c${t}\0`, 'latin1')), write('/a', `x${t}`, ++req)]));

@@ -22,7 +22,7 @@ export class TurnClock implements Flushable {
 
   /**
    * `turnEnded`: called as the reading expires, i.e. when a turn that read the clock ends (the
-   * daemon's history writes the records waiting for it then: store/history.ts `settle`).
+   * daemon writes the turn's history records to disk then, when no log batch took them first).
    * `atTurnEnd(clock)` must call `clock.flush()` once, when the turn ends (default: a microtask,
    * i.e. when the running callback returns).
    */

@@ -49,15 +49,6 @@ export interface HistoryOptions {
   readonly span?: number;
 }
 
-/** The fields a commit waiting for `settle` takes in `pending`: its `Touched`, payload, and author (domid, connection kind, id). */
-const PENDING_FIELDS = 5;
-
-/**
- * The most commits `recordRequest` keeps waiting for `settle`: a turn's flood of writes holds at
- * most this many `Touched` and payloads, and their input chunks, past its requests.
- */
-const PENDING_MAX = PENDING_FIELDS * 256;
-
 /**
  * Moments `at` keeps after rebuilding them, and for how many commits after the last query that
  * used one. A privileged reader asks for the same moment many times over (the web view reads each
@@ -126,19 +117,6 @@ export class History {
   /** `recordRequest`'s description of its commit (reused: encoded at once, never kept). */
   private readonly request: { op: RequestSummary['op']; path: string } = { op: 'write', path: '' };
   private readonly requestMeta: { time: number; who: Who; requests: readonly RequestSummary[] } = { time: 0, who: { domid: 0, connection: 'internal' }, requests: [this.request] };
-  /**
-   * Commits whose records wait for `settle` (`recordRequest`): plain WRITEs that rewrote a value,
-   * all at one time, per commit its `Touched`, payload and author (`PENDING_FIELDS`; a fresh array
-   * per batch: young objects in an old array would each cost the write barrier a remembered-set
-   * entry). One batch whoever wrote: clients that send a request and wait for its reply, as
-   * libxenstore's do, each give a turn one write, and a batch per author was a batch per write
-   * (issue 14, bench/RESULTS.md "request and reply"). `live` is already the last one's version
-   * (each one's generation follows the one before).
-   */
-  private pending: (Touched | Buffer | number | ConnectionName | undefined)[] | undefined;
-  /** The time the batch was given, and the one its records carry (never before the last record's). */
-  private pendingAt = 0;
-  private pendingTime = 0;
   /** Moments `at` rebuilt, least recently used first (at most MOMENTS_KEPT). */
   private moments: Version[] = [];
   /** The generation past which the kept moments are dropped (MOMENTS_COMMITS after the last use). */
@@ -164,40 +142,28 @@ export class History {
 
   /** How many records are kept, and their bytes (bounded by `options.bytes`). */
   get size(): number {
-    this.settle();
     return this.ring.size;
   }
 
   get bytes(): number {
-    this.settle();
     return this.ring.bytes;
-  }
-
-  /** Commits whose records wait for `settle` (at most 256; not a reader: it does not settle). */
-  get pendingCommits(): number {
-    return this.pending === undefined ? 0 : this.pending.length / PENDING_FIELDS;
   }
 
   /** Memory the records take: the ring's chunks and index (bytes, plus at most three chunks). */
   get allocated(): number {
-    this.settle();
     return this.ring.allocated;
   }
 
   oldest(): Oldest {
-    this.settle();
     return { generation: this.floorGen, time: this.floorTime };
   }
 
   latest(): Version {
-    // Already the newest (`recordRequest` moves it on at once); settled for a reader's sake.
-    this.settle();
     return this.live;
   }
 
   /** The records kept, oldest first, decoded (the whole window: for tests and tools, not queries). */
   all(): readonly HistoryRecord[] {
-    this.settle();
     const out: HistoryRecord[] = [];
     for (let i = 0; i < this.size; i++) out.push(this.nth(i));
     return out;
@@ -206,8 +172,7 @@ export class History {
   /**
    * `onRecord(fn)`: `fn(buf, start, end)` is given the bytes of every record of a commit as it is
    * written (`buf[start, end)`, valid until the next record; never those `restore` and `follow`
-   * copy in): the log on disk copies them (server/persistence/history-log.ts). Called in `settle`
-   * for the records waiting for it, so the caller settles before it writes what it was given.
+   * copy in): the log on disk copies them (server/persistence/history-log.ts).
    */
   onRecord(fn: (buf: Buffer, start: number, end: number) => void): void {
     this.sink = fn;
@@ -223,7 +188,6 @@ export class History {
   record(before: Version, after: Version, meta: RecordMeta, hints?: readonly string[], touched?: Touched): number | undefined {
     if (before === after) return undefined;
     try {
-      this.settle();
       this.follows(before, after);
       // The wall clock may step back (NTP); records stay in time order so that time queries can search.
       const time = meta.time < this.lastTime ? this.lastTime : meta.time;
@@ -245,13 +209,12 @@ export class History {
    * WRITE's bytes as received (`path\0value`, the `path` and value it wrote), copied into the
    * record in one block instead of character by character.
    *
-   * The commonest commit of all, a WRITE that gave a node a new value, is not written at once: its
-   * `Touched` and payload wait, with the others of the same author and time, until `settle` writes
-   * them together (the daemon settles when its turn ends; every reader settles first, so no query
-   * sees the difference). Issue 14, ninth and tenth passes: over the wire, taking them costs 0-4%
-   * of a write and writing and keeping them the rest of history's ~5-14%; written in one loop per
-   * turn (~15 a turn) they cost about 3 points less than one by one on Node 20 and 24, the same on
-   * 22; kept as one ring entry per turn, no less again (bench/RESULTS.md, "History").
+   * Every record is written at its commit. Issue 14: a turn's rewritten values were once kept
+   * waiting (their `Touched` and payloads) and written together when the turn ended (ninth pass);
+   * measured again with every daemon under the same load at once, that was worth nothing the runs
+   * could tell (1.093x of history off written at once, 1.100x and 1.117x batched, 16 rounds) and
+   * 25 ns a record more in the recorder alone, so it went, with a bound and a reader's `settle`
+   * in every query (bench/RESULTS.md, "History", fifteenth pass).
    */
   recordRequest(
     before: Version,
@@ -266,36 +229,10 @@ export class History {
     touched?: Touched,
     payload?: Buffer,
   ): number | undefined {
-    if (op === 'write' && payload !== undefined && touched !== undefined && before === this.live && !this.checkpointing) {
-      const o = touched.before;
-      const n = touched.after;
-      // A node's value rewritten, its children and permissions kept: another node with the same
-      // two objects differs in its value (node.ts `withValue` returns the node itself otherwise).
-      if (o !== undefined && n !== undefined && o !== n && o.children === n.children && o.perms === n.perms && touched.path === path && before.special === after.special && after.generation === before.generation + 1) {
-        let p = this.pending;
-        if (p !== undefined && (time !== this.pendingAt || p.length >= PENDING_MAX)) {
-          this.settle();
-          p = undefined;
-        }
-        if (p === undefined) {
-          this.pending = p = [];
-          this.pendingAt = time;
-          this.pendingTime = time < this.lastTime ? this.lastTime : time;
-          this.lastTime = this.pendingTime;
-        }
-        p.push(touched, payload, domid, connection, id);
-        this.live = after;
-        return after.generation;
-      }
-    }
-    if (before === after) {
-      this.settle();
-      return undefined;
-    }
+    if (before === after) return undefined;
     const kind = touched === undefined || touched.path !== path || before.special !== after.special ? -1 : oneChange(touched);
     if (kind < 0) return this.recordRequestAsCommit(before, after, time, domid, connection, id, op, path, hints, touched);
     try {
-      this.settle();
       this.follows(before, after);
       const t = time < this.lastTime ? this.lastTime : time;
       const o = touched!.before;
@@ -315,50 +252,12 @@ export class History {
   }
 
   /**
-   * `settle()` writes the records of the commits waiting for it (`recordRequest`), oldest first,
-   * each as it would have been written at once: the daemon calls it when a turn ends (its turn
-   * clock's expiry, server/turn-clock.ts), and every reader of the window, and every other commit,
-   * calls it first. A record that cannot be written (memory) loses the whole window: it starts
-   * again from the latest version, which is never left without the records that lead to it.
-   */
-  settle(): void {
-    const p = this.pending;
-    if (p === undefined) return;
-    this.pending = undefined;
-    const t = this.pendingTime;
-    let g = this.live.generation - p.length / PENDING_FIELDS + 1;
-    try {
-      for (let i = 0; i < p.length; i += PENDING_FIELDS) {
-        const touched = p[i] as Touched;
-        const payload = p[i + 1] as Buffer;
-        const domid = p[i + 2] as number;
-        const connection = p[i + 3] as ConnectionName;
-        const id = p[i + 4] as number | undefined;
-        const o = touched.before!;
-        const n = touched.after!;
-        const w = this.ring.begin();
-        if (carries(payload, touched.path, n.value)) writeValueRecord(w, g, t, domid, connection, id, payload, o.value, o.perms);
-        else writeRequestRecord(w, g, t, domid, connection, id, 'write', CHANGED, touched.path, o.value, o.perms, n.value, n.perms, payload);
-        this.ring.end(t);
-        this.given();
-        this.bound();
-        g++;
-      }
-      this.ageMoments();
-    } catch (e) {
-      this.startAfresh(this.live, t);
-      throw e;
-    }
-  }
-
-  /**
    * After a record that could not be written (memory: a chunk or the index could not grow), or a
    * commit that does not follow the live version: the window cannot go on from a version it has
    * no record of, so it starts again from `v` (every record before it dropped, and what was
    * rebuilt from them). The caller's error is thrown on; the next commit is recorded as usual.
    */
   private startAfresh(v: Version, time: number): void {
-    this.pending = undefined;
     this.ring.abandon();
     this.ring.clear();
     this.cpGen = [];
@@ -477,7 +376,6 @@ export class History {
         yield;
       }
     }
-    this.settle();
     if (first + records.length - 1 !== this.floorGen) {
       throw new RangeError(`history records end at ${first + records.length - 1}, not at ${this.floorGen}`);
     }
@@ -506,7 +404,6 @@ export class History {
    * previous process wrote after it: server/live-update/take-over.ts). Copied as `restore` copies.
    */
   follow(records: readonly Buffer[], live: Version): void {
-    this.settle();
     const head = { generation: 0, time: 0 };
     const times = records.map((b, i) => {
       generationAndTime(b, head);
@@ -534,7 +431,6 @@ export class History {
 
   /** The bytes of the record that made generation `g` (a view, valid until the next record): for tests and tools (the log on disk takes records from `onRecord`). */
   encoded(g: number): Buffer {
-    this.settle();
     return this.ring.bytesOf(g - this.floorGen - 1);
   }
 
@@ -559,7 +455,6 @@ export class History {
 
   private bound(): void {
     const o = this.options;
-    // The ring's own count: `size` settles, and `settle` bounds the window record by record.
     while (this.ring.size > o.records || (this.ring.bytes > o.bytes && this.ring.size > 1)) this.evict();
   }
 
@@ -582,7 +477,6 @@ export class History {
    * log write failed, server/persistence/journal.ts) and its generations will be given again.
    */
   rewind(durable: Version): void {
-    this.settle();
     while (this.size > 0 && this.floorGen + this.size > durable.generation) this.ring.pop();
     while (this.cpGen.length > 0 && this.cpGen[this.cpGen.length - 1]! >= durable.generation) {
       this.cpGen.pop();
@@ -605,7 +499,6 @@ export class History {
 
   /** The record that made generation `g`, if kept (decoded). */
   recordAt(g: number): HistoryRecord | undefined {
-    this.settle();
     const i = g - this.floorGen - 1;
     return i >= 0 && i < this.size ? this.nth(i) : undefined;
   }
@@ -642,7 +535,6 @@ export class History {
     let restarts = 0;
     return {
       step: () => {
-        this.settle();
         if (this.epoch !== epoch) {
           // Records were taken back (a failed log write each): a log failing again and again must
           // not keep a query rebuilding for ever.
@@ -668,7 +560,6 @@ export class History {
    * (a kept moment older than `g` only when the records after it are all still kept).
    */
   private startOf(g: number): Version {
-    this.settle();
     if (!Number.isSafeInteger(g)) throw new XsError('EINVAL', `bad generation ${g}`);
     if (g > this.live.generation) throw new XsError('EINVAL', `generation ${g} is after the latest, ${this.live.generation}`);
     if (g < this.floorGen) throw this.tooOld(`generation ${g}`);
@@ -752,7 +643,6 @@ export class History {
    * last record made at or before it. ENOENT naming the oldest kept when it is earlier.
    */
   generationAt(time: number): number {
-    this.settle();
     if (!Number.isFinite(time)) throw new XsError('EINVAL', 'bad time');
     const i = this.indexAfter(time);
     if (i > 0) return this.floorGen + i;
@@ -764,7 +654,6 @@ export class History {
 
   /** The index range [from, to) of records with generation in [lo, hi]. */
   indexRange(lo: number, hi: number): [number, number] {
-    this.settle();
     const base = this.floorGen + 1;
     const from = Math.max(0, lo - base);
     const to = Math.min(this.size, hi - base + 1);
@@ -773,7 +662,6 @@ export class History {
 
   /** The i-th record kept, oldest first (decoded). */
   nth(i: number): HistoryRecord {
-    this.settle();
     const v = this.place;
     this.ring.view(i, v);
     return decodeRecord(v.buf, v.start, v.end);
@@ -781,25 +669,21 @@ export class History {
 
   /** Where the i-th record's bytes are (no object made: for scans). */
   view(i: number, out: RecordView): void {
-    this.settle();
     this.ring.view(i, out);
   }
 
   /** The time of the i-th record kept. */
   timeOf(i: number): number {
-    this.settle();
     return this.ring.time(i);
   }
 
   /** The generation of the i-th record kept. */
   generationOf(i: number): number {
-    this.settle();
     return this.floorGen + 1 + i;
   }
 
   /** The index of the first record made after `time`, or `size`. */
   indexAfter(time: number): number {
-    this.settle();
     let lo = 0;
     let hi = this.size;
     // Binary search: records are in time order (see `record`).

@@ -7,8 +7,6 @@
  * - A guest's largest values (4096 bytes) still give log entries that fit one reply: values are cut.
  * - Queries over big subtrees and long histories answer one reply, flagged `truncated` or with
  *   `next`, and a log filter matching nothing looks at a bounded number of records per call.
- * - The records of a turn's plain writes wait for the turn's end (store/history.ts `pending`), each
- *   holding its request's bytes: a flood in one turn keeps at most 256 commits waiting.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PAYLOAD_MAX } from '../../protocol/index.js';
@@ -83,27 +81,6 @@ describe('queries', () => {
       const j = JSON.parse(text) as { truncated?: boolean; next?: number };
       expect(j.truncated === true || j.next !== undefined, args.join(' ')).toBe(true);
     }
-  });
-});
-
-describe('records waiting for the end of a turn', () => {
-  it("are at most 256 commits, whatever one turn's flood of writes", () => {
-    let live: Store = createStore();
-    const h = new History(live, { records: 300 }, 0);
-    let most = 0;
-    // A guest's pipelined writes of its largest values, all taken in one turn (nothing settles).
-    for (let i = 0; i < 5000; i++) {
-      const value = `${'x'.repeat(2000)}${i}`;
-      const req = { op: 'write', path: `/k${i % 3}`, value } as const;
-      const out = execute(live, DOM0, DEFAULT_LIMITS, req);
-      const next = advance(out.store, live);
-      h.recordRequest(live, next, 1, 3, 'domain', 9, 'write', req.path, undefined, out.touched, Buffer.from(`${req.path}\0${value}`, 'latin1'));
-      most = Math.max(most, h.pendingCommits);
-      live = next;
-    }
-    expect(most).toBe(256);
-    expect(h.size).toBeLessThanOrEqual(300);
-    expect(h.pendingCommits).toBe(0);
   });
 });
 

@@ -1,9 +1,8 @@
 /**
- * The records of a turn's plain writes are written when the turn ends (store/history.ts
- * `settle`), other commits' at once; when they cannot be (the host out of memory), the window
- * starts again from the latest version and the daemon says so. Memory that fails every turn must
- * not make that a log line a turn, whoever writes: one line when they first cannot be written, one
- * when they are again. And the commit is answered as it was made: a record that cannot be written
+ * History's records are written at their commits; when one cannot be (the host out of memory),
+ * the window starts again from the latest version and the daemon says so. Memory that fails every
+ * commit must not make that a log line a commit, whoever writes: one line when they first cannot
+ * be written, one when they are again. And the commit is answered as it was made: a record that cannot be written
  * never turns a write into an error (it is live already), nor the writes after it.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -16,7 +15,7 @@ describe("history's records that cannot be written", () => {
     vi.restoreAllMocks();
   });
 
-  it('are logged once however many turns fail, and once more when they are written again', async () => {
+  it('are logged once however many commits fail, and once more when they are written again', async () => {
     const { daemon, client, logged } = daemonWithClient();
     client.emit('data', write('/a', 'made', 1));
     await answered(client, 1);
@@ -24,7 +23,7 @@ describe("history's records that cannot be written", () => {
     const failing = vi.spyOn(HistoryRing.prototype, 'end').mockImplementation(() => {
       throw new RangeError('Array buffer allocation failed');
     });
-    // Fifty turns, each a rewrite whose record cannot be written when its turn ends.
+    // Fifty turns, each a rewrite whose record cannot be written.
     for (let i = 0; i < 50; i++) {
       client.emit('data', write('/a', `v${i}`, 10 + i));
       await answered(client, 2 + i);
@@ -47,7 +46,6 @@ describe("history's records that cannot be written", () => {
     const { daemon, client, logged } = daemonWithClient();
     client.emit('data', write('/a', 'made', 1));
     await answered(client, 1);
-    // A MKDIR's record is written at its commit, not at the turn's end.
     vi.spyOn(HistoryRing.prototype, 'end').mockImplementationOnce(() => {
       throw new RangeError('Array buffer allocation failed');
     });
