@@ -11,6 +11,11 @@
 #       load (8 connections x 16 pipelined) for 2 s of warm-up, then 4 s counted: the daemon's CPU
 #       (/proc/PID/task/*/schedstat, ns) per write, the writes, the p99. `@run` in the daemon's
 #       arguments is that run directory, fresh for each daemon: "on dist --data-dir @run/data".
+#   bench/history-cost.sh together ROUNDS "NAME DIST [daemon args]" ...
+#       As wire, but every build's daemon runs at once, each under its own loadgen: the noise of a
+#       moment falls on all alike, and a round's ratios spread less (two copies of one build:
+#       quartiles within about ±5%, medians within 2 points of each other in 12-16 rounds). Two
+#       cores shared by four daemons and four loadgens: what memory costs weighs more than alone.
 #   bench/history-cost.sh cachegrind 1 "NAME DIST RECORDS" ...       (the rounds argument is unused)
 #       The in-process load under valgrind's cachegrind with cache simulation (first-level
 #       instruction cache 32 KiB, data 48 KiB, last level 1 MiB: this machine's L2), one thread, a
@@ -90,7 +95,49 @@ if [ "$mode" = attribute ]; then
   exit 0
 fi
 schedstat() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
-for r in $(seq 1 "$rounds"); do
+if [ "$mode" = together ]; then
+  # Every build's daemon at once, each with its own loadgen: a moment's noise (another tenant, the
+  # host's frequency) falls on all of them alike, so a round's ratios vary less than those of
+  # daemons run one after another (bench/RESULTS.md, "History", fifteenth pass). The start order
+  # rotates from round to round.
+  cfgs=("$@")
+  for r in $(seq 1 "$rounds"); do
+    pids=(); runs=(); loads=()
+    for i in "${!cfgs[@]}"; do runs[i]=$(mktemp -d); done
+    for j in "${!cfgs[@]}"; do
+      i=$(((j + r) % ${#cfgs[@]}))
+      read -r name dist extra <<< "${cfgs[i]}"
+      extra=${extra//@run/${runs[i]}}
+      # shellcheck disable=SC2086 # Node's options and the daemon's arguments, split on purpose
+      "$node" ${NODE_FLAGS:-} "$dist/src/nxenstored.js" --rundir "${runs[i]}" --log-level error $extra &
+      pids[i]=$!
+    done
+    for run in "${runs[@]}"; do for _ in $(seq 1 100); do [ -S "$run/socket" ] && break; sleep 0.05; done; done
+    for run in "${runs[@]}"; do
+      # shellcheck disable=SC2086 # the loadgen's options, split on purpose
+      node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write ${LOAD_ARGS:-} --duration 2 --warmup 1 > /dev/null &
+      loads+=($!)
+    done
+    wait "${loads[@]}"
+    c0=(); for i in "${!pids[@]}"; do c0[i]=$(schedstat "${pids[i]}"); done
+    loads=()
+    for i in "${!runs[@]}"; do
+      # shellcheck disable=SC2086
+      node "$here/dist/bench/loadgen/main.js" --socket "${runs[i]}/socket" --load write ${LOAD_ARGS:-} --duration 4 --warmup 0 --no-prepare > "$out.res$i" &
+      loads+=($!)
+    done
+    wait "${loads[@]}"
+    for i in "${!cfgs[@]}"; do
+      read -r name _ <<< "${cfgs[i]}"
+      c1=$(schedstat "${pids[i]}")
+      ops=$(grep -oE '"ops":[0-9]+' "$out.res$i" | grep -oE '[0-9]+$')
+      p99=$(grep -oE '"p99Us":[0-9]+' "$out.res$i" | grep -oE '[0-9]+$')
+      echo "$r $name $(awk -v c="$((c1 - c0[i]))" -v n="$ops" 'BEGIN {printf "%.3f", c / 1000 / n}') $ops $p99" >> "$out"
+    done
+    kill "${pids[@]}"; wait "${pids[@]}" 2> /dev/null || true; rm -rf "${runs[@]}"
+  done
+fi
+[ "$mode" = together ] || for r in $(seq 1 "$rounds"); do
   for cfg in "$@"; do
     read -r name dist extra <<< "$cfg"
     if [ "$mode" = in-process ]; then
@@ -127,5 +174,6 @@ for n in names:
     med = ' '.join(f'{statistics.median(c):g}' for c in cols)
     print(f"{n:10s} median {med}   ({' '.join(str(x[0]) for x in rows[n])})")
 for n in names[1:]:
-    print(f"{n}/{names[0]}: median of the rounds' ratios {statistics.median(per[r][n] / per[r][names[0]] for r in per):.3f}")
+    q = sorted(per[r][n] / per[r][names[0]] for r in per)
+    print(f"{n}/{names[0]}: median of the rounds' ratios {statistics.median(q):.3f} (quartiles {q[len(q) // 4]:.3f}-{q[(3 * len(q)) // 4]:.3f})")
 PY
