@@ -126,9 +126,9 @@ export class HistoryLog {
   /**
    * The records queued for `flush`, framed one after another (wal.ts; their checksums written by
    * `flush`), in one buffer kept from flush to flush: no object per record. Issue 14: a Buffer
-   * framed per record, each commit's record asked for at once and a
-   * write(2) per turn of I/O made history cost a `--data-dir` daemon 1.19-1.21x its CPU per write
-   * pipelined (bench/RESULTS.md, "History", thirteenth pass).
+   * framed per record, each commit's record asked for at once and a write(2) per turn of I/O made
+   * history cost a `--data-dir` daemon 1.19-1.21x its CPU per write pipelined (bench/RESULTS.md,
+   * "History", thirteenth pass).
    */
   private out = Buffer.allocUnsafeSlow(OUT_START);
   private used = 0;

@@ -2,8 +2,9 @@
  * History's records are written at their commits; when one cannot be (the host out of memory),
  * the window starts again from the latest version and the daemon says so. Memory that fails every
  * commit must not make that a log line a commit, whoever writes: one line when they first cannot
- * be written, one when they are again. And the commit is answered as it was made: a record that cannot be written
- * never turns a write into an error (it is live already), nor the writes after it.
+ * be written, one when they are again. And the commit is answered as it was made: a record that
+ * cannot be written never turns a write into an error (it is live already), nor the writes after
+ * it.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeFrame, Op } from '../../protocol/index.js';
