@@ -212,7 +212,7 @@ export class History {
    * Every record is written at its commit. Issue 14: a turn's rewritten values were once kept
    * waiting (their `Touched` and payloads) and written together when the turn ended (ninth pass);
    * measured again with every daemon under the same load at once, that made no difference the
-   * runs could tell on Node 20, 22 and 24 (-2.4 to +2.1 points of a write's CPU, where two copies
+   * runs could tell on Node 20, 22 and 24 (-2.4 to +2.8 points of a write's CPU, where two copies
    * of one build differ by up to 2) and cost ~25 ns a record in the recorder alone, so it went,
    * with its bound and a `settle` in every reader (bench/RESULTS.md, "History", fifteenth pass).
    */
