@@ -95,6 +95,27 @@ if [ "$mode" = attribute ]; then
   exit 0
 fi
 schedstat() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
+# The wire modes' pieces. `daemon DIST RUN ARGS` starts a daemon of that build in the background on
+# run directory RUN (`@run` in ARGS is RUN): `$!` is its pid. `ready RUN` waits for its socket.
+daemon() {
+  # shellcheck disable=SC2086 # Node's options and the daemon's arguments, split on purpose
+  "$node" ${NODE_FLAGS:-} "$1/src/nxenstored.js" --rundir "$2" --log-level error ${3//@run/$2} &
+}
+ready() { for _ in $(seq 1 100); do [ -S "$1/socket" ] && break; sleep 0.05; done; }
+# The loadgen's write load on RUN's socket: 2 s of warm-up (`warm RUN`), then 4 s counted (`count
+# RUN`: the loadgen's JSON line).
+# shellcheck disable=SC2086 # the loadgen's options, split on purpose
+warm() { node "$here/dist/bench/loadgen/main.js" --socket "$1/socket" --load write ${LOAD_ARGS:-} --duration 2 --warmup 1 > /dev/null; }
+# shellcheck disable=SC2086
+count() { node "$here/dist/bench/loadgen/main.js" --socket "$1/socket" --load write ${LOAD_ARGS:-} --duration 4 --warmup 0 --no-prepare; }
+# `line ROUND NAME NS RESULT`: a round's line, the daemon's CPU per write (NS of it over RESULT's
+# writes), the writes and the p99.
+line() {
+  local ops p99
+  ops=$(grep -oE '"ops":[0-9]+' <<< "$4" | grep -oE '[0-9]+$')
+  p99=$(grep -oE '"p99Us":[0-9]+' <<< "$4" | grep -oE '[0-9]+$')
+  echo "$1 $2 $(awk -v c="$3" -v n="$ops" 'BEGIN {printf "%.3f", c / 1000 / n}') $ops $p99" >> "$out"
+}
 if [ "$mode" = together ]; then
   # Every build's daemon at once, each with its own loadgen: a moment's noise (another tenant, the
   # host's frequency) falls on all of them alike, so a round's ratios vary less than those of
@@ -107,32 +128,19 @@ if [ "$mode" = together ]; then
     for j in "${!cfgs[@]}"; do
       i=$(((j + r) % ${#cfgs[@]}))
       read -r name dist extra <<< "${cfgs[i]}"
-      extra=${extra//@run/${runs[i]}}
-      # shellcheck disable=SC2086 # Node's options and the daemon's arguments, split on purpose
-      "$node" ${NODE_FLAGS:-} "$dist/src/nxenstored.js" --rundir "${runs[i]}" --log-level error $extra &
+      daemon "$dist" "${runs[i]}" "$extra"
       pids[i]=$!
     done
-    for run in "${runs[@]}"; do for _ in $(seq 1 100); do [ -S "$run/socket" ] && break; sleep 0.05; done; done
-    for run in "${runs[@]}"; do
-      # shellcheck disable=SC2086 # the loadgen's options, split on purpose
-      node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write ${LOAD_ARGS:-} --duration 2 --warmup 1 > /dev/null &
-      loads+=($!)
-    done
+    for run in "${runs[@]}"; do ready "$run"; done
+    for run in "${runs[@]}"; do warm "$run" & loads+=($!); done
     wait "${loads[@]}"
     c0=(); for i in "${!pids[@]}"; do c0[i]=$(schedstat "${pids[i]}"); done
     loads=()
-    for i in "${!runs[@]}"; do
-      # shellcheck disable=SC2086
-      node "$here/dist/bench/loadgen/main.js" --socket "${runs[i]}/socket" --load write ${LOAD_ARGS:-} --duration 4 --warmup 0 --no-prepare > "$out.res$i" &
-      loads+=($!)
-    done
+    for i in "${!runs[@]}"; do count "${runs[i]}" > "$out.res$i" & loads+=($!); done
     wait "${loads[@]}"
     for i in "${!cfgs[@]}"; do
       read -r name _ <<< "${cfgs[i]}"
-      c1=$(schedstat "${pids[i]}")
-      ops=$(grep -oE '"ops":[0-9]+' "$out.res$i" | grep -oE '[0-9]+$')
-      p99=$(grep -oE '"p99Us":[0-9]+' "$out.res$i" | grep -oE '[0-9]+$')
-      echo "$r $name $(awk -v c="$((c1 - c0[i]))" -v n="$ops" 'BEGIN {printf "%.3f", c / 1000 / n}') $ops $p99" >> "$out"
+      line "$r" "$name" $(($(schedstat "${pids[i]}") - c0[i])) "$(cat "$out.res$i")"
     done
     kill "${pids[@]}"; wait "${pids[@]}" 2> /dev/null || true; rm -rf "${runs[@]}"
   done
@@ -145,20 +153,15 @@ fi
       echo "$r $name $us" >> "$out"
     else
       run=$(mktemp -d)
-      extra=${extra//@run/$run}
-      # shellcheck disable=SC2086 # Node's options and the daemon's arguments, split on purpose
-      "$node" ${NODE_FLAGS:-} "$dist/src/nxenstored.js" --rundir "$run" --log-level error $extra & pid=$!
-      for _ in $(seq 1 100); do [ -S "$run/socket" ] && break; sleep 0.05; done
-      # shellcheck disable=SC2086 # the loadgen's options, split on purpose
-      node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write ${LOAD_ARGS:-} --duration 2 --warmup 1 > /dev/null
+      daemon "$dist" "$run" "$extra"
+      pid=$!
+      ready "$run"
+      warm "$run"
       c0=$(schedstat $pid)
-      # shellcheck disable=SC2086
-      res=$(node "$here/dist/bench/loadgen/main.js" --socket "$run/socket" --load write ${LOAD_ARGS:-} --duration 4 --warmup 0 --no-prepare)
+      res=$(count "$run")
       c1=$(schedstat $pid)
       kill $pid; wait $pid 2> /dev/null || true; rm -rf "$run"
-      ops=$(echo "$res" | grep -oE '"ops":[0-9]+' | grep -oE '[0-9]+$')
-      p99=$(echo "$res" | grep -oE '"p99Us":[0-9]+' | grep -oE '[0-9]+$')
-      echo "$r $name $(awk -v c="$((c1 - c0))" -v n="$ops" 'BEGIN {printf "%.3f", c / 1000 / n}') $ops $p99" >> "$out"
+      line "$r" "$name" $((c1 - c0)) "$res"
     fi
   done
 done
