@@ -256,6 +256,28 @@ describe('History: bounds', () => {
     expect(() => h.at(51)).toThrow(/after the latest/);
   });
 
+  it('a window begun with no time: the oldest time unknown (no time is too old) until its first record goes', () => {
+    const start = createStore();
+    let live = start;
+    const h = new History(live, { records: 3 });
+    expect(h.oldest()).toEqual({ generation: 0, time: undefined });
+    expect(h.generationAt(0)).toBe(0);
+    for (let i = 1; i <= 3; i++) {
+      const next = advance(execute(live, DOM0, DEFAULT_LIMITS, w('/k', `v${i}`)).store, live);
+      h.record(live, next, { time: i * 10, who: TOOLSTACK, requests: [] }, ['/k']);
+      live = next;
+    }
+    expect(h.oldest()).toEqual({ generation: 0, time: undefined });
+    expect(h.generationAt(-5)).toBe(0);
+    const next = advance(execute(live, DOM0, DEFAULT_LIMITS, w('/k', 'v4')).store, live);
+    h.record(live, next, { time: 40, who: TOOLSTACK, requests: [] }, ['/k']);
+    expect(h.oldest()).toEqual({ generation: 1, time: 10 });
+    expect(() => h.generationAt(9)).toThrow(/older than the oldest kept, generation 1/);
+    // Taken back to before its first record, the window no longer knows the time of its floor.
+    h.rewind(start);
+    expect(h.oldest()).toEqual({ generation: 0, time: undefined });
+  });
+
   it('keeps at most `bytes` of records', () => {
     const { h } = writes(100, { bytes: 2000 });
     expect(h.bytes).toBeLessThanOrEqual(2000);

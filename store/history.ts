@@ -109,8 +109,14 @@ export class History {
    * The oldest version answerable: the one before the oldest record (two fields, not an object:
    * it moves with every commit once the window is full, and an object per commit is garbage).
    */
-  private floorGen: number;
-  private floorTime: number | undefined;
+  private floorGen = 0;
+  /**
+   * The floor's time; NaN: not known (a window that began with no time). Never undefined: in a
+   * field that has held undefined, every double stored is a fresh heap number behind a write
+   * barrier, and one is stored at each eviction, i.e. every commit once the window is full
+   * (~100 instructions a record: bench/RESULTS.md, "History", sixteenth pass).
+   */
+  private floorTime = NaN;
   /** The time of the newest record (-Infinity: none). */
   private lastTime = -Infinity;
   private live: Version;
@@ -137,7 +143,7 @@ export class History {
     this.ring = new HistoryRing(o.bytes);
     this.live = initial;
     this.floorGen = initial.generation;
-    this.floorTime = time;
+    this.floorTime = time ?? NaN;
   }
 
   /** How many records are kept, and their bytes (bounded by `options.bytes`). */
@@ -155,7 +161,7 @@ export class History {
   }
 
   oldest(): Oldest {
-    return { generation: this.floorGen, time: this.floorTime };
+    return { generation: this.floorGen, time: Number.isNaN(this.floorTime) ? undefined : this.floorTime };
   }
 
   latest(): Version {
@@ -386,7 +392,7 @@ export class History {
     this.moments = [];
     this.epoch++;
     this.floorGen = floorGen;
-    this.floorTime = floor;
+    this.floorTime = floor ?? NaN;
     this.lastTime = Math.max(this.lastTime, times[times.length - 1]!);
     try {
       for (let i = 0; i < own.size; i++) this.put(own.bytesOf(i), own.time(i));
@@ -492,7 +498,7 @@ export class History {
       this.cpGen = [];
       this.cpVersion = [];
       this.floorGen = durable.generation;
-      this.floorTime = undefined;
+      this.floorTime = NaN;
     }
     this.lastTime = this.size > 0 ? this.ring.time(this.size - 1) : -Infinity;
   }
@@ -648,7 +654,7 @@ export class History {
     if (i > 0) return this.floorGen + i;
     // Before every record kept: the floor, if it is known to be that old.
     // (A floor of unknown time is the version history started from: current as far as it knows.)
-    if (this.floorTime === undefined || time >= this.floorTime) return this.floorGen;
+    if (Number.isNaN(this.floorTime) || time >= this.floorTime) return this.floorGen;
     throw this.tooOld(new Date(time).toISOString());
   }
 
