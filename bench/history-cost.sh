@@ -8,7 +8,7 @@
 #       median of each round's ratio to the first one named.
 #   bench/history-cost.sh wire ROUNDS "NAME DIST [daemon args]" ...
 #       DIST/src/nxenstored.js on a temporary run directory, one at a time; the loadgen's write
-#       load (8 connections x 16 pipelined) for 2 s of warm-up, then 4 s counted: the daemon's CPU
+#       load (8 connections x 16 pipelined) for ${WARM:-2} s of warm-up, then 4 s counted: the daemon's CPU
 #       (/proc/PID/task/*/schedstat, ns) per write, the writes, the p99. `@run` in the daemon's
 #       arguments is that run directory, fresh for each daemon: "on dist --data-dir @run/data".
 #   bench/history-cost.sh together ROUNDS "NAME DIST [daemon args]" ...
@@ -34,7 +34,9 @@
 #       and I1 misses, the collector's apart, then each later build's difference from the first
 #       by function (dist/bench/callgrind-symbols.js). ~8 minutes a build; builds run one at a time.
 #
-# LOAD_ARGS, the loadgen's options for the wire mode (default none: 8 connections x 16 pipelined;
+# WARM, the wire modes' seconds of warm-up (default 2; with four daemons at once a default window of
+# 200,000 records fills during the counted 4 s, with WARM=8 before them). LOAD_ARGS, the loadgen's
+# options for the wire mode (default none: 8 connections x 16 pipelined;
 # `--depth 1` is request and reply, one at a time per connection, as libxenstore's callers
 # and the xenstore-* tools send them). NODE picks the runtime (default: node); NODE_FLAGS, Node's options for the wire mode's daemons
 # (e.g. those of the executable's #! line, src/node-flags.ts: --max-semi-space-size=8; default
@@ -102,10 +104,10 @@ daemon() {
   "$node" ${NODE_FLAGS:-} "$1/src/nxenstored.js" --rundir "$2" --log-level error ${3//@run/$2} &
 }
 ready() { for _ in $(seq 1 100); do [ -S "$1/socket" ] && break; sleep 0.05; done; }
-# The loadgen's write load on RUN's socket: 2 s of warm-up (`warm RUN`), then 4 s counted (`count
+# The loadgen's write load on RUN's socket: WARM s of warm-up (`warm RUN`), then 4 s counted (`count
 # RUN`: the loadgen's JSON line).
 # shellcheck disable=SC2086 # the loadgen's options, split on purpose
-warm() { node "$here/dist/bench/loadgen/main.js" --socket "$1/socket" --load write ${LOAD_ARGS:-} --duration 2 --warmup 1 > /dev/null; }
+warm() { node "$here/dist/bench/loadgen/main.js" --socket "$1/socket" --load write ${LOAD_ARGS:-} --duration "${WARM:-2}" --warmup 1 > /dev/null; }
 # shellcheck disable=SC2086
 count() { node "$here/dist/bench/loadgen/main.js" --socket "$1/socket" --load write ${LOAD_ARGS:-} --duration 4 --warmup 0 --no-prepare; }
 # `line ROUND NAME NS RESULT`: a round's line, the daemon's CPU per write (NS of it over RESULT's
