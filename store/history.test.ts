@@ -278,6 +278,23 @@ describe('History: bounds', () => {
     expect(h.oldest()).toEqual({ generation: 0, time: undefined });
   });
 
+  it('past a bound of 1,024 records or more, evicts a 1/1024th under it at once, never over it', () => {
+    const { h, snaps } = writes(2048, { records: 2048 });
+    expect(h.size).toBe(2048);
+    const sizes: number[] = [];
+    let live = snaps[snaps.length - 1]!;
+    for (let i = 0; i < 4; i++) {
+      const next = advance(execute(live, DOM0, DEFAULT_LIMITS, w('/k/x', `x${i}`)).store, live);
+      h.record(live, next, { time: 1e6 + i, who: TOOLSTACK, requests: [] }, ['/k/x']);
+      sizes.push(h.size);
+      live = next;
+    }
+    // At the 2,049th record the window went to 2,046 (2,048 less 2), then grew by one a commit.
+    expect(sizes).toEqual([2046, 2047, 2048, 2046]);
+    expect(h.oldest().generation).toBe(live.generation - 2046);
+    expect(dump(h.at(h.oldest().generation))).toEqual(dump(snaps[h.oldest().generation]!));
+  });
+
   it('keeps at most `bytes` of records', () => {
     const { h } = writes(100, { bytes: 2000 });
     expect(h.bytes).toBeLessThanOrEqual(2000);
