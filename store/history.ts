@@ -113,8 +113,8 @@ export class History {
   /**
    * The floor's time; NaN: not known (a window that began with no time). Never undefined: in a
    * field that has held undefined, every double stored is a fresh heap number behind a write
-   * barrier, and one is stored at each eviction, i.e. every commit once the window is full
-   * (~100 instructions a record: bench/RESULTS.md, "History", sixteenth pass).
+   * barrier, and one was stored at each eviction, i.e. every commit once the window was full
+   * (~90 instructions a record in the recorder alone: bench/RESULTS.md, "History", sixteenth pass).
    */
   private floorTime = NaN;
   /** The time of the newest record (-Infinity: none). */
