@@ -7,7 +7,8 @@ import { DEFAULT_HISTORY, History } from './history.js';
 import { INTERNAL, type ConnectionName, type Who } from './history-record.js';
 import { blameOf, diffOf, logOf, parseMoment, treeAt, versionAt } from './history-query.js';
 import { DEFAULT_LIMITS } from './limits.js';
-import { execute } from './operations.js';
+import { XsNode } from './node.js';
+import { execute, type Touched } from './operations.js';
 import { formatPerms } from './perms.js';
 import type { StoreRequest } from './request.js';
 import { advance, createStore, type Store } from './store.js';
@@ -293,6 +294,25 @@ describe('History: bounds', () => {
     expect(sizes).toEqual([2046, 2047, 2048, 2046]);
     expect(h.oldest().generation).toBe(live.generation - 2046);
     expect(dump(h.at(h.oldest().generation))).toEqual(dump(snaps[h.oldest().generation]!));
+  });
+
+  it('in a window of millions, evicts 256 records at once at most (the commit that evicts stays quick)', () => {
+    // Versions as the recorder bench makes them (bench/history-recorder.ts): history reads their
+    // generations and the nodes a write touched, not their trees.
+    const start = createStore();
+    const h = new History({ root: start.root, special: start.special, generation: 0 }, { records: 400_000 }, 0);
+    const nodes = [XsNode.leaf('a', start.root.perms), XsNode.leaf('b', start.root.perms)];
+    let live: Version = { root: start.root, special: start.special, generation: 0 };
+    const sizes: number[] = [];
+    for (let i = 1; i <= 400_002; i++) {
+      const next: Version = { root: start.root, special: start.special, generation: i };
+      const touched: Touched = { path: '/k', before: nodes[i & 1]!, after: nodes[(i + 1) & 1]! };
+      h.recordRequest(live, next, i, 1, 'socket', 7, 'write', '/k', undefined, touched, Buffer.from(`/k\0${(i + 1) & 1 ? 'b' : 'a'}`));
+      if (i >= 400_000) sizes.push(h.size);
+      live = next;
+    }
+    // A 1/1024th of 400,000 is 390: capped at 256.
+    expect(sizes).toEqual([400_000, 400_000 - 256, 400_000 - 255]);
   });
 
   it('keeps at most `bytes` of records', () => {

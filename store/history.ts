@@ -96,6 +96,10 @@ export interface Rebuild {
   step(): Version | undefined;
 }
 
+/** The most `bound` takes a window under its bounds: records (a default window's 1/1024th is 195) and bytes (64 MiB's is 64 KiB). */
+const EVICT_RECORDS = 256;
+const EVICT_BYTES = 64 * 1024;
+
 export class History {
   readonly options: Required<HistoryOptions>;
   /** The records: record i made generation floorGen + 1 + i. */
@@ -467,16 +471,17 @@ export class History {
 
   /**
    * Keeps the window within its bounds. Past one, records go until the window is a 1/1024th under
-   * it (none under for a window of fewer than 1,024 records): in a default window the eviction runs
-   * once in ~195 commits, its code warm, rather than at every commit, where it was ~200
-   * instructions and ~16 instruction cache misses of a write's (bench/RESULTS.md, "History",
-   * sixteenth pass). The window is never over its bounds. Called when it is (`over`).
+   * it, at most EVICT_RECORDS records or EVICT_BYTES bytes under (none under for a window of fewer
+   * than 1,024 records): in a default window the eviction runs once in ~195 commits, its code
+   * warm, rather than at every commit, where it was ~200 instructions and ~16 instruction cache
+   * misses of a write's (bench/RESULTS.md, "History", sixteenth pass). The caps keep the commit
+   * that evicts as quick in a window of millions. Never over its bounds. Called when it is (`over`).
    */
   private bound(): void {
     const o = this.options;
     const r = this.ring;
-    const records = o.records - Math.floor(o.records / 1024);
-    const bytes = o.bytes - Math.floor(o.bytes / 1024);
+    const records = o.records - Math.min(EVICT_RECORDS, Math.floor(o.records / 1024));
+    const bytes = o.bytes - Math.min(EVICT_BYTES, Math.floor(o.bytes / 1024));
     while (r.size > records || (r.bytes > bytes && r.size > 1)) this.evict();
   }
 
