@@ -296,7 +296,7 @@ describe('History: bounds', () => {
     expect(dump(h.at(h.oldest().generation))).toEqual(dump(snaps[h.oldest().generation]!));
   });
 
-  it('in a window of millions, evicts 256 records at once at most (the commit that evicts stays quick)', () => {
+  it('in a large window (400,000 records), evicts 256 at once at most: the commit that evicts stays quick', () => {
     // Versions as the recorder bench makes them (bench/history-recorder.ts): history reads their
     // generations and the nodes a write touched, not their trees.
     const start = createStore();
