@@ -29,18 +29,20 @@ describe('HistoryRing', () => {
     expect(() => r.bytesOf(3000)).toThrow(RangeError);
   });
 
-  it('frees the chunks of the records it drops, oldest first (shift) or newest first (pop)', () => {
+  it('frees the chunks of the records it drops, oldest first (drop) or newest first (pop)', () => {
     const r = new HistoryRing(1);
     for (let i = 0; i < 2000; i++) put(r, 200, i, i);
     const full = r.allocated;
     expect(full).toBeGreaterThan(2000 * 200);
-    for (let i = 0; i < 1900; i++) r.shift();
+    // Some one at a time, the rest at once: the same ring either way.
+    for (let i = 0; i < 900; i++) r.drop(1);
+    r.drop(1000);
     expect(r.size).toBe(100);
     expect(r.bytes).toBe(100 * 200);
     // The index stays; the chunks go but for the live one, one holding the oldest, and a spare.
     expect(r.allocated).toBeLessThanOrEqual(3 * 64 * 1024 + 2048 * 20);
     for (let i = 0; i < 100; i++) expect(same(r.bytesOf(i), 200, 1900 + i)).toBe(true);
-    // Index slots wrap around: more records after the shifts still read back in order.
+    // Index slots wrap around: more records after the drops still read back in order.
     for (let i = 2000; i < 4500; i++) put(r, 50, i, i);
     expect(r.size).toBe(2600);
     for (let i = 0; i < 2600; i++) expect(r.time(i)).toBe(1900 + i);
@@ -74,10 +76,32 @@ describe('HistoryRing', () => {
     expect(big.every((x, i) => x === i % 251)).toBe(true);
     expect(same(r.bytesOf(0), 100, 1)).toBe(true);
     expect(same(r.bytesOf(2), 100, 3)).toBe(true);
-    r.shift();
-    r.shift();
+    r.drop(2);
     expect(r.size).toBe(1);
     expect(r.allocated).toBeLessThan(300_000);
+  });
+
+  it('counts the oldest records over a bound from the index, keeping the newest whatever its size', () => {
+    const r = new HistoryRing(1);
+    const sizes = [10, 20, 30, 40, 1000];
+    sizes.forEach((n, i) => put(r, n, i, i));
+    expect(r.excess(5, 1100)).toBe(0);
+    expect(r.excess(3, 1100)).toBe(2);
+    // 1,100 bytes held: the two oldest take it to 1,070, the third to 1,040.
+    expect(r.excess(5, 1070)).toBe(2);
+    expect(r.excess(5, 1069)).toBe(3);
+    // The records bound first, then bytes: four go for 1,000 and for less, never the newest.
+    expect(r.excess(4, 1000)).toBe(4);
+    expect(r.excess(5, 1)).toBe(4);
+    expect(r.excess(1, 1)).toBe(4);
+    r.drop(r.excess(3, 1100));
+    expect([r.size, r.bytes, r.time(0)]).toEqual([3, 1070, 2]);
+    // More than it holds: all go, and the ring takes records again.
+    r.drop(10);
+    expect([r.size, r.bytes]).toEqual([0, 0]);
+    expect(r.excess(0, 0)).toBe(0);
+    put(r, 5, 7, 7);
+    expect(same(r.bytesOf(0), 5, 7)).toBe(true);
   });
 
   it('forgets a record whose writing failed', () => {

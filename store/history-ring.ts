@@ -4,7 +4,7 @@
  * nothing is left for the garbage collector to copy (issue 14: with a JS object graph per record,
  * every record outlived the young generation and the scavenger copied it twice, which made a
  * write 3-4x slower). Records are read back by `bytes(i)`, a view decoded on demand
- * (history-codec.ts). Oldest first; the oldest go first (`shift`), the newest on a rewind (`pop`).
+ * (history-codec.ts). Oldest first; the oldest go first (`drop`), the newest on a rewind (`pop`).
  *
  * Memory: the records' bytes (what the window's byte bound counts), plus at most one partly used
  * chunk at each end and one spare, plus 20 bytes of index per record.
@@ -239,12 +239,35 @@ export class HistoryRing {
     return this.lengthOf[this.slot(i)]!;
   }
 
-  /** Drops the oldest record; chunks it was the last user of are freed. */
-  shift(): void {
-    if (this.count === 0) return;
-    this.total -= this.lengthOf[this.head]!;
-    this.head = (this.head + 1) & (this.cap - 1);
-    this.count--;
+  /**
+   * `excess(records, bytes)`: how many of the oldest records must go for the ring to hold at most
+   * `records` records and `bytes` bytes (the newest stays, however large). Read from the index
+   * alone: the records' own bytes, long out of the caches, are not touched.
+   */
+  excess(records: number, bytes: number): number {
+    const mask = this.cap - 1;
+    let k = this.count > records ? this.count - records : 0;
+    let held = this.total;
+    for (let i = 0; i < k; i++) held -= this.lengthOf[(this.head + i) & mask]!;
+    while (held > bytes && this.count - k > 1) held -= this.lengthOf[(this.head + k++) & mask]!;
+    return k;
+  }
+
+  /**
+   * Drops the `k` oldest records (at most all) in one step; chunks they were the last users of are
+   * freed. Issue 14: one at a time, a full window paid a call, a range check and a chunk check per
+   * record evicted, i.e. per commit (~60 instructions a write more: bench/RESULTS.md, "History",
+   * seventeenth pass).
+   */
+  drop(k: number): void {
+    if (k > this.count) k = this.count;
+    if (!(k > 0)) return;
+    const mask = this.cap - 1;
+    let freed = 0;
+    for (let i = 0; i < k; i++) freed += this.lengthOf[(this.head + i) & mask]!;
+    this.total -= freed;
+    this.head = (this.head + k) & mask;
+    this.count -= k;
     const keep = this.count === 0 ? this.firstChunk + this.chunks.length - 1 : this.chunkOf[this.head]!;
     while (this.firstChunk < keep) {
       this.recycle(this.chunks.shift()!);

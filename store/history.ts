@@ -373,10 +373,11 @@ export class History {
     let copied = 0;
     for (let i = 0; i < records.length; i++) {
       copyRecord(ring, records[i]!, times[i]!);
-      while (ring.size > this.options.records || (ring.bytes > this.options.bytes && ring.size > 1)) {
-        floor = ring.time(0);
-        ring.shift();
-        floorGen++;
+      const k = ring.excess(this.options.records, this.options.bytes);
+      if (k > 0) {
+        floor = ring.time(k - 1);
+        ring.drop(k);
+        floorGen += k;
       }
       // At `step` records or RESTORE_STEP_BYTES copied, whichever comes first: a guest's large records must not make one step long.
       copied += records[i]!.length;
@@ -480,18 +481,13 @@ export class History {
   private bound(): void {
     const o = this.options;
     const r = this.ring;
-    const records = o.records - Math.min(EVICT_RECORDS, Math.floor(o.records / 1024));
-    const bytes = o.bytes - Math.min(EVICT_BYTES, Math.floor(o.bytes / 1024));
-    while (r.size > records || (r.bytes > bytes && r.size > 1)) this.evict();
-  }
-
-  private evict(): void {
-    const generation = this.floorGen + 1;
-    this.floorTime = this.ring.time(0);
-    this.ring.shift();
-    this.floorGen = generation;
+    const k = r.excess(o.records - Math.min(EVICT_RECORDS, Math.floor(o.records / 1024)), o.bytes - Math.min(EVICT_BYTES, Math.floor(o.bytes / 1024)));
+    if (k === 0) return;
+    this.floorTime = r.time(k - 1);
+    r.drop(k);
+    this.floorGen += k;
     // A checkpoint older than the floor can rebuild nothing still answerable.
-    while (this.cpGen.length > 0 && this.cpGen[0]! < generation) this.dropOldestCheckpoint();
+    while (this.cpGen.length > 0 && this.cpGen[0]! < this.floorGen) this.dropOldestCheckpoint();
   }
 
   private dropOldestCheckpoint(): void {
